@@ -1,0 +1,382 @@
+//! The runtime's configuration file: strict TOML, validated whole before anything runs.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default), names are
+//! validated newtypes, prices and quantities are decimal strings (a TOML float is
+//! refused: it is not exact), and defaults live here and nowhere else. Secrets never
+//! appear in this file: live venues name environment variables instead.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::Decimal;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+/// A name of a venue or strategy instance: 1 to 32 of `[a-z0-9_-]`, starting with a
+/// letter or digit, so it is safe in logs, metrics and file names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(s: &str) -> Result<Name, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+        if ok {
+            Ok(Name(s.to_string()))
+        } else {
+            Err(format!("invalid name {s:?}: use 1 to 32 of a-z, 0-9, '-' and '_', starting with a letter or digit"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Name::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Every venue is simulated; the default, so a newcomer needs no keys.
+    #[default]
+    Paper,
+    /// Orders go to the configured venues.
+    Live,
+    /// Strategies run and decide; their actions are logged and never sent.
+    Recommend,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Paper => "paper",
+            Mode::Live => "live",
+            Mode::Recommend => "recommend",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Longest a single guest call may run before it is interrupted and the strategy
+    /// stopped.
+    pub call_timeout_ms: u64,
+    /// Linear memory a strategy instance may grow to.
+    pub memory_limit_mb: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig { call_timeout_ms: 200, memory_limit_mb: 64 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayConfig {
+    /// Replay pace as a multiple of recorded time; 0 replays as fast as possible.
+    pub speed: u32,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig { speed: 0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskConfig {
+    /// Open orders one strategy may have across all venues.
+    pub max_open_orders: u32,
+    /// Largest notional (price x qty, in quote) of a single order; none: no limit.
+    pub max_order_notional: Option<Decimal>,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig { max_open_orders: 200, max_order_notional: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VenueKind {
+    Paper,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SettlementConfig {
+    #[default]
+    Spot,
+    Perpetual,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VenueConfig {
+    pub name: Name,
+    pub kind: VenueKind,
+    #[serde(default)]
+    pub settlement: SettlementConfig,
+    #[serde(default)]
+    pub maker_fee: Decimal,
+    #[serde(default)]
+    pub taker_fee: Decimal,
+    #[serde(default)]
+    pub balances: BTreeMap<String, Decimal>,
+    #[serde(rename = "instrument", default)]
+    pub instruments: Vec<InstrumentConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub tick_size: Decimal,
+    pub lot_size: Decimal,
+    #[serde(default)]
+    pub min_qty: Decimal,
+    #[serde(default)]
+    pub min_notional: Decimal,
+    #[serde(default)]
+    pub feed: FeedConfig,
+    pub liquidity: Option<LiquidityConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum FeedConfig {
+    /// No market data: only strategies' own orders trade.
+    #[default]
+    None,
+    /// Recorded trades in a Binance public-data CSV layout; a relative path is taken from
+    /// the config file's folder.
+    Replay { file: PathBuf },
+    Synthetic {
+        seed: u64,
+        start_price: Decimal,
+        #[serde(default = "default_max_step_ticks")]
+        max_step_ticks: u32,
+        #[serde(default = "default_max_lots")]
+        max_lots: u32,
+        start_ms: i64,
+        interval_ms: i64,
+        count: u64,
+    },
+}
+
+fn default_max_step_ticks() -> u32 {
+    5
+}
+fn default_max_lots() -> u32 {
+    10
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiquidityConfig {
+    pub levels: u32,
+    pub step: Decimal,
+    pub qty: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    pub name: Name,
+    /// The component's file stem among `--strategies` (`grid` for `strategies/grid.wasm`).
+    pub component: String,
+    #[serde(default)]
+    pub params: toml::Table,
+}
+
+impl StrategyConfig {
+    /// The params as the JSON text handed to the strategy's `init`.
+    pub fn params_json(&self) -> String {
+        serde_json::to_string(&self.params).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    #[serde(default)]
+    pub replay: ReplayConfig,
+    #[serde(default)]
+    pub risk: RiskConfig,
+    #[serde(rename = "venue", default)]
+    pub venues: Vec<VenueConfig>,
+    #[serde(rename = "strategy", default)]
+    pub strategies: Vec<StrategyConfig>,
+    /// The folder relative paths are taken from.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Config {
+    /// Reads and validates a config file. Fails with the file's path and the first
+    /// problem found, with its line and column where TOML knows them.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError { path: path.display().to_string(), message: format!("cannot read: {e}") })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base).map_err(|message| ConfigError { path: path.display().to_string(), message })
+    }
+
+    /// Parses and validates config text; relative paths are resolved against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        config.base_dir = base_dir.to_path_buf();
+        for venue in &mut config.venues {
+            for inst in &mut venue.instruments {
+                if let FeedConfig::Replay { file } = &mut inst.feed {
+                    if file.is_relative() {
+                        *file = base_dir.join(&*file);
+                    }
+                }
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut venue_names = HashSet::new();
+        for venue in &self.venues {
+            if !venue_names.insert(&venue.name) {
+                return Err(format!("venue {} is defined twice", venue.name));
+            }
+            if self.mode == Mode::Paper && venue.kind != VenueKind::Paper {
+                return Err(format!("venue {} is not a paper venue, and mode is paper", venue.name));
+            }
+            for (what, fee) in [("maker_fee", venue.maker_fee), ("taker_fee", venue.taker_fee)] {
+                if fee < Decimal::ZERO || fee > Decimal::new(1, 1) {
+                    return Err(format!("venue {}: {what} {fee} is outside 0 to 0.1", venue.name));
+                }
+            }
+            let mut symbols = HashSet::new();
+            for inst in &venue.instruments {
+                let at = format!("venue {} instrument {}", venue.name, inst.symbol);
+                if !symbols.insert(&inst.symbol) {
+                    return Err(format!("{at} is defined twice"));
+                }
+                if inst.tick_size <= Decimal::ZERO || inst.lot_size <= Decimal::ZERO {
+                    return Err(format!("{at}: tick_size and lot_size must be positive"));
+                }
+                if inst.min_qty < Decimal::ZERO || inst.min_notional < Decimal::ZERO {
+                    return Err(format!("{at}: min_qty and min_notional must not be negative"));
+                }
+                match &inst.feed {
+                    FeedConfig::Replay { file } if !file.is_file() => {
+                        return Err(format!("{at}: feed file {} does not exist", file.display()));
+                    }
+                    FeedConfig::Synthetic { start_price, interval_ms, .. } if *start_price <= Decimal::ZERO || *interval_ms <= 0 => {
+                        return Err(format!("{at}: synthetic feed needs a positive start_price and interval_ms"));
+                    }
+                    _ => {}
+                }
+                if let Some(l) = &inst.liquidity {
+                    if l.step <= Decimal::ZERO || l.qty <= Decimal::ZERO {
+                        return Err(format!("{at}: liquidity step and qty must be positive"));
+                    }
+                }
+            }
+        }
+        let mut strategy_names = HashSet::new();
+        for s in &self.strategies {
+            if !strategy_names.insert(&s.name) {
+                return Err(format!("strategy {} is defined twice", s.name));
+            }
+        }
+        if self.sandbox.call_timeout_ms == 0 || self.sandbox.memory_limit_mb == 0 {
+            return Err("sandbox call_timeout_ms and memory_limit_mb must be positive".to_string());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[venue]]
+        name = "paper-a"
+        kind = "paper"
+        [[venue.instrument]]
+        symbol = "BTCUSDT"
+        base = "BTC"
+        quote = "USDT"
+        tick_size = "0.01"
+        lot_size = "0.001"
+        [[strategy]]
+        name = "s1"
+        component = "hello"
+        params = { threshold = "1.5", levels = 3 }
+    "#;
+
+    #[test]
+    fn minimal_config_with_defaults() {
+        let c = Config::parse(MINIMAL, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.mode, Mode::Paper);
+        assert_eq!(c.sandbox, SandboxConfig::default());
+        assert_eq!(c.strategies[0].params_json(), r#"{"levels":3,"threshold":"1.5"}"#);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_place() {
+        let err = Config::parse(&format!("{MINIMAL}\n[sandbox]\ncall_timeout = 5\n"), Path::new(".")).unwrap_err();
+        assert!(err.contains("unknown field `call_timeout`"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn float_prices_are_refused() {
+        let err = Config::parse(&MINIMAL.replace("\"0.01\"", "0.01"), Path::new(".")).unwrap_err();
+        assert!(err.contains("tick_size"), "{err}");
+    }
+
+    #[test]
+    fn bad_names_and_duplicates() {
+        assert!(Config::parse(&MINIMAL.replace("paper-a", "Paper A"), Path::new(".")).unwrap_err().contains("invalid name"));
+        let twice = format!("{MINIMAL}\n[[strategy]]\nname = \"s1\"\ncomponent = \"x\"\n");
+        assert!(Config::parse(&twice, Path::new(".")).unwrap_err().contains("defined twice"));
+    }
+
+    #[test]
+    fn missing_feed_file_is_named() {
+        let text = MINIMAL.replace("lot_size = \"0.001\"", "lot_size = \"0.001\"\nfeed = { kind = \"replay\", file = \"nope.csv\" }");
+        let err = Config::parse(&text, Path::new("/tmp")).unwrap_err();
+        assert!(err.contains("/tmp/nope.csv"), "{err}");
+    }
+}

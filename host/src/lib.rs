@@ -1,0 +1,19 @@
+//! The strategy runtime host: venues, market data, risk checks and order routing, and
+//! the sandbox that runs strategies as WebAssembly components, hot-swappable while the
+//! market runs.
+//!
+//! A newcomer's map: [`model`] holds the domain types; [`plugin`] is the only place that
+//! names wasmtime; [`venue`] holds the venue seam and the paper exchange; [`feed`] the
+//! market data sources; [`router`] the checks every order passes; [`engine`] the event
+//! loop that ties them together; [`reload`] watches files for hot swaps.
+
+pub mod config;
+pub mod engine;
+pub mod feed;
+pub mod market;
+pub mod model;
+pub mod plugin;
+pub mod reload;
+pub mod router;
+pub mod summary;
+pub mod venue;

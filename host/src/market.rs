@@ -1,0 +1,89 @@
+//! What the host knows about the market right now: the instrument registry, the venues
+//! and their books, the recent public tape, and the clock of the events in flight.
+//!
+//! It sits behind one mutex because strategies read it through their imports while the
+//! engine, between guest calls, writes it. The engine never holds the lock across a guest
+//! call, so the two never wait on each other for long.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::model::{BookSnapshot, InstrumentId, InstrumentInfo, PublicTrade};
+use crate::venue::Venue;
+
+/// How many public trades per instrument the host keeps for `market.recent-trades`.
+pub const RECENT_TRADES: usize = 1_000;
+
+pub struct Market {
+    pub instruments: Vec<InstrumentInfo>,
+    pub venues: Vec<Box<dyn Venue>>,
+    recent: HashMap<InstrumentId, VecDeque<PublicTrade>>,
+}
+
+impl Market {
+    pub fn new(instruments: Vec<InstrumentInfo>, venues: Vec<Box<dyn Venue>>) -> Self {
+        Market { instruments, venues, recent: HashMap::new() }
+    }
+
+    pub fn instrument(&self, id: InstrumentId) -> Option<&InstrumentInfo> {
+        self.instruments.get(id.0 as usize)
+    }
+
+    pub fn lookup(&self, venue: &str, symbol: &str) -> Option<&InstrumentInfo> {
+        self.instruments.iter().find(|i| i.venue_name == venue && i.symbol == symbol)
+    }
+
+    pub fn record_trade(&mut self, trade: &PublicTrade) {
+        let tape = self.recent.entry(trade.instrument).or_default();
+        if tape.len() == RECENT_TRADES {
+            tape.pop_front();
+        }
+        tape.push_back(trade.clone());
+    }
+
+    pub fn recent_trades(&self, instrument: InstrumentId, limit: usize) -> Vec<PublicTrade> {
+        let Some(tape) = self.recent.get(&instrument) else { return Vec::new() };
+        tape.iter().skip(tape.len().saturating_sub(limit)).cloned().collect()
+    }
+
+    pub fn book(&self, instrument: InstrumentId, depth: usize, ts_ms: i64) -> Option<BookSnapshot> {
+        let info = self.instrument(instrument)?;
+        let venue = self.venues.get(info.venue.0 as usize)?;
+        venue.book(instrument, depth).map(|b| BookSnapshot { ts_ms, ..b })
+    }
+
+    pub fn last_price(&self, instrument: InstrumentId) -> Option<crate::model::Decimal> {
+        self.recent.get(&instrument).and_then(|t| t.back()).map(|t| t.price)
+    }
+}
+
+#[derive(Clone)]
+pub struct SharedMarket(Arc<Mutex<Market>>);
+
+impl SharedMarket {
+    pub fn new(market: Market) -> Self {
+        SharedMarket(Arc::new(Mutex::new(market)))
+    }
+
+    /// Locks the market. A panic while it was held is a host bug; the data is still
+    /// usable, so the poison is cleared rather than taking the host down.
+    pub fn lock(&self) -> MutexGuard<'_, Market> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The time of the events being processed: the recorded clock in a replay, the wall
+/// clock live. Strategies read it through the `clock` import.
+#[derive(Clone, Default)]
+pub struct EventClock(Arc<AtomicI64>);
+
+impl EventClock {
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// Moves the clock forward; it never goes back.
+    pub fn advance_to(&self, ts_ms: i64) {
+        self.0.fetch_max(ts_ms, Ordering::Relaxed);
+    }
+}

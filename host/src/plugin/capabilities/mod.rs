@@ -1,0 +1,11 @@
+//! The host capabilities strategies import, one module each: log, clock, random, state
+//! and market. Each implements the generated `Host` trait of its WIT interface for the
+//! store's [`super::HostState`]; `add_to_linker` in the parent wires them all at once.
+
+mod clock;
+mod log;
+mod market;
+mod random;
+mod state;
+
+impl super::bindings::trading::strategy::types::Host for super::HostState {}

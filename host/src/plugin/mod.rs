@@ -1,0 +1,360 @@
+//! Strategy plugins: the only module that names wasmtime, so an upgrade touches one place.
+//!
+//! Loading turns a file into a ready-to-instantiate component: a core module with the
+//! contract embedded by wit-bindgen is componentized in-process, the component's imports
+//! and exports are checked against the contract version this host speaks, and it is
+//! compiled and linked once. Each strategy instance then gets its own `Store` with a
+//! memory limit, and every call into it runs under an epoch deadline, so a runaway guest
+//! traps instead of stalling the market-data loop.
+
+mod capabilities;
+pub mod convert;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config as WasmConfig, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+
+use crate::market::{EventClock, SharedMarket};
+use crate::model::{Action, Event, StrategyId, Subscriptions};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit",
+        imports: {
+            // Exceeding the state quota is a limit breach: it traps.
+            "trading:strategy/state.set": trappable,
+        },
+    });
+}
+
+/// The package and version of the WIT contract in `wit/`.
+pub const CONTRACT_PACKAGE: &str = "trading:strategy";
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// How often the epoch advances; the unit of the call deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Why a file could not become a strategy component.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{path}: not a WebAssembly file (it does not start with the \\0asm magic)")]
+    NotWasm { path: String },
+    #[error("{path}: a core module that cannot be made a component (was it built with the strategy SDK?): {reason}")]
+    Componentize { path: String, reason: String },
+    #[error("{path}: invalid component: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{path}: built against contract {found}; this runtime speaks {CONTRACT_PACKAGE}@{CONTRACT_VERSION}")]
+    Version { path: String, found: String },
+    #[error("{path}: not a strategy: it exports no {CONTRACT_PACKAGE}/strategy interface")]
+    NotStrategy { path: String },
+    #[error("{path}: imports {import}, which the sandbox does not provide (strategies get only the {CONTRACT_PACKAGE} imports)")]
+    ForbiddenImport { path: String, import: String },
+}
+
+/// Why a call into a strategy ended it. The instance cannot be used again.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("{kind}: {detail}")]
+pub struct GuestTrap {
+    pub kind: TrapKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrapKind {
+    /// It ran past its call deadline (an endless loop, or far too much work).
+    Timeout,
+    /// It tried to grow its memory past the limit.
+    OutOfMemory,
+    /// It panicked or aborted.
+    Panic,
+    /// Any other trap, or a limit of a host import.
+    Other,
+}
+
+impl std::fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TrapKind::Timeout => "exceeded its call deadline",
+            TrapKind::OutOfMemory => "exhausted its memory limit",
+            TrapKind::Panic => "panicked",
+            TrapKind::Other => "trapped",
+        })
+    }
+}
+
+/// Per-instance limits of the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub call_timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+/// What every store carries: the instance's view of the host.
+pub struct HostState {
+    pub strategy: String,
+    pub market: SharedMarket,
+    pub clock: EventClock,
+    pub rng: ChaCha8Rng,
+    pub kv: StateStore,
+    limits: StoreLimits,
+}
+
+/// A strategy instance's key/value state. It belongs to the slot, not the instance, so
+/// a hot swap hands it to the next version untouched.
+#[derive(Clone, Default)]
+pub struct StateStore(Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>);
+
+impl StateStore {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A compiled, linked and contract-checked component.
+pub struct LoadedComponent {
+    pub path: PathBuf,
+    /// Short SHA-256 of the file, to tell versions apart in logs.
+    pub hash: String,
+    pub compile_time: Duration,
+    pre: bindings::PluginPre<HostState>,
+}
+
+/// The wasmtime engine and linker shared by every strategy. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginHost {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    limits: SandboxLimits,
+}
+
+impl PluginHost {
+    /// Sets up the engine (epoch interruption on) and the linker with the host's imports,
+    /// and starts the epoch ticker, which stops by itself when the engine is dropped.
+    pub fn new(limits: SandboxLimits) -> anyhow::Result<Self> {
+        let mut config = WasmConfig::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let weak = engine.weak();
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })?;
+        Ok(PluginHost { engine, linker: Arc::new(linker), limits })
+    }
+
+    pub fn limits(&self) -> SandboxLimits {
+        self.limits
+    }
+
+    /// Reads, componentizes if needed, checks and compiles a strategy file.
+    pub fn load(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: shown.clone(), reason: e.to_string() })?;
+        self.load_bytes(path, &bytes)
+    }
+
+    /// As [`PluginHost::load`], for bytes already read from `path`.
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        let shown = path.display().to_string();
+        let started = Instant::now();
+        if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+            return Err(LoadError::NotWasm { path: shown });
+        }
+        // Bytes 6..8 are the layer: 0 for a core module, 1 for a component.
+        let component_bytes = if bytes[6] == 0 && bytes[7] == 0 {
+            componentize(bytes).map_err(|reason| LoadError::Componentize { path: shown.clone(), reason })?
+        } else {
+            bytes.to_vec()
+        };
+        let component = Component::new(&self.engine, &component_bytes).map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        self.check_contract(&component, &shown)?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        let hash = hex::encode(&Sha256::digest(bytes)[..6]);
+        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre })
+    }
+
+    /// Every import must be ours and every version one we speak, so a component built
+    /// against another contract is refused with its version named, before linking would
+    /// fail with something obscure.
+    fn check_contract(&self, component: &Component, path: &str) -> Result<(), LoadError> {
+        let ty = component.component_type();
+        let mut strategy_export = None;
+        for (name, _) in ty.exports(&self.engine) {
+            if let Some((package, interface, version)) = split_name(name) {
+                if package == CONTRACT_PACKAGE && interface == "strategy" {
+                    strategy_export = Some(version.to_string());
+                }
+            }
+        }
+        let Some(version) = strategy_export else { return Err(LoadError::NotStrategy { path: path.to_string() }) };
+        if !compatible(&version) {
+            return Err(LoadError::Version { path: path.to_string(), found: format!("{CONTRACT_PACKAGE}@{version}") });
+        }
+        for (name, _) in ty.imports(&self.engine) {
+            match split_name(name) {
+                Some((package, _, version)) if package == CONTRACT_PACKAGE => {
+                    if !compatible(version) {
+                        return Err(LoadError::Version { path: path.to_string(), found: format!("{CONTRACT_PACKAGE}@{version}") });
+                    }
+                }
+                _ => return Err(LoadError::ForbiddenImport { path: path.to_string(), import: name.to_string() }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an instance of a loaded component in a store of its own.
+    pub fn instantiate(&self, loaded: &LoadedComponent, ctx: InstanceContext) -> Result<StrategyInstance, GuestTrap> {
+        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
+        let state = HostState {
+            strategy: ctx.name,
+            market: ctx.market,
+            clock: ctx.clock,
+            rng: ChaCha8Rng::seed_from_u64(ctx.seed),
+            kv: ctx.kv,
+            limits,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
+        store.set_epoch_deadline(ticks);
+        let plugin = loaded.pre.instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
+        Ok(StrategyInstance { store, plugin, limits: self.limits, id: ctx.id })
+    }
+}
+
+/// What an instance is given at its start.
+pub struct InstanceContext {
+    pub id: StrategyId,
+    pub name: String,
+    pub market: SharedMarket,
+    pub clock: EventClock,
+    pub seed: u64,
+    pub kv: StateStore,
+}
+
+/// Turns a core module with embedded WIT metadata into a component.
+pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
+    wit_component::ComponentEncoder::default()
+        .module(core)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// `trading:strategy/strategy@0.1.0` -> (`trading:strategy`, `strategy`, `0.1.0`).
+fn split_name(name: &str) -> Option<(&str, &str, &str)> {
+    let (path, version) = name.split_once('@')?;
+    let (package, interface) = path.split_once('/')?;
+    Some((package, interface, version))
+}
+
+/// Semver compatibility as the component model applies it: same major, or for 0.x the
+/// same minor.
+fn compatible(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split('.');
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    match (parse(version), parse(CONTRACT_VERSION)) {
+        (Some((0, minor)), Some((0, ours))) => minor == ours,
+        (Some((major, _)), Some((ours, _))) => major == ours,
+        _ => false,
+    }
+}
+
+fn classify(error: wasmtime::Error, limits: SandboxLimits) -> GuestTrap {
+    let text = format!("{error:#}");
+    let kind = match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => TrapKind::Timeout,
+        Some(Trap::UnreachableCodeReached) => TrapKind::Panic,
+        _ if text.contains("forcing trap when growing memory") => TrapKind::OutOfMemory,
+        _ => TrapKind::Other,
+    };
+    let detail = match kind {
+        TrapKind::Timeout => format!("a call ran longer than {} ms", limits.call_timeout.as_millis()),
+        TrapKind::OutOfMemory => format!("memory limit {} MiB; {}", limits.memory_bytes / (1024 * 1024), first_line(&text)),
+        _ => first_line(&text),
+    };
+    GuestTrap { kind, detail }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").to_string()
+}
+
+/// One running instance of a strategy: a store and its bindings.
+pub struct StrategyInstance {
+    store: Store<HostState>,
+    plugin: bindings::Plugin,
+    limits: SandboxLimits,
+    id: StrategyId,
+}
+
+impl StrategyInstance {
+    fn arm(&mut self) {
+        let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
+        self.store.set_epoch_deadline(ticks);
+    }
+
+    /// Calls `init`. The outer error is a trap; the inner one the strategy's refusal.
+    pub fn init(&mut self, params: &str) -> Result<Result<Subscriptions, String>, GuestTrap> {
+        self.arm();
+        let limits = self.limits;
+        let result = self.plugin.trading_strategy_strategy().call_init(&mut self.store, params).map_err(|e| classify(e, limits))?;
+        Ok(result.map(convert::subscriptions_from_wit))
+    }
+
+    /// Delivers a batch; each returned action is either usable or carries its client
+    /// order id and why it is not.
+    pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, (String, String)>>, GuestTrap> {
+        self.arm();
+        let limits = self.limits;
+        let batch: Vec<_> = events.iter().map(|e| convert::event_to_wit(e, self.id)).collect();
+        let actions = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, &batch).map_err(|e| classify(e, limits))?;
+        Ok(actions.into_iter().map(convert::action_from_wit).collect())
+    }
+
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, GuestTrap> {
+        self.arm();
+        let limits = self.limits;
+        self.plugin.trading_strategy_strategy().call_snapshot(&mut self.store).map_err(|e| classify(e, limits))
+    }
+
+    pub fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, GuestTrap> {
+        self.arm();
+        let limits = self.limits;
+        self.plugin.trading_strategy_strategy().call_restore(&mut self.store, state).map_err(|e| classify(e, limits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(compatible("0.1.0"));
+        assert!(compatible("0.1.7"));
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("1.1.0"));
+        assert!(!compatible("garbage"));
+        assert_eq!(split_name("trading:strategy/market@0.1.0"), Some(("trading:strategy", "market", "0.1.0")));
+        assert_eq!(split_name("wasi:cli/environment"), None);
+    }
+}

@@ -1,0 +1,40 @@
+//! Venues: where orders go and where fills come from.
+//!
+//! [`Venue`] is the seam every venue implements in our own types: the embedded paper
+//! venue here, live exchange adapters beside it. Exchange JSON never leaves an adapter.
+//! Results arrive as [`VenueEvent`]s drained by the engine, because on a live venue an
+//! answer comes later, over a socket; the paper venue simply answers at once.
+
+pub mod paper;
+
+use crate::model::{BookSnapshot, Fill, InstrumentId, OrderRequest, OrderUpdate, PublicTrade, SelfTradePrevention, StrategyId, VenueId};
+
+/// Something a venue reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VenueEvent {
+    Fill(Fill),
+    Order(OrderUpdate),
+    /// A trade on the venue's public tape.
+    Trade(PublicTrade),
+}
+
+/// A trading venue as the router sees it.
+///
+/// There are no default bodies: a venue that forgot to implement `submit` must not
+/// compile, rather than silently drop orders.
+pub trait Venue: Send {
+    fn id(&self) -> VenueId;
+    fn name(&self) -> &str;
+    /// True for a simulated venue, where no real money moves and self-trading is allowed.
+    fn is_paper(&self) -> bool;
+    /// Sends an order. Acceptance, rejection and fills come back through `drain_events`.
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64);
+    /// Cancels a resting order by its client order id.
+    fn cancel(&mut self, owner: StrategyId, instrument: InstrumentId, client_order_id: &str, now_ms: i64);
+    /// Moves everything the venue has reported since the last call into `out`.
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>);
+    /// The venue's current book, `depth` levels a side.
+    fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot>;
+    /// The paper venue behind this venue, for the market data replay that drives it.
+    fn as_paper_mut(&mut self) -> Option<&mut paper::PaperVenue>;
+}

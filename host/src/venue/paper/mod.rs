@@ -1,0 +1,574 @@
+//! The embedded paper venue: an exchange simulator that a newcomer can trade against with
+//! no keys and no network.
+//!
+//! Each instrument has a real price-time-priority book ([`book::OrderBook`]). The recorded
+//! (or synthetic) market drives it: every print first trades against our resting orders
+//! that it would have reached, then the background liquidity that stands in for the rest
+//! of the market is re-quoted around it. Strategy orders therefore match against a real
+//! book, with partial fills, maker/taker fees, balances and exchange-like rejections in
+//! the words Binance uses, so that strategy code meets the same answers as live.
+
+pub mod book;
+
+use std::collections::{BTreeMap, HashMap};
+
+use book::{Account, Front, OrderBook, RestingOrder};
+
+use crate::model::{
+    BookSnapshot, Decimal, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderRequest, OrderStatus, OrderType, OrderUpdate,
+    PublicTrade, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId,
+};
+use crate::venue::{Venue, VenueEvent};
+
+/// Background liquidity re-quoted around each print: `levels` a side, `step` apart in
+/// price, `qty` each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiquidityProfile {
+    pub levels: u32,
+    pub step: Decimal,
+    pub qty: Decimal,
+}
+
+/// How the venue settles: a spot venue holds funds for open orders and refuses what the
+/// account cannot pay; a perpetual venue lets positions go short and long freely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Spot,
+    Perpetual,
+}
+
+#[derive(Debug, Clone)]
+pub struct PaperVenueConfig {
+    pub id: VenueId,
+    pub name: String,
+    pub settlement: Settlement,
+    pub maker_fee: Decimal,
+    pub taker_fee: Decimal,
+    pub balances: BTreeMap<String, Decimal>,
+}
+
+/// A balance of one asset: `locked` is held for open orders and not available.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Balance {
+    pub total: Decimal,
+    pub locked: Decimal,
+}
+
+impl Balance {
+    pub fn available(&self) -> Decimal {
+        self.total - self.locked
+    }
+}
+
+/// A recorded or synthetic trade of the real market, to be replayed on the venue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarketPrint {
+    pub trade_id: u64,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub aggressor: Side,
+    pub ts_ms: i64,
+}
+
+struct Instrument {
+    info: InstrumentInfo,
+    book: OrderBook,
+    liquidity: Option<LiquidityProfile>,
+    last_price: Option<Decimal>,
+}
+
+/// An incoming order while it walks the book.
+struct Taker {
+    order_id: u64,
+    account: Account,
+    owner: Option<StrategyId>,
+    client_order_id: String,
+    side: Side,
+    limit: Option<Decimal>,
+    original_qty: Decimal,
+    remaining: Decimal,
+    stp: SelfTradePrevention,
+    lock_per_unit: Decimal,
+    /// Whether its trades go on the public tape (a replayed print is published as itself).
+    publish: bool,
+}
+
+pub struct PaperVenue {
+    config: PaperVenueConfig,
+    instruments: HashMap<InstrumentId, Instrument>,
+    balances: BTreeMap<(Account, String), Balance>,
+    fees_collected: BTreeMap<String, Decimal>,
+    /// Resting orders by id, to find them in their book.
+    resting: HashMap<u64, (InstrumentId, Side, Decimal)>,
+    /// Open orders of the main account by client order id.
+    by_client_id: HashMap<String, u64>,
+    next_order_id: u64,
+    next_trade_id: u64,
+    events: Vec<VenueEvent>,
+}
+
+/// Binance's words for the rejections the simulator makes, so strategies see the same
+/// reasons on paper as live.
+pub mod reasons {
+    pub const UNKNOWN_SYMBOL: &str = "Invalid symbol.";
+    pub const PRICE_FILTER: &str = "Filter failure: PRICE_FILTER";
+    pub const LOT_SIZE: &str = "Filter failure: LOT_SIZE";
+    pub const NOTIONAL: &str = "Filter failure: NOTIONAL";
+    pub const WOULD_TAKE: &str = "Order would immediately match and take.";
+    pub const INSUFFICIENT: &str = "Account has insufficient balance for requested action.";
+    pub const DUPLICATE: &str = "Duplicate order sent.";
+    pub const NO_PRICE: &str = "Market order with no reference price: the book is empty.";
+    pub const IOC_EXPIRED: &str = "Unfilled remainder of an IOC or market order";
+    pub const FOK_EXPIRED: &str = "Fill-or-kill order could not be filled in full";
+    pub const STP_EXPIRED: &str = "Self-trade prevention";
+    pub const CANCELED: &str = "Canceled by request";
+}
+
+fn is_multiple(value: Decimal, step: Decimal) -> bool {
+    step <= Decimal::ZERO || (value % step).is_zero()
+}
+
+impl PaperVenue {
+    pub fn new(config: PaperVenueConfig) -> Self {
+        let balances = config
+            .balances
+            .iter()
+            .map(|(asset, amount)| ((Account::Main, asset.clone()), Balance { total: *amount, locked: Decimal::ZERO }))
+            .collect();
+        PaperVenue {
+            config,
+            instruments: HashMap::new(),
+            balances,
+            fees_collected: BTreeMap::new(),
+            resting: HashMap::new(),
+            by_client_id: HashMap::new(),
+            next_order_id: 1,
+            next_trade_id: 1,
+            events: Vec::new(),
+        }
+    }
+
+    /// Lists an instrument, with the background liquidity its replay should keep around
+    /// each print (none: only our own orders and the prints trade).
+    pub fn add_instrument(&mut self, info: InstrumentInfo, liquidity: Option<LiquidityProfile>) {
+        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None });
+    }
+
+    pub fn config(&self) -> &PaperVenueConfig {
+        &self.config
+    }
+
+    /// The main account's balances.
+    pub fn balances(&self) -> BTreeMap<String, Balance> {
+        self.balances.iter().filter(|((a, _), _)| *a == Account::Main).map(|((_, asset), b)| (asset.clone(), *b)).collect()
+    }
+
+    /// Balances of every account, including the simulated rest of the market.
+    pub fn all_balances(&self) -> &BTreeMap<(Account, String), Balance> {
+        &self.balances
+    }
+
+    pub fn fees_collected(&self) -> &BTreeMap<String, Decimal> {
+        &self.fees_collected
+    }
+
+    pub fn last_price(&self, instrument: InstrumentId) -> Option<Decimal> {
+        self.instruments.get(&instrument).and_then(|i| i.last_price)
+    }
+
+    /// The book itself, for invariant checks.
+    pub fn order_book(&self, instrument: InstrumentId) -> Option<&OrderBook> {
+        self.instruments.get(&instrument).map(|i| &i.book)
+    }
+
+    /// Replays one print of the real market: it trades with our resting orders it would
+    /// have reached, is published on the tape, and the background liquidity is re-quoted
+    /// around it (which fills our orders the market moved through).
+    pub fn replay_print(&mut self, instrument: InstrumentId, print: &MarketPrint) {
+        let Some(inst) = self.instruments.get_mut(&instrument) else { return };
+        // The old background goes first, so the print only meets orders of ours.
+        let background: Vec<(u64, Side, Decimal)> =
+            inst.book.orders().filter(|o| o.account == Account::Market).map(|o| (o.order_id, o.side, o.price)).collect();
+        for (order_id, side, price) in background {
+            inst.book.remove(side, price, order_id);
+            self.resting.remove(&order_id);
+        }
+        let mut taker = self.market_taker(print.aggressor, print.price, print.qty, false);
+        self.walk(instrument, &mut taker, print.ts_ms);
+        self.events.push(VenueEvent::Trade(PublicTrade {
+            instrument,
+            trade_id: print.trade_id,
+            price: print.price,
+            qty: print.qty,
+            aggressor: print.aggressor,
+            ts_ms: print.ts_ms,
+        }));
+        let Some(inst) = self.instruments.get_mut(&instrument) else { return };
+        inst.last_price = Some(print.price);
+        let (tick, profile) = (inst.info.tick_size, inst.liquidity.clone());
+        if let Some(profile) = profile {
+            for k in 1..=profile.levels {
+                let offset = profile.step * Decimal::from(k);
+                let bid = round_to_tick(print.price - offset, tick, false);
+                let ask = round_to_tick(print.price + offset, tick, true);
+                for (side, price) in [(Side::Buy, bid), (Side::Sell, ask)] {
+                    if price <= Decimal::ZERO {
+                        continue;
+                    }
+                    let mut order = self.market_taker(side, price, profile.qty, true);
+                    self.walk(instrument, &mut order, print.ts_ms);
+                    if order.remaining > Decimal::ZERO {
+                        self.rest(instrument, order);
+                    }
+                }
+            }
+        }
+    }
+
+    fn market_taker(&mut self, side: Side, price: Decimal, qty: Decimal, publish: bool) -> Taker {
+        Taker {
+            order_id: self.take_order_id(),
+            account: Account::Market,
+            owner: None,
+            client_order_id: String::new(),
+            side,
+            limit: Some(price),
+            original_qty: qty,
+            remaining: qty,
+            stp: SelfTradePrevention::ExpireTaker,
+            lock_per_unit: Decimal::ZERO,
+            publish,
+        }
+    }
+
+    fn take_order_id(&mut self) -> u64 {
+        let id = self.next_order_id;
+        self.next_order_id += 1;
+        id
+    }
+
+    fn update(&mut self, instrument: InstrumentId, owner: Option<StrategyId>, client_order_id: &str, status: OrderStatus, filled: Decimal, remaining: Decimal, reason: Option<&str>, ts_ms: i64) {
+        self.events.push(VenueEvent::Order(OrderUpdate {
+            instrument,
+            client_order_id: client_order_id.to_string(),
+            owner,
+            status,
+            filled_qty: filled,
+            remaining_qty: remaining,
+            reason: reason.map(str::to_string),
+            ts_ms,
+        }));
+    }
+
+    fn reject(&mut self, owner: StrategyId, request: &OrderRequest, reason: &str, ts_ms: i64) {
+        self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Rejected, Decimal::ZERO, Decimal::ZERO, Some(reason), ts_ms);
+    }
+
+    /// The exchange's own checks of an order against the instrument's rules.
+    fn check_rules(&self, request: &OrderRequest) -> Result<(), &'static str> {
+        let inst = self.instruments.get(&request.instrument).ok_or(reasons::UNKNOWN_SYMBOL)?;
+        let rules = &inst.info;
+        if request.qty <= Decimal::ZERO || request.qty < rules.min_qty || !is_multiple(request.qty, rules.lot_size) {
+            return Err(reasons::LOT_SIZE);
+        }
+        let reference = match request.order_type {
+            OrderType::Limit { price, .. } => {
+                if price <= Decimal::ZERO || !is_multiple(price, rules.tick_size) {
+                    return Err(reasons::PRICE_FILTER);
+                }
+                price
+            }
+            OrderType::Market => inst.last_price.or(inst.book.best_bid()).or(inst.book.best_ask()).ok_or(reasons::NO_PRICE)?,
+        };
+        if request.qty * reference < rules.min_notional {
+            return Err(reasons::NOTIONAL);
+        }
+        Ok(())
+    }
+
+    fn balance_mut(&mut self, account: Account, asset: &str) -> &mut Balance {
+        self.balances.entry((account, asset.to_string())).or_default()
+    }
+
+    /// Moves the money of one execution between the two accounts and collects fees in
+    /// the quote asset; releases the funds each side held for the executed quantity.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(&mut self, info: &InstrumentInfo, buyer: (Account, Decimal, Liquidity), seller: (Account, Decimal, Liquidity), price: Decimal, qty: Decimal) -> (Decimal, Decimal) {
+        let notional = price * qty;
+        let rate = |l: Liquidity| if l == Liquidity::Maker { self.config.maker_fee } else { self.config.taker_fee };
+        let buyer_fee = notional * rate(buyer.2);
+        let seller_fee = notional * rate(seller.2);
+        let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
+        let b = self.balance_mut(buyer.0, &base);
+        b.total += qty;
+        let b = self.balance_mut(buyer.0, &quote);
+        b.total -= notional + buyer_fee;
+        b.locked -= buyer.1 * qty;
+        let s = self.balance_mut(seller.0, &base);
+        s.total -= qty;
+        s.locked -= seller.1 * qty;
+        let s = self.balance_mut(seller.0, &quote);
+        s.total += notional - seller_fee;
+        *self.fees_collected.entry(quote).or_default() += buyer_fee + seller_fee;
+        (buyer_fee, seller_fee)
+    }
+
+    /// Walks the opposite side of the book with an incoming order until it is filled,
+    /// stops crossing, or self-trade prevention ends it.
+    fn walk(&mut self, instrument: InstrumentId, taker: &mut Taker, ts_ms: i64) -> bool {
+        let mut stp_expired = false;
+        while taker.remaining > Decimal::ZERO {
+            let Some(inst) = self.instruments.get_mut(&instrument) else { break };
+            let maker = match inst.book.front(taker.side, taker.limit) {
+                Front::Empty | Front::NoCross => break,
+                Front::Order(order) => order,
+            };
+            if maker.account == taker.account && taker.stp != SelfTradePrevention::None {
+                let expire_maker = matches!(taker.stp, SelfTradePrevention::ExpireMaker | SelfTradePrevention::ExpireBoth);
+                if !expire_maker {
+                    stp_expired = true;
+                    break;
+                }
+                let Some(expired) = inst.book.pop_front(taker.side) else { break };
+                self.resting.remove(&expired.order_id);
+                self.release_and_close(instrument, &expired, OrderStatus::Expired, Some(reasons::STP_EXPIRED), ts_ms);
+                if taker.stp == SelfTradePrevention::ExpireBoth {
+                    stp_expired = true;
+                    break;
+                }
+                continue;
+            }
+            let qty = taker.remaining.min(maker.remaining);
+            let price = maker.price;
+            maker.remaining -= qty;
+            let maker_done = maker.remaining.is_zero();
+            let maker_snapshot = maker.clone();
+            let info = inst.info.clone();
+            taker.remaining -= qty;
+            let (buyer, seller) = match taker.side {
+                Side::Buy => ((taker.account, taker.lock_per_unit, Liquidity::Taker), (maker_snapshot.account, maker_snapshot.lock_per_unit, Liquidity::Maker)),
+                Side::Sell => ((maker_snapshot.account, maker_snapshot.lock_per_unit, Liquidity::Maker), (taker.account, taker.lock_per_unit, Liquidity::Taker)),
+            };
+            let (buyer_fee, seller_fee) = self.settle(&info, buyer, seller, price, qty);
+            let (taker_fee, maker_fee) = match taker.side {
+                Side::Buy => (buyer_fee, seller_fee),
+                Side::Sell => (seller_fee, buyer_fee),
+            };
+            let trade_id = self.next_trade_id;
+            self.next_trade_id += 1;
+            for (account, owner, client_order_id, side, fee, liquidity) in [
+                (maker_snapshot.account, maker_snapshot.owner, maker_snapshot.client_order_id.as_str(), maker_snapshot.side, maker_fee, Liquidity::Maker),
+                (taker.account, taker.owner, taker.client_order_id.as_str(), taker.side, taker_fee, Liquidity::Taker),
+            ] {
+                if account == Account::Main {
+                    self.events.push(VenueEvent::Fill(Fill {
+                        instrument,
+                        client_order_id: client_order_id.to_string(),
+                        owner,
+                        trade_id: format!("{}-{}", self.config.name, trade_id),
+                        side,
+                        price,
+                        qty,
+                        fee,
+                        fee_asset: info.quote_asset.clone(),
+                        liquidity,
+                        ts_ms,
+                    }));
+                }
+            }
+            if taker.publish {
+                self.events.push(VenueEvent::Trade(PublicTrade { instrument, trade_id, price, qty, aggressor: taker.side, ts_ms }));
+            }
+            if maker_done {
+                if let Some(inst) = self.instruments.get_mut(&instrument) {
+                    inst.book.pop_front(taker.side);
+                }
+                self.resting.remove(&maker_snapshot.order_id);
+                if maker_snapshot.account == Account::Main {
+                    self.by_client_id.remove(&maker_snapshot.client_order_id);
+                    self.update(instrument, maker_snapshot.owner, &maker_snapshot.client_order_id, OrderStatus::Filled, maker_snapshot.original_qty, Decimal::ZERO, None, ts_ms);
+                }
+            }
+        }
+        stp_expired
+    }
+
+    /// Takes a resting order out of the books' bookkeeping, releases the funds it held and
+    /// reports its end to its owner.
+    fn release_and_close(&mut self, instrument: InstrumentId, order: &RestingOrder, status: OrderStatus, reason: Option<&str>, ts_ms: i64) {
+        if order.account != Account::Main {
+            return;
+        }
+        self.release(instrument, order.account, order.side, order.lock_per_unit * order.remaining);
+        self.by_client_id.remove(&order.client_order_id);
+        self.update(instrument, order.owner, &order.client_order_id, status, order.filled(), Decimal::ZERO, reason, ts_ms);
+    }
+
+    fn release(&mut self, instrument: InstrumentId, account: Account, side: Side, amount: Decimal) {
+        if amount.is_zero() {
+            return;
+        }
+        let Some(inst) = self.instruments.get(&instrument) else { return };
+        let asset = match side {
+            Side::Buy => inst.info.quote_asset.clone(),
+            Side::Sell => inst.info.base_asset.clone(),
+        };
+        self.balance_mut(account, &asset).locked -= amount;
+    }
+
+    fn rest(&mut self, instrument: InstrumentId, taker: Taker) {
+        let Some(price) = taker.limit else { return };
+        if taker.account == Account::Main {
+            self.by_client_id.insert(taker.client_order_id.clone(), taker.order_id);
+        }
+        self.resting.insert(taker.order_id, (instrument, taker.side, price));
+        if let Some(inst) = self.instruments.get_mut(&instrument) {
+            inst.book.rest(RestingOrder {
+                order_id: taker.order_id,
+                account: taker.account,
+                owner: taker.owner,
+                client_order_id: taker.client_order_id,
+                side: taker.side,
+                price,
+                original_qty: taker.original_qty,
+                remaining: taker.remaining,
+                stp: taker.stp,
+                lock_per_unit: taker.lock_per_unit,
+            });
+        }
+    }
+
+    /// Funds to hold per unit for an order of the main account, or why it cannot be held.
+    fn lock_per_unit(&self, request: &OrderRequest) -> Result<Decimal, &'static str> {
+        if self.config.settlement == Settlement::Perpetual {
+            return Ok(Decimal::ZERO);
+        }
+        let inst = self.instruments.get(&request.instrument).ok_or(reasons::UNKNOWN_SYMBOL)?;
+        let (per_unit, asset) = match request.side {
+            Side::Sell => (Decimal::ONE, &inst.info.base_asset),
+            Side::Buy => {
+                let price = match request.order_type {
+                    OrderType::Limit { price, .. } => price,
+                    OrderType::Market => inst.book.worst_price_for(Side::Buy, request.qty).ok_or(reasons::NO_PRICE)?,
+                };
+                let fee_rate = self.config.taker_fee.max(self.config.maker_fee);
+                (price * (Decimal::ONE + fee_rate), &inst.info.quote_asset)
+            }
+        };
+        let available = self.balances.get(&(Account::Main, asset.clone())).map(Balance::available).unwrap_or_default();
+        if available < per_unit * request.qty {
+            return Err(reasons::INSUFFICIENT);
+        }
+        Ok(per_unit)
+    }
+}
+
+/// Rounds a background quote onto the tick grid, away from the print.
+fn round_to_tick(price: Decimal, tick: Decimal, up: bool) -> Decimal {
+    if tick <= Decimal::ZERO {
+        return price;
+    }
+    let units = price / tick;
+    let units = if up { units.ceil() } else { units.floor() };
+    units * tick
+}
+
+impl Venue for PaperVenue {
+    fn id(&self) -> VenueId {
+        self.config.id
+    }
+
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn is_paper(&self) -> bool {
+        true
+    }
+
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64) {
+        if let Err(reason) = self.check_rules(request) {
+            return self.reject(owner, request, reason, now_ms);
+        }
+        if self.by_client_id.contains_key(&request.client_order_id) {
+            return self.reject(owner, request, reasons::DUPLICATE, now_ms);
+        }
+        let (limit, tif) = match request.order_type {
+            OrderType::Limit { price, time_in_force } => (Some(price), time_in_force),
+            OrderType::Market => (None, TimeInForce::Ioc),
+        };
+        let Some(inst) = self.instruments.get(&request.instrument) else {
+            return self.reject(owner, request, reasons::UNKNOWN_SYMBOL, now_ms);
+        };
+        if tif == TimeInForce::PostOnly {
+            let best = match request.side {
+                Side::Buy => inst.book.best_ask(),
+                Side::Sell => inst.book.best_bid(),
+            };
+            if best.is_some_and(|p| book::crosses(request.side, limit, p)) {
+                return self.reject(owner, request, reasons::WOULD_TAKE, now_ms);
+            }
+        }
+        let fok_short = tif == TimeInForce::Fok && inst.book.executable_qty(request.side, limit, Account::Main, stp) < request.qty;
+        let lock_per_unit = match self.lock_per_unit(request) {
+            Ok(lock) => lock,
+            Err(reason) => return self.reject(owner, request, reason, now_ms),
+        };
+        self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Accepted, Decimal::ZERO, request.qty, None, now_ms);
+        if fok_short {
+            return self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Expired, Decimal::ZERO, Decimal::ZERO, Some(reasons::FOK_EXPIRED), now_ms);
+        }
+        let lock_asset_side = request.side;
+        self.release(request.instrument, Account::Main, lock_asset_side, -(lock_per_unit * request.qty));
+        let mut taker = Taker {
+            order_id: self.take_order_id(),
+            account: Account::Main,
+            owner: Some(owner),
+            client_order_id: request.client_order_id.clone(),
+            side: request.side,
+            limit,
+            original_qty: request.qty,
+            remaining: request.qty,
+            stp,
+            lock_per_unit,
+            publish: true,
+        };
+        let stp_expired = self.walk(request.instrument, &mut taker, now_ms);
+        let filled = taker.original_qty - taker.remaining;
+        if taker.remaining.is_zero() {
+            self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Filled, filled, Decimal::ZERO, None, now_ms);
+        } else if stp_expired || tif != TimeInForce::Gtc && tif != TimeInForce::PostOnly {
+            let reason = if stp_expired { reasons::STP_EXPIRED } else if tif == TimeInForce::Fok { reasons::FOK_EXPIRED } else { reasons::IOC_EXPIRED };
+            self.release(request.instrument, Account::Main, taker.side, taker.lock_per_unit * taker.remaining);
+            self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Expired, filled, Decimal::ZERO, Some(reason), now_ms);
+        } else {
+            self.rest(request.instrument, taker);
+        }
+    }
+
+    fn cancel(&mut self, _owner: StrategyId, instrument: InstrumentId, client_order_id: &str, now_ms: i64) {
+        let Some(&order_id) = self.by_client_id.get(client_order_id) else { return };
+        let Some(&(inst_id, side, price)) = self.resting.get(&order_id) else { return };
+        if inst_id != instrument {
+            return;
+        }
+        let removed = self.instruments.get_mut(&instrument).and_then(|i| i.book.remove(side, price, order_id));
+        if let Some(order) = removed {
+            self.resting.remove(&order_id);
+            self.release_and_close(instrument, &order, OrderStatus::Canceled, Some(reasons::CANCELED), now_ms);
+        }
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+        out.append(&mut self.events);
+    }
+
+    fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot> {
+        let inst = self.instruments.get(&instrument)?;
+        Some(BookSnapshot { instrument, bids: inst.book.depth(Side::Buy, depth), asks: inst.book.depth(Side::Sell, depth), ts_ms: 0 })
+    }
+
+    fn as_paper_mut(&mut self) -> Option<&mut PaperVenue> {
+        Some(self)
+    }
+}

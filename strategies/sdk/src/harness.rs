@@ -1,0 +1,185 @@
+//! Drives a strategy's logic natively in `cargo test`, with an in-memory host.
+//!
+//! The harness is a double of the host's *imports* only; it does not match orders. Tests
+//! feed the events they want (trades, fills, order updates, timers) and assert on the
+//! actions the strategy returns. Matching and routing are tested in the runtime against
+//! the built component.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+
+use crate::types::*;
+use crate::{Host, Strategy};
+
+/// An in-memory [`Host`]: instruments you register, a clock you set, seeded randomness.
+#[derive(Debug, Default)]
+pub struct TestHost {
+    pub now_ms: i64,
+    pub instruments: Vec<InstrumentInfo>,
+    pub trades: HashMap<InstrumentId, Vec<PublicTrade>>,
+    pub books: HashMap<InstrumentId, BookSnapshot>,
+    pub state: BTreeMap<String, Vec<u8>>,
+    pub logs: Vec<(LogLevel, String)>,
+    rng: u64,
+}
+
+impl TestHost {
+    pub fn new() -> Self {
+        TestHost { rng: 0x9E37_79B9_7F4A_7C15, ..Default::default() }
+    }
+
+    /// Registers an instrument with the given rules and returns its info (and handle).
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_instrument(
+        &mut self,
+        venue: &str,
+        symbol: &str,
+        base: &str,
+        quote: &str,
+        tick_size: Decimal,
+        lot_size: Decimal,
+        min_qty: Decimal,
+        min_notional: Decimal,
+    ) -> InstrumentInfo {
+        let venue_id = self
+            .instruments
+            .iter()
+            .find(|i| i.venue_name == venue)
+            .map(|i| i.venue)
+            .unwrap_or_else(|| self.instruments.iter().map(|i| i.venue + 1).max().unwrap_or(0));
+        let info = InstrumentInfo {
+            id: self.instruments.len() as u32,
+            venue: venue_id,
+            venue_name: venue.to_string(),
+            symbol: symbol.to_string(),
+            base_asset: base.to_string(),
+            quote_asset: quote.to_string(),
+            tick_size,
+            lot_size,
+            min_qty,
+            min_notional,
+            paper: true,
+        };
+        self.instruments.push(info.clone());
+        info
+    }
+}
+
+impl Host for TestHost {
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.logs.push((level, message.to_string()));
+    }
+    fn now_ms(&mut self) -> i64 {
+        self.now_ms
+    }
+    fn random_u64(&mut self) -> u64 {
+        // splitmix64: deterministic and good enough for tests.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.state.get(key).cloned()
+    }
+    fn state_set(&mut self, key: &str, value: &[u8]) {
+        self.state.insert(key.to_string(), value.to_vec());
+    }
+    fn state_delete(&mut self, key: &str) {
+        self.state.remove(key);
+    }
+    fn lookup(&mut self, venue: &str, symbol: &str) -> Result<InstrumentInfo, String> {
+        self.instruments
+            .iter()
+            .find(|i| i.venue_name == venue && i.symbol == symbol)
+            .cloned()
+            .ok_or_else(|| format!("unknown instrument {symbol} on venue {venue}"))
+    }
+    fn recent_trades(&mut self, instrument: InstrumentId, limit: u32) -> Vec<PublicTrade> {
+        let all = self.trades.get(&instrument).map(Vec::as_slice).unwrap_or(&[]);
+        all[all.len().saturating_sub(limit as usize)..].to_vec()
+    }
+    fn book(&mut self, instrument: InstrumentId, depth: u32) -> Option<BookSnapshot> {
+        self.books.get(&instrument).map(|b| BookSnapshot {
+            instrument: b.instrument,
+            bids: b.bids.iter().take(depth as usize).copied().collect(),
+            asks: b.asks.iter().take(depth as usize).copied().collect(),
+            ts_ms: b.ts_ms,
+        })
+    }
+}
+
+/// A strategy instance and its test host.
+pub struct Harness<S: Strategy> {
+    pub strategy: S,
+    pub subscriptions: Subscriptions,
+    pub host: TestHost,
+}
+
+impl<S: Strategy> Harness<S> {
+    /// Initialises the strategy with `params` against a prepared host.
+    pub fn init(mut host: TestHost, params: &str) -> Result<Self, String> {
+        let (strategy, subscriptions) = S::init(params, &mut host)?;
+        Ok(Harness { strategy, subscriptions, host })
+    }
+
+    /// Delivers one batch; public trades are also recorded for `recent_trades`, and the
+    /// clock moves to the latest event time.
+    pub fn feed(&mut self, events: Vec<Event>) -> Vec<Action> {
+        for event in &events {
+            let ts = match event {
+                Event::Trade(t) => {
+                    self.host.trades.entry(t.instrument).or_default().push(t.clone());
+                    Some(t.ts_ms)
+                }
+                Event::Book(b) => {
+                    self.host.books.insert(b.instrument, b.clone());
+                    Some(b.ts_ms)
+                }
+                Event::Fill(f) => Some(f.ts_ms),
+                Event::Order(o) => Some(o.ts_ms),
+                Event::Timer(ts) => Some(*ts),
+                Event::Params(_) => None,
+            };
+            if let Some(ts) = ts {
+                self.host.now_ms = self.host.now_ms.max(ts);
+            }
+        }
+        self.strategy.on_events(&events, &mut self.host)
+    }
+
+    /// Does what the runtime does on a hot swap: snapshot, a fresh `init` with the same
+    /// params, `restore`. Proves the state round-trips.
+    pub fn swap(&mut self, params: &str) -> Result<(), String> {
+        let state = self.strategy.snapshot();
+        let (mut next, subscriptions) = S::init(params, &mut self.host)?;
+        next.restore(&state, &mut self.host)?;
+        self.strategy = next;
+        self.subscriptions = subscriptions;
+        Ok(())
+    }
+}
+
+/// Shorthand for a public trade event in tests.
+pub fn trade(instrument: InstrumentId, trade_id: u64, price: Decimal, qty: Decimal, aggressor: Side, ts_ms: i64) -> Event {
+    Event::Trade(PublicTrade { instrument, trade_id, price, qty, aggressor, ts_ms })
+}
+
+/// Shorthand for a fill event in tests (fees zero, taker).
+pub fn fill(instrument: InstrumentId, client_order_id: &str, own: bool, trade_id: &str, side: Side, price: Decimal, qty: Decimal, ts_ms: i64) -> Event {
+    Event::Fill(Fill {
+        instrument,
+        client_order_id: client_order_id.to_string(),
+        own,
+        trade_id: trade_id.to_string(),
+        side,
+        price,
+        qty,
+        fee: Decimal::ZERO,
+        fee_asset: String::new(),
+        liquidity: Liquidity::Taker,
+        ts_ms,
+    })
+}

@@ -1,0 +1,35 @@
+//! The seam between a strategy and whatever runs it: the sandbox's imports, or the native
+//! test harness.
+
+use crate::types::{BookSnapshot, InstrumentId, InstrumentInfo, LogLevel, PublicTrade};
+
+/// Everything a strategy may ask of the runtime. Inside the component each call is one
+/// import of the WIT world; under [`crate::harness`] it is an in-memory double.
+pub trait Host {
+    fn log(&mut self, level: LogLevel, message: &str);
+    /// Milliseconds since the Unix epoch on the clock of the events being processed.
+    fn now_ms(&mut self) -> i64;
+    /// Host-seeded randomness: reproducible runs.
+    fn random_u64(&mut self) -> u64;
+    fn state_get(&mut self, key: &str) -> Option<Vec<u8>>;
+    fn state_set(&mut self, key: &str, value: &[u8]);
+    fn state_delete(&mut self, key: &str);
+    /// Resolves a configured venue and symbol; fails for unknown ones.
+    fn lookup(&mut self, venue: &str, symbol: &str) -> Result<InstrumentInfo, String>;
+    fn recent_trades(&mut self, instrument: InstrumentId, limit: u32) -> Vec<PublicTrade>;
+    fn book(&mut self, instrument: InstrumentId, depth: u32) -> Option<BookSnapshot>;
+
+    /// A uniform integer in `0..bound` (0 when `bound` is 0), without modulo bias.
+    fn random_below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            return 0;
+        }
+        let zone = u64::MAX - (u64::MAX % bound);
+        loop {
+            let r = self.random_u64();
+            if r < zone {
+                return r % bound;
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The SDK's own types: the WIT contract's records with `Decimal` in place of the wire
+//! layout, so strategy code reads like ordinary Rust.
+
+use rust_decimal::Decimal;
+
+/// A handle for an instrument, from [`crate::Host::lookup`].
+pub type InstrumentId = u32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    /// The side that closes what this side opens.
+    pub fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
+    /// +1 for a buy, -1 for a sell: the sign of the position change.
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeInForce {
+    Gtc,
+    Ioc,
+    Fok,
+    PostOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderType {
+    Limit { price: Decimal, time_in_force: TimeInForce },
+    Market,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub client_order_id: String,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub qty: Decimal,
+}
+
+impl OrderRequest {
+    /// A limit order with the given time in force.
+    pub fn limit(
+        client_order_id: impl Into<String>,
+        instrument: InstrumentId,
+        side: Side,
+        price: Decimal,
+        qty: Decimal,
+        time_in_force: TimeInForce,
+    ) -> Self {
+        OrderRequest {
+            client_order_id: client_order_id.into(),
+            instrument,
+            side,
+            order_type: OrderType::Limit { price, time_in_force },
+            qty,
+        }
+    }
+
+    pub fn market(client_order_id: impl Into<String>, instrument: InstrumentId, side: Side, qty: Decimal) -> Self {
+        OrderRequest { client_order_id: client_order_id.into(), instrument, side, order_type: OrderType::Market, qty }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Place(OrderRequest),
+    Cancel { instrument: InstrumentId, client_order_id: String },
+    /// Cancel every resting order of this strategy on one instrument, or everywhere.
+    CancelAll(Option<InstrumentId>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub instrument: InstrumentId,
+    pub client_order_id: String,
+    /// True when this strategy placed the order.
+    pub own: bool,
+    pub trade_id: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub liquidity: Liquidity,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    Accepted,
+    Filled,
+    Canceled,
+    Expired,
+    Rejected,
+}
+
+impl OrderStatus {
+    /// True once the order can no longer trade.
+    pub fn is_final(self) -> bool {
+        !matches!(self, OrderStatus::Accepted)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderUpdate {
+    pub instrument: InstrumentId,
+    pub client_order_id: String,
+    pub status: OrderStatus,
+    pub filled_qty: Decimal,
+    pub remaining_qty: Decimal,
+    pub reason: Option<String>,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicTrade {
+    pub instrument: InstrumentId,
+    pub trade_id: u64,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub aggressor: Side,
+    pub ts_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookLevel {
+    pub price: Decimal,
+    pub qty: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BookSnapshot {
+    pub instrument: InstrumentId,
+    pub bids: Vec<BookLevel>,
+    pub asks: Vec<BookLevel>,
+    pub ts_ms: i64,
+}
+
+impl BookSnapshot {
+    pub fn best_bid(&self) -> Option<Decimal> {
+        self.bids.first().map(|l| l.price)
+    }
+    pub fn best_ask(&self) -> Option<Decimal> {
+        self.asks.first().map(|l| l.price)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Trade(PublicTrade),
+    Book(BookSnapshot),
+    Fill(Fill),
+    Order(OrderUpdate),
+    /// The timer fired; the scheduled time in ms.
+    Timer(i64),
+    /// New params (JSON) from a config reload.
+    Params(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstrumentInfo {
+    pub id: InstrumentId,
+    pub venue: u32,
+    pub venue_name: String,
+    pub symbol: String,
+    pub base_asset: String,
+    pub quote_asset: String,
+    pub tick_size: Decimal,
+    pub lot_size: Decimal,
+    pub min_qty: Decimal,
+    pub min_notional: Decimal,
+    pub paper: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subscriptions {
+    pub trades: Vec<InstrumentId>,
+    pub books: Vec<(InstrumentId, u32)>,
+    pub account_fills: Vec<InstrumentId>,
+    pub timer_interval_ms: Option<u64>,
+    pub self_trading: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
