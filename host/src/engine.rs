@@ -1,0 +1,740 @@
+//! The event loop: market data in, strategy decisions out, one batch at a time.
+//!
+//! A batch is every print sharing one timestamp. The engine replays those prints on the
+//! paper venues, routes what the venues report (tape, fills, order updates) to the
+//! strategies that asked for it, and calls each strategy once with its events; the
+//! actions it returns go through the router, and anything they cause is delivered in a
+//! further round, until the batch settles.
+//!
+//! Control messages (a hot swap, a new config) are applied only between batches, which is
+//! what makes a swap exact: events waiting for a strategy live in its slot, not in its
+//! instance, so the new version receives exactly what the old one had not yet seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, FeedConfig, Mode, SettlementConfig, VenueKind};
+use crate::feed::replay::CsvReplay;
+use crate::feed::synthetic::{Synthetic, SyntheticConfig};
+use crate::feed::MarketDataSource;
+use crate::market::{EventClock, Market, SharedMarket};
+use crate::model::{Action, Decimal, Event, InstrumentId, InstrumentInfo, Side, StrategyId, Subscriptions, VenueId};
+use crate::plugin::{GuestTrap, InstanceContext, LoadedComponent, PluginHost, StateStore, StrategyInstance};
+use crate::router::{Routed, Router};
+use crate::venue::paper::{LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
+use crate::venue::{Venue, VenueEvent};
+
+/// Rounds of strategy calls within one batch before the rest waits for the next batch:
+/// two strategies reacting to each other must not spin forever.
+const MAX_ROUNDS: usize = 16;
+
+/// Asks the engine to do something between two batches.
+pub enum Control {
+    /// A new version of a component is compiled and ready; swap it into every instance
+    /// that runs it.
+    Swap { component: String, loaded: Arc<LoadedComponent> },
+    /// The config file changed and parsed; apply what can change while running.
+    Config(Box<Config>),
+    /// Stop after the current batch.
+    Shutdown,
+}
+
+/// Something operators and tests may want to know about as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Swapped { strategy: String, from: String, to: String, micros: u128 },
+    SwapRejected { component: String, reason: String },
+    StrategyFailed { strategy: String, reason: String },
+    ConfigApplied { changed: Vec<String> },
+    ConfigRejected { reason: String },
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("strategy {strategy}: component {component:?} is not among --strategies (loaded: {loaded})")]
+    MissingComponent { strategy: String, component: String, loaded: String },
+    #[error("venue {venue} instrument {symbol}: {reason}")]
+    Feed { venue: String, symbol: String, reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotStatus {
+    Running,
+    /// Stopped by a trap; its orders were cancelled.
+    Failed(String),
+    /// Never started: init refused or could not run.
+    Refused(String),
+}
+
+/// What one strategy did, for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StrategyStats {
+    pub events: u64,
+    pub calls: u64,
+    pub placed: u64,
+    pub refused: u64,
+    pub rejected: u64,
+    pub canceled: u64,
+    pub fills: u64,
+    pub swaps: u64,
+    pub positions: BTreeMap<InstrumentId, Position>,
+}
+
+/// Executed volume of one strategy on one instrument.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    pub bought: Decimal,
+    pub sold: Decimal,
+    pub buy_notional: Decimal,
+    pub sell_notional: Decimal,
+    pub fees: Decimal,
+}
+
+impl Position {
+    pub fn net(&self) -> Decimal {
+        self.bought - self.sold
+    }
+}
+
+pub struct Slot {
+    pub id: StrategyId,
+    pub name: String,
+    pub component: String,
+    pub params: String,
+    pub hash: String,
+    pub status: SlotStatus,
+    pub subscriptions: Subscriptions,
+    pub stats: StrategyStats,
+    instance: Option<StrategyInstance>,
+    next_timer: Option<i64>,
+    kv: StateStore,
+    pending: Vec<Event>,
+}
+
+struct Feed {
+    venue: VenueId,
+    instrument: InstrumentId,
+    source: Box<dyn MarketDataSource>,
+    next: Option<MarketPrint>,
+}
+
+/// Counters of the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub prints: u64,
+    pub batches: u64,
+    pub feed_errors: u64,
+    pub first_feed_errors: Vec<String>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
+
+pub struct Engine {
+    config: Config,
+    plugin: PluginHost,
+    market: SharedMarket,
+    clock: EventClock,
+    router: Router,
+    slots: Vec<Slot>,
+    feeds: Vec<Feed>,
+    control_tx: Sender<Control>,
+    control_rx: Receiver<Control>,
+    notices: Vec<Sender<Notice>>,
+    pace: Option<(i64, Instant)>,
+    stopping: bool,
+    pub stats: RunStats,
+}
+
+impl Engine {
+    /// Builds venues, feeds and strategy instances from a validated config and the
+    /// loaded components (by file stem). A strategy whose `init` refuses or traps is
+    /// reported and left out; the others run.
+    pub fn new(config: Config, components: &HashMap<String, Arc<LoadedComponent>>, plugin: PluginHost) -> Result<Engine, StartError> {
+        let mut instruments = Vec::new();
+        let mut venues: Vec<Box<dyn Venue>> = Vec::new();
+        let mut feeds = Vec::new();
+        for (v, vc) in config.venues.iter().enumerate() {
+            let venue_id = VenueId(v as u32);
+            match vc.kind {
+                VenueKind::Paper => {}
+            }
+            let mut venue = PaperVenue::new(PaperVenueConfig {
+                id: venue_id,
+                name: vc.name.to_string(),
+                settlement: match vc.settlement {
+                    SettlementConfig::Spot => Settlement::Spot,
+                    SettlementConfig::Perpetual => Settlement::Perpetual,
+                },
+                maker_fee: vc.maker_fee,
+                taker_fee: vc.taker_fee,
+                balances: vc.balances.clone(),
+            });
+            for ic in &vc.instruments {
+                let info = InstrumentInfo {
+                    id: InstrumentId(instruments.len() as u32),
+                    venue: venue_id,
+                    venue_name: vc.name.to_string(),
+                    symbol: ic.symbol.clone(),
+                    base_asset: ic.base.clone(),
+                    quote_asset: ic.quote.clone(),
+                    tick_size: ic.tick_size,
+                    lot_size: ic.lot_size,
+                    min_qty: ic.min_qty,
+                    min_notional: ic.min_notional,
+                    paper: true,
+                };
+                let liquidity = ic.liquidity.as_ref().map(|l| LiquidityProfile { levels: l.levels, step: l.step, qty: l.qty });
+                venue.add_instrument(info.clone(), liquidity);
+                let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
+                let source: Option<Box<dyn MarketDataSource>> = match &ic.feed {
+                    FeedConfig::None => None,
+                    FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+                    FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => {
+                        Some(Box::new(Synthetic::new(SyntheticConfig {
+                            seed: *seed,
+                            start_price: *start_price,
+                            tick_size: ic.tick_size,
+                            max_step_ticks: *max_step_ticks,
+                            lot_size: ic.lot_size,
+                            max_lots: *max_lots,
+                            start_ms: *start_ms,
+                            interval_ms: *interval_ms,
+                            count: *count,
+                        })))
+                    }
+                };
+                if let Some(source) = source {
+                    tracing::info!(venue = %vc.name, symbol = %ic.symbol, "market data: {}", source.describe());
+                    feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None });
+                }
+                instruments.push(info);
+            }
+            venues.push(Box::new(venue));
+        }
+        let market = SharedMarket::new(Market::new(instruments, venues));
+        let (control_tx, control_rx) = channel();
+        let mut engine = Engine {
+            router: Router::new(config.mode, config.risk.clone()),
+            config,
+            plugin,
+            market,
+            clock: EventClock::default(),
+            slots: Vec::new(),
+            feeds,
+            control_tx,
+            control_rx,
+            notices: Vec::new(),
+            pace: None,
+            stopping: false,
+            stats: RunStats::default(),
+        };
+        let loaded_names = || {
+            let mut names: Vec<_> = components.keys().cloned().collect();
+            names.sort();
+            names.join(", ")
+        };
+        for (i, sc) in engine.config.strategies.clone().iter().enumerate() {
+            let loaded = components.get(&sc.component).ok_or_else(|| StartError::MissingComponent {
+                strategy: sc.name.to_string(),
+                component: sc.component.clone(),
+                loaded: loaded_names(),
+            })?;
+            let mut slot = Slot {
+                id: StrategyId(i as u32),
+                name: sc.name.to_string(),
+                component: sc.component.clone(),
+                params: sc.params_json(),
+                hash: loaded.hash.clone(),
+                status: SlotStatus::Running,
+                subscriptions: Subscriptions::default(),
+                stats: StrategyStats::default(),
+                instance: None,
+                next_timer: None,
+                kv: StateStore::default(),
+                pending: Vec::new(),
+            };
+            match engine.start_instance(&slot, loaded) {
+                Ok((instance, subscriptions)) => {
+                    tracing::info!(strategy = %slot.name, component = %slot.component, version = %slot.hash, "strategy started");
+                    engine.router.set_self_trading(slot.id, subscriptions.self_trading);
+                    slot.instance = Some(instance);
+                    slot.subscriptions = subscriptions;
+                }
+                Err(reason) => {
+                    tracing::error!(strategy = %slot.name, "strategy not started: {reason}");
+                    slot.status = SlotStatus::Refused(reason);
+                }
+            }
+            engine.slots.push(slot);
+        }
+        for feed in &mut engine.feeds {
+            feed.next = next_good_print(feed.source.as_mut(), &mut engine.stats);
+        }
+        Ok(engine)
+    }
+
+    /// Instantiates and initialises a component for a slot; checks that a strategy that
+    /// trades against itself only touches paper venues.
+    fn start_instance(&self, slot: &Slot, loaded: &LoadedComponent) -> Result<(StrategyInstance, Subscriptions), String> {
+        let ctx = InstanceContext {
+            id: slot.id,
+            name: slot.name.clone(),
+            market: self.market.clone(),
+            clock: self.clock.clone(),
+            seed: 0x5EED_0000 + slot.id.0 as u64,
+            kv: slot.kv.clone(),
+        };
+        let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
+        let subscriptions = match instance.init(&slot.params) {
+            Ok(Ok(s)) => s,
+            Ok(Err(refusal)) => return Err(format!("init refused: {refusal}")),
+            Err(trap) => return Err(format!("init {trap}")),
+        };
+        if subscriptions.self_trading {
+            let market = self.market.lock();
+            let touched = subscriptions.trades.iter().chain(&subscriptions.account_fills).chain(subscriptions.books.iter().map(|(i, _)| i));
+            for id in touched {
+                if let Some(info) = market.instrument(*id) {
+                    if !info.paper {
+                        return Err(format!(
+                            "refused: it crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
+                            info.venue_name
+                        ));
+                    }
+                }
+            }
+        }
+        Ok((instance, subscriptions))
+    }
+
+    /// A sender for control messages, for the file watcher or an embedding program.
+    pub fn controller(&self) -> Sender<Control> {
+        self.control_tx.clone()
+    }
+
+    /// Registers a listener for notices (swaps, failures, config changes).
+    pub fn subscribe(&mut self) -> Receiver<Notice> {
+        let (tx, rx) = channel();
+        self.notices.push(tx);
+        rx
+    }
+
+    fn notify(&mut self, notice: Notice) {
+        self.notices.retain(|tx| tx.send(notice.clone()).is_ok());
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub fn market(&self) -> &SharedMarket {
+        &self.market
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// The strategy's current state, as its `snapshot` export returns it.
+    pub fn snapshot_strategy(&mut self, name: &str) -> Option<Result<Vec<u8>, GuestTrap>> {
+        let slot = self.slots.iter_mut().find(|s| s.name == name)?;
+        Some(slot.instance.as_mut()?.snapshot())
+    }
+
+    /// Runs batches until the market data ends or a shutdown is asked for, then cancels
+    /// every open order.
+    pub fn run(&mut self) {
+        while self.step() {}
+        self.cancel_everything();
+    }
+
+    /// Processes one batch; false when there is nothing left to do.
+    pub fn step(&mut self) -> bool {
+        self.apply_controls();
+        if self.stopping {
+            return false;
+        }
+        let Some(ts) = self.feeds.iter().filter_map(|f| f.next.as_ref().map(|p| p.ts_ms)).min() else {
+            // No more market data, but the strategies may still have work queued.
+            self.deliver();
+            return false;
+        };
+        self.wait_for(ts);
+        if self.stopping {
+            return false;
+        }
+        self.clock.advance_to(ts);
+        self.stats.first_ts.get_or_insert(ts);
+        self.stats.last_ts = Some(ts);
+        self.stats.batches += 1;
+        self.fire_timers(ts);
+        let mut touched = Vec::new();
+        {
+            let mut market = self.market.lock();
+            for feed in &mut self.feeds {
+                while feed.next.as_ref().is_some_and(|p| p.ts_ms == ts) {
+                    let Some(print) = feed.next.take() else { break };
+                    if let Some(paper) = market.venues.get_mut(feed.venue.0 as usize).and_then(|v| v.as_paper_mut()) {
+                        paper.replay_print(feed.instrument, &print);
+                    }
+                    self.stats.prints += 1;
+                    if !touched.contains(&feed.instrument) {
+                        touched.push(feed.instrument);
+                    }
+                    feed.next = next_good_print(feed.source.as_mut(), &mut self.stats);
+                }
+            }
+        }
+        self.collect_venue_events();
+        self.publish_books(&touched, ts);
+        self.deliver();
+        true
+    }
+
+    /// Sleeps until a print is due when a replay speed is set, waking early for controls.
+    fn wait_for(&mut self, ts: i64) {
+        let speed = self.config.replay.speed;
+        if speed == 0 {
+            return;
+        }
+        let (origin_ts, origin_wall) = *self.pace.get_or_insert((ts, Instant::now()));
+        let due = origin_wall + Duration::from_millis(((ts - origin_ts).max(0) as u64) / speed as u64);
+        loop {
+            let now = Instant::now();
+            if now >= due || self.stopping {
+                return;
+            }
+            match self.control_rx.recv_timeout(due - now) {
+                Ok(control) => self.apply_control(control),
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn fire_timers(&mut self, ts: i64) {
+        for slot in &mut self.slots {
+            let Some(interval) = slot.subscriptions.timer_interval_ms.filter(|i| *i > 0) else { continue };
+            let interval = interval as i64;
+            let due = *slot.next_timer.get_or_insert((ts / interval + 1) * interval);
+            if ts >= due {
+                // Missed intervals are coalesced into one timer at the latest due time.
+                let latest = due + (ts - due) / interval * interval;
+                slot.pending.push(Event::Timer(latest));
+                slot.next_timer = Some(latest + interval);
+            }
+        }
+    }
+
+    fn publish_books(&mut self, touched: &[InstrumentId], ts: i64) {
+        if !self.slots.iter().any(|s| !s.subscriptions.books.is_empty()) {
+            return;
+        }
+        let market = self.market.lock();
+        for slot in &mut self.slots {
+            for (instrument, depth) in &slot.subscriptions.books {
+                if touched.contains(instrument) {
+                    if let Some(book) = market.book(*instrument, *depth as usize, ts) {
+                        slot.pending.push(Event::Book(book));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves what the venues reported into the strategies' queues.
+    fn collect_venue_events(&mut self) {
+        let mut events = Vec::new();
+        {
+            let mut market = self.market.lock();
+            for venue in market.venues.iter_mut() {
+                venue.drain_events(&mut events);
+            }
+            for event in &events {
+                self.router.on_venue_event(&market, event);
+                if let VenueEvent::Trade(trade) = event {
+                    market.record_trade(trade);
+                }
+            }
+        }
+        for event in events {
+            self.dispatch(event);
+        }
+    }
+
+    fn dispatch(&mut self, event: VenueEvent) {
+        match event {
+            VenueEvent::Trade(trade) => {
+                for slot in &mut self.slots {
+                    if slot.subscriptions.trades.contains(&trade.instrument) {
+                        slot.pending.push(Event::Trade(trade.clone()));
+                    }
+                }
+            }
+            VenueEvent::Fill(fill) => {
+                for slot in &mut self.slots {
+                    let own = fill.owner == Some(slot.id);
+                    if own {
+                        let p = slot.stats.positions.entry(fill.instrument).or_default();
+                        match fill.side {
+                            Side::Buy => {
+                                p.bought += fill.qty;
+                                p.buy_notional += fill.qty * fill.price;
+                            }
+                            Side::Sell => {
+                                p.sold += fill.qty;
+                                p.sell_notional += fill.qty * fill.price;
+                            }
+                        }
+                        p.fees += fill.fee;
+                        slot.stats.fills += 1;
+                    }
+                    if own || slot.subscriptions.account_fills.contains(&fill.instrument) {
+                        slot.pending.push(Event::Fill(fill.clone()));
+                    }
+                }
+            }
+            VenueEvent::Order(update) => {
+                let Some(slot) = self.slots.iter_mut().find(|s| Some(s.id) == update.owner) else { return };
+                match update.status {
+                    crate::model::OrderStatus::Rejected => slot.stats.rejected += 1,
+                    crate::model::OrderStatus::Canceled => slot.stats.canceled += 1,
+                    _ => {}
+                }
+                slot.pending.push(Event::Order(update));
+            }
+        }
+    }
+
+    /// Calls every strategy that has events, routes what they decide, and repeats while
+    /// their decisions cause new events, up to [`MAX_ROUNDS`].
+    fn deliver(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let mut any = false;
+            for index in 0..self.slots.len() {
+                if self.slots[index].pending.is_empty() {
+                    continue;
+                }
+                if self.slots[index].status != SlotStatus::Running {
+                    // A stopped strategy's events are dropped, not hoarded.
+                    self.slots[index].pending.clear();
+                    continue;
+                }
+                any = true;
+                self.call_strategy(index);
+                self.collect_venue_events();
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn call_strategy(&mut self, index: usize) {
+        let now = self.clock.now_ms();
+        let slot = &mut self.slots[index];
+        let events = std::mem::take(&mut slot.pending);
+        let Some(instance) = slot.instance.as_mut() else { return };
+        slot.stats.events += events.len() as u64;
+        slot.stats.calls += 1;
+        let actions = match instance.on_events(&events) {
+            Ok(actions) => actions,
+            Err(trap) => return self.fail(index, trap),
+        };
+        let owner = slot.id;
+        let mut market = self.market.lock();
+        for action in actions {
+            let slot = &mut self.slots[index];
+            match action {
+                Err((client_order_id, reason)) => {
+                    slot.stats.refused += 1;
+                    tracing::warn!(strategy = %slot.name, %client_order_id, "action refused: {reason}");
+                }
+                Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now) {
+                    Routed::Sent | Routed::Recommended => slot.stats.placed += 1,
+                    Routed::Refused(update) => {
+                        slot.stats.refused += 1;
+                        tracing::debug!(strategy = %slot.name, client_order_id = %update.client_order_id, reason = ?update.reason, "order refused by the router");
+                        slot.pending.push(Event::Order(update));
+                    }
+                },
+                Ok(Action::Cancel { instrument, client_order_id }) => self.router.cancel(&mut market, owner, instrument, &client_order_id, now),
+                Ok(Action::CancelAll(instrument)) => self.router.cancel_all(&mut market, owner, instrument, now),
+            }
+        }
+    }
+
+    /// Stops a strategy that trapped, cancels its orders and tells the operator.
+    fn fail(&mut self, index: usize, trap: GuestTrap) {
+        let now = self.clock.now_ms();
+        let slot = &mut self.slots[index];
+        slot.instance = None;
+        slot.pending.clear();
+        slot.status = SlotStatus::Failed(trap.to_string());
+        let (id, name) = (slot.id, slot.name.clone());
+        tracing::error!(strategy = %name, "strategy stopped: it {trap}; cancelling its orders, the others keep running");
+        {
+            let mut market = self.market.lock();
+            self.router.cancel_all(&mut market, id, None, now);
+        }
+        self.collect_venue_events();
+        self.notify(Notice::StrategyFailed { strategy: name, reason: trap.to_string() });
+    }
+
+    fn apply_controls(&mut self) {
+        while let Ok(control) = self.control_rx.try_recv() {
+            self.apply_control(control);
+        }
+    }
+
+    fn apply_control(&mut self, control: Control) {
+        match control {
+            Control::Swap { component, loaded } => self.swap(&component, &loaded),
+            Control::Config(config) => self.apply_config(*config),
+            Control::Shutdown => self.stopping = true,
+        }
+    }
+
+    /// Replaces every instance of `component` with the new version: init it, hand it the
+    /// old version's snapshot, and only then switch. Any failure keeps the old version.
+    fn swap(&mut self, component: &str, loaded: &LoadedComponent) {
+        let mut matched = false;
+        for index in 0..self.slots.len() {
+            if self.slots[index].component != component {
+                continue;
+            }
+            matched = true;
+            let started = Instant::now();
+            let slot = &self.slots[index];
+            let (mut next, subscriptions) = match self.start_instance(slot, loaded) {
+                Ok(started) => started,
+                Err(reason) => {
+                    self.reject_swap(index, loaded, reason);
+                    continue;
+                }
+            };
+            let slot = &mut self.slots[index];
+            if let Some(old) = slot.instance.as_mut() {
+                let state = match old.snapshot() {
+                    Ok(state) => state,
+                    Err(trap) => {
+                        let reason = format!("the running version {trap} while taking its snapshot");
+                        self.reject_swap(index, loaded, reason);
+                        continue;
+                    }
+                };
+                match next.restore(&state) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refusal)) => {
+                        self.reject_swap(index, loaded, format!("restore refused: {refusal}"));
+                        continue;
+                    }
+                    Err(trap) => {
+                        self.reject_swap(index, loaded, format!("restore {trap}"));
+                        continue;
+                    }
+                }
+            } else {
+                tracing::warn!(strategy = %slot.name, "the previous version had stopped; the new version starts from its init state");
+            }
+            let slot = &mut self.slots[index];
+            let from = std::mem::replace(&mut slot.hash, loaded.hash.clone());
+            if slot.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
+                slot.next_timer = None;
+            }
+            slot.instance = Some(next);
+            slot.subscriptions = subscriptions;
+            slot.status = SlotStatus::Running;
+            slot.stats.swaps += 1;
+            let (id, self_trading) = (slot.id, slot.subscriptions.self_trading);
+            let micros = started.elapsed().as_micros();
+            tracing::info!(strategy = %slot.name, from = %from, to = %loaded.hash, micros, compile_ms = loaded.compile_time.as_millis() as u64, "hot swap done");
+            let notice = Notice::Swapped { strategy: slot.name.clone(), from, to: loaded.hash.clone(), micros };
+            self.router.set_self_trading(id, self_trading);
+            self.notify(notice);
+        }
+        if !matched {
+            tracing::warn!(component, "a new version was loaded but no strategy instance runs this component");
+        }
+    }
+
+    fn reject_swap(&mut self, index: usize, loaded: &LoadedComponent, reason: String) {
+        let slot = &self.slots[index];
+        tracing::error!(strategy = %slot.name, version = %loaded.hash, "hot swap refused, the running version stays: {reason}");
+        let component = slot.component.clone();
+        self.notify(Notice::SwapRejected { component, reason });
+    }
+
+    /// Applies a reloaded config: new params reach their strategies as a `params` event;
+    /// what needs a restart is named and left as it was.
+    fn apply_config(&mut self, config: Config) {
+        let mut changed = Vec::new();
+        for sc in &config.strategies {
+            if let Some(slot) = self.slots.iter_mut().find(|s| s.name == sc.name.as_str()) {
+                let params = sc.params_json();
+                if params != slot.params {
+                    tracing::info!(strategy = %slot.name, "params changed; delivering them to the strategy");
+                    slot.params = params.clone();
+                    slot.pending.push(Event::Params(params));
+                    changed.push(slot.name.clone());
+                }
+            } else {
+                tracing::warn!(strategy = %sc.name, "new strategy in the config: adding strategies needs a restart");
+            }
+        }
+        if config.venues != self.config.venues || config.sandbox != self.config.sandbox || config.mode != self.config.mode {
+            tracing::warn!("venue, sandbox or mode changes in the config need a restart; they are not applied");
+        }
+        if config.risk != self.config.risk {
+            tracing::info!("risk limits updated");
+            self.router = self.router_with(config.risk.clone());
+        }
+        self.config.strategies = config.strategies;
+        self.config.risk = config.risk;
+        self.notify(Notice::ConfigApplied { changed });
+    }
+
+    fn router_with(&mut self, risk: crate::config::RiskConfig) -> Router {
+        let old = std::mem::replace(&mut self.router, Router::new(self.config.mode, risk.clone()));
+        old.with_risk(risk)
+    }
+
+    /// Cancels every open order of every strategy: at shutdown nothing is left resting.
+    pub fn cancel_everything(&mut self) {
+        let now = self.clock.now_ms();
+        {
+            let mut market = self.market.lock();
+            for slot in &self.slots {
+                self.router.cancel_all(&mut market, slot.id, None, now);
+            }
+        }
+        let mut events = Vec::new();
+        let mut market = self.market.lock();
+        for venue in market.venues.iter_mut() {
+            venue.drain_events(&mut events);
+        }
+        for event in &events {
+            self.router.on_venue_event(&market, event);
+        }
+    }
+}
+
+/// The next usable print; a bad record is counted and logged with its place, never
+/// silently skipped and never fatal.
+fn next_good_print(source: &mut dyn MarketDataSource, stats: &mut RunStats) -> Option<MarketPrint> {
+    loop {
+        match source.next_print()? {
+            Ok(print) => return Some(print),
+            Err(error) => {
+                tracing::error!("market data: {error}; skipping this record");
+                stats.feed_errors += 1;
+                if stats.first_feed_errors.len() < 5 {
+                    stats.first_feed_errors.push(error.to_string());
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,135 @@
-fn main() {}
+//! The `runtime` binary: parses the command line, loads the strategies and the config,
+//! runs the engine, and prints a summary. Errors end here as one line naming what and
+//! where, with a non-zero exit code.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+
+use runtime::config::{Config, Mode};
+use runtime::engine::Engine;
+use runtime::plugin::{PluginHost, SandboxLimits};
+use runtime::reload::{self, Watched};
+
+/// Runs trading strategies, compiled to WebAssembly components, against paper or live
+/// venues.
+///
+/// Each strategy runs sandboxed: it sees only the runtime's imports (market data, its own
+/// state, a clock and a log), with a memory limit and a deadline on every call. A strategy
+/// that traps is stopped and its orders cancelled; the others keep running. While the
+/// runtime runs, replacing a strategy's .wasm file hot-swaps it with its state carried
+/// over, and editing the config file delivers new params to the strategies.
+#[derive(Parser, Debug)]
+#[command(name = "runtime", version, about, long_about)]
+struct Cli {
+    /// Strategy components to load (.wasm: components, or core modules built with the
+    /// strategy SDK). Config entries refer to them by file stem: `grid` for grid.wasm.
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    strategies: Vec<PathBuf>,
+
+    /// The config file: venues, instruments, market data, strategies and their params.
+    #[arg(long, default_value = "config/runtime.toml", value_name = "FILE")]
+    config: PathBuf,
+
+    /// Overrides the config's mode: paper (simulated venues), live, or recommend (decide
+    /// and log, never send).
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+
+    /// Overrides the replay pace: a multiple of recorded time, 0 for as fast as possible.
+    #[arg(long, value_name = "N")]
+    speed: Option<u32>,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Do not watch strategy and config files for changes.
+    #[arg(long)]
+    no_watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Paper,
+    Live,
+    Recommend,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNTIME_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.compact().init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(&cli.config)?;
+    if let Some(mode) = cli.mode {
+        config.mode = match mode {
+            ModeArg::Paper => Mode::Paper,
+            ModeArg::Live => Mode::Live,
+            ModeArg::Recommend => Mode::Recommend,
+        };
+    }
+    if let Some(speed) = cli.speed {
+        config.replay.speed = speed;
+    }
+    let plugin = PluginHost::new(SandboxLimits {
+        call_timeout: Duration::from_millis(config.sandbox.call_timeout_ms),
+        memory_bytes: (config.sandbox.memory_limit_mb as usize) << 20,
+    })
+    .context("starting the WebAssembly engine")?;
+
+    let mut components = HashMap::new();
+    let mut watched = Watched { strategies: HashMap::new(), config: Some(cli.config.clone()) };
+    for path in &cli.strategies {
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+            bail!("{}: not a file name", path.display());
+        };
+        if components.contains_key(&stem) {
+            bail!("{}: a strategy named {stem} is already loaded from another file", path.display());
+        }
+        let loaded = plugin.load(path)?;
+        tracing::info!(component = %stem, version = %loaded.hash, compile_ms = loaded.compile_time.as_millis() as u64, "loaded {}", path.display());
+        watched.strategies.insert(stem.clone(), path.clone());
+        components.insert(stem, Arc::new(loaded));
+    }
+    let unused: Vec<&String> = components.keys().filter(|c| !config.strategies.iter().any(|s| &s.component == *c)).collect();
+    if !unused.is_empty() {
+        tracing::warn!("loaded but not used by any [[strategy]] in {}: {unused:?}", cli.config.display());
+    }
+
+    tracing::info!(mode = %config.mode, venues = config.venues.len(), strategies = config.strategies.len(), "starting");
+    let started = Instant::now();
+    let mut engine = Engine::new(config, &components, plugin.clone())?;
+    let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
+    engine.run();
+    println!("{}", runtime::summary::render(&engine, started.elapsed()));
+    Ok(())
+}

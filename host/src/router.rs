@@ -1,0 +1,232 @@
+//! Order routing: the checks every order passes before it leaves, and the bookkeeping of
+//! what each strategy has open.
+//!
+//! - Idempotency: a client order id is used once per venue, ever. A strategy derives ids
+//!   from its intents, so a second copy of an intent is refused here instead of sent.
+//! - Instrument rules (tick, lot, minimums) are checked before the venue sees the order,
+//!   so a live venue never has to reject what we could have caught.
+//! - Risk limits: open orders per strategy, notional per order.
+//! - Self-trade prevention on our side: an order that would trade against a resting
+//!   order of the same account on that venue is refused, whatever the venue's own STP
+//!   does. Only a strategy that declared self-trading, on a paper venue, is exempt.
+//! - Recommend mode: the order is logged as a recommendation and never sent.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{Mode, RiskConfig};
+use crate::market::Market;
+use crate::model::{
+    validate_client_order_id, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, OrderUpdate, SelfTradePrevention, Side, StrategyId, VenueId,
+};
+use crate::venue::VenueEvent;
+
+#[derive(Debug, Clone)]
+struct OpenOrder {
+    owner: StrategyId,
+    instrument: InstrumentId,
+    side: Side,
+    price: Option<Decimal>,
+}
+
+pub struct Router {
+    mode: Mode,
+    risk: RiskConfig,
+    /// Every (venue, client order id) ever sent: never sent twice.
+    used_ids: HashSet<(VenueId, String)>,
+    open: HashMap<(VenueId, String), OpenOrder>,
+    open_count: HashMap<StrategyId, u32>,
+    self_trading: HashSet<StrategyId>,
+}
+
+/// What became of an order the router was asked to place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Handed to the venue; its answer comes back as venue events.
+    Sent,
+    /// Logged as a recommendation (recommend mode).
+    Recommended,
+    /// Refused before it left; the update tells the strategy why.
+    Refused(OrderUpdate),
+}
+
+impl Router {
+    pub fn new(mode: Mode, risk: RiskConfig) -> Self {
+        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new() }
+    }
+
+    /// Marks a strategy as one that crosses its own orders on purpose (paper only).
+    pub fn set_self_trading(&mut self, strategy: StrategyId, on: bool) {
+        if on {
+            self.self_trading.insert(strategy);
+        } else {
+            self.self_trading.remove(&strategy);
+        }
+    }
+
+    /// The same router with new risk limits; open orders and used ids carry over.
+    pub fn with_risk(self, risk: RiskConfig) -> Router {
+        Router { risk, ..self }
+    }
+
+    pub fn open_orders(&self, owner: StrategyId) -> usize {
+        self.open_count.get(&owner).copied().unwrap_or(0) as usize
+    }
+
+    pub fn place(&mut self, market: &mut Market, owner: StrategyId, request: &OrderRequest, now_ms: i64) -> Routed {
+        let refuse = |reason: String| {
+            Routed::Refused(OrderUpdate {
+                instrument: request.instrument,
+                client_order_id: request.client_order_id.clone(),
+                owner: Some(owner),
+                status: OrderStatus::Rejected,
+                filled_qty: Decimal::ZERO,
+                remaining_qty: Decimal::ZERO,
+                reason: Some(reason),
+                ts_ms: now_ms,
+            })
+        };
+        if let Err(reason) = validate_client_order_id(&request.client_order_id) {
+            return refuse(reason);
+        }
+        let Some(info) = market.instrument(request.instrument).cloned() else {
+            return refuse(format!("unknown instrument handle {}", request.instrument.0));
+        };
+        let key = (info.venue, request.client_order_id.clone());
+        if self.used_ids.contains(&key) {
+            return refuse(format!(
+                "duplicate client order id {}: already used on {}; the same intent is never sent twice",
+                request.client_order_id, info.venue_name
+            ));
+        }
+        let self_trading = self.self_trading.contains(&owner);
+        if self_trading && !info.paper {
+            return refuse(format!(
+                "refused: this strategy crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
+                info.venue_name
+            ));
+        }
+        if let Err(reason) = check_rules(request, &info, market.last_price(request.instrument)) {
+            return refuse(reason);
+        }
+        if self.open_orders(owner) as u32 >= self.risk.max_open_orders {
+            return refuse(format!("risk: {} open orders is the limit (risk.max_open_orders)", self.risk.max_open_orders));
+        }
+        if let (Some(limit), Some(price)) = (self.risk.max_order_notional, request.limit_price().or(market.last_price(request.instrument))) {
+            if price * request.qty > limit {
+                return refuse(format!("risk: notional {} exceeds risk.max_order_notional {limit}", price * request.qty));
+            }
+        }
+        let stp = if self_trading && info.paper { SelfTradePrevention::None } else { SelfTradePrevention::ExpireTaker };
+        if stp != SelfTradePrevention::None {
+            if let Some(id) = self.would_cross_own(info.venue, request) {
+                return refuse(format!("self-trade prevention: would trade against the account's own resting order {id}"));
+            }
+        }
+        if self.mode == Mode::Recommend {
+            tracing::info!(strategy = owner.0, venue = %info.venue_name, symbol = %info.symbol, side = %request.side, qty = %request.qty,
+                price = ?request.limit_price(), client_order_id = %request.client_order_id, "recommend: place (not sent)");
+            self.used_ids.insert(key);
+            return Routed::Recommended;
+        }
+        let Some(venue) = market.venues.get_mut(info.venue.0 as usize) else {
+            return refuse(format!("venue {} is not connected", info.venue_name));
+        };
+        self.used_ids.insert(key.clone());
+        self.open.insert(key, OpenOrder { owner, instrument: request.instrument, side: request.side, price: request.limit_price() });
+        *self.open_count.entry(owner).or_default() += 1;
+        venue.submit(owner, request, stp, now_ms);
+        Routed::Sent
+    }
+
+    fn would_cross_own(&self, venue: VenueId, request: &OrderRequest) -> Option<String> {
+        self.open.iter().find_map(|((v, id), o)| {
+            let crosses = *v == venue
+                && o.instrument == request.instrument
+                && o.side != request.side
+                && match (request.side, request.limit_price(), o.price) {
+                    (_, _, None) => false,
+                    (_, None, Some(_)) => true,
+                    (Side::Buy, Some(limit), Some(resting)) => resting <= limit,
+                    (Side::Sell, Some(limit), Some(resting)) => resting >= limit,
+                };
+            crosses.then(|| id.clone())
+        })
+    }
+
+    /// Asks the venue to cancel one order of `owner`. Unknown ids are ignored: the order
+    /// may have filled in the meantime, and its fill is already on the way.
+    pub fn cancel(&mut self, market: &mut Market, owner: StrategyId, instrument: InstrumentId, client_order_id: &str, now_ms: i64) {
+        if self.mode == Mode::Recommend {
+            tracing::info!(strategy = owner.0, client_order_id, "recommend: cancel (not sent)");
+            return;
+        }
+        let Some(info) = market.instrument(instrument) else { return };
+        let venue_id = info.venue;
+        let owned = self.open.get(&(venue_id, client_order_id.to_string())).is_some_and(|o| o.owner == owner);
+        if !owned {
+            return;
+        }
+        if let Some(venue) = market.venues.get_mut(venue_id.0 as usize) {
+            venue.cancel(owner, instrument, client_order_id, now_ms);
+        }
+    }
+
+    /// Cancels every open order of `owner`, on one instrument or everywhere.
+    pub fn cancel_all(&mut self, market: &mut Market, owner: StrategyId, instrument: Option<InstrumentId>, now_ms: i64) {
+        let targets: Vec<(InstrumentId, String)> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.owner == owner && instrument.is_none_or(|i| i == o.instrument))
+            .map(|((_, id), o)| (o.instrument, id.clone()))
+            .collect();
+        for (instrument, id) in targets {
+            self.cancel(market, owner, instrument, &id, now_ms);
+        }
+    }
+
+    /// Keeps the open-order book in step with what venues report.
+    pub fn on_venue_event(&mut self, market: &Market, event: &VenueEvent) {
+        let VenueEvent::Order(update) = event else { return };
+        if !update.status.is_final() {
+            return;
+        }
+        let Some(info) = market.instrument(update.instrument) else { return };
+        if let Some(order) = self.open.remove(&(info.venue, update.client_order_id.clone())) {
+            if let Some(count) = self.open_count.get_mut(&order.owner) {
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// The instrument's rules, in words an operator understands.
+fn check_rules(request: &OrderRequest, info: &crate::model::InstrumentInfo, last_price: Option<Decimal>) -> Result<(), String> {
+    let at = format!("{} on {}", info.symbol, info.venue_name);
+    if request.qty <= Decimal::ZERO {
+        return Err(format!("{at}: qty {} must be positive", request.qty));
+    }
+    if !(request.qty % info.lot_size).is_zero() {
+        return Err(format!("{at}: qty {} is not a multiple of the lot size {}", request.qty, info.lot_size));
+    }
+    if request.qty < info.min_qty {
+        return Err(format!("{at}: qty {} is below the minimum {}", request.qty, info.min_qty));
+    }
+    let reference = match request.order_type {
+        OrderType::Limit { price, .. } => {
+            if price <= Decimal::ZERO {
+                return Err(format!("{at}: price {price} must be positive"));
+            }
+            if !(price % info.tick_size).is_zero() {
+                return Err(format!("{at}: price {price} is not a multiple of the tick size {}", info.tick_size));
+            }
+            Some(price)
+        }
+        OrderType::Market => last_price,
+    };
+    if let Some(price) = reference {
+        if price * request.qty < info.min_notional {
+            return Err(format!("{at}: notional {} is below the minimum {}", price * request.qty, info.min_notional));
+        }
+    }
+    Ok(())
+}

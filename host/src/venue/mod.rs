@@ -37,4 +37,6 @@ pub trait Venue: Send {
     fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot>;
     /// The paper venue behind this venue, for the market data replay that drives it.
     fn as_paper_mut(&mut self) -> Option<&mut paper::PaperVenue>;
+    /// Read-only access to the same, for reports and invariant checks.
+    fn as_paper(&self) -> Option<&paper::PaperVenue>;
 }

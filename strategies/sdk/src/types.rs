@@ -72,6 +72,14 @@ impl OrderRequest {
         }
     }
 
+    /// The limit price; none for a market order.
+    pub fn limit_price(&self) -> Option<Decimal> {
+        match self.order_type {
+            OrderType::Limit { price, .. } => Some(price),
+            OrderType::Market => None,
+        }
+    }
+
     pub fn market(client_order_id: impl Into<String>, instrument: InstrumentId, side: Side, qty: Decimal) -> Self {
         OrderRequest { client_order_id: client_order_id.into(), instrument, side, order_type: OrderType::Market, qty }
     }

@@ -404,6 +404,12 @@ impl PaperVenue {
         self.update(instrument, order.owner, &order.client_order_id, status, order.filled(), Decimal::ZERO, reason, ts_ms);
     }
 
+    /// Holds funds for an order: quote for a buy, base for a sell.
+    fn hold(&mut self, instrument: InstrumentId, account: Account, side: Side, amount: Decimal) {
+        self.release(instrument, account, side, -amount);
+    }
+
+    /// Gives back funds held for an order.
     fn release(&mut self, instrument: InstrumentId, account: Account, side: Side, amount: Decimal) {
         if amount.is_zero() {
             return;
@@ -518,8 +524,7 @@ impl Venue for PaperVenue {
         if fok_short {
             return self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Expired, Decimal::ZERO, Decimal::ZERO, Some(reasons::FOK_EXPIRED), now_ms);
         }
-        let lock_asset_side = request.side;
-        self.release(request.instrument, Account::Main, lock_asset_side, -(lock_per_unit * request.qty));
+        self.hold(request.instrument, Account::Main, request.side, lock_per_unit * request.qty);
         let mut taker = Taker {
             order_id: self.take_order_id(),
             account: Account::Main,
@@ -569,6 +574,10 @@ impl Venue for PaperVenue {
     }
 
     fn as_paper_mut(&mut self) -> Option<&mut PaperVenue> {
+        Some(self)
+    }
+
+    fn as_paper(&self) -> Option<&PaperVenue> {
         Some(self)
     }
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds every strategy, the example and the test guests to WebAssembly components.
+#
+#   strategies/<name>.wasm      shipped strategies and the example, as components
+#   target/guests/<name>.wasm   test guests, as components
+#   target/guests/core/*.wasm   the same test guests as core modules (contract embedded)
+#
+# Installs what it needs on a fresh machine: the wasm32 standard library comes from
+# rustup when it can download it, otherwise from Debian's rustc-web and rust-web-src,
+# built with -Zbuild-std (rustup cannot reach its servers on our machines).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+strategies=(hello)
+guests=(counter-v1 counter-v2 misbehave wrong-version)
+target=wasm32-unknown-unknown
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+host_cargo=$(command -v cargo)
+if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    wasm_build() { "$host_cargo" build --profile wasm --target "$target" "$@"; }
+else
+    if [ ! -d /usr/lib/rustlib/src/rust/library ] || [ ! -x /usr/bin/cargo ]; then
+        echo "build.sh: installing Debian's rustc-web, cargo-web and rust-web-src for the wasm32 standard library"
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rustc-web cargo-web rust-web-src >/dev/null
+    fi
+    # Debian's rustc has no linker for wasm; rustup's rust-lld is the one that works.
+    lld=$(ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -1 || true)
+    [ -n "$lld" ] || lld=$(ls ~/.rustup/toolchains/*/lib/rustlib/*/bin/rust-lld 2>/dev/null | head -1 || true)
+    [ -n "$lld" ] || { echo "build.sh: no rust-lld found in the rustup toolchain" >&2; exit 1; }
+    wasm_build() {
+        PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
+            /usr/bin/cargo build --profile wasm -Zbuild-std=std,panic_abort --target "$target" "$@"
+    }
+fi
+
+packages=()
+for p in "${strategies[@]}" "${guests[@]}"; do packages+=(-p "$p"); done
+echo "build.sh: building ${#packages[@]} wasm crates"
+wasm_build "${packages[@]}"
+
+echo "build.sh: building the componentizer"
+"$host_cargo" build --release -p runtime --bin componentize
+componentize="$root/target/release/componentize"
+
+out="$root/target/$target/wasm"
+mkdir -p "$root/target/guests/core"
+for p in "${strategies[@]}"; do
+    "$componentize" "$out/${p//-/_}.wasm" "$root/strategies/$p.wasm"
+done
+for p in "${guests[@]}"; do
+    cp "$out/${p//-/_}.wasm" "$root/target/guests/core/$p.wasm"
+    "$componentize" "$out/${p//-/_}.wasm" "$root/target/guests/$p.wasm"
+done
+echo "build.sh: components in strategies/ and target/guests/"

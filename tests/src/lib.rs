@@ -1,0 +1,94 @@
+//! Helpers for the end-to-end tests: where the built components are, and a runtime set
+//! up the way the binary sets it up.
+//!
+//! The components are built by `strategies/build.sh` (the test command runs it first).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::config::Config;
+use runtime::engine::Engine;
+use runtime::plugin::{LoadedComponent, PluginHost, SandboxLimits};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn built(path: PathBuf) -> PathBuf {
+    assert!(path.is_file(), "{} is missing: run strategies/build.sh first (the README's test command does)", path.display());
+    path
+}
+
+/// A test guest as a component.
+pub fn guest(name: &str) -> PathBuf {
+    built(root().join("target/guests").join(format!("{name}.wasm")))
+}
+
+/// A test guest as a core module with the contract embedded.
+pub fn guest_core(name: &str) -> PathBuf {
+    built(root().join("target/guests/core").join(format!("{name}.wasm")))
+}
+
+/// A shipped strategy or the example, as built into strategies/.
+pub fn strategy(name: &str) -> PathBuf {
+    built(root().join("strategies").join(format!("{name}.wasm")))
+}
+
+pub fn plugin_host() -> PluginHost {
+    plugin_host_with(Duration::from_millis(200), 64 << 20)
+}
+
+pub fn plugin_host_with(call_timeout: Duration, memory_bytes: usize) -> PluginHost {
+    PluginHost::new(SandboxLimits { call_timeout, memory_bytes }).unwrap_or_else(|e| panic!("wasm engine: {e:#}"))
+}
+
+/// Loads components by name from paths, as `--strategies` does.
+pub fn load_all(plugin: &PluginHost, files: &[(&str, &Path)]) -> HashMap<String, Arc<LoadedComponent>> {
+    files
+        .iter()
+        .map(|(name, path)| (name.to_string(), Arc::new(plugin.load(path).unwrap_or_else(|e| panic!("{e}")))))
+        .collect()
+}
+
+/// One paper venue `paper` with BTCUSDT on a seeded synthetic feed of `prints` trades,
+/// one per millisecond, with background liquidity.
+pub fn synthetic_venue(prints: u64) -> String {
+    format!(
+        r#"
+[[venue]]
+name = "paper"
+kind = "paper"
+settlement = "spot"
+maker_fee = "0.0002"
+taker_fee = "0.0004"
+balances = {{ USDT = "1000000", BTC = "10" }}
+[[venue.instrument]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.1"
+lot_size = "0.001"
+min_qty = "0.001"
+min_notional = "5"
+feed = {{ kind = "synthetic", seed = 42, start_price = "10000", start_ms = 1600000000000, interval_ms = 1, count = {prints} }}
+liquidity = {{ levels = 5, step = "0.5", qty = "1" }}
+"#
+    )
+}
+
+pub fn parse_config(text: &str) -> Config {
+    Config::parse(text, &root()).unwrap_or_else(|e| panic!("config: {e}"))
+}
+
+pub fn engine(config: &str, plugin: &PluginHost, files: &[(&str, &Path)]) -> Engine {
+    let components = load_all(plugin, files);
+    Engine::new(parse_config(config), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads a counter guest's JSON snapshot.
+pub fn counter_state(engine: &mut Engine, name: &str) -> serde_json::Value {
+    let bytes = engine.snapshot_strategy(name).unwrap_or_else(|| panic!("no running strategy {name}")).unwrap_or_else(|t| panic!("{t}"));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("counter state: {e}"))
+}
