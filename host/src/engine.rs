@@ -37,6 +37,10 @@ pub enum Control {
     Swap { component: String, loaded: Arc<LoadedComponent> },
     /// The config file changed and parsed; apply what can change while running.
     Config(Box<Config>),
+    /// A changed strategy file could not be loaded; the running version stays.
+    SwapFailed { component: String, reason: String },
+    /// A changed config file is invalid; the previous config stays in force.
+    ConfigFailed { reason: String },
     /// Stop after the current batch.
     Shutdown,
 }
@@ -584,6 +588,19 @@ impl Engine {
         self.notify(Notice::StrategyFailed { strategy: name, reason: trap.to_string() });
     }
 
+    /// Waits up to `timeout` for one control message and applies it, then delivers what
+    /// it caused; for when no market data is flowing. False when none came.
+    pub fn wait_control(&mut self, timeout: Duration) -> bool {
+        match self.control_rx.recv_timeout(timeout) {
+            Ok(control) => {
+                self.apply_control(control);
+                self.deliver();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn apply_controls(&mut self) {
         while let Ok(control) = self.control_rx.try_recv() {
             self.apply_control(control);
@@ -594,6 +611,8 @@ impl Engine {
         match control {
             Control::Swap { component, loaded } => self.swap(&component, &loaded),
             Control::Config(config) => self.apply_config(*config),
+            Control::SwapFailed { component, reason } => self.notify(Notice::SwapRejected { component, reason }),
+            Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
             Control::Shutdown => self.stopping = true,
         }
     }

@@ -127,7 +127,7 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
                 Ok(loaded) => control.send(Control::Swap { component: component.clone(), loaded: Arc::new(loaded) }).is_ok(),
                 Err(error) => {
                     tracing::error!("hot swap refused, the running version stays: {error}");
-                    true
+                    control.send(Control::SwapFailed { component: component.clone(), reason: error.to_string() }).is_ok()
                 }
             }
         }
@@ -138,7 +138,7 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
             }
             Err(error) => {
                 tracing::error!("config change rejected, the previous config stays in force: {error}");
-                true
+                control.send(Control::ConfigFailed { reason: error.to_string() }).is_ok()
             }
         },
     }

@@ -1,1 +1,80 @@
-//! placeholder
+//! Loading strategy files: components, core modules with the contract embedded, and
+//! everything that must be refused with a clear reason.
+
+use e2e::{guest, guest_core, plugin_host};
+use runtime::plugin::LoadError;
+
+#[test]
+fn a_component_loads_and_reports_its_version_hash() {
+    let loaded = plugin_host().load(&guest("counter-v1")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.hash.len(), 12);
+}
+
+#[test]
+fn a_core_module_with_embedded_wit_is_componentized_and_runs() {
+    let plugin = plugin_host();
+    let core = guest_core("counter-v1");
+    let bytes = std::fs::read(&core).unwrap_or_default();
+    assert_eq!(&bytes[4..8], &[1, 0, 0, 0], "fixture should be a core module");
+    let config = format!(
+        "{}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n",
+        e2e::synthetic_venue(100)
+    );
+    let mut engine = e2e::engine(&config, &plugin, &[("counter", &core)]);
+    engine.run();
+    assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 100);
+}
+
+#[test]
+fn a_wrong_contract_version_is_refused_by_name() {
+    let err = plugin_host().load(&guest("wrong-version")).err();
+    match err {
+        Some(LoadError::Version { found, .. }) => assert_eq!(found, "trading:strategy@0.9.0"),
+        other => panic!("expected a version error, got {other:?}"),
+    }
+    let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.0"), "{message}");
+}
+
+#[test]
+fn garbage_bytes_are_not_wasm() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("garbage.wasm");
+    std::fs::write(&path, b"this is not a webassembly file at all").unwrap_or_else(|e| panic!("{e}"));
+    let err = plugin_host().load(&path).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("garbage.wasm") && err.contains("not a WebAssembly file"), "{err}");
+}
+
+/// wit-component turns a module with no contract into an empty component, which is then
+/// refused for not exporting the strategy interface.
+#[test]
+fn a_core_module_without_the_contract_is_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("bare.wasm");
+    // The smallest valid core module: magic and version, no sections.
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap_or_else(|e| panic!("{e}"));
+    match plugin_host().load(&path) {
+        Err(LoadError::NotStrategy { path: p }) => assert!(p.ends_with("bare.wasm")),
+        Err(other) => panic!("expected a not-a-strategy error, got {other}"),
+        Ok(_) => panic!("a bare module must not load"),
+    }
+}
+
+#[test]
+fn a_truncated_component_is_invalid() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("cut.wasm");
+    let bytes = std::fs::read(guest("counter-v1")).unwrap_or_default();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    match plugin_host().load(&path) {
+        Err(LoadError::Invalid { .. }) => {}
+        Err(other) => panic!("expected an invalid-component error, got {other}"),
+        Ok(_) => panic!("half a component must not load"),
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let err = plugin_host().load(std::path::Path::new("no/such/strategy.wasm")).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.starts_with("no/such/strategy.wasm: cannot read"), "{err}");
+}

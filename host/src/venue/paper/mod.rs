@@ -444,28 +444,33 @@ impl PaperVenue {
         }
     }
 
-    /// Funds to hold per unit for an order of the main account, or why it cannot be held.
-    fn lock_per_unit(&self, request: &OrderRequest) -> Result<Decimal, &'static str> {
+    /// Funds to hold per unit for an order of the main account, or why they cannot be
+    /// held. For a spot market buy it also returns the worst price the held funds pay
+    /// for: the order walks no further than that.
+    fn lock_per_unit(&self, request: &OrderRequest) -> Result<(Decimal, Option<Decimal>), &'static str> {
         if self.config.settlement == Settlement::Perpetual {
-            return Ok(Decimal::ZERO);
+            return Ok((Decimal::ZERO, None));
         }
         let inst = self.instruments.get(&request.instrument).ok_or(reasons::UNKNOWN_SYMBOL)?;
-        let (per_unit, asset) = match request.side {
-            Side::Sell => (Decimal::ONE, &inst.info.base_asset),
+        let (per_unit, protect, asset) = match request.side {
+            Side::Sell => (Decimal::ONE, None, &inst.info.base_asset),
             Side::Buy => {
-                let price = match request.order_type {
-                    OrderType::Limit { price, .. } => price,
-                    OrderType::Market => inst.book.worst_price_for(Side::Buy, request.qty).ok_or(reasons::NO_PRICE)?,
+                let (price, protect) = match request.order_type {
+                    OrderType::Limit { price, .. } => (price, None),
+                    OrderType::Market => {
+                        let worst = inst.book.worst_price_for(Side::Buy, request.qty).ok_or(reasons::NO_PRICE)?;
+                        (worst, Some(worst))
+                    }
                 };
                 let fee_rate = self.config.taker_fee.max(self.config.maker_fee);
-                (price * (Decimal::ONE + fee_rate), &inst.info.quote_asset)
+                (price * (Decimal::ONE + fee_rate), protect, &inst.info.quote_asset)
             }
         };
         let available = self.balances.get(&(Account::Main, asset.clone())).map(Balance::available).unwrap_or_default();
         if available < per_unit * request.qty {
             return Err(reasons::INSUFFICIENT);
         }
-        Ok(per_unit)
+        Ok((per_unit, protect))
     }
 }
 
@@ -516,10 +521,11 @@ impl Venue for PaperVenue {
             }
         }
         let fok_short = tif == TimeInForce::Fok && inst.book.executable_qty(request.side, limit, Account::Main, stp) < request.qty;
-        let lock_per_unit = match self.lock_per_unit(request) {
+        let (lock_per_unit, protect) = match self.lock_per_unit(request) {
             Ok(lock) => lock,
             Err(reason) => return self.reject(owner, request, reason, now_ms),
         };
+        let limit = limit.or(protect);
         self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Accepted, Decimal::ZERO, request.qty, None, now_ms);
         if fok_short {
             return self.update(request.instrument, Some(owner), &request.client_order_id, OrderStatus::Expired, Decimal::ZERO, Decimal::ZERO, Some(reasons::FOK_EXPIRED), now_ms);

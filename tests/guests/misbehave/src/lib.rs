@@ -39,7 +39,7 @@ impl Strategy for Misbehave {
             }
             self.seen += 1;
             if self.seen == 1 {
-                actions.push(Action::Place(OrderRequest::limit("misbehave-bid", self.info.id, Side::Buy, self.params.bid, self.params.qty, TimeInForce::Gtc)));
+                actions.push(Action::Place(OrderRequest::limit(strategy_sdk::ids::client_order_id("mb", &[&self.params.fault]), self.info.id, Side::Buy, self.params.bid, self.params.qty, TimeInForce::Gtc)));
             }
             if self.seen > self.params.after {
                 match self.params.fault.as_str() {
