@@ -255,7 +255,10 @@ impl Config {
 
     /// Parses and validates config text; relative paths are resolved against `base_dir`.
     pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
-        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let flatten = |e: toml::de::Error| e.to_string().trim_end().replace('\n', " ");
+        let raw: toml::Table = toml::from_str(text).map_err(flatten)?;
+        refuse_floats(&toml::Value::Table(raw), "")?;
+        let mut config: Config = toml::from_str(text).map_err(flatten)?;
         config.base_dir = base_dir.to_path_buf();
         for venue in &mut config.venues {
             for inst in &mut venue.instruments {
@@ -325,6 +328,27 @@ impl Config {
     }
 }
 
+/// A TOML float is binary floating point: `0.1` is not exactly a tenth. Prices and
+/// quantities must be written as strings, so any float outside a strategy's own params
+/// (which the strategy interprets itself) is refused, naming where it is.
+fn refuse_floats(value: &toml::Value, at: &str) -> Result<(), String> {
+    match value {
+        toml::Value::Float(f) => Err(format!("{at} = {f} is a TOML float; write prices and quantities as strings (\"{f}\") so they are exact")),
+        toml::Value::Table(table) => {
+            for (key, v) in table {
+                let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+                if key == "params" && at.starts_with("strategy") {
+                    continue;
+                }
+                refuse_floats(v, &path)?;
+            }
+            Ok(())
+        }
+        toml::Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| refuse_floats(v, &format!("{at}[{i}]"))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,7 +387,9 @@ mod tests {
     #[test]
     fn float_prices_are_refused() {
         let err = Config::parse(&MINIMAL.replace("\"0.01\"", "0.01"), Path::new(".")).unwrap_err();
-        assert!(err.contains("tick_size"), "{err}");
+        assert_eq!(err, "venue[0].instrument[0].tick_size = 0.01 is a TOML float; write prices and quantities as strings (\"0.01\") so they are exact");
+        let in_params = MINIMAL.replace("levels = 3", "levels = 3.5");
+        assert!(Config::parse(&in_params, Path::new(".")).is_ok(), "a strategy's params are its own business");
     }
 
     #[test]
