@@ -11,6 +11,7 @@
 pub mod decimal;
 pub mod harness;
 pub mod ids;
+pub mod stats;
 mod host;
 mod types;
 
@@ -96,6 +97,10 @@ macro_rules! export_strategy {
             }
         }
 
+        // Exports exist only in the component; a native build (the test harness) has no
+        // use for them, and their names (`trading:strategy/...#init`) are not valid native
+        // symbol names for every linker.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_bindings!(__StrategyExport with_types_in $crate::bindings);
     };
 }

@@ -2,11 +2,13 @@
 //! layout, so strategy code reads like ordinary Rust.
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 /// A handle for an instrument, from [`crate::Host::lookup`].
 pub type InstrumentId = u32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     Buy,
     Sell,
@@ -30,7 +32,8 @@ impl Side {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TimeInForce {
     Gtc,
     Ioc,
@@ -93,7 +96,8 @@ pub enum Action {
     CancelAll(Option<InstrumentId>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Liquidity {
     Maker,
     Taker,
@@ -115,7 +119,8 @@ pub struct Fill {
     pub ts_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Accepted,
     Filled,

@@ -10,4 +10,5 @@ impl exports::trading::strategy::strategy::Guest for Future {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 export!(Future);

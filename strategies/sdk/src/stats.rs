@@ -1,0 +1,222 @@
+//! Rolling statistics in exact decimals: returns, volatility, value at risk and beta.
+//!
+//! They size and limit risk, so they stay in `Decimal` like the prices they come from;
+//! square roots use rust_decimal's own (exact to 28 digits, more than any exchange shows).
+
+use std::collections::VecDeque;
+
+use rust_decimal::{Decimal, MathematicalOps};
+use serde::{Deserialize, Serialize};
+
+/// The last `capacity` simple returns of a price series.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollingReturns {
+    capacity: usize,
+    last_price: Option<Decimal>,
+    returns: VecDeque<Decimal>,
+}
+
+impl RollingReturns {
+    pub fn new(capacity: usize) -> Self {
+        RollingReturns { capacity: capacity.max(1), last_price: None, returns: VecDeque::new() }
+    }
+
+    /// Adds a price; the return from the previous price joins the window.
+    pub fn push(&mut self, price: Decimal) {
+        if let Some(prev) = self.last_price {
+            if !prev.is_zero() {
+                if self.returns.len() == self.capacity {
+                    self.returns.pop_front();
+                }
+                self.returns.push_back((price - prev) / prev);
+            }
+        }
+        self.last_price = Some(price);
+    }
+
+    pub fn len(&self) -> usize {
+        self.returns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.returns.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.returns.len() == self.capacity
+    }
+
+    pub fn returns(&self) -> impl Iterator<Item = &Decimal> {
+        self.returns.iter()
+    }
+
+    pub fn last_price(&self) -> Option<Decimal> {
+        self.last_price
+    }
+
+    /// Sample standard deviation of the returns; none with fewer than two.
+    pub fn stdev(&self) -> Option<Decimal> {
+        stdev(self.returns.iter().copied())
+    }
+}
+
+pub fn mean(values: impl Iterator<Item = Decimal>) -> Option<Decimal> {
+    let (sum, n) = values.fold((Decimal::ZERO, 0u32), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / Decimal::from(n))
+}
+
+/// Sample standard deviation (n - 1); none with fewer than two values.
+pub fn stdev(values: impl Iterator<Item = Decimal> + Clone) -> Option<Decimal> {
+    let n = values.clone().count();
+    if n < 2 {
+        return None;
+    }
+    let m = mean(values.clone())?;
+    let ss: Decimal = values.map(|v| (v - m) * (v - m)).sum();
+    (ss / Decimal::from(n as u64 - 1)).sqrt()
+}
+
+/// The `q` quantile (0..=1) by the nearest-rank method on a sorted copy.
+pub fn quantile(values: impl Iterator<Item = Decimal>, q: Decimal) -> Option<Decimal> {
+    let mut sorted: Vec<Decimal> = values.collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort();
+    let n = Decimal::from(sorted.len() as u64);
+    let rank = (q * n).ceil().max(Decimal::ONE);
+    let index = rank.to_string().parse::<usize>().unwrap_or(1).min(sorted.len()) - 1;
+    sorted.get(index).copied()
+}
+
+/// How value at risk is estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VarMethod {
+    /// The loss quantile of the observed returns.
+    Historical,
+    /// A normal approximation: z · σ.
+    Parametric,
+}
+
+/// The z-score of a one-sided normal confidence level, for the levels desks use.
+pub fn z_score(confidence: Decimal) -> Decimal {
+    let c = confidence.round_dp(3);
+    let table = [("0.900", "1.2816"), ("0.950", "1.6449"), ("0.975", "1.9600"), ("0.990", "2.3263"), ("0.995", "2.5758"), ("0.999", "3.0902")];
+    table
+        .iter()
+        .rev()
+        .find(|(level, _)| c >= level.parse::<Decimal>().unwrap_or(Decimal::ONE))
+        .and_then(|(_, z)| z.parse().ok())
+        .unwrap_or(Decimal::new(12816, 4))
+}
+
+/// One-period value at risk of `exposure` (a notional, signed or not) at `confidence`,
+/// as a positive amount in the exposure's currency; none until there are returns.
+pub fn value_at_risk(returns: &RollingReturns, exposure: Decimal, confidence: Decimal, method: VarMethod) -> Option<Decimal> {
+    let loss_fraction = match method {
+        VarMethod::Parametric => returns.stdev()? * z_score(confidence),
+        VarMethod::Historical => {
+            // A long loses on the low returns, a short on the high ones.
+            if exposure >= Decimal::ZERO {
+                -quantile(returns.returns().copied(), Decimal::ONE - confidence)?
+            } else {
+                quantile(returns.returns().copied(), confidence)?
+            }
+        }
+    };
+    Some((loss_fraction.max(Decimal::ZERO)) * exposure.abs())
+}
+
+/// Beta of `y` on `x`: cov(x, y) / var(x), over paired returns; none without variance.
+pub fn beta(x: &RollingReturns, y: &RollingReturns) -> Option<Decimal> {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return None;
+    }
+    let xs: Vec<Decimal> = x.returns().skip(x.len() - n).copied().collect();
+    let ys: Vec<Decimal> = y.returns().skip(y.len() - n).copied().collect();
+    let mx = mean(xs.iter().copied())?;
+    let my = mean(ys.iter().copied())?;
+    let cov: Decimal = xs.iter().zip(&ys).map(|(a, b)| (*a - mx) * (*b - my)).sum();
+    let var: Decimal = xs.iter().map(|a| (*a - mx) * (*a - mx)).sum();
+    (!var.is_zero()).then(|| cov / var)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn series(prices: &[&str], cap: usize) -> RollingReturns {
+        let mut r = RollingReturns::new(cap);
+        for p in prices {
+            r.push(d(p));
+        }
+        r
+    }
+
+    #[test]
+    fn returns_roll_and_stdev_is_the_sample_one() {
+        let r = series(&["100", "110", "99", "108.9"], 3);
+        let got: Vec<Decimal> = r.returns().copied().collect();
+        assert_eq!(got, vec![d("0.1"), d("-0.1"), d("0.1")]);
+        // mean 1/30, deviations 1/15, -2/15, 1/15: ss = 6/225, /2 = 3/225, sqrt = 0.11547...
+        let s = r.stdev().unwrap_or_default();
+        assert!((s - d("0.1154700538")).abs() < d("0.0000000001"), "{s}");
+        let r = series(&["100", "110", "99", "108.9", "108.9"], 3);
+        assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn quantile_by_nearest_rank() {
+        let v = [d("5"), d("1"), d("3"), d("2"), d("4")];
+        assert_eq!(quantile(v.iter().copied(), d("0.2")), Some(d("1")));
+        assert_eq!(quantile(v.iter().copied(), d("0.5")), Some(d("3")));
+        assert_eq!(quantile(v.iter().copied(), d("1")), Some(d("5")));
+    }
+
+    #[test]
+    fn historical_and_parametric_var() {
+        // Returns: -0.02, +0.01, -0.01, +0.02, ... 20 of them.
+        let mut r = RollingReturns::new(20);
+        let mut p = d("100");
+        r.push(p);
+        for i in 0..20 {
+            let ret = [d("-0.02"), d("0.01"), d("-0.01"), d("0.02")][i % 4];
+            p += p * ret;
+            r.push(p);
+        }
+        let long = value_at_risk(&r, d("10000"), d("0.95"), VarMethod::Historical).unwrap_or_default();
+        assert_eq!(long.round_dp(6), d("200"));
+        let short = value_at_risk(&r, d("-10000"), d("0.95"), VarMethod::Historical).unwrap_or_default();
+        assert_eq!(short.round_dp(6), d("200"));
+        let parametric = value_at_risk(&r, d("10000"), d("0.95"), VarMethod::Parametric).unwrap_or_default();
+        let expected = r.stdev().unwrap_or_default() * d("1.6449") * d("10000");
+        assert_eq!(parametric, expected);
+    }
+
+    #[test]
+    fn beta_of_a_scaled_series_is_the_scale() {
+        let x = series(&["100", "102", "101", "104", "103"], 10);
+        // y moves twice as much in relative terms.
+        let mut y = RollingReturns::new(10);
+        let mut py = d("50");
+        y.push(py);
+        for r in x.returns() {
+            py += py * *r * d("2");
+            y.push(py);
+        }
+        assert_eq!(beta(&x, &y).map(|b| b.round_dp(10)), Some(d("2")));
+        assert_eq!(beta(&x, &series(&["1"], 10)), None);
+    }
+
+    #[test]
+    fn z_scores() {
+        assert_eq!(z_score(d("0.95")), d("1.6449"));
+        assert_eq!(z_score(d("0.99")), d("2.3263"));
+    }
+}
