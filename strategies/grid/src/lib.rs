@@ -1,1 +1,517 @@
-//! placeholder
+//! grid: grid trading with risk management.
+//!
+//! The grid is `num_levels` resting orders a side around a reference price, spaced by
+//! `grid_spacing_pct` of it, widened or narrowed by recent realised volatility when a
+//! reference volatility is configured, never closer than `min_price_distance`; levels near
+//! a configured support (buys) or resistance (sells) snap to it. A filled level is answered
+//! by the opposite order one level away, which is how the grid earns its spacing. The grid
+//! re-centres every `rebalance_interval` ms and whenever the price leaves it.
+//!
+//! Risk, checked on every batch and before every order:
+//! - `max_position_size`: no order that could take the position past it;
+//! - `max_drawdown`: equity (capital + realised + unrealised − fees) falling this fraction
+//!   below its peak halts the grid and cancels everything, until new params arrive;
+//! - `stop_loss_pct`: the price this percent against the average entry closes the position;
+//! - `var_limit`: no new exposure whose value at risk (historical or parametric, over
+//!   `var_window` returns) would exceed it, in quote currency;
+//! - `max_active_orders`;
+//! - on perpetuals, `funding_rate` above `funding_threshold` shifts the grid against the
+//!   side that pays funding.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use strategy_sdk::decimal::{round_step, Rounding};
+use strategy_sdk::stats::{value_at_risk, RollingReturns, VarMethod};
+use strategy_sdk::{
+    export_strategy, ids, Action, Decimal, Event, Fill, Host, InstrumentInfo, LogLevel, OrderRequest, Side, Strategy, Subscriptions, TimeInForce,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    pub venue: String,
+    pub symbol: String,
+    /// Quantity of each grid order, in base units.
+    pub order_qty: Decimal,
+    /// Distance between levels, in percent of the reference price.
+    pub grid_spacing_pct: Decimal,
+    /// Levels a side.
+    pub num_levels: u32,
+    /// Smallest distance between levels, in price units (default: one tick).
+    #[serde(default)]
+    pub min_price_distance: Option<Decimal>,
+    /// Largest absolute position, in base units.
+    pub max_position_size: Decimal,
+    /// Capital the drawdown is measured against, in quote units.
+    pub capital: Decimal,
+    /// Largest fall of equity from its peak, as a fraction (0.05 = 5%).
+    pub max_drawdown: Decimal,
+    /// Loss from the average entry that closes the position, in percent.
+    pub stop_loss_pct: Decimal,
+    /// Largest value at risk of the position, in quote units.
+    pub var_limit: Decimal,
+    #[serde(default = "default_var_window")]
+    pub var_window: usize,
+    #[serde(default = "default_confidence")]
+    pub var_confidence: Decimal,
+    #[serde(default = "default_var_method")]
+    pub var_method: VarMethod,
+    pub max_active_orders: u32,
+    /// Re-centre at least this often, in ms (0: only when the price leaves the grid).
+    pub rebalance_interval: u64,
+    /// Per-trade volatility (stdev of returns, in percent) at which the spacing is as
+    /// configured; above it the grid widens, below it narrows (x0.5 to x3). None: fixed.
+    #[serde(default)]
+    pub volatility_reference_pct: Option<Decimal>,
+    #[serde(default = "default_vol_window")]
+    pub volatility_window: usize,
+    #[serde(default)]
+    pub support_levels: Vec<Decimal>,
+    #[serde(default)]
+    pub resistance_levels: Vec<Decimal>,
+    /// A level within this percent of the spacing from a support/resistance snaps to it.
+    #[serde(default = "default_snap")]
+    pub snap_pct: Decimal,
+    /// Funding rate per period on a perpetual (positive: longs pay).
+    #[serde(default)]
+    pub funding_rate: Decimal,
+    #[serde(default = "default_funding_threshold")]
+    pub funding_threshold: Decimal,
+    #[serde(default = "default_prefix")]
+    pub id_prefix: String,
+}
+
+fn default_var_window() -> usize {
+    100
+}
+fn default_confidence() -> Decimal {
+    Decimal::new(95, 2)
+}
+fn default_var_method() -> VarMethod {
+    VarMethod::Historical
+}
+fn default_vol_window() -> usize {
+    50
+}
+fn default_snap() -> Decimal {
+    Decimal::from(50)
+}
+fn default_funding_threshold() -> Decimal {
+    Decimal::new(1, 4)
+}
+fn default_prefix() -> String {
+    "grid".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridOrder {
+    pub side: Side,
+    pub price: Decimal,
+    pub qty: Decimal,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub position: Decimal,
+    pub avg_entry: Decimal,
+    pub realized: Decimal,
+    pub fees: Decimal,
+    pub peak_equity: Option<Decimal>,
+    pub halted: Option<String>,
+    pub center: Option<Decimal>,
+    pub spacing: Decimal,
+    pub last_price: Option<Decimal>,
+    pub last_rebalance_ms: i64,
+    /// Orders placed and not yet known to be done.
+    pub orders: BTreeMap<String, GridOrder>,
+    /// Increments with every order: part of each deterministic id.
+    pub seq: u64,
+    pub vol_returns: RollingReturns,
+    pub var_returns: RollingReturns,
+    pub var_blocks: u64,
+}
+
+pub struct Grid {
+    params: Params,
+    info: InstrumentInfo,
+    pub state: State,
+}
+
+impl Grid {
+    pub fn equity(&self) -> Decimal {
+        let last = self.state.last_price.unwrap_or(self.state.avg_entry);
+        self.params.capital + self.state.realized - self.state.fees + self.state.position * (last - self.state.avg_entry)
+    }
+
+    /// Average-cost accounting of one of our fills.
+    fn on_fill(&mut self, fill: &Fill) {
+        let s = &mut self.state;
+        let signed = fill.side.sign() * fill.qty;
+        s.fees += fill.fee;
+        let same_direction = s.position.is_zero() || (s.position > Decimal::ZERO) == (signed > Decimal::ZERO);
+        if same_direction {
+            let cost = s.avg_entry * s.position.abs() + fill.price * fill.qty;
+            s.position += signed;
+            s.avg_entry = cost / s.position.abs();
+        } else {
+            let closing = fill.qty.min(s.position.abs());
+            let direction = if s.position > Decimal::ZERO { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
+            s.realized += (fill.price - s.avg_entry) * closing * direction;
+            s.position += signed;
+            if s.position.is_zero() {
+                s.avg_entry = Decimal::ZERO;
+            } else if (s.position > Decimal::ZERO) != (direction > Decimal::ZERO) {
+                // Flipped through zero: the rest opens at this price.
+                s.avg_entry = fill.price;
+            }
+        }
+    }
+
+    fn next_id(&mut self, kind: &str) -> String {
+        self.state.seq += 1;
+        ids::client_order_id(&self.params.id_prefix, &[kind, &self.state.seq.to_string()])
+    }
+
+    fn pending(&self, side: Side) -> Decimal {
+        self.state.orders.values().filter(|o| o.side == side).map(|o| o.qty).sum()
+    }
+
+    /// Whether an order passes the grid's own limits; says why not.
+    fn allowed(&self, side: Side, qty: Decimal, price: Decimal) -> Result<(), String> {
+        if self.state.orders.len() as u32 >= self.params.max_active_orders {
+            return Err("max_active_orders".into());
+        }
+        let worst = match side {
+            Side::Buy => self.state.position + self.pending(Side::Buy) + qty,
+            Side::Sell => self.state.position - self.pending(Side::Sell) - qty,
+        };
+        if worst.abs() > self.params.max_position_size {
+            return Err(format!("max_position_size: the position could reach {worst}"));
+        }
+        if worst.abs() > self.state.position.abs() {
+            // Until there are returns to estimate from, VaR does not block.
+            let var = value_at_risk(&self.state.var_returns, worst * price, self.params.var_confidence, self.params.var_method);
+            if let Some(var) = var.filter(|v| *v > self.params.var_limit) {
+                return Err(format!("var_limit: VaR {} > {}", var.round_dp(2), self.params.var_limit));
+            }
+        }
+        Ok(())
+    }
+
+    fn place(&mut self, side: Side, price: Decimal, qty: Decimal, kind: &str, host: &mut dyn Host) -> Option<Action> {
+        if price <= Decimal::ZERO || qty < self.info.min_qty || qty * price < self.info.min_notional {
+            return None;
+        }
+        if let Err(why) = self.allowed(side, qty, price) {
+            if why.starts_with("var_limit") {
+                self.state.var_blocks += 1;
+            }
+            host.log(LogLevel::Debug, &format!("grid {side:?} {qty} at {price} not placed: {why}"));
+            return None;
+        }
+        let id = self.next_id(kind);
+        self.state.orders.insert(id.clone(), GridOrder { side, price, qty });
+        Some(Action::Place(OrderRequest::limit(id, self.info.id, side, price, qty, TimeInForce::Gtc)))
+    }
+
+    fn spacing(&self, center: Decimal) -> Decimal {
+        let mut pct = self.params.grid_spacing_pct;
+        if let (Some(reference), Some(vol)) = (self.params.volatility_reference_pct, self.state.vol_returns.stdev()) {
+            if reference > Decimal::ZERO && self.state.vol_returns.is_full() {
+                let factor = (vol * Decimal::ONE_HUNDRED / reference).max(Decimal::new(5, 1)).min(Decimal::from(3));
+                pct *= factor;
+            }
+        }
+        let min = self.params.min_price_distance.unwrap_or(self.info.tick_size).max(self.info.tick_size);
+        round_step((center * pct / Decimal::ONE_HUNDRED).max(min), self.info.tick_size, Rounding::Up)
+    }
+
+    fn snap(&self, price: Decimal, spacing: Decimal, anchors: &[Decimal]) -> Decimal {
+        let reach = spacing * self.params.snap_pct / Decimal::ONE_HUNDRED;
+        anchors.iter().copied().filter(|a| (*a - price).abs() <= reach).min_by_key(|a| (*a - price).abs()).unwrap_or(price)
+    }
+
+    /// Cancels the grid and lays it out again around `price`.
+    fn recenter(&mut self, price: Decimal, now: i64, host: &mut dyn Host) -> Vec<Action> {
+        let mut actions = vec![Action::CancelAll(Some(self.info.id))];
+        self.state.orders.clear();
+        let spacing = self.spacing(price);
+        let skew = if self.params.funding_rate > self.params.funding_threshold {
+            -round_step(spacing / Decimal::TWO, self.info.tick_size, Rounding::Down)
+        } else if self.params.funding_rate < -self.params.funding_threshold {
+            round_step(spacing / Decimal::TWO, self.info.tick_size, Rounding::Down)
+        } else {
+            Decimal::ZERO
+        };
+        let center = price + skew;
+        self.state.center = Some(center);
+        self.state.spacing = spacing;
+        self.state.last_rebalance_ms = now;
+        let qty = round_step(self.params.order_qty, self.info.lot_size, Rounding::Down);
+        let (mut bids, mut asks) = (Vec::new(), Vec::new());
+        for k in 1..=self.params.num_levels {
+            let offset = spacing * Decimal::from(k);
+            let bid = self.snap(round_step(center - offset, self.info.tick_size, Rounding::Down), spacing, &self.params.support_levels);
+            let ask = self.snap(round_step(center + offset, self.info.tick_size, Rounding::Up), spacing, &self.params.resistance_levels);
+            // Two levels snapped to one price would double the size there: keep one.
+            if !bids.contains(&bid) {
+                bids.push(bid);
+                actions.extend(self.place(Side::Buy, bid, qty, "b", host));
+            }
+            if !asks.contains(&ask) {
+                asks.push(ask);
+                actions.extend(self.place(Side::Sell, ask, qty, "s", host));
+            }
+        }
+        host.log(LogLevel::Info, &format!("grid centred at {center} spacing {spacing}, {} orders", self.state.orders.len()));
+        actions
+    }
+
+    fn grid_range(&self) -> Option<(Decimal, Decimal)> {
+        let center = self.state.center?;
+        let reach = self.state.spacing * Decimal::from(self.params.num_levels);
+        Some((center - reach, center + reach))
+    }
+}
+
+impl Strategy for Grid {
+    fn init(params: &str, host: &mut dyn Host) -> Result<(Self, Subscriptions), String> {
+        let params: Params = serde_json::from_str(params).map_err(|e| format!("bad params: {e}"))?;
+        let info = host.lookup(&params.venue, &params.symbol)?;
+        if params.num_levels == 0 || params.grid_spacing_pct <= Decimal::ZERO || params.order_qty <= Decimal::ZERO {
+            return Err("num_levels, grid_spacing_pct and order_qty must be positive".into());
+        }
+        if params.max_drawdown <= Decimal::ZERO || params.max_drawdown >= Decimal::ONE {
+            return Err(format!("max_drawdown {} must be a fraction in (0, 1)", params.max_drawdown));
+        }
+        let state = State {
+            vol_returns: RollingReturns::new(params.volatility_window),
+            var_returns: RollingReturns::new(params.var_window),
+            ..Default::default()
+        };
+        let subscriptions = Subscriptions {
+            trades: vec![info.id],
+            timer_interval_ms: (params.rebalance_interval > 0).then_some(params.rebalance_interval),
+            ..Default::default()
+        };
+        Ok((Grid { params, info, state }, subscriptions))
+    }
+
+    fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let mut rebalance_due = false;
+        for event in events {
+            match event {
+                Event::Trade(t) if t.instrument == self.info.id => {
+                    self.state.last_price = Some(t.price);
+                    self.state.vol_returns.push(t.price);
+                    self.state.var_returns.push(t.price);
+                }
+                Event::Fill(fill) if fill.own && fill.instrument == self.info.id => {
+                    self.on_fill(fill);
+                    let answered = self.state.orders.get(&fill.client_order_id).cloned();
+                    if let Some(order) = answered {
+                        if self.state.halted.is_none() {
+                            // The opposite order one level away earns the spacing.
+                            let (side, price) = match order.side {
+                                Side::Buy => (Side::Sell, fill.price + self.state.spacing),
+                                Side::Sell => (Side::Buy, fill.price - self.state.spacing),
+                            };
+                            actions.extend(self.place(side, price, fill.qty, "r", host));
+                        }
+                    }
+                }
+                Event::Order(update) if update.instrument == self.info.id && update.status.is_final() => {
+                    self.state.orders.remove(&update.client_order_id);
+                }
+                Event::Timer(_) => rebalance_due = true,
+                Event::Params(_) => {
+                    if self.state.halted.take().is_some() {
+                        host.log(LogLevel::Warn, "params changed: the grid resumes");
+                    }
+                    self.state.center = None;
+                }
+                _ => {}
+            }
+        }
+        let Some(last) = self.state.last_price else { return actions };
+        if self.state.halted.is_some() {
+            return actions;
+        }
+        let equity = self.equity();
+        let peak = *self.state.peak_equity.get_or_insert(equity);
+        let peak = peak.max(equity);
+        self.state.peak_equity = Some(peak);
+        if peak > Decimal::ZERO && (peak - equity) / peak >= self.params.max_drawdown {
+            let reason = format!("drawdown {} from peak {peak} reached max_drawdown {}", (peak - equity).round_dp(4), self.params.max_drawdown);
+            host.log(LogLevel::Error, &format!("grid halted: {reason}"));
+            self.state.halted = Some(reason);
+            self.state.orders.clear();
+            return vec![Action::CancelAll(Some(self.info.id))];
+        }
+        let s = &self.state;
+        if !s.position.is_zero() && !s.avg_entry.is_zero() {
+            let adverse = if s.position > Decimal::ZERO { (s.avg_entry - last) / s.avg_entry } else { (last - s.avg_entry) / s.avg_entry };
+            if adverse * Decimal::ONE_HUNDRED >= self.params.stop_loss_pct {
+                host.log(LogLevel::Warn, &format!("stop loss: price {last} is {}% against the entry {}", (adverse * Decimal::ONE_HUNDRED).round_dp(2), s.avg_entry));
+                let side = if s.position > Decimal::ZERO { Side::Sell } else { Side::Buy };
+                let qty = s.position.abs();
+                self.state.orders.clear();
+                let id = self.next_id("stop");
+                self.state.center = None;
+                return vec![Action::CancelAll(Some(self.info.id)), Action::Place(OrderRequest::market(id, self.info.id, side, qty))];
+            }
+        }
+        let outside = self.grid_range().is_none_or(|(low, high)| last < low || last > high);
+        let now = host.now_ms();
+        let interval_passed = self.params.rebalance_interval > 0 && now - self.state.last_rebalance_ms >= self.params.rebalance_interval as i64;
+        if outside || (rebalance_due && interval_passed) {
+            actions = self.recenter(last, now, host);
+        }
+        actions
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.state).unwrap_or_default()
+    }
+
+    fn restore(&mut self, state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
+        self.state = serde_json::from_slice(state).map_err(|e| format!("unreadable grid state: {e}"))?;
+        Ok(())
+    }
+}
+
+export_strategy!(Grid);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strategy_sdk::harness::{fill, trade, Harness, TestHost};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    /// Base params with `extra` (a JSON fragment starting with a comma) overriding them.
+    fn params(extra: &str) -> String {
+        let base = r#"{"venue":"p","symbol":"BTCUSDT","order_qty":"1","grid_spacing_pct":"1","num_levels":2,"max_position_size":"5","capital":"1000",
+               "max_drawdown":"0.01","stop_loss_pct":"20","var_limit":"1000000","max_active_orders":10,"rebalance_interval":0}"#;
+        let mut value: serde_json::Value = serde_json::from_str(base).unwrap_or_default();
+        let extra: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap_or_default();
+        if let (Some(map), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
+            map.extend(extra.clone());
+        }
+        value.to_string()
+    }
+
+    fn harness(extra: &str) -> Harness<Grid> {
+        let mut host = TestHost::new();
+        host.add_instrument("p", "BTCUSDT", "BTC", "USDT", d("1"), d("0.1"), d("0.1"), d("1"));
+        Harness::init(host, &params(extra)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn places(actions: &[Action]) -> Vec<(Side, Decimal)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Place(o) => Some((o.side, o.limit_price().unwrap_or_default())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn levels_around_the_reference_price() {
+        let mut h = harness("");
+        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        assert_eq!(actions.first(), Some(&Action::CancelAll(Some(0))));
+        assert_eq!(places(&actions), vec![(Side::Buy, d("99")), (Side::Sell, d("101")), (Side::Buy, d("98")), (Side::Sell, d("102"))]);
+    }
+
+    #[test]
+    fn levels_snap_to_support_and_resistance_and_respect_min_distance() {
+        let mut h = harness(r#","min_price_distance":"1.5""#);
+        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        // Spacing 1% of 100 = 1, raised to the 1.5 minimum, rounded up onto the tick: 2.
+        assert_eq!(places(&actions), vec![(Side::Buy, d("98")), (Side::Sell, d("102")), (Side::Buy, d("96")), (Side::Sell, d("104"))]);
+        let mut h = harness(r#","support_levels":["98.6"],"resistance_levels":["101.4"]"#);
+        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        assert_eq!(places(&actions)[..2], [(Side::Buy, d("98.6")), (Side::Sell, d("101.4"))]);
+    }
+
+    #[test]
+    fn volatility_widens_the_grid() {
+        let mut h = harness(r#","volatility_reference_pct":"0.5","volatility_window":4"#);
+        // Returns of about ±2%: four times the reference, so spacing x3 (the cap).
+        let prices = ["100", "102", "100", "102", "100"];
+        let events = prices.iter().enumerate().map(|(i, p)| trade(0, i as u64, d(p), d("1"), Side::Buy, i as i64)).collect();
+        let actions = h.feed(events);
+        assert_eq!(places(&actions)[..2], [(Side::Buy, d("97")), (Side::Sell, d("103"))]);
+    }
+
+    #[test]
+    fn a_fill_is_answered_one_level_away_and_pnl_is_exact() {
+        let mut h = harness(r#","max_drawdown":"0.5""#);
+        let grid = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let Some(Action::Place(bid)) = grid.get(1).cloned() else { panic!("no bid: {grid:?}") };
+        let answer = h.feed(vec![fill(0, &bid.client_order_id, true, "f1", Side::Buy, d("99"), d("1"), 1)]);
+        assert_eq!(places(&answer), vec![(Side::Sell, d("100"))]);
+        let Some(Action::Place(ask)) = answer.first().cloned() else { panic!() };
+        h.feed(vec![fill(0, &ask.client_order_id, true, "f2", Side::Sell, d("100"), d("1"), 2)]);
+        assert_eq!(h.strategy.state.position, Decimal::ZERO);
+        assert_eq!(h.strategy.state.realized, d("1"));
+    }
+
+    #[test]
+    fn drawdown_halts_and_cancels() {
+        let mut h = harness("");
+        let grid = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let Some(Action::Place(bid)) = grid.get(1).cloned() else { panic!() };
+        h.feed(vec![fill(0, &bid.client_order_id, true, "f1", Side::Buy, d("99"), d("2"), 1)]);
+        // Long 2 from 99: at 93, equity is 1000 - 12 = 988, 1.2% under the peak.
+        let actions = h.feed(vec![trade(0, 2, d("93"), d("1"), Side::Sell, 2)]);
+        assert_eq!(actions, vec![Action::CancelAll(Some(0))]);
+        assert!(h.strategy.state.halted.is_some());
+        assert!(h.feed(vec![trade(0, 3, d("80"), d("1"), Side::Sell, 3)]).is_empty(), "halted: nothing more");
+    }
+
+    #[test]
+    fn stop_loss_closes_the_position() {
+        let mut h = harness(r#","max_drawdown":"0.9","stop_loss_pct":"5""#);
+        h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        h.strategy.state.orders.insert("x".into(), GridOrder { side: Side::Buy, price: d("99"), qty: d("1") });
+        h.feed(vec![fill(0, "x", true, "f1", Side::Buy, d("99"), d("1"), 1)]);
+        let actions = h.feed(vec![trade(0, 2, d("94"), d("1"), Side::Sell, 2)]);
+        assert!(matches!(actions.last(), Some(Action::Place(o)) if o.side == Side::Sell && o.qty == d("1") && o.limit_price().is_none()), "{actions:?}");
+    }
+
+    #[test]
+    fn var_limit_blocks_new_exposure() {
+        let volatile = ["100", "103", "99", "104", "98", "103", "100"];
+        let events = |p: &[&str]| p.iter().enumerate().map(|(i, p)| trade(0, i as u64, d(p), d("1"), Side::Buy, i as i64)).collect::<Vec<_>>();
+        let mut tight = harness(r#","var_limit":"1","var_window":6"#);
+        assert!(places(&tight.feed(events(&volatile))).is_empty());
+        assert!(tight.strategy.state.var_blocks > 0);
+        let mut loose = harness(r#","var_limit":"100","var_window":6"#);
+        assert_eq!(places(&loose.feed(events(&volatile))).len(), 4);
+    }
+
+    #[test]
+    fn funding_skews_the_grid_against_the_paying_side() {
+        let mut h = harness(r#","funding_rate":"0.0005","grid_spacing_pct":"2""#);
+        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        // Longs pay: centre 100 - 1 = 99, spacing 2.
+        assert_eq!(places(&actions)[..2], [(Side::Buy, d("97")), (Side::Sell, d("101"))]);
+    }
+
+    #[test]
+    fn state_survives_a_swap() {
+        let mut h = harness("");
+        h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let orders = h.strategy.state.orders.len();
+        h.swap(&params("")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(h.strategy.state.orders.len(), orders);
+        assert_eq!(h.strategy.state.center, Some(d("100")));
+    }
+}
