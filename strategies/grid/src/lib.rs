@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use strategy_sdk::decimal::{round_step, Rounding};
+use strategy_sdk::position::Position;
 use strategy_sdk::stats::{value_at_risk, RollingReturns, VarMethod};
 use strategy_sdk::{
     export_strategy, ids, Action, Decimal, Event, Fill, Host, InstrumentInfo, LogLevel, OrderRequest, Side, Strategy, Subscriptions, TimeInForce,
@@ -113,10 +114,8 @@ pub struct GridOrder {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    pub position: Decimal,
-    pub avg_entry: Decimal,
-    pub realized: Decimal,
-    pub fees: Decimal,
+    /// Position, average entry, realised PnL and fees, from our fills.
+    pub book: Position,
     pub peak_equity: Option<Decimal>,
     pub halted: Option<String>,
     pub center: Option<Decimal>,
@@ -140,32 +139,12 @@ pub struct Grid {
 
 impl Grid {
     pub fn equity(&self) -> Decimal {
-        let last = self.state.last_price.unwrap_or(self.state.avg_entry);
-        self.params.capital + self.state.realized - self.state.fees + self.state.position * (last - self.state.avg_entry)
+        let last = self.state.last_price.unwrap_or(self.state.book.avg_entry);
+        self.params.capital + self.state.book.total_pnl(last)
     }
 
-    /// Average-cost accounting of one of our fills.
     fn on_fill(&mut self, fill: &Fill) {
-        let s = &mut self.state;
-        let signed = fill.side.sign() * fill.qty;
-        s.fees += fill.fee;
-        let same_direction = s.position.is_zero() || (s.position > Decimal::ZERO) == (signed > Decimal::ZERO);
-        if same_direction {
-            let cost = s.avg_entry * s.position.abs() + fill.price * fill.qty;
-            s.position += signed;
-            s.avg_entry = cost / s.position.abs();
-        } else {
-            let closing = fill.qty.min(s.position.abs());
-            let direction = if s.position > Decimal::ZERO { Decimal::ONE } else { Decimal::NEGATIVE_ONE };
-            s.realized += (fill.price - s.avg_entry) * closing * direction;
-            s.position += signed;
-            if s.position.is_zero() {
-                s.avg_entry = Decimal::ZERO;
-            } else if (s.position > Decimal::ZERO) != (direction > Decimal::ZERO) {
-                // Flipped through zero: the rest opens at this price.
-                s.avg_entry = fill.price;
-            }
-        }
+        self.state.book.apply(fill.side, fill.qty, fill.price, fill.fee);
     }
 
     fn next_id(&mut self, kind: &str) -> String {
@@ -183,13 +162,13 @@ impl Grid {
             return Err("max_active_orders".into());
         }
         let worst = match side {
-            Side::Buy => self.state.position + self.pending(Side::Buy) + qty,
-            Side::Sell => self.state.position - self.pending(Side::Sell) - qty,
+            Side::Buy => self.state.book.qty + self.pending(Side::Buy) + qty,
+            Side::Sell => self.state.book.qty - self.pending(Side::Sell) - qty,
         };
         if worst.abs() > self.params.max_position_size {
             return Err(format!("max_position_size: the position could reach {worst}"));
         }
-        if worst.abs() > self.state.position.abs() {
+        if worst.abs() > self.state.book.qty.abs() {
             // Until there are returns to estimate from, VaR does not block.
             let var = value_at_risk(&self.state.var_returns, worst * price, self.params.var_confidence, self.params.var_method);
             if let Some(var) = var.filter(|v| *v > self.params.var_limit) {
@@ -350,13 +329,13 @@ impl Strategy for Grid {
             self.state.orders.clear();
             return vec![Action::CancelAll(Some(self.info.id))];
         }
-        let s = &self.state;
-        if !s.position.is_zero() && !s.avg_entry.is_zero() {
-            let adverse = if s.position > Decimal::ZERO { (s.avg_entry - last) / s.avg_entry } else { (last - s.avg_entry) / s.avg_entry };
+        let s = &self.state.book;
+        if !s.qty.is_zero() && !s.avg_entry.is_zero() {
+            let adverse = if s.qty > Decimal::ZERO { (s.avg_entry - last) / s.avg_entry } else { (last - s.avg_entry) / s.avg_entry };
             if adverse * Decimal::ONE_HUNDRED >= self.params.stop_loss_pct {
                 host.log(LogLevel::Warn, &format!("stop loss: price {last} is {}% against the entry {}", (adverse * Decimal::ONE_HUNDRED).round_dp(2), s.avg_entry));
-                let side = if s.position > Decimal::ZERO { Side::Sell } else { Side::Buy };
-                let qty = s.position.abs();
+                let side = if s.qty > Decimal::ZERO { Side::Sell } else { Side::Buy };
+                let qty = s.qty.abs();
                 self.state.orders.clear();
                 let id = self.next_id("stop");
                 self.state.center = None;
@@ -459,8 +438,8 @@ mod tests {
         assert_eq!(places(&answer), vec![(Side::Sell, d("100"))]);
         let Some(Action::Place(ask)) = answer.first().cloned() else { panic!() };
         h.feed(vec![fill(0, &ask.client_order_id, true, "f2", Side::Sell, d("100"), d("1"), 2)]);
-        assert_eq!(h.strategy.state.position, Decimal::ZERO);
-        assert_eq!(h.strategy.state.realized, d("1"));
+        assert_eq!(h.strategy.state.book.qty, Decimal::ZERO);
+        assert_eq!(h.strategy.state.book.realized, d("1"));
     }
 
     #[test]

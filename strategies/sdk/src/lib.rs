@@ -11,6 +11,7 @@
 pub mod decimal;
 pub mod harness;
 pub mod ids;
+pub mod position;
 pub mod stats;
 mod host;
 mod types;
