@@ -263,7 +263,7 @@ impl Engine {
             match engine.start_instance(&slot, loaded) {
                 Ok((instance, subscriptions)) => {
                     tracing::info!(strategy = %slot.name, component = %slot.component, version = %slot.hash, "strategy started");
-                    engine.router.set_self_trading(slot.id, subscriptions.self_trading);
+                    engine.router.set_permissions(slot.id, &subscriptions);
                     slot.instance = Some(instance);
                     slot.subscriptions = subscriptions;
                 }
@@ -298,18 +298,7 @@ impl Engine {
             Err(trap) => return Err(format!("init {trap}")),
         };
         if subscriptions.self_trading {
-            let market = self.market.lock();
-            let touched = subscriptions.trades.iter().chain(&subscriptions.account_fills).chain(subscriptions.books.iter().map(|(i, _)| i));
-            for id in touched {
-                if let Some(info) = market.instrument(*id) {
-                    if !info.paper {
-                        return Err(format!(
-                            "refused: it crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
-                            info.venue_name
-                        ));
-                    }
-                }
-            }
+            check_self_trading(&self.market.lock(), &subscriptions)?;
         }
         Ok((instance, subscriptions))
     }
@@ -668,11 +657,11 @@ impl Engine {
             slot.subscriptions = subscriptions;
             slot.status = SlotStatus::Running;
             slot.stats.swaps += 1;
-            let (id, self_trading) = (slot.id, slot.subscriptions.self_trading);
+            let (id, permissions) = (slot.id, slot.subscriptions.clone());
             let micros = started.elapsed().as_micros();
             tracing::info!(strategy = %slot.name, from = %from, to = %loaded.hash, micros, compile_ms = loaded.compile_time.as_millis() as u64, "hot swap done");
             let notice = Notice::Swapped { strategy: slot.name.clone(), from, to: loaded.hash.clone(), micros };
-            self.router.set_self_trading(id, self_trading);
+            self.router.set_permissions(id, &permissions);
             self.notify(notice);
         }
         if !matched {
@@ -739,6 +728,27 @@ impl Engine {
             self.router.on_venue_event(&market, event);
         }
     }
+}
+
+/// A strategy that crosses its own orders may only trade on paper venues, and must say
+/// where it trades so that can be checked before it starts.
+pub fn check_self_trading(market: &Market, subscriptions: &Subscriptions) -> Result<(), String> {
+    if subscriptions.orders_on.is_empty() {
+        return Err("refused: it declares self-trading but not the instruments it trades on (orders-on), so the host cannot check they are all on paper venues".into());
+    }
+    for id in &subscriptions.orders_on {
+        match market.instrument(*id) {
+            Some(info) if info.paper => {}
+            Some(info) => {
+                return Err(format!(
+                    "refused: it crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
+                    info.venue_name
+                ))
+            }
+            None => return Err(format!("refused: orders-on names unknown instrument handle {}", id.0)),
+        }
+    }
+    Ok(())
 }
 
 /// The next usable print; a bad record is counted and logged with its place, never

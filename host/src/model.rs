@@ -201,6 +201,8 @@ pub struct Subscriptions {
     pub books: Vec<(InstrumentId, u32)>,
     pub account_fills: Vec<InstrumentId>,
     pub timer_interval_ms: Option<u64>,
+    /// Where it may place orders; empty: anywhere.
+    pub orders_on: Vec<InstrumentId>,
     pub self_trading: bool,
 }
 

@@ -36,6 +36,8 @@ pub struct Router {
     open: HashMap<(VenueId, String), OpenOrder>,
     open_count: HashMap<StrategyId, u32>,
     self_trading: HashSet<StrategyId>,
+    /// Instruments each strategy declared it trades on (`orders-on`); absent: anywhere.
+    orders_on: HashMap<StrategyId, Vec<InstrumentId>>,
 }
 
 /// What became of an order the router was asked to place.
@@ -51,15 +53,21 @@ pub enum Routed {
 
 impl Router {
     pub fn new(mode: Mode, risk: RiskConfig) -> Self {
-        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new() }
+        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new() }
     }
 
-    /// Marks a strategy as one that crosses its own orders on purpose (paper only).
-    pub fn set_self_trading(&mut self, strategy: StrategyId, on: bool) {
-        if on {
+    /// Records what a strategy declared at init: whether it crosses its own orders on
+    /// purpose (paper only), and where it may place orders.
+    pub fn set_permissions(&mut self, strategy: StrategyId, subscriptions: &crate::model::Subscriptions) {
+        if subscriptions.self_trading {
             self.self_trading.insert(strategy);
         } else {
             self.self_trading.remove(&strategy);
+        }
+        if subscriptions.orders_on.is_empty() {
+            self.orders_on.remove(&strategy);
+        } else {
+            self.orders_on.insert(strategy, subscriptions.orders_on.clone());
         }
     }
 
@@ -97,6 +105,9 @@ impl Router {
                 "duplicate client order id {}: already used on {}; the same intent is never sent twice",
                 request.client_order_id, info.venue_name
             ));
+        }
+        if self.orders_on.get(&owner).is_some_and(|allowed| !allowed.contains(&request.instrument)) {
+            return refuse(format!("{} on {} is not among the instruments this strategy declared in orders-on", info.symbol, info.venue_name));
         }
         let self_trading = self.self_trading.contains(&owner);
         if self_trading && !info.paper {

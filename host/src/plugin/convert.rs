@@ -109,6 +109,7 @@ pub fn subscriptions_from_wit(s: wit::Subscriptions) -> model::Subscriptions {
         books: s.books.into_iter().map(|b| (model::InstrumentId(b.instrument), b.depth)).collect(),
         account_fills: s.account_fills.into_iter().map(model::InstrumentId).collect(),
         timer_interval_ms: s.timer_interval_ms,
+        orders_on: s.orders_on.into_iter().map(model::InstrumentId).collect(),
         self_trading: s.self_trading,
     }
 }

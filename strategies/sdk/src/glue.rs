@@ -70,6 +70,7 @@ pub fn init<S: Strategy>(cell: &RefCell<Option<S>>, params: &str) -> Result<wit:
             .collect(),
         account_fills: subs.account_fills,
         timer_interval_ms: subs.timer_interval_ms,
+        orders_on: subs.orders_on,
         self_trading: subs.self_trading,
     })
 }

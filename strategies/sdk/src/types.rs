@@ -213,6 +213,9 @@ pub struct Subscriptions {
     pub books: Vec<(InstrumentId, u32)>,
     pub account_fills: Vec<InstrumentId>,
     pub timer_interval_ms: Option<u64>,
+    /// Instruments the strategy will place orders on; the host refuses others. Empty: any.
+    pub orders_on: Vec<InstrumentId>,
+    /// Crosses its own orders on purpose: paper venues only (see the WIT contract).
     pub self_trading: bool,
 }
 
