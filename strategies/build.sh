@@ -12,8 +12,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-strategies=(hello)
-guests=(counter-v1 counter-v2 misbehave wrong-version)
+strategies=(hedger grid cross-asset self-trade hello)
+guests=(counter-v1 counter-v2 misbehave wrong-version scripted)
 target=wasm32-unknown-unknown
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 

@@ -178,6 +178,16 @@ pub enum FeedConfig {
     /// Recorded trades in a Binance public-data CSV layout; a relative path is taken from
     /// the config file's folder.
     Replay { file: PathBuf },
+    /// Another instrument's recorded trades scaled by `ratio` (price x ratio, size /
+    /// ratio) with a seeded walk of up to `noise_ticks`: a correlated series.
+    Derived {
+        file: PathBuf,
+        ratio: Decimal,
+        #[serde(default)]
+        noise_ticks: u32,
+        #[serde(default)]
+        seed: u64,
+    },
     Synthetic {
         seed: u64,
         start_price: Decimal,
@@ -262,7 +272,7 @@ impl Config {
         config.base_dir = base_dir.to_path_buf();
         for venue in &mut config.venues {
             for inst in &mut venue.instruments {
-                if let FeedConfig::Replay { file } = &mut inst.feed {
+                if let FeedConfig::Replay { file } | FeedConfig::Derived { file, .. } = &mut inst.feed {
                     if file.is_relative() {
                         *file = base_dir.join(&*file);
                     }
@@ -300,8 +310,11 @@ impl Config {
                     return Err(format!("{at}: min_qty and min_notional must not be negative"));
                 }
                 match &inst.feed {
-                    FeedConfig::Replay { file } if !file.is_file() => {
+                    FeedConfig::Replay { file } | FeedConfig::Derived { file, .. } if !file.is_file() => {
                         return Err(format!("{at}: feed file {} does not exist", file.display()));
+                    }
+                    FeedConfig::Derived { ratio, .. } if *ratio <= Decimal::ZERO => {
+                        return Err(format!("{at}: derived feed needs a positive ratio"));
                     }
                     FeedConfig::Synthetic { start_price, interval_ms, .. } if *start_price <= Decimal::ZERO || *interval_ms <= 0 => {
                         return Err(format!("{at}: synthetic feed needs a positive start_price and interval_ms"));

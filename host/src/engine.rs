@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, FeedConfig, Mode, SettlementConfig, VenueKind};
+use crate::feed::derived::Derived;
 use crate::feed::replay::CsvReplay;
 use crate::feed::synthetic::{Synthetic, SyntheticConfig};
 use crate::feed::MarketDataSource;
@@ -196,6 +197,10 @@ impl Engine {
                 let source: Option<Box<dyn MarketDataSource>> = match &ic.feed {
                     FeedConfig::None => None,
                     FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+                    FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
+                        let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
+                        Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
+                    }
                     FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => {
                         Some(Box::new(Synthetic::new(SyntheticConfig {
                             seed: *seed,
@@ -325,6 +330,16 @@ impl Engine {
 
     pub fn market(&self) -> &SharedMarket {
         &self.market
+    }
+
+    /// A value from a strategy's key/value state, as the strategy wrote it.
+    pub fn state_value(&self, strategy: &str, key: &str) -> Option<Vec<u8>> {
+        self.slots.iter().find(|s| s.name == strategy).and_then(|s| s.kv.lock().get(key).cloned())
+    }
+
+    /// Every order the strategies sent (or, in recommend mode, recommended).
+    pub fn journal(&self) -> &[crate::router::JournalEntry] {
+        self.router.journal()
     }
 
     pub fn mode(&self) -> Mode {

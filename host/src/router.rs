@@ -38,6 +38,19 @@ pub struct Router {
     self_trading: HashSet<StrategyId>,
     /// Instruments each strategy declared it trades on (`orders-on`); absent: anywhere.
     orders_on: HashMap<StrategyId, Vec<InstrumentId>>,
+    /// Every order sent (or recommended), in order; written before the venue sees it.
+    journal: Vec<JournalEntry>,
+}
+
+/// An order as it left the router: the intent, before the venue answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub strategy: StrategyId,
+    pub venue: VenueId,
+    pub request: OrderRequest,
+    pub ts_ms: i64,
+    /// True when it was only recommended (recommend mode), not sent.
+    pub recommended: bool,
 }
 
 /// What became of an order the router was asked to place.
@@ -53,7 +66,7 @@ pub enum Routed {
 
 impl Router {
     pub fn new(mode: Mode, risk: RiskConfig) -> Self {
-        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new() }
+        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new(), journal: Vec::new() }
     }
 
     /// Records what a strategy declared at init: whether it crosses its own orders on
@@ -74,6 +87,11 @@ impl Router {
     /// The same router with new risk limits; open orders and used ids carry over.
     pub fn with_risk(self, risk: RiskConfig) -> Router {
         Router { risk, ..self }
+    }
+
+    /// Every order sent or recommended so far, oldest first.
+    pub fn journal(&self) -> &[JournalEntry] {
+        &self.journal
     }
 
     pub fn open_orders(&self, owner: StrategyId) -> usize {
@@ -137,6 +155,7 @@ impl Router {
             tracing::info!(strategy = owner.0, venue = %info.venue_name, symbol = %info.symbol, side = %request.side, qty = %request.qty,
                 price = ?request.limit_price(), client_order_id = %request.client_order_id, "recommend: place (not sent)");
             self.used_ids.insert(key);
+            self.journal.push(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: true });
             return Routed::Recommended;
         }
         let Some(venue) = market.venues.get_mut(info.venue.0 as usize) else {
@@ -145,6 +164,7 @@ impl Router {
         self.used_ids.insert(key.clone());
         self.open.insert(key, OpenOrder { owner, instrument: request.instrument, side: request.side, price: request.limit_price() });
         *self.open_count.entry(owner).or_default() += 1;
+        self.journal.push(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: false });
         venue.submit(owner, request, stp, now_ms);
         Routed::Sent
     }

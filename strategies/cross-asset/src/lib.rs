@@ -7,7 +7,10 @@
 //!
 //! - `notional`: hedge notional = −primary notional × `factor` (a fixed ratio);
 //! - `delta`: hedge notional = −primary notional × β, with β = `factor`, or a rolling
-//!   beta of the primary's returns on the hedge's over `beta_window` trades when set.
+//!   beta of the primary's returns on the hedge's when `beta_window` is set. Both prices
+//!   are sampled together on every `rebalance_interval`, so the returns are paired in time
+//!   (pairing per trade would mix up two series that tick independently); until
+//!   `beta_window` samples are in, `factor` is used.
 //!
 //! It trades the difference when it exceeds both `threshold_pct` of the target and
 //! `min_size`, or at least `min_size` on every `rebalance_interval`; by market order, or by
@@ -47,7 +50,8 @@ pub struct PairParams {
     pub method: Method,
     /// The ratio (notional) or beta (delta) of hedge notional per primary notional.
     pub factor: Decimal,
-    /// With `delta`: estimate beta over this many paired returns instead of `factor`.
+    /// With `delta`: estimate beta over this many paired returns, sampled every
+    /// `rebalance_interval`, instead of using `factor`.
     #[serde(default)]
     pub beta_window: Option<usize>,
     /// Deviation from the target that triggers a rebalance, in percent of the target.
@@ -146,7 +150,7 @@ impl CrossAsset {
             return None;
         }
         let factor = match (pair.params.method, pair.params.beta_window) {
-            (Method::Delta, Some(window)) if s.primary_returns.len() >= window.min(2) && s.hedge_returns.len() >= window.min(2) => {
+            (Method::Delta, Some(_)) if s.primary_returns.is_full() && s.hedge_returns.is_full() => {
                 // β of the primary's returns on the hedge's: hedge notional per primary notional.
                 beta(&s.hedge_returns, &s.primary_returns).unwrap_or(pair.params.factor)
             }
@@ -246,13 +250,13 @@ impl Strategy for CrossAsset {
             for (i, pair) in self.pairs.iter().enumerate() {
                 let s = &mut self.state.pairs[i];
                 match event {
-                    Event::Trade(t) if t.instrument == pair.primary.id => {
-                        s.primary_last = Some(t.price);
-                        s.primary_returns.push(t.price);
-                    }
-                    Event::Trade(t) if t.instrument == pair.hedge.id => {
-                        s.hedge_last = Some(t.price);
-                        s.hedge_returns.push(t.price);
+                    Event::Trade(t) if t.instrument == pair.primary.id => s.primary_last = Some(t.price),
+                    Event::Trade(t) if t.instrument == pair.hedge.id => s.hedge_last = Some(t.price),
+                    Event::Timer(_) => {
+                        if let (Some(p), Some(h)) = (s.primary_last, s.hedge_last) {
+                            s.primary_returns.push(p);
+                            s.hedge_returns.push(h);
+                        }
                     }
                     Event::Fill(f) if f.instrument == pair.primary.id && !s.seen_fills.contains(&f.trade_id) => {
                         s.seen_fills.push(f.trade_id.clone());
@@ -383,6 +387,8 @@ mod tests {
         let path = [("10000", "250"), ("10200", "252.5"), ("10098", "251.2375"), ("10300", "253.7625"), ("10197", "252.4937")];
         for (i, (b, e)) in path.iter().enumerate() {
             prices(&mut h, b, e, i as i64);
+            // Both prices are sampled together on the interval.
+            h.feed(vec![Event::Timer(1000 * i as i64)]);
         }
         let order = only_place(&h.feed(vec![fill(0, "", false, "m1", Side::Buy, d("10197"), d("1"), 10)]));
         // Hedge notional about 2 x 10197 = 20394 at ~252.49: about 80.77 ETH.

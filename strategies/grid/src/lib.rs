@@ -13,7 +13,8 @@
 //!   below its peak halts the grid and cancels everything, until new params arrive;
 //! - `stop_loss_pct`: the price this percent against the average entry closes the position;
 //! - `var_limit`: no new exposure whose value at risk (historical or parametric, over
-//!   `var_window` returns) would exceed it, in quote currency;
+//!   `var_window` returns) would exceed it, in quote currency, and none before there are
+//!   `var_window` returns to estimate it from;
 //! - `max_active_orders`;
 //! - on perpetuals, `funding_rate` above `funding_threshold` shifts the grid against the
 //!   side that pays funding.
@@ -50,8 +51,9 @@ pub struct Params {
     pub max_drawdown: Decimal,
     /// Loss from the average entry that closes the position, in percent.
     pub stop_loss_pct: Decimal,
-    /// Largest value at risk of the position, in quote units.
-    pub var_limit: Decimal,
+    /// Largest value at risk of the position, in quote units; none: no VaR check.
+    #[serde(default)]
+    pub var_limit: Option<Decimal>,
     #[serde(default = "default_var_window")]
     pub var_window: usize,
     #[serde(default = "default_confidence")]
@@ -168,11 +170,14 @@ impl Grid {
         if worst.abs() > self.params.max_position_size {
             return Err(format!("max_position_size: the position could reach {worst}"));
         }
-        if worst.abs() > self.state.book.qty.abs() {
-            // Until there are returns to estimate from, VaR does not block.
+        if let Some(limit) = self.params.var_limit.filter(|_| worst.abs() > self.state.book.qty.abs()) {
+            // No estimate yet (fewer than var_window returns): no new exposure either.
+            if !self.state.var_returns.is_full() {
+                return Err(format!("var_limit: {} of {} returns needed for a VaR estimate", self.state.var_returns.len(), self.params.var_window));
+            }
             let var = value_at_risk(&self.state.var_returns, worst * price, self.params.var_confidence, self.params.var_method);
-            if let Some(var) = var.filter(|v| *v > self.params.var_limit) {
-                return Err(format!("var_limit: VaR {} > {}", var.round_dp(2), self.params.var_limit));
+            if let Some(var) = var.filter(|v| *v > limit) {
+                return Err(format!("var_limit: VaR {} > {limit}", var.round_dp(2)));
             }
         }
         Ok(())
@@ -375,7 +380,7 @@ mod tests {
     /// Base params with `extra` (a JSON fragment starting with a comma) overriding them.
     fn params(extra: &str) -> String {
         let base = r#"{"venue":"p","symbol":"BTCUSDT","order_qty":"1","grid_spacing_pct":"1","num_levels":2,"max_position_size":"5","capital":"1000",
-               "max_drawdown":"0.01","stop_loss_pct":"20","var_limit":"1000000","max_active_orders":10,"rebalance_interval":0}"#;
+               "max_drawdown":"0.01","stop_loss_pct":"20","max_active_orders":10,"rebalance_interval":0}"#;
         let mut value: serde_json::Value = serde_json::from_str(base).unwrap_or_default();
         let extra: serde_json::Value = serde_json::from_str(&format!("{{{}}}", extra.trim_start_matches(','))).unwrap_or_default();
         if let (Some(map), Some(extra)) = (value.as_object_mut(), extra.as_object()) {

@@ -59,6 +59,14 @@ pub struct Params {
     /// Prefix of the hedges' client order ids (at most 7 characters are used).
     #[serde(default = "default_prefix")]
     pub id_prefix: String,
+    /// After a hedge fails (rejected, expired, cancelled), wait this long before hedging
+    /// again, in ms, so an empty book is not hammered.
+    #[serde(default = "default_retry")]
+    pub retry_delay_ms: i64,
+}
+
+fn default_retry() -> i64 {
+    1_000
 }
 
 fn default_horizon() -> i64 {
@@ -116,6 +124,8 @@ pub struct State {
     pub attempt: u32,
     pub hedged_qty: Decimal,
     pub duplicates: u64,
+    /// No new hedge before this time (ms), after a failed one.
+    pub retry_after: i64,
 }
 
 pub struct Hedger {
@@ -179,11 +189,15 @@ impl Hedger {
             }
             self.state.risk.sources = sources;
             self.state.attempt = hedge.attempt + 1;
+            self.state.retry_after = update.ts_ms.max(host.now_ms()) + self.params.retry_delay_ms;
         }
     }
 
     /// One hedge for the whole net risk, if it clears the minimums.
     fn cycle(&mut self, host: &mut dyn Host) -> Vec<Action> {
+        if host.now_ms() < self.state.retry_after {
+            return Vec::new();
+        }
         let risk = &self.state.risk;
         let Some(vwap) = risk.vwap() else { return Vec::new() };
         let side = if risk.qty > Decimal::ZERO { Side::Sell } else { Side::Buy };
@@ -258,7 +272,14 @@ impl Strategy for Hedger {
             maker: maker.clone(),
             hedge,
         };
-        let subscriptions = Subscriptions { account_fills: vec![maker.id], ..Default::default() };
+        let retry = hedger.params.retry_delay_ms.max(1) as u64;
+        let subscriptions = Subscriptions {
+            account_fills: vec![maker.id],
+            // The timer brings a failed hedge back after its retry delay.
+            timer_interval_ms: Some(retry),
+            orders_on: vec![hedger.hedge.id],
+            ..Default::default()
+        };
         Ok((hedger, subscriptions))
     }
 
@@ -361,7 +382,9 @@ mod tests {
         let first = placed(&h.feed(vec![maker("t1", Side::Sell, "10000", "0.002", 1_000)]));
         // A maker sell is hedged by a buy: 10000 x 1.001 = 10010.0.
         assert_eq!(first, vec![(ids::client_order_id("hedge", &["t1", "0"]), Side::Buy, d("10010"), d("0.002"))]);
-        let retry = placed(&h.feed(vec![update(&first[0].0, OrderStatus::Rejected, "0")]));
+        assert!(placed(&h.feed(vec![update(&first[0].0, OrderStatus::Rejected, "0")])).is_empty(), "waits for the retry delay");
+        h.host.now_ms = 2_000;
+        let retry = placed(&h.feed(vec![Event::Timer(2_000)]));
         assert_eq!(retry, vec![(ids::client_order_id("hedge", &["t1", "1"]), Side::Buy, d("10010"), d("0.002"))]);
         // The retry fills: nothing more is sent.
         let done = h.feed(vec![
@@ -377,10 +400,9 @@ mod tests {
     fn a_partial_fill_returns_only_the_rest() {
         let mut h = harness();
         let first = placed(&h.feed(vec![maker("t1", Side::Buy, "10000", "0.005", 1_000)]));
-        let retry = placed(&h.feed(vec![
-            fill(1, &first[0].0, true, "h1", Side::Sell, d("9990"), d("0.003"), 1_001),
-            update(&first[0].0, OrderStatus::Expired, "0.003"),
-        ]));
+        h.feed(vec![fill(1, &first[0].0, true, "h1", Side::Sell, d("9990"), d("0.003"), 1_001), update(&first[0].0, OrderStatus::Expired, "0.003")]);
+        h.host.now_ms = 2_001;
+        let retry = placed(&h.feed(vec![Event::Timer(2_001)]));
         assert_eq!(retry, vec![(ids::client_order_id("hedge", &["t1", "1"]), Side::Sell, d("9990"), d("0.002"))]);
     }
 
