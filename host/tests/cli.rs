@@ -47,6 +47,14 @@ fn error_line(output: &Output) -> String {
     text(&output.stderr).lines().last().unwrap_or_default().to_string()
 }
 
+/// The fill count on the summary line of one strategy.
+fn fills_of(summary: &str, strategy: &str) -> Option<u64> {
+    let at = summary.find(&format!("  {strategy} ("))?;
+    let rest = &summary[at..];
+    let line = rest.lines().nth(1)?;
+    line.split("fills ").nth(1)?.split(';').next()?.trim().parse().ok()
+}
+
 #[test]
 fn the_demo_runs_to_the_end_of_the_sample_and_summarises() {
     let files = shipped();
@@ -54,16 +62,13 @@ fn the_demo_runs_to_the_end_of_the_sample_and_summarises() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "exit {:?}\n{}", out.status, text(&out.stderr));
     assert!(stdout.contains("=== Run summary (paper mode) ==="), "{stdout}");
-    assert!(stdout.contains("market data: 9999 prints"), "{stdout}");
-    assert!(stdout.contains("hello (hello @"), "{stdout}");
+    // Four BTCUSDT replays and the ETH series derived from the same 9,999 prints.
+    assert!(stdout.contains("market data: 39996 prints"), "{stdout}");
     assert!(!stdout.contains("STOPPED") && !stdout.contains("NOT STARTED"), "{stdout}");
-    let fills: u64 = stdout
-        .split("fills ")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0);
-    assert!(fills > 0, "the example strategy should trade on the replay: {stdout}");
+    for strategy in ["grid", "hedger", "hello", "cross-asset", "self-trade"] {
+        let fills = fills_of(&stdout, strategy);
+        assert!(fills.is_some_and(|n| n > 0), "{strategy} should trade in the demo: {fills:?}\n{stdout}");
+    }
 }
 
 #[test]
@@ -73,7 +78,9 @@ fn recommend_mode_decides_and_logs_but_never_sends() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("(recommend mode)"), "{stdout}");
-    assert!(stdout.contains("fills 0;"), "{stdout}");
+    for strategy in ["grid", "hedger", "hello", "cross-asset", "self-trade"] {
+        assert_eq!(fills_of(&stdout, strategy), Some(0), "{strategy} must not trade in recommend mode:\n{stdout}");
+    }
     assert!(text(&out.stderr).contains("recommend: place (not sent)"));
 }
 
