@@ -78,3 +78,23 @@ fn a_missing_file_is_named() {
     let err = plugin_host().load(std::path::Path::new("no/such/strategy.wasm")).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.starts_with("no/such/strategy.wasm: cannot read"), "{err}");
 }
+
+#[test]
+fn a_malformed_market_data_line_is_reported_with_its_place_and_the_replay_goes_on() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("trades.csv");
+    std::fs::write(&file, "id,price,qty,quote_qty,time,is_buyer_maker\n1,100,1,100,1000,false\n2,oops,1,100,2000,false\n3,101,1,101,3000,true\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = format!(
+        "[[venue]]\nname = \"p\"\nkind = \"paper\"\n[[venue.instrument]]\nsymbol = \"BTCUSDT\"\nbase = \"BTC\"\nquote = \"USDT\"\ntick_size = \"1\"\nlot_size = \"1\"\nfeed = {{ kind = \"replay\", file = \"{}\" }}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"p\", symbol = \"BTCUSDT\" }}\n",
+        file.display()
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("counter", &guest("counter-v1"))]);
+    engine.run();
+    assert_eq!(engine.stats.prints, 2);
+    assert_eq!(engine.stats.feed_errors, 1);
+    let first = engine.stats.first_feed_errors.first().cloned().unwrap_or_default();
+    assert!(first.ends_with("trades.csv:3: price \"oops\" is not a decimal"), "{first}");
+    assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 2);
+}
