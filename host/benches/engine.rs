@@ -1,1 +1,152 @@
-fn main(){}
+//! Benchmarks of the hot paths, printing figures (run `bash strategies/build.sh` first):
+//!
+//! - `paper/match`: a resting order taken by an incoming one on the paper venue, native;
+//! - `engine/replay_1000_prints`: replaying prints through the engine into a real guest
+//!   (the counter test guest): the per-event cost of the sandbox boundary included;
+//! - `plugin/compile`: reading, checking and compiling a component (hot-swap preparation,
+//!   off the event path);
+//! - `plugin/swap`: the switch itself, between two batches (instantiate, init, snapshot,
+//!   restore), plus the one batch it rides with; with the `hello` strategy, whose state
+//!   stays the same size however often it is swapped.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use runtime::config::Config;
+use runtime::engine::{Control, Engine};
+use runtime::model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId};
+use runtime::plugin::{PluginHost, SandboxLimits};
+use runtime::venue::paper::{PaperVenue, PaperVenueConfig, Settlement};
+use runtime::venue::Venue;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn guest(name: &str) -> Option<PathBuf> {
+    let path = root().join("target/guests").join(format!("{name}.wasm"));
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("{} is missing: run strategies/build.sh to benchmark the sandbox", path.display());
+        None
+    }
+}
+
+fn plugin() -> PluginHost {
+    PluginHost::new(SandboxLimits { call_timeout: Duration::from_millis(1000), memory_bytes: 64 << 20 }).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn config(prints: u64) -> Config {
+    config_with(prints, "counter", r#"{ venue = "paper", symbol = "BTCUSDT" }"#)
+}
+
+fn config_with(prints: u64, component: &str, params: &str) -> Config {
+    let text = format!(
+        r#"
+[[venue]]
+name = "paper"
+kind = "paper"
+settlement = "perpetual"
+[[venue.instrument]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.1"
+lot_size = "0.001"
+feed = {{ kind = "synthetic", seed = 1, start_price = "10000", start_ms = 0, interval_ms = 1, count = {prints} }}
+liquidity = {{ levels = 5, step = "0.5", qty = "1" }}
+[[strategy]]
+name = "c"
+component = "{component}"
+params = {params}
+"#
+    );
+    Config::parse(&text, &root()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn paper(c: &mut Criterion) {
+    let info = InstrumentInfo {
+        id: InstrumentId(0),
+        venue: VenueId(0),
+        venue_name: "p".into(),
+        symbol: "BTCUSDT".into(),
+        base_asset: "BTC".into(),
+        quote_asset: "USDT".into(),
+        tick_size: Decimal::new(1, 1),
+        lot_size: Decimal::new(1, 3),
+        min_qty: Decimal::new(1, 3),
+        min_notional: Decimal::ZERO,
+        paper: true,
+    };
+    let mut venue = PaperVenue::new(PaperVenueConfig {
+        id: VenueId(0),
+        name: "p".into(),
+        settlement: Settlement::Perpetual,
+        maker_fee: Decimal::new(2, 4),
+        taker_fee: Decimal::new(4, 4),
+        balances: Default::default(),
+    });
+    venue.add_instrument(info, None);
+    let mut n = 0u64;
+    let mut events = Vec::new();
+    c.bench_function("paper/match (rest + take)", |b| {
+        b.iter(|| {
+            n += 2;
+            let order = |id: u64, side| OrderRequest {
+                client_order_id: format!("o{id}"),
+                instrument: InstrumentId(0),
+                side,
+                order_type: OrderType::Limit { price: Decimal::new(100_000, 1), time_in_force: TimeInForce::Gtc },
+                qty: Decimal::new(1, 3),
+            };
+            venue.submit(StrategyId(0), &order(n, Side::Sell), SelfTradePrevention::None, 0);
+            venue.submit(StrategyId(1), &order(n + 1, Side::Buy), SelfTradePrevention::None, 0);
+            events.clear();
+            venue.drain_events(&mut events);
+        })
+    });
+}
+
+fn sandbox(c: &mut Criterion) {
+    let (Some(v1), Some(v2)) = (guest("counter-v1"), guest("counter-v2")) else { return };
+    let plugin = plugin();
+    let loaded = Arc::new(plugin.load(&v1).unwrap_or_else(|e| panic!("{e}")));
+    let components = [("counter".to_string(), loaded)].into_iter().collect();
+
+    c.bench_function("engine/replay_1000_prints (counter guest)", |b| {
+        b.iter_batched(
+            || Engine::new(config(1_000), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}")),
+            |mut engine| engine.run(),
+            BatchSize::SmallInput,
+        )
+    });
+
+    c.bench_function("plugin/compile (read, check, compile)", |b| b.iter(|| plugin.load(&v2).unwrap_or_else(|e| panic!("{e}"))));
+
+    let hello = root().join("strategies/hello.wasm");
+    if !hello.is_file() {
+        eprintln!("{} is missing: run strategies/build.sh", hello.display());
+        return;
+    }
+    let next = Arc::new(plugin.load(&hello).unwrap_or_else(|e| panic!("{e}")));
+    let components = [("hello".to_string(), next.clone())].into_iter().collect();
+    let params = r#"{ venue = "paper", symbol = "BTCUSDT", qty = "0.01" }"#;
+    let mut engine = Engine::new(config_with(10_000_000, "hello", params), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let control = engine.controller();
+    c.bench_function("plugin/swap (between two batches, with one batch)", |b| {
+        b.iter(|| {
+            let _ = control.send(Control::Swap { component: "hello".into(), loaded: next.clone() });
+            engine.step()
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = paper, sandbox
+}
+criterion_main!(benches);
