@@ -6,4 +6,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 bash strategies/build.sh
+# A real redis-server for the state store tests (started by the tests on free ports).
+if ! command -v redis-server >/dev/null; then
+    echo "tests/run.sh: installing redis-server"
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+# The end-to-end tests run the binary itself (crash recovery).
+cargo build --release -p runtime --bins
 cargo test --release --workspace --no-fail-fast

@@ -121,6 +121,56 @@ impl Default for RiskConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// A file beside the config: durability with no server.
+    #[default]
+    Embedded,
+    Redis,
+    /// Nothing survives the process.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// The embedded store's file; relative to the config file's folder.
+    pub path: PathBuf,
+    /// A Redis URL without a password (`redis://host:port/db`).
+    pub url: Option<String>,
+    /// The environment variable holding the Redis URL when it carries a password.
+    pub url_env: String,
+    /// Separates runtimes sharing one Redis.
+    pub namespace: String,
+    /// Batches between checkpoints.
+    pub checkpoint_every: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::Embedded,
+            path: PathBuf::from("state/runtime.redb"),
+            url: None,
+            url_env: "RUNTIME_REDIS_URL".into(),
+            namespace: "default".into(),
+            checkpoint_every: 500,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The Redis URL: from the environment variable when set, else `url`.
+    pub fn redis_url(&self) -> Result<String, String> {
+        std::env::var(&self.url_env)
+            .ok()
+            .or_else(|| self.url.clone())
+            .ok_or_else(|| format!("store backend is redis but neither {} nor store.url is set", self.url_env))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VenueKind {
@@ -244,6 +294,8 @@ pub struct Config {
     pub replay: ReplayConfig,
     #[serde(default)]
     pub risk: RiskConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     #[serde(rename = "venue", default)]
     pub venues: Vec<VenueConfig>,
     #[serde(rename = "strategy", default)]
@@ -270,6 +322,9 @@ impl Config {
         refuse_floats(&toml::Value::Table(raw), "")?;
         let mut config: Config = toml::from_str(text).map_err(flatten)?;
         config.base_dir = base_dir.to_path_buf();
+        if config.store.path.is_relative() {
+            config.store.path = base_dir.join(&config.store.path);
+        }
         for venue in &mut config.venues {
             for inst in &mut venue.instruments {
                 if let FeedConfig::Replay { file } | FeedConfig::Derived { file, .. } = &mut inst.feed {
@@ -333,6 +388,12 @@ impl Config {
             if !strategy_names.insert(&s.name) {
                 return Err(format!("strategy {} is defined twice", s.name));
             }
+        }
+        if self.store.url.as_deref().is_some_and(|u| u.contains('@')) {
+            return Err(format!("store.url must not carry a password: put the URL in the environment variable {} instead", self.store.url_env));
+        }
+        if self.store.checkpoint_every == 0 {
+            return Err("store.checkpoint_every must be positive".into());
         }
         if self.sandbox.call_timeout_ms == 0 || self.sandbox.memory_limit_mb == 0 {
             return Err("sandbox call_timeout_ms and memory_limit_mb must be positive".to_string());

@@ -15,14 +15,16 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::checkpoint::{self, Checkpoint, SlotState};
 use crate::config::{Config, FeedConfig, Mode, SettlementConfig, VenueKind};
+use crate::store::{StateStore, StoreError, Write};
 use crate::feed::derived::Derived;
 use crate::feed::replay::CsvReplay;
 use crate::feed::synthetic::{Synthetic, SyntheticConfig};
 use crate::feed::MarketDataSource;
 use crate::market::{EventClock, Market, SharedMarket};
 use crate::model::{Action, Decimal, Event, InstrumentId, InstrumentInfo, Side, StrategyId, Subscriptions, VenueId};
-use crate::plugin::{GuestTrap, InstanceContext, LoadedComponent, PluginHost, StateStore, StrategyInstance};
+use crate::plugin::{GuestState, GuestTrap, InstanceContext, LoadedComponent, PluginHost, StrategyInstance};
 use crate::router::{Routed, Router};
 use crate::venue::paper::{LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
 use crate::venue::{Venue, VenueEvent};
@@ -65,7 +67,7 @@ pub enum StartError {
     Feed { venue: String, symbol: String, reason: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SlotStatus {
     Running,
     /// Stopped by a trap; its orders were cancelled.
@@ -75,7 +77,7 @@ pub enum SlotStatus {
 }
 
 /// What one strategy did, for the summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StrategyStats {
     pub events: u64,
     pub calls: u64,
@@ -89,7 +91,7 @@ pub struct StrategyStats {
 }
 
 /// Executed volume of one strategy on one instrument.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub bought: Decimal,
     pub sold: Decimal,
@@ -115,7 +117,7 @@ pub struct Slot {
     pub stats: StrategyStats,
     instance: Option<StrategyInstance>,
     next_timer: Option<i64>,
-    kv: StateStore,
+    kv: GuestState,
     pending: Vec<Event>,
 }
 
@@ -124,10 +126,12 @@ struct Feed {
     instrument: InstrumentId,
     source: Box<dyn MarketDataSource>,
     next: Option<MarketPrint>,
+    /// Records read from the source so far, good or bad, the peeked one included.
+    consumed: u64,
 }
 
 /// Counters of the whole run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub prints: u64,
     pub batches: u64,
@@ -150,6 +154,11 @@ pub struct Engine {
     notices: Vec<Sender<Notice>>,
     pace: Option<(i64, Instant)>,
     stopping: bool,
+    store: Option<Box<dyn StateStore>>,
+    checkpoints: u64,
+    checkpoint_every: u64,
+    /// The loaded components by name, to start instances again on resume.
+    loaded: HashMap<String, Arc<LoadedComponent>>,
     pub stats: RunStats,
 }
 
@@ -217,7 +226,7 @@ impl Engine {
                 };
                 if let Some(source) = source {
                     tracing::info!(venue = %vc.name, symbol = %ic.symbol, "market data: {}", source.describe());
-                    feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None });
+                    feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None, consumed: 0 });
                 }
                 instruments.push(info);
             }
@@ -238,6 +247,10 @@ impl Engine {
             notices: Vec::new(),
             pace: None,
             stopping: false,
+            store: None,
+            checkpoints: 0,
+            checkpoint_every: u64::MAX,
+            loaded: components.clone(),
             stats: RunStats::default(),
         };
         let loaded_names = || {
@@ -262,7 +275,7 @@ impl Engine {
                 stats: StrategyStats::default(),
                 instance: None,
                 next_timer: None,
-                kv: StateStore::default(),
+                kv: GuestState::default(),
                 pending: Vec::new(),
             };
             match engine.start_instance(&slot, loaded) {
@@ -280,7 +293,7 @@ impl Engine {
             engine.slots.push(slot);
         }
         for feed in &mut engine.feeds {
-            feed.next = next_good_print(feed.source.as_mut(), &mut engine.stats);
+            feed.next = next_good_print(feed, &mut engine.stats);
         }
         Ok(engine)
     }
@@ -353,10 +366,172 @@ impl Engine {
     }
 
     /// Runs batches until the market data ends or a shutdown is asked for, then cancels
-    /// every open order.
+    /// every open order. With a store, a run that reached the end of its data clears its
+    /// checkpoint (there is nothing to resume); one that was shut down keeps a fresh one.
     pub fn run(&mut self) {
         while self.step() {}
+        if self.stopping {
+            self.checkpoint();
+        } else if let Some(store) = self.store.as_mut() {
+            match store.commit(vec![Write::Delete(checkpoint::KEY.into())]) {
+                Ok(()) => tracing::info!(store = %store.describe(), "run complete; its checkpoint is cleared"),
+                Err(error) => tracing::error!("clearing the checkpoint: {error}"),
+            }
+        }
         self.cancel_everything();
+    }
+
+    /// Keeps checkpoints in `store` every `every` batches, resuming first from the one it
+    /// holds, if any. Call before the first batch. Fails when the saved state belongs to
+    /// another config or cannot be read; nothing is changed then.
+    pub fn attach_store(&mut self, mut store: Box<dyn StateStore>, every: u64) -> Result<Option<u64>, StoreError> {
+        let saved = store.get(checkpoint::KEY)?;
+        let resumed = match saved {
+            None => None,
+            Some(bytes) => {
+                let corrupt = |reason: String| StoreError::Corrupt { backend: store.describe(), key: checkpoint::KEY.into(), reason };
+                let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+                if cp.format != checkpoint::FORMAT {
+                    return Err(corrupt(format!("format {} (this runtime writes {})", cp.format, checkpoint::FORMAT)));
+                }
+                let digest = checkpoint::config_digest(&self.config);
+                if cp.config_digest != digest {
+                    return Err(corrupt("it was written with other venues, feeds or strategies; start with --fresh to discard it".into()));
+                }
+                let seq = cp.seq;
+                self.resume(cp);
+                tracing::info!(store = %store.describe(), checkpoint = seq, batches = self.stats.batches, "resumed from checkpoint");
+                Some(seq)
+            }
+        };
+        self.checkpoint_every = every.max(1);
+        self.store = Some(store);
+        Ok(resumed)
+    }
+
+    fn resume(&mut self, cp: Checkpoint) {
+        self.checkpoints = cp.seq;
+        self.stats = cp.stats;
+        self.clock.advance_to(cp.clock_ms);
+        self.router.load_state(cp.router);
+        {
+            let mut market = self.market.lock();
+            for (venue, state) in market.venues.iter_mut().zip(cp.venues) {
+                if let Some(paper) = venue.as_paper_mut() {
+                    paper.load_state(state);
+                }
+            }
+        }
+        for (feed, position) in self.feeds.iter_mut().zip(&cp.feeds) {
+            // Engine::new peeked the first print; start the source over by reading past
+            // what the interrupted run had read, bad records included (they were counted
+            // then), and peek its read-ahead print again.
+            let already = feed.consumed;
+            feed.next = None;
+            let target = position.consumed.saturating_sub(position.peeked as u64);
+            let mut read = already;
+            while read < target {
+                if feed.source.next_print().is_none() {
+                    break;
+                }
+                read += 1;
+            }
+            feed.consumed = read;
+            if position.peeked {
+                let mut not_counted = RunStats::default();
+                feed.next = next_good_print(feed, &mut not_counted);
+            }
+        }
+        for saved in cp.slots {
+            let Some(index) = self.slots.iter().position(|s| s.name == saved.name) else { continue };
+            let slot = &mut self.slots[index];
+            *slot.kv.lock() = saved.kv;
+            slot.stats = saved.stats;
+            slot.next_timer = saved.next_timer;
+            slot.params = saved.params;
+            slot.status = saved.status;
+            slot.pending.clear();
+            slot.instance = None;
+            let random_position = saved.random_position;
+            let (Some(snapshot), SlotStatus::Running) = (saved.snapshot, &slot.status) else { continue };
+            let Some(loaded) = self.loaded.get(&slot.component).cloned() else { continue };
+            let slot = &self.slots[index];
+            let restarted = self.start_instance(slot, &loaded).and_then(|(mut instance, subs)| match instance.restore(&snapshot) {
+                Ok(Ok(())) => Ok((instance, subs)),
+                Ok(Err(refusal)) => Err(format!("restore refused: {refusal}")),
+                Err(trap) => Err(format!("restore {trap}")),
+            });
+            let slot = &mut self.slots[index];
+            match restarted {
+                Ok((mut instance, subs)) => {
+                    self.router.set_permissions(slot.id, &subs);
+                    instance.set_random_position(random_position);
+                    slot.instance = Some(instance);
+                    slot.subscriptions = subs;
+                }
+                Err(reason) => {
+                    tracing::error!(strategy = %slot.name, "could not resume from the checkpoint: {reason}");
+                    slot.status = SlotStatus::Failed(reason);
+                }
+            }
+        }
+    }
+
+    /// Writes a checkpoint between two batches; a failure is reported and trading goes on.
+    fn checkpoint(&mut self) {
+        if self.store.is_none() || self.slots.iter().any(|s| !s.pending.is_empty()) {
+            return;
+        }
+        let mut slots = Vec::new();
+        for index in 0..self.slots.len() {
+            let snapshot = match self.slots[index].instance.as_mut().map(|i| i.snapshot()) {
+                Some(Ok(bytes)) => Some(bytes),
+                Some(Err(trap)) => {
+                    self.fail(index, trap);
+                    None
+                }
+                None => None,
+            };
+            let slot = &self.slots[index];
+            let random_position = slot.instance.as_ref().map(|i| i.random_position()).unwrap_or_default();
+            slots.push(SlotState {
+                name: slot.name.clone(),
+                status: slot.status.clone(),
+                stats: slot.stats.clone(),
+                next_timer: slot.next_timer,
+                snapshot,
+                kv: slot.kv.lock().clone(),
+                params: slot.params.clone(),
+                random_position,
+            });
+        }
+        let venues = {
+            let market = self.market.lock();
+            market.venues.iter().filter_map(|v| v.as_paper().map(|p| p.save_state())).collect()
+        };
+        let cp = Checkpoint {
+            format: checkpoint::FORMAT,
+            seq: self.checkpoints + 1,
+            config_digest: checkpoint::config_digest(&self.config),
+            clock_ms: self.clock.now_ms(),
+            feeds: self.feeds.iter().map(|f| checkpoint::FeedPosition { consumed: f.consumed, peeked: f.next.is_some() }).collect(),
+            stats: self.stats.clone(),
+            router: self.router.save_state(),
+            venues,
+            slots,
+        };
+        let bytes = match serde_json::to_vec(&cp) {
+            Ok(bytes) => bytes,
+            Err(error) => return tracing::error!("checkpoint not written: {error}"),
+        };
+        let Some(store) = self.store.as_mut() else { return };
+        match store.commit(vec![Write::Put(checkpoint::KEY.into(), bytes)]) {
+            Ok(()) => {
+                self.checkpoints = cp.seq;
+                tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), "checkpoint written");
+            }
+            Err(error) => tracing::error!("checkpoint not written, trading goes on: {error}"),
+        }
     }
 
     /// Processes one batch; false when there is nothing left to do.
@@ -392,13 +567,16 @@ impl Engine {
                     if !touched.contains(&feed.instrument) {
                         touched.push(feed.instrument);
                     }
-                    feed.next = next_good_print(feed.source.as_mut(), &mut self.stats);
+                    feed.next = next_good_print(feed, &mut self.stats);
                 }
             }
         }
         self.collect_venue_events();
         self.publish_books(&touched, ts);
         self.deliver();
+        if self.store.is_some() && self.stats.batches % self.checkpoint_every == 0 {
+            self.checkpoint();
+        }
         true
     }
 
@@ -768,9 +946,11 @@ pub fn check_self_trading(market: &Market, subscriptions: &Subscriptions) -> Res
 
 /// The next usable print; a bad record is counted and logged with its place, never
 /// silently skipped and never fatal.
-fn next_good_print(source: &mut dyn MarketDataSource, stats: &mut RunStats) -> Option<MarketPrint> {
+fn next_good_print(feed: &mut Feed, stats: &mut RunStats) -> Option<MarketPrint> {
     loop {
-        match source.next_print()? {
+        let next = feed.source.next_print()?;
+        feed.consumed += 1;
+        match next {
             Ok(print) => return Some(print),
             Err(error) => {
                 tracing::error!("market data: {error}; skipping this record");

@@ -7,6 +7,7 @@
 //! market data sources; [`router`] the checks every order passes; [`engine`] the event
 //! loop that ties them together; [`reload`] watches files for hot swaps.
 
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod feed;
@@ -15,5 +16,6 @@ pub mod model;
 pub mod plugin;
 pub mod reload;
 pub mod router;
+pub mod store;
 pub mod summary;
 pub mod venue;

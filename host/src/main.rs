@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 
-use runtime::config::{Config, Mode};
+use runtime::config::{Config, Mode, StoreBackend};
+use runtime::store::{self, Backend, Write};
 use runtime::engine::Engine;
 use runtime::plugin::{PluginHost, SandboxLimits};
 use runtime::reload::{self, Watched};
@@ -52,6 +53,14 @@ struct Cli {
     /// Do not watch strategy and config files for changes.
     #[arg(long)]
     no_watch: bool,
+
+    /// The embedded store's file (overrides store.path in the config).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
+    /// Discard the saved state and start from the beginning instead of resuming.
+    #[arg(long)]
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,7 +90,9 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNTIME_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal, never in files or pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => builder.compact().init(),
         LogFormat::Json => builder.json().init(),
@@ -127,7 +138,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     tracing::info!(mode = %config.mode, venues = config.venues.len(), strategies = config.strategies.len(), "starting");
     let started = Instant::now();
+    let store_config = config.store.clone();
     let mut engine = Engine::new(config, &components, plugin.clone())?;
+    let backend = match store_config.backend {
+        StoreBackend::None => None,
+        StoreBackend::Embedded => Some(Backend::Embedded { path: cli.state.clone().unwrap_or(store_config.path.clone()) }),
+        StoreBackend::Redis => Some(Backend::Redis { url: store_config.redis_url().map_err(anyhow::Error::msg)?, namespace: store_config.namespace.clone() }),
+    };
+    if let Some(backend) = backend {
+        let mut state = store::open(&backend)?;
+        if cli.fresh {
+            state.commit(vec![Write::Delete(runtime::checkpoint::KEY.into())])?;
+            tracing::info!(store = %state.describe(), "saved state discarded (--fresh)");
+        }
+        if engine.attach_store(state, store_config.checkpoint_every)?.is_none() {
+            tracing::info!("no saved state: starting from the beginning");
+        }
+    }
+    let control = engine.controller();
+    ctrlc::set_handler(move || {
+        tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders");
+        let _ = control.send(runtime::engine::Control::Shutdown);
+    })
+    .context("installing the signal handler")?;
     let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
     engine.run();
     println!("{}", runtime::summary::render(&engine, started.elapsed()));

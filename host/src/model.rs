@@ -5,20 +5,21 @@
 use std::fmt;
 
 pub use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 /// A venue's index in the configured venue list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VenueId(pub u32);
 
 /// The handle of one instrument on one venue, fixed at start-up and handed to strategies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct InstrumentId(pub u32);
 
 /// A strategy instance's index in the configured strategy list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StrategyId(pub u32);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Side {
     Buy,
     Sell,
@@ -42,7 +43,7 @@ impl fmt::Display for Side {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimeInForce {
     Gtc,
     Ioc,
@@ -50,14 +51,14 @@ pub enum TimeInForce {
     PostOnly,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderType {
     Limit { price: Decimal, time_in_force: TimeInForce },
     Market,
 }
 
 /// How a venue treats an order that would trade against the same account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SelfTradePrevention {
     /// Let it trade (paper venues only, for strategies that declared self-trading).
     None,
@@ -68,7 +69,7 @@ pub enum SelfTradePrevention {
 }
 
 /// An order as a strategy asked for it, before the venue has seen it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRequest {
     pub client_order_id: String,
     pub instrument: InstrumentId,
@@ -86,21 +87,21 @@ impl OrderRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     Place(OrderRequest),
     Cancel { instrument: InstrumentId, client_order_id: String },
     CancelAll(Option<InstrumentId>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Liquidity {
     Maker,
     Taker,
 }
 
 /// One execution of an order of the venue account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fill {
     pub instrument: InstrumentId,
     pub client_order_id: String,
@@ -116,7 +117,7 @@ pub struct Fill {
     pub ts_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderStatus {
     Accepted,
     Filled,
@@ -131,7 +132,7 @@ impl OrderStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderUpdate {
     pub instrument: InstrumentId,
     pub client_order_id: String,
@@ -143,7 +144,7 @@ pub struct OrderUpdate {
     pub ts_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicTrade {
     pub instrument: InstrumentId,
     pub trade_id: u64,
@@ -153,13 +154,13 @@ pub struct PublicTrade {
     pub ts_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookLevel {
     pub price: Decimal,
     pub qty: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BookSnapshot {
     pub instrument: InstrumentId,
     pub bids: Vec<BookLevel>,
@@ -168,7 +169,7 @@ pub struct BookSnapshot {
 }
 
 /// What a strategy is handed, in the order things happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     Trade(PublicTrade),
     Book(BookSnapshot),
@@ -179,7 +180,7 @@ pub enum Event {
 }
 
 /// An instrument's trading rules, enforced by the host before an order leaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstrumentInfo {
     pub id: InstrumentId,
     pub venue: VenueId,
@@ -195,7 +196,7 @@ pub struct InstrumentInfo {
 }
 
 /// What a strategy asked for at init.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Subscriptions {
     pub trades: Vec<InstrumentId>,
     pub books: Vec<(InstrumentId, u32)>,

@@ -13,6 +13,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::{Mode, RiskConfig};
 use crate::market::Market;
 use crate::model::{
@@ -20,7 +22,7 @@ use crate::model::{
 };
 use crate::venue::VenueEvent;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct OpenOrder {
     owner: StrategyId,
     instrument: InstrumentId,
@@ -43,7 +45,7 @@ pub struct Router {
 }
 
 /// An order as it left the router: the intent, before the venue answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub strategy: StrategyId,
     pub venue: VenueId,
@@ -51,6 +53,14 @@ pub struct JournalEntry {
     pub ts_ms: i64,
     /// True when it was only recommended (recommend mode), not sent.
     pub recommended: bool,
+}
+
+/// What the router remembers, for a checkpoint: ids ever used, open orders, the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterState {
+    used_ids: Vec<(VenueId, String)>,
+    open: Vec<(VenueId, String, OpenOrder)>,
+    journal: Vec<JournalEntry>,
 }
 
 /// What became of an order the router was asked to place.
@@ -87,6 +97,24 @@ impl Router {
     /// The same router with new risk limits; open orders and used ids carry over.
     pub fn with_risk(self, risk: RiskConfig) -> Router {
         Router { risk, ..self }
+    }
+
+    pub fn save_state(&self) -> RouterState {
+        let mut used_ids: Vec<(VenueId, String)> = self.used_ids.iter().cloned().collect();
+        used_ids.sort();
+        let mut open: Vec<(VenueId, String, OpenOrder)> = self.open.iter().map(|((v, id), o)| (*v, id.clone(), o.clone())).collect();
+        open.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        RouterState { used_ids, open, journal: self.journal.clone() }
+    }
+
+    pub fn load_state(&mut self, state: RouterState) {
+        self.used_ids = state.used_ids.into_iter().collect();
+        self.open_count.clear();
+        for (_, _, order) in &state.open {
+            *self.open_count.entry(order.owner).or_default() += 1;
+        }
+        self.open = state.open.into_iter().map(|(v, id, o)| ((v, id), o)).collect();
+        self.journal = state.journal;
     }
 
     /// Every order sent or recommended so far, oldest first.

@@ -8,7 +8,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn runtime(args: &[&str]) -> Output {
+fn runtime<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_runtime"))
         .args(args)
         .current_dir(root())
@@ -35,10 +35,18 @@ fn shipped() -> Vec<String> {
     files
 }
 
-fn with_strategies<'a>(files: &'a [String], rest: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["--strategies"];
-    args.extend(files.iter().map(String::as_str));
-    args.extend_from_slice(rest);
+/// A state file of its own for each run, so tests running side by side never share one.
+fn private_state() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("runtime-cli-{}-{n}.redb", std::process::id())).to_string_lossy().into_owned()
+}
+
+fn with_strategies<'a>(files: &'a [String], rest: &[&'a str]) -> Vec<String> {
+    let mut args = vec!["--strategies".to_string()];
+    args.extend(files.iter().cloned());
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args.extend(["--state".to_string(), private_state(), "--fresh".to_string()]);
     args
 }
 

@@ -92,3 +92,71 @@ pub fn counter_state(engine: &mut Engine, name: &str) -> serde_json::Value {
     let bytes = engine.snapshot_strategy(name).unwrap_or_else(|| panic!("no running strategy {name}")).unwrap_or_else(|t| panic!("{t}"));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("counter state: {e}"))
 }
+
+/// A real redis-server on a free loopback port, in a folder of its own, stopped on drop.
+/// Append-only with fsync on every write, so a restart keeps what was acknowledged.
+pub struct RedisServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"));
+        let child = Self::spawn(port, dir.path());
+        RedisServer { port, dir, child }
+    }
+
+    fn spawn(port: u16, dir: &Path) -> std::process::Child {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server (the test command installs it): {e}"));
+        // Ready when it says so on its own log, not after some sleep.
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("redis-server stdout"));
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("Ready to accept connections") => break,
+                Some(Ok(_)) => continue,
+                _ => panic!("redis-server exited before it was ready"),
+            }
+        }
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        child
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL) without a chance to save more than its AOF has.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and folder.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(self.port, self.dir.path());
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The runtime binary, as `tests/run.sh` builds it before the tests.
+pub fn runtime_binary() -> PathBuf {
+    built(root().join("target/release/runtime"))
+}

@@ -45,14 +45,16 @@ struct State {
     generation: u64,
     /// Ids of our quotes that may still rest.
     live_quotes: Vec<String>,
+    /// The price our quotes are around; they move when the market leaves it.
+    anchor: Option<Decimal>,
 }
 
 struct Hello {
     params: Params,
     info: InstrumentInfo,
+    /// Everything that decides what happens next lives here, so a hot swap or a restart
+    /// from a checkpoint carries on exactly.
     state: State,
-    /// The mid our quotes are around; quotes move when the market leaves it.
-    anchor: Option<Decimal>,
 }
 
 impl Hello {
@@ -65,7 +67,7 @@ impl Hello {
             .map(|client_order_id| Action::Cancel { instrument: self.info.id, client_order_id })
             .collect();
         self.state.generation += 1;
-        self.anchor = Some(last);
+        self.state.anchor = Some(last);
         let generation = self.state.generation.to_string();
         for side in [Side::Buy, Side::Sell] {
             let raw = match side {
@@ -92,7 +94,7 @@ impl Strategy for Hello {
         }
         let subscriptions = Subscriptions { trades: vec![info.id], ..Default::default() };
         host.log(LogLevel::Info, &format!("quoting {} on {}", info.symbol, info.venue_name));
-        Ok((Hello { params, info, state: State::default(), anchor: None }, subscriptions))
+        Ok((Hello { params, info, state: State::default() }, subscriptions))
     }
 
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
@@ -113,7 +115,7 @@ impl Strategy for Hello {
         // Requote only when the market moved past our offset: fewer orders, same job.
         let Some(last) = last else { return Vec::new() };
         let threshold = self.info.tick_size * Decimal::from(self.params.offset_ticks);
-        match self.anchor {
+        match self.state.anchor {
             Some(anchor) if (last - anchor).abs() < threshold => Vec::new(),
             _ => self.requote(last, host),
         }

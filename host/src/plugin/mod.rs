@@ -104,16 +104,16 @@ pub struct HostState {
     pub market: SharedMarket,
     pub clock: EventClock,
     pub rng: ChaCha8Rng,
-    pub kv: StateStore,
+    pub kv: GuestState,
     limits: StoreLimits,
 }
 
 /// A strategy instance's key/value state. It belongs to the slot, not the instance, so
 /// a hot swap hands it to the next version untouched.
 #[derive(Clone, Default)]
-pub struct StateStore(Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>);
+pub struct GuestState(Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>);
 
-impl StateStore {
+impl GuestState {
     pub fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -246,7 +246,7 @@ pub struct InstanceContext {
     pub market: SharedMarket,
     pub clock: EventClock,
     pub seed: u64,
-    pub kv: StateStore,
+    pub kv: GuestState,
 }
 
 /// Turns a core module with embedded WIT metadata into a component.
@@ -328,6 +328,16 @@ impl StrategyInstance {
         let batch: Vec<_> = events.iter().map(|e| convert::event_to_wit(e, self.id)).collect();
         let actions = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, &batch).map_err(|e| classify(e, limits))?;
         Ok(actions.into_iter().map(convert::action_from_wit).collect())
+    }
+
+    /// Where the instance's random stream is, so a resumed instance continues it rather
+    /// than starting over (a replay must make the same decisions after a restart).
+    pub fn random_position(&self) -> u128 {
+        self.store.data().rng.get_word_pos()
+    }
+
+    pub fn set_random_position(&mut self, position: u128) {
+        self.store.data_mut().rng.set_word_pos(position);
     }
 
     pub fn snapshot(&mut self) -> Result<Vec<u8>, GuestTrap> {

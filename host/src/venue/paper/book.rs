@@ -7,10 +7,12 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{BookLevel, Decimal, SelfTradePrevention, Side, StrategyId};
 
 /// Who owns an order on the paper venue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Account {
     /// The runtime's account, shared by all strategies, as on a real exchange.
     Main,
@@ -19,7 +21,7 @@ pub enum Account {
     Market,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestingOrder {
     pub order_id: u64,
     pub account: Account,

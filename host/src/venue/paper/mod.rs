@@ -13,6 +13,7 @@ pub mod book;
 use std::collections::{BTreeMap, HashMap};
 
 use book::{Account, Front, OrderBook, RestingOrder};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{
     BookSnapshot, Decimal, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderRequest, OrderStatus, OrderType, OrderUpdate,
@@ -48,7 +49,7 @@ pub struct PaperVenueConfig {
 }
 
 /// A balance of one asset: `locked` is held for open orders and not available.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Balance {
     pub total: Decimal,
     pub locked: Decimal,
@@ -68,6 +69,19 @@ pub struct MarketPrint {
     pub qty: Decimal,
     pub aggressor: Side,
     pub ts_ms: i64,
+}
+
+/// Everything of a paper venue that changes while it runs: its books, balances and
+/// counters. Saved in checkpoints, so a restarted runtime resumes the same exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperState {
+    /// Per instrument: resting orders in book order (best price first, FIFO within a
+    /// level) and the last price.
+    pub books: Vec<(InstrumentId, Vec<RestingOrder>, Option<Decimal>)>,
+    pub balances: Vec<(Account, String, Balance)>,
+    pub fees_collected: BTreeMap<String, Decimal>,
+    pub next_order_id: u64,
+    pub next_trade_id: u64,
 }
 
 struct Instrument {
@@ -152,6 +166,47 @@ impl PaperVenue {
     /// each print (none: only our own orders and the prints trade).
     pub fn add_instrument(&mut self, info: InstrumentInfo, liquidity: Option<LiquidityProfile>) {
         self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None });
+    }
+
+    /// The venue's changing state, for a checkpoint.
+    pub fn save_state(&self) -> PaperState {
+        let mut ids: Vec<&InstrumentId> = self.instruments.keys().collect();
+        ids.sort();
+        PaperState {
+            books: ids
+                .into_iter()
+                .filter_map(|id| self.instruments.get(id).map(|i| (*id, i.book.orders().cloned().collect(), i.last_price)))
+                .collect(),
+            balances: self.balances.iter().map(|((a, asset), b)| (*a, asset.clone(), *b)).collect(),
+            fees_collected: self.fees_collected.clone(),
+            next_order_id: self.next_order_id,
+            next_trade_id: self.next_trade_id,
+        }
+    }
+
+    /// Puts the venue back in a saved state; its instruments must already be listed.
+    pub fn load_state(&mut self, state: PaperState) {
+        self.resting.clear();
+        self.by_client_id.clear();
+        for inst in self.instruments.values_mut() {
+            inst.book = OrderBook::default();
+            inst.last_price = None;
+        }
+        for (id, orders, last_price) in state.books {
+            let Some(inst) = self.instruments.get_mut(&id) else { continue };
+            inst.last_price = last_price;
+            for order in orders {
+                self.resting.insert(order.order_id, (id, order.side, order.price));
+                if order.account == Account::Main {
+                    self.by_client_id.insert(order.client_order_id.clone(), order.order_id);
+                }
+                inst.book.rest(order);
+            }
+        }
+        self.balances = state.balances.into_iter().map(|(a, asset, b)| ((a, asset), b)).collect();
+        self.fees_collected = state.fees_collected;
+        self.next_order_id = state.next_order_id;
+        self.next_trade_id = state.next_trade_id;
     }
 
     pub fn config(&self) -> &PaperVenueConfig {
