@@ -912,14 +912,7 @@ impl Engine {
                 self.router.cancel_all(&mut market, slot.id, None, now);
             }
         }
-        let mut events = Vec::new();
-        let mut market = self.market.lock();
-        for venue in market.venues.iter_mut() {
-            venue.drain_events(&mut events);
-        }
-        for event in &events {
-            self.router.on_venue_event(&market, event);
-        }
+        self.collect_venue_events();
     }
 }
 
