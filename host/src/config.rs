@@ -171,6 +171,35 @@ impl StoreConfig {
     }
 }
 
+/// The market data bus (Redis Streams) that published instruments go to and `bus` feeds
+/// read from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// A Redis URL without a password.
+    pub url: Option<String>,
+    /// The environment variable holding the URL when it carries a password.
+    pub url_env: String,
+    pub prefix: String,
+    /// About how many entries each stream keeps.
+    pub maxlen: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig { url: None, url_env: "RUNTIME_BUS_URL".into(), prefix: "md".into(), maxlen: 100_000 }
+    }
+}
+
+impl BusConfig {
+    pub fn redis_url(&self) -> Result<String, String> {
+        std::env::var(&self.url_env)
+            .ok()
+            .or_else(|| self.url.clone())
+            .ok_or_else(|| format!("the market data bus is used but neither {} nor bus.url is set", self.url_env))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VenueKind {
@@ -217,6 +246,9 @@ pub struct InstrumentConfig {
     #[serde(default)]
     pub feed: FeedConfig,
     pub liquidity: Option<LiquidityConfig>,
+    /// Publish this instrument's public trades on the market data bus.
+    #[serde(default)]
+    pub publish: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -238,6 +270,13 @@ pub enum FeedConfig {
         #[serde(default)]
         seed: u64,
     },
+    /// Another runtime's published trades of `venue`/`symbol`, from the market data bus.
+    Bus {
+        venue: String,
+        symbol: String,
+        #[serde(default = "default_idle_timeout")]
+        idle_timeout_ms: u64,
+    },
     Synthetic {
         seed: u64,
         start_price: Decimal,
@@ -249,6 +288,10 @@ pub enum FeedConfig {
         interval_ms: i64,
         count: u64,
     },
+}
+
+fn default_idle_timeout() -> u64 {
+    30_000
 }
 
 fn default_max_step_ticks() -> u32 {
@@ -296,6 +339,8 @@ pub struct Config {
     pub risk: RiskConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    #[serde(default)]
+    pub bus: BusConfig,
     #[serde(rename = "venue", default)]
     pub venues: Vec<VenueConfig>,
     #[serde(rename = "strategy", default)]
@@ -388,6 +433,9 @@ impl Config {
             if !strategy_names.insert(&s.name) {
                 return Err(format!("strategy {} is defined twice", s.name));
             }
+        }
+        if self.bus.url.as_deref().is_some_and(|u| u.contains('@')) {
+            return Err(format!("bus.url must not carry a password: put the URL in the environment variable {} instead", self.bus.url_env));
         }
         if self.store.url.as_deref().is_some_and(|u| u.contains('@')) {
             return Err(format!("store.url must not carry a password: put the URL in the environment variable {} instead", self.store.url_env));

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::checkpoint::{self, Checkpoint, SlotState};
 use crate::config::{Config, FeedConfig, Mode, SettlementConfig, VenueKind};
 use crate::store::{StateStore, StoreError, Write};
+use crate::feed::bus::BusFeed;
 use crate::feed::derived::Derived;
 use crate::feed::replay::CsvReplay;
 use crate::feed::synthetic::{Synthetic, SyntheticConfig};
@@ -65,6 +66,8 @@ pub enum StartError {
     MissingComponent { strategy: String, component: String, loaded: String },
     #[error("venue {venue} instrument {symbol}: {reason}")]
     Feed { venue: String, symbol: String, reason: String },
+    #[error("market data bus: {reason}")]
+    Bus { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,6 +162,7 @@ pub struct Engine {
     checkpoint_every: u64,
     /// The loaded components by name, to start instances again on resume.
     loaded: HashMap<String, Arc<LoadedComponent>>,
+    bus: Option<crate::bus::Publisher>,
     pub stats: RunStats,
 }
 
@@ -170,6 +174,7 @@ impl Engine {
         let mut instruments = Vec::new();
         let mut venues: Vec<Box<dyn Venue>> = Vec::new();
         let mut feeds = Vec::new();
+        let mut published = HashMap::new();
         for (v, vc) in config.venues.iter().enumerate() {
             let venue_id = VenueId(v as u32);
             match vc.kind {
@@ -202,10 +207,18 @@ impl Engine {
                 };
                 let liquidity = ic.liquidity.as_ref().map(|l| LiquidityProfile { levels: l.levels, step: l.step, qty: l.qty });
                 venue.add_instrument(info.clone(), liquidity);
+                if ic.publish {
+                    published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, ic.symbol));
+                }
                 let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
                 let source: Option<Box<dyn MarketDataSource>> = match &ic.feed {
                     FeedConfig::None => None,
                     FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+                    FeedConfig::Bus { venue, symbol, idle_timeout_ms } => {
+                        let url = config.bus.redis_url().map_err(feed_error)?;
+                        let key = crate::bus::trades_key(&config.bus.prefix, venue, symbol);
+                        Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?))
+                    }
                     FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
                         let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
                         Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
@@ -232,6 +245,12 @@ impl Engine {
             }
             venues.push(Box::new(venue));
         }
+        let bus = if published.is_empty() {
+            None
+        } else {
+            let url = config.bus.redis_url().map_err(|reason| StartError::Bus { reason })?;
+            Some(crate::bus::Publisher::connect(&url, config.bus.maxlen, published).map_err(|reason| StartError::Bus { reason })?)
+        };
         let market = SharedMarket::new(Market::new(instruments, venues));
         let (control_tx, control_rx) = channel();
         let mut engine = Engine {
@@ -251,6 +270,7 @@ impl Engine {
             checkpoints: 0,
             checkpoint_every: u64::MAX,
             loaded: components.clone(),
+            bus,
             stats: RunStats::default(),
         };
         let loaded_names = || {
@@ -568,12 +588,20 @@ impl Engine {
                         touched.push(feed.instrument);
                     }
                     feed.next = next_good_print(feed, &mut self.stats);
+                    if feed.next.is_none() {
+                        if let Some(bus) = self.bus.as_mut() {
+                            bus.end(feed.instrument);
+                        }
+                    }
                 }
             }
         }
         self.collect_venue_events();
         self.publish_books(&touched, ts);
         self.deliver();
+        if let Some(bus) = self.bus.as_mut() {
+            bus.flush();
+        }
         if self.store.is_some() && self.stats.batches % self.checkpoint_every == 0 {
             self.checkpoint();
         }
@@ -643,6 +671,9 @@ impl Engine {
                 self.router.on_venue_event(&market, event);
                 if let VenueEvent::Trade(trade) = event {
                     market.record_trade(trade);
+                    if let Some(bus) = self.bus.as_mut() {
+                        bus.on_trade(trade);
+                    }
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! market data sources; [`router`] the checks every order passes; [`engine`] the event
 //! loop that ties them together; [`reload`] watches files for hot swaps.
 
+pub mod bus;
 pub mod checkpoint;
 pub mod config;
 pub mod engine;

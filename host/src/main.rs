@@ -30,7 +30,8 @@ use runtime::reload::{self, Watched};
 struct Cli {
     /// Strategy components to load (.wasm: components, or core modules built with the
     /// strategy SDK). Config entries refer to them by file stem: `grid` for grid.wasm.
-    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    /// None: the runtime only runs its venues and feeds (a market data collector).
+    #[arg(long, num_args = 1.., value_name = "FILE")]
     strategies: Vec<PathBuf>,
 
     /// The config file: venues, instruments, market data, strategies and their params.

@@ -76,19 +76,48 @@ fn kill_9_mid_run_with_the_embedded_store_loses_and_repeats_nothing() {
     assert_eq!(resumed, expected);
 }
 
+/// The demo config with its state in Redis under `namespace`.
+fn demo_with_redis(dir: &Path, redis: &RedisServer, namespace: &str) -> std::path::PathBuf {
+    let demo = std::fs::read_to_string(root().join("config/runtime.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let data = root().join("config/market-data");
+    let text = demo.replace("file = \"market-data/", &format!("file = \"{}/", data.display()))
+        + &format!("\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nnamespace = \"{namespace}\"\ncheckpoint_every = 500\n", redis.url());
+    let path = dir.join(format!("{namespace}.toml"));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[test]
+fn redis_restarted_mid_run_the_run_goes_on_and_catches_up() {
+    let mut redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let unused = dir.path().join("unused.redb");
+    let expected = uninterrupted(&demo_with_redis(dir.path(), &redis, "reference"), &unused);
+    let config = demo_with_redis(dir.path(), &redis, "restarted");
+    let mut child = command(&config, &unused, &["--fresh", "--speed", "2000"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("stderr"));
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    for line in lines.by_ref() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if entry["fields"]["message"] == "checkpoint written" && entry["fields"]["checkpoint"] == 2 {
+            redis.restart();
+            break;
+        }
+    }
+    let rest: Vec<String> = lines.collect();
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", rest.join("\n"));
+    assert_eq!(summary(&out.stdout), expected, "trading went on through the restart");
+    // The completed run cleared its checkpoint in Redis: the buffered writes got there.
+    let left = Command::new("redis-cli").args(["-p", &redis.port.to_string(), "HEXISTS", "runtime:restarted:state", "checkpoint"]).output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
+}
+
 #[test]
 fn kill_9_mid_run_with_redis_loses_and_repeats_nothing() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let demo = std::fs::read_to_string(root().join("config/runtime.toml")).unwrap_or_else(|e| panic!("{e}"));
-    let data = root().join("config/market-data");
-    let with_redis = |namespace: &str| {
-        let text = demo.replace("file = \"market-data/", &format!("file = \"{}/", data.display()))
-            + &format!("\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nnamespace = \"{namespace}\"\ncheckpoint_every = 500\n", redis.url());
-        let path = dir.path().join(format!("{namespace}.toml"));
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
-        path
-    };
+    let with_redis = |namespace: &str| demo_with_redis(dir.path(), &redis, namespace);
     let unused = dir.path().join("unused.redb");
     let expected = uninterrupted(&with_redis("reference"), &unused);
     let (resumed, stderr) = killed_and_resumed(&with_redis("crashed"), &unused);
