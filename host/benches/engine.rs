@@ -88,6 +88,7 @@ fn paper(c: &mut Criterion) {
         maker_fee: Decimal::new(2, 4),
         taker_fee: Decimal::new(4, 4),
         balances: Default::default(),
+        faults: Default::default(),
     });
     venue.add_instrument(info, None);
     let mut n = 0u64;

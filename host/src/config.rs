@@ -229,6 +229,17 @@ pub struct VenueConfig {
     pub balances: BTreeMap<String, Decimal>,
     #[serde(rename = "instrument", default)]
     pub instruments: Vec<InstrumentConfig>,
+    /// Misbehaviour to inject (paper venues), for testing.
+    #[serde(default)]
+    pub faults: FaultsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Report every fill twice with the same trade id.
+    #[serde(default)]
+    pub duplicate_fills: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

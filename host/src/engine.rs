@@ -190,6 +190,7 @@ impl Engine {
                 maker_fee: vc.maker_fee,
                 taker_fee: vc.taker_fee,
                 balances: vc.balances.clone(),
+                faults: crate::venue::paper::Faults { duplicate_fills: vc.faults.duplicate_fills },
             });
             for ic in &vc.instruments {
                 let info = InstrumentInfo {

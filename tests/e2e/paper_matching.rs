@@ -28,6 +28,7 @@ fn venue(settlement: Settlement, balances: &[(&str, &str)]) -> PaperVenue {
         maker_fee: d("0.001"),
         taker_fee: d("0.002"),
         balances: balances.iter().map(|(a, b)| (a.to_string(), d(b))).collect(),
+        faults: Default::default(),
     });
     v.add_instrument(
         InstrumentInfo {

@@ -25,6 +25,11 @@ fn csv(dir: &Path, name: &str, rows: &[(u64, &str, &str, i64, bool)]) -> PathBuf
 }
 
 fn venue(name: &str, symbol: &str, base: &str, tick: &str, lot: &str, feed: &Path, liquidity: Option<&str>, fees: &str) -> String {
+    venue_with(name, symbol, base, tick, lot, feed, liquidity, fees, "")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn venue_with(name: &str, symbol: &str, base: &str, tick: &str, lot: &str, feed: &Path, liquidity: Option<&str>, fees: &str, extra: &str) -> String {
     format!(
         r#"
 [[venue]]
@@ -33,6 +38,7 @@ kind = "paper"
 settlement = "perpetual"
 maker_fee = "{fees}"
 taker_fee = "{fees}"
+{extra}
 [[venue.instrument]]
 symbol = "{symbol}"
 base = "{base}"
@@ -90,6 +96,11 @@ fn runtime_sha256(bytes: &[u8]) -> [u8; 32] {
 /// The hedger scenario: maker fills of 0.001 @ 10000 (alone under the 15 USDT minimum),
 /// 0.002 @ 9990, and later a maker sell of 0.004 @ 10020.
 fn hedger_setup(dir: &Path, max_order_notional: &str) -> String {
+    hedger_setup_with(dir, max_order_notional, "")
+}
+
+/// `maker_faults`: a `faults = { ... }` line for the maker venue.
+fn hedger_setup_with(dir: &Path, max_order_notional: &str, maker_faults: &str) -> String {
     let prints = [
         (1, "10005", "1", 1000, false),
         (2, "10000", "0.001", 2000, true),
@@ -118,7 +129,7 @@ name = "hedger"
 component = "hedger"
 params = {{ "Maker Exchange" = "mk", "Maker Symbol" = "BTCUSDT", "Hedge Exchange" = "hg", "Hedge Symbol" = "BTCUSDT", "Slippage" = "0.001", "Min Amt" = "15" }}
 "#,
-        venue("mk", "BTCUSDT", "BTC", "0.1", "0.001", &file, None, "0"),
+        venue_with("mk", "BTCUSDT", "BTC", "0.1", "0.001", &file, None, "0", maker_faults),
         venue("hg", "BTCUSDT", "BTC", "0.1", "0.001", &file, Some(r#"{ levels = 5, step = "0.5", qty = "10" }"#), "0.0004"),
     )
 }
@@ -152,6 +163,18 @@ fn hedger_sends_exactly_the_expected_hedges() {
     engine.run();
     assert_eq!(journal(&engine, "hedger"), expected_hedges("0"));
     assert_fully_hedged(&engine);
+}
+
+#[test]
+fn duplicated_maker_fills_are_hedged_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The maker venue pushes every fill twice, with the same trade id.
+    let (mut engine, _) = hedger_engine(&hedger_setup_with(dir.path(), "100000", "faults = { duplicate_fills = true }"));
+    engine.run();
+    assert_eq!(journal(&engine, "hedger"), expected_hedges("0"));
+    assert_fully_hedged(&engine);
+    let state: serde_json::Value = serde_json::from_slice(&engine.snapshot_strategy("hedger").and_then(Result::ok).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(state["duplicates"], 3, "each of the three maker fills arrived twice");
 }
 
 #[test]

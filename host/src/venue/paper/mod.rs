@@ -46,6 +46,16 @@ pub struct PaperVenueConfig {
     pub maker_fee: Decimal,
     pub taker_fee: Decimal,
     pub balances: BTreeMap<String, Decimal>,
+    /// Misbehaviour to inject, to test what sits above a venue.
+    pub faults: Faults,
+}
+
+/// Faults the simulator can inject, the way real venues misbehave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Report every fill twice, with the same trade id, as an at-least-once push does
+    /// after a reconnect.
+    pub duplicate_fills: bool,
 }
 
 /// A balance of one asset: `locked` is held for open orders and not available.
@@ -416,7 +426,7 @@ impl PaperVenue {
                 (taker.account, taker.owner, taker.client_order_id.as_str(), taker.side, taker_fee, Liquidity::Taker),
             ] {
                 if account == Account::Main {
-                    self.events.push(VenueEvent::Fill(Fill {
+                    let fill = VenueEvent::Fill(Fill {
                         instrument,
                         client_order_id: client_order_id.to_string(),
                         owner,
@@ -428,7 +438,11 @@ impl PaperVenue {
                         fee_asset: info.quote_asset.clone(),
                         liquidity,
                         ts_ms,
-                    }));
+                    });
+                    if self.config.faults.duplicate_fills {
+                        self.events.push(fill.clone());
+                    }
+                    self.events.push(fill);
                 }
             }
             if taker.publish {
