@@ -5,7 +5,11 @@
 //! Results arrive as [`VenueEvent`]s drained by the engine, because on a live venue an
 //! answer comes later, over a socket; the paper venue simply answers at once.
 
+pub mod binance;
+pub mod okx;
 pub mod paper;
+pub mod report;
+pub mod secrets;
 
 use crate::model::{BookSnapshot, Fill, InstrumentId, OrderRequest, OrderUpdate, PublicTrade, SelfTradePrevention, StrategyId, VenueId};
 

@@ -1,0 +1,99 @@
+//! What a venue's private stream says about one of our orders, in our types but before
+//! the symbol is mapped to an instrument handle. Each adapter parses its own JSON into
+//! this; [`OrderReport::into_events`] turns it into the events strategies receive.
+
+use crate::model::{Decimal, Fill, InstrumentId, Liquidity, OrderStatus, OrderUpdate, Side, StrategyId};
+use crate::venue::VenueEvent;
+
+/// The execution part of a report, when the report is a trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    pub trade_id: String,
+    pub price: Decimal,
+    pub qty: Decimal,
+    /// Positive: what we paid.
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub liquidity: Liquidity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderReport {
+    /// The venue's symbol (`BTCUSDT`, `BTC-USDT`), mapped to an instrument by the adapter.
+    pub symbol: String,
+    pub client_order_id: String,
+    pub venue_order_id: String,
+    pub side: Side,
+    pub status: OrderStatus,
+    pub order_qty: Decimal,
+    pub filled_qty: Decimal,
+    pub execution: Option<Execution>,
+    pub reason: Option<String>,
+    pub ts_ms: i64,
+}
+
+/// Why a message could not be used. Both are counted and logged by the connection; neither
+/// breaks it.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Valid, but of a kind this adapter does not use.
+    #[error("ignored message kind {0}")]
+    Ignored(String),
+}
+
+impl OrderReport {
+    /// The fill (if the report is a trade) and the order's new state.
+    pub fn into_events(self, instrument: InstrumentId, owner: Option<StrategyId>) -> Vec<VenueEvent> {
+        let mut events = Vec::new();
+        if let Some(e) = self.execution {
+            events.push(VenueEvent::Fill(Fill {
+                instrument,
+                client_order_id: self.client_order_id.clone(),
+                owner,
+                trade_id: e.trade_id,
+                side: self.side,
+                price: e.price,
+                qty: e.qty,
+                fee: e.fee,
+                fee_asset: e.fee_asset,
+                liquidity: e.liquidity,
+                ts_ms: self.ts_ms,
+            }));
+        }
+        let remaining = if self.status.is_final() { Decimal::ZERO } else { self.order_qty - self.filled_qty };
+        events.push(VenueEvent::Order(OrderUpdate {
+            instrument,
+            client_order_id: self.client_order_id,
+            owner,
+            status: self.status,
+            filled_qty: self.filled_qty,
+            remaining_qty: remaining,
+            reason: self.reason,
+            ts_ms: self.ts_ms,
+        }));
+        events
+    }
+}
+
+/// A decimal field sent as a JSON string, as every venue here sends prices.
+pub fn decimal_field(value: &serde_json::Value, name: &str) -> Result<Decimal, ParseError> {
+    let text = value.get(name).and_then(|v| v.as_str()).ok_or_else(|| ParseError::Malformed(format!("{name} missing or not a string")))?;
+    if text.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    text.parse().map_err(|_| ParseError::Malformed(format!("{name} {text:?} is not a decimal")))
+}
+
+pub fn str_field<'a>(value: &'a serde_json::Value, name: &str) -> Result<&'a str, ParseError> {
+    value.get(name).and_then(|v| v.as_str()).ok_or_else(|| ParseError::Malformed(format!("{name} missing or not a string")))
+}
+
+pub fn int_field(value: &serde_json::Value, name: &str) -> Result<i64, ParseError> {
+    match value.get(name) {
+        Some(serde_json::Value::Number(n)) => n.as_i64().ok_or_else(|| ParseError::Malformed(format!("{name} is not an integer"))),
+        Some(serde_json::Value::String(s)) => s.parse().map_err(|_| ParseError::Malformed(format!("{name} {s:?} is not an integer"))),
+        _ => Err(ParseError::Malformed(format!("{name} missing"))),
+    }
+}
