@@ -16,3 +16,9 @@ fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins
 cargo test --release --workspace --no-fail-fast
+# Lints: warnings are errors, so none creep in.
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --release --workspace --all-targets -- -D warnings
+else
+    echo "tests/run.sh: clippy is not installed; lints skipped"
+fi

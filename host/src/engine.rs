@@ -603,7 +603,7 @@ impl Engine {
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
-        if self.store.is_some() && self.stats.batches % self.checkpoint_every == 0 {
+        if self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every) {
             self.checkpoint();
         }
         true

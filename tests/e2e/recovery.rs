@@ -80,8 +80,11 @@ fn kill_9_mid_run_with_the_embedded_store_loses_and_repeats_nothing() {
 fn demo_with_redis(dir: &Path, redis: &RedisServer, namespace: &str) -> std::path::PathBuf {
     let demo = std::fs::read_to_string(root().join("config/runtime.toml")).unwrap_or_else(|e| panic!("{e}"));
     let data = root().join("config/market-data");
-    let text = demo.replace("file = \"market-data/", &format!("file = \"{}/", data.display()))
-        + &format!("\n[store]\nbackend = \"redis\"\nurl = \"{}\"\nnamespace = \"{namespace}\"\ncheckpoint_every = 500\n", redis.url());
+    let embedded = "backend = \"embedded\"";
+    assert!(demo.contains(embedded), "the demo config's [store] table changed");
+    let text = demo
+        .replace("file = \"market-data/", &format!("file = \"{}/", data.display()))
+        .replace(embedded, &format!("backend = \"redis\"\nurl = \"{}\"\nnamespace = \"{namespace}\"", redis.url()));
     let path = dir.join(format!("{namespace}.toml"));
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path

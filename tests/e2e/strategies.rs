@@ -24,6 +24,7 @@ fn csv(dir: &Path, name: &str, rows: &[(u64, &str, &str, i64, bool)]) -> PathBuf
     path
 }
 
+#[allow(clippy::too_many_arguments)]
 fn venue(name: &str, symbol: &str, base: &str, tick: &str, lot: &str, feed: &Path, liquidity: Option<&str>, fees: &str) -> String {
     venue_with(name, symbol, base, tick, lot, feed, liquidity, fees, "")
 }
@@ -361,7 +362,7 @@ params = {{ "Follow Exchange" = "ref", "Follow Symbol" = "BTCUSDT", "Maker Excha
     let mut previous: Option<Decimal> = None;
     for trade in &made {
         // The reference's last print before this round's timer.
-        let followed = reference.iter().filter(|(_, _, ts)| *ts < trade.ts_ms).last().map(|(_, p, _)| d(p)).unwrap_or_default();
+        let followed = reference.iter().rev().find(|(_, _, ts)| *ts < trade.ts_ms).map(|(_, p, _)| d(p)).unwrap_or_default();
         let gap = (trade.price - followed).abs();
         assert!(gap <= followed * d("0.005"), "self-trade at {} strays from the followed {} by {gap}", trade.price, followed);
         if let Some(prev) = previous {

@@ -298,6 +298,9 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or("").to_string()
 }
 
+/// An action a guest returned that the model cannot hold: its client order id and why.
+pub type UnusableAction = (String, String);
+
 /// One running instance of a strategy: a store and its bindings.
 pub struct StrategyInstance {
     store: Store<HostState>,
@@ -322,7 +325,7 @@ impl StrategyInstance {
 
     /// Delivers a batch; each returned action is either usable or carries its client
     /// order id and why it is not.
-    pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, (String, String)>>, GuestTrap> {
+    pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
         self.arm();
         let limits = self.limits;
         let batch: Vec<_> = events.iter().map(|e| convert::event_to_wit(e, self.id)).collect();

@@ -271,10 +271,8 @@ impl Strategy for CrossAsset {
                             w.filled += f.qty;
                         }
                     }
-                    Event::Order(u) if u.instrument == pair.hedge.id && u.status.is_final() => {
-                        if s.working.as_ref().is_some_and(|w| w.id == u.client_order_id) {
-                            s.working = None;
-                        }
+                    Event::Order(u) if u.instrument == pair.hedge.id && u.status.is_final() && s.working.as_ref().is_some_and(|w| w.id == u.client_order_id) => {
+                        s.working = None;
                     }
                     _ => {}
                 }

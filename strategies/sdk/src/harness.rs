@@ -168,6 +168,7 @@ pub fn trade(instrument: InstrumentId, trade_id: u64, price: Decimal, qty: Decim
 }
 
 /// Shorthand for a fill event in tests (fees zero, taker).
+#[allow(clippy::too_many_arguments)]
 pub fn fill(instrument: InstrumentId, client_order_id: &str, own: bool, trade_id: &str, side: Side, price: Decimal, qty: Decimal, ts_ms: i64) -> Event {
     Event::Fill(Fill {
         instrument,

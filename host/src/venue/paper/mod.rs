@@ -312,6 +312,7 @@ impl PaperVenue {
         id
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site shape, many fields of one update
     fn update(&mut self, instrument: InstrumentId, owner: Option<StrategyId>, client_order_id: &str, status: OrderStatus, filled: Decimal, remaining: Decimal, reason: Option<&str>, ts_ms: i64) {
         self.events.push(VenueEvent::Order(OrderUpdate {
             instrument,
