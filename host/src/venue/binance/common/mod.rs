@@ -4,7 +4,57 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::model::{Decimal, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
 use crate::venue::secrets::Secret;
+
+/// Binance's `selfTradePreventionMode` for ours; set on every order.
+pub fn stp_mode(stp: SelfTradePrevention) -> &'static str {
+    match stp {
+        SelfTradePrevention::None => "NONE",
+        SelfTradePrevention::ExpireTaker => "EXPIRE_TAKER",
+        SelfTradePrevention::ExpireMaker => "EXPIRE_MAKER",
+        SelfTradePrevention::ExpireBoth => "EXPIRE_BOTH",
+    }
+}
+
+fn plain(d: Decimal) -> String {
+    // Binance takes plain decimals; trailing zeros are noise, exponents are refused.
+    d.normalize().to_string()
+}
+
+/// The parameters of `POST /api/v3/order` (spot) or `/fapi/v1/order` (USD-M), in the
+/// order Binance documents them, ending with `recvWindow` and `timestamp`, ready to sign.
+/// A post-only order is spot's `LIMIT_MAKER` (USD-M: `timeInForce=GTX`).
+pub fn new_order_params(symbol: &str, request: &OrderRequest, stp: SelfTradePrevention, futures: bool, recv_window: u64, timestamp: i64) -> String {
+    let side = match request.side {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    };
+    let mut params = vec![("symbol", symbol.to_string()), ("side", side.to_string())];
+    match request.order_type {
+        OrderType::Market => params.push(("type", "MARKET".into())),
+        OrderType::Limit { time_in_force: TimeInForce::PostOnly, .. } if !futures => params.push(("type", "LIMIT_MAKER".into())),
+        OrderType::Limit { time_in_force, .. } => {
+            let tif = match time_in_force {
+                TimeInForce::Gtc => "GTC",
+                TimeInForce::Ioc => "IOC",
+                TimeInForce::Fok => "FOK",
+                TimeInForce::PostOnly => "GTX",
+            };
+            params.push(("type", "LIMIT".into()));
+            params.push(("timeInForce", tif.into()));
+        }
+    }
+    params.push(("quantity", plain(request.qty)));
+    if let Some(price) = request.limit_price() {
+        params.push(("price", plain(price)));
+    }
+    params.push(("newClientOrderId", request.client_order_id.clone()));
+    params.push(("selfTradePreventionMode", stp_mode(stp).into()));
+    params.push(("recvWindow", recv_window.to_string()));
+    params.push(("timestamp", timestamp.to_string()));
+    params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
 
 /// The signature of `payload` (query string, then body, as sent).
 pub fn sign(secret: &Secret, payload: &str) -> String {
@@ -32,6 +82,29 @@ mod tests {
         let payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559";
         assert_eq!(sign(&secret, payload), "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71");
         assert!(signed_query(&secret, payload).ends_with("&timestamp=1499827319559&signature=c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"));
+    }
+
+    #[test]
+    fn new_orders_carry_the_documented_parameters() {
+        use crate::model::InstrumentId;
+        let limit = OrderRequest {
+            client_order_id: "hedge-0a1b".into(),
+            instrument: InstrumentId(0),
+            side: Side::Buy,
+            order_type: OrderType::Limit { price: "0.1000".parse().unwrap_or_default(), time_in_force: TimeInForce::Gtc },
+            qty: "1.000".parse().unwrap_or_default(),
+        };
+        let params = new_order_params("LTCBTC", &limit, SelfTradePrevention::ExpireTaker, false, 5000, 1499827319559);
+        assert_eq!(
+            params,
+            "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&newClientOrderId=hedge-0a1b&selfTradePreventionMode=EXPIRE_TAKER&recvWindow=5000&timestamp=1499827319559"
+        );
+        let post_only = OrderRequest { order_type: OrderType::Limit { price: "0.1".parse().unwrap_or_default(), time_in_force: TimeInForce::PostOnly }, ..limit.clone() };
+        assert!(new_order_params("LTCBTC", &post_only, SelfTradePrevention::ExpireTaker, false, 5000, 1).contains("type=LIMIT_MAKER&quantity"));
+        assert!(new_order_params("BTCUSDT", &post_only, SelfTradePrevention::ExpireTaker, true, 5000, 1).contains("type=LIMIT&timeInForce=GTX"));
+        let market = OrderRequest { order_type: OrderType::Market, ..limit };
+        let params = new_order_params("LTCBTC", &market, SelfTradePrevention::ExpireBoth, false, 5000, 1);
+        assert!(params.contains("type=MARKET&quantity=1&newClientOrderId") && params.contains("selfTradePreventionMode=EXPIRE_BOTH"), "{params}");
     }
 
     /// binance-usdm/authentication.md, examples 1 and 2 (query string and body sign alike).
