@@ -26,6 +26,21 @@ fn status(s: &str) -> Result<OrderStatus, ParseError> {
     })
 }
 
+/// The trade in an order event (`x` = `TRADE`); spot and USD-M name its fields alike.
+fn execution(order: &serde_json::Value) -> Result<Option<Execution>, ParseError> {
+    if str_field(order, "x")? != "TRADE" {
+        return Ok(None);
+    }
+    Ok(Some(Execution {
+        trade_id: int_field(order, "t")?.to_string(),
+        price: decimal_field(order, "L")?,
+        qty: decimal_field(order, "l")?,
+        fee: decimal_field(order, "n")?,
+        fee_asset: order.get("N").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+        liquidity: if order.get("m").and_then(|v| v.as_bool()).unwrap_or(false) { Liquidity::Maker } else { Liquidity::Taker },
+    }))
+}
+
 /// One spot user-data message: an `executionReport` becomes a report; other events are
 /// ignored, not errors.
 pub fn parse_spot(text: &str) -> Result<OrderReport, ParseError> {
@@ -38,18 +53,7 @@ pub fn parse_spot(text: &str) -> Result<OrderReport, ParseError> {
     // A cancel reports the cancelled order's id in `C`; `c` is then the cancel request's.
     let original = event.get("C").and_then(|v| v.as_str()).filter(|s| !s.is_empty());
     let client_order_id = original.unwrap_or(str_field(event, "c")?).to_string();
-    let execution = if str_field(event, "x")? == "TRADE" {
-        Some(Execution {
-            trade_id: int_field(event, "t")?.to_string(),
-            price: decimal_field(event, "L")?,
-            qty: decimal_field(event, "l")?,
-            fee: decimal_field(event, "n")?,
-            fee_asset: event.get("N").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
-            liquidity: if event.get("m").and_then(|v| v.as_bool()).unwrap_or(false) { Liquidity::Maker } else { Liquidity::Taker },
-        })
-    } else {
-        None
-    };
+    let execution = execution(event)?;
     let reason = event.get("r").and_then(|v| v.as_str()).filter(|r| *r != "NONE").map(str::to_string);
     Ok(OrderReport {
         symbol: str_field(event, "s")?.to_string(),
@@ -73,18 +77,7 @@ pub fn parse_usdm(text: &str) -> Result<OrderReport, ParseError> {
         return Err(ParseError::Ignored(kind.to_string()));
     }
     let order = value.get("o").ok_or_else(|| ParseError::Malformed("o missing".into()))?;
-    let execution = if str_field(order, "x")? == "TRADE" {
-        Some(Execution {
-            trade_id: int_field(order, "t")?.to_string(),
-            price: decimal_field(order, "L")?,
-            qty: decimal_field(order, "l")?,
-            fee: decimal_field(order, "n")?,
-            fee_asset: order.get("N").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
-            liquidity: if order.get("m").and_then(|v| v.as_bool()).unwrap_or(false) { Liquidity::Maker } else { Liquidity::Taker },
-        })
-    } else {
-        None
-    };
+    let execution = execution(order)?;
     let reason = order.get("er").and_then(|v| v.as_str()).filter(|r| *r != "0").map(|r| format!("expire reason {r}"));
     Ok(OrderReport {
         symbol: str_field(order, "s")?.to_string(),
