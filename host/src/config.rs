@@ -159,11 +159,21 @@ impl Default for StoreConfig {
 impl StoreConfig {
     /// The Redis URL: from the environment variable when set, else `url`.
     pub fn redis_url(&self) -> Result<String, String> {
-        std::env::var(&self.url_env)
-            .ok()
-            .or_else(|| self.url.clone())
-            .ok_or_else(|| format!("store backend is redis but neither {} nor store.url is set", self.url_env))
+        redis_url(&self.url, &self.url_env).ok_or_else(|| format!("store backend is redis but neither {} nor store.url is set", self.url_env))
     }
+}
+
+/// A Redis URL from the environment variable when it is set, else from the config.
+fn redis_url(url: &Option<String>, url_env: &str) -> Option<String> {
+    std::env::var(url_env).ok().or_else(|| url.clone())
+}
+
+/// A URL in the config file must not carry a password: secrets come from the environment.
+fn no_password_inline(section: &str, url: &Option<String>, url_env: &str) -> Result<(), String> {
+    if url.as_deref().is_some_and(|u| u.contains('@')) {
+        return Err(format!("{section}.url must not carry a password: put the URL in the environment variable {url_env} instead"));
+    }
+    Ok(())
 }
 
 /// The market data bus (Redis Streams) that published instruments go to and `bus` feeds
@@ -188,10 +198,7 @@ impl Default for BusConfig {
 
 impl BusConfig {
     pub fn redis_url(&self) -> Result<String, String> {
-        std::env::var(&self.url_env)
-            .ok()
-            .or_else(|| self.url.clone())
-            .ok_or_else(|| format!("the market data bus is used but neither {} nor bus.url is set", self.url_env))
+        redis_url(&self.url, &self.url_env).ok_or_else(|| format!("the market data bus is used but neither {} nor bus.url is set", self.url_env))
     }
 }
 
@@ -440,12 +447,8 @@ impl Config {
                 return Err(format!("strategy {} is defined twice", s.name));
             }
         }
-        if self.bus.url.as_deref().is_some_and(|u| u.contains('@')) {
-            return Err(format!("bus.url must not carry a password: put the URL in the environment variable {} instead", self.bus.url_env));
-        }
-        if self.store.url.as_deref().is_some_and(|u| u.contains('@')) {
-            return Err(format!("store.url must not carry a password: put the URL in the environment variable {} instead", self.store.url_env));
-        }
+        no_password_inline("bus", &self.bus.url, &self.bus.url_env)?;
+        no_password_inline("store", &self.store.url, &self.store.url_env)?;
         if self.store.checkpoint_every == 0 {
             return Err("store.checkpoint_every must be positive".into());
         }
@@ -525,6 +528,16 @@ mod tests {
         assert!(Config::parse(&MINIMAL.replace("paper-a", "Paper A"), Path::new(".")).err().unwrap_or_default().contains("invalid name"));
         let twice = format!("{MINIMAL}\n[[strategy]]\nname = \"s1\"\ncomponent = \"x\"\n");
         assert!(Config::parse(&twice, Path::new(".")).err().unwrap_or_default().contains("defined twice"));
+    }
+
+    #[test]
+    fn redis_passwords_are_refused_in_the_file() {
+        for section in ["store", "bus"] {
+            let text = format!("{MINIMAL}\n[{section}]\nurl = \"redis://user:pw@127.0.0.1:6379\"\n");
+            let err = Config::parse(&text, Path::new(".")).err().unwrap_or_default();
+            assert!(err.starts_with(&format!("{section}.url must not carry a password")), "{err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
     }
 
     #[test]
