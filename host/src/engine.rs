@@ -923,17 +923,13 @@ impl Engine {
         }
         if config.risk != self.config.risk {
             tracing::info!("risk limits updated");
-            self.router = self.router_with(config.risk.clone());
+            self.router.set_risk(config.risk.clone());
         }
         self.config.strategies = config.strategies;
         self.config.risk = config.risk;
         self.notify(Notice::ConfigApplied { changed });
     }
 
-    fn router_with(&mut self, risk: crate::config::RiskConfig) -> Router {
-        let old = std::mem::replace(&mut self.router, Router::new(self.config.mode, risk.clone()));
-        old.with_risk(risk)
-    }
 
     /// Cancels every open order of every strategy: at shutdown nothing is left resting.
     pub fn cancel_everything(&mut self) {

@@ -94,9 +94,9 @@ impl Router {
         }
     }
 
-    /// The same router with new risk limits; open orders and used ids carry over.
-    pub fn with_risk(self, risk: RiskConfig) -> Router {
-        Router { risk, ..self }
+    /// New risk limits; open orders and used ids carry over.
+    pub fn set_risk(&mut self, risk: RiskConfig) {
+        self.risk = risk;
     }
 
     pub fn save_state(&self) -> RouterState {
