@@ -6,6 +6,7 @@
 //! answer comes later, over a socket; the paper venue simply answers at once.
 
 pub mod binance;
+pub mod live;
 pub mod okx;
 pub mod paper;
 pub mod report;

@@ -1,7 +1,8 @@
 //! Binance adapters (spot and USD-M futures), following the venue template: `common/`
-//! (signing, enums), `websocket/` (private stream parsing), `test_data/` (payloads copied
-//! from Binance's documentation). The REST client and the connections are the next step
-//! (issue 5); what is here is what they stand on, tested against the documented examples.
+//! (signing, order parameters), `rest/` (the client and its connections, the
+//! [`crate::venue::live::protocol::Exchange`] the live venue drives), `websocket/`
+//! (private stream parsing), `test_data/` (payloads copied from Binance's documentation).
 
 pub mod common;
+pub mod rest;
 pub mod websocket;

@@ -3,4 +3,5 @@
 //! (issue 5).
 
 pub mod common;
+pub mod rest;
 pub mod websocket;

@@ -1,0 +1,634 @@
+//! The Binance adapter for spot and USD-M futures: signed REST (HMAC-SHA256 hex of the
+//! query string), the private stream (spot: WebSocket API `userDataStream.subscribe.
+//! signature`; USD-M: a listen key on the `/private` URL, kept alive), and the public
+//! trade stream. Rate-limit headers feed the limiter; 429 and 418 are obeyed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::model::{Decimal, Liquidity, OrderStatus, Side};
+use crate::venue::binance::common::{new_order_params, sign, signed_query};
+use crate::venue::binance::websocket::{parse_spot, parse_usdm};
+use crate::venue::live::clock::{system_ms, VenueClock};
+use crate::venue::live::limits::{Counted, RateLimiter, Window};
+use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+use crate::venue::live::ws;
+use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
+use crate::venue::secrets::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Spot,
+    UsdM,
+}
+
+/// Where a Binance venue lives; production by default, a testnet or a local exchange by
+/// config.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub rest: String,
+    /// Spot: the WebSocket API (`.../ws-api/v3`); USD-M: the stream base (`wss://fstream.binance.com`).
+    pub private_ws: String,
+    /// The market stream base (spot `wss://stream.binance.com:9443`, USD-M as above).
+    pub public_ws: String,
+}
+
+impl Endpoints {
+    pub fn production(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::Spot => Endpoints {
+                rest: "https://api.binance.com".into(),
+                private_ws: "wss://ws-api.binance.com:443/ws-api/v3".into(),
+                public_ws: "wss://stream.binance.com:9443".into(),
+            },
+            Flavor::UsdM => Endpoints {
+                rest: "https://fapi.binance.com".into(),
+                private_ws: "wss://fstream.binance.com".into(),
+                public_ws: "wss://fstream.binance.com".into(),
+            },
+        }
+    }
+}
+
+pub struct Binance {
+    flavor: Flavor,
+    endpoints: Endpoints,
+    http: reqwest::Client,
+    api_key: Secret,
+    secret: Secret,
+    recv_window: u64,
+    clock: VenueClock,
+    limiter: RateLimiter,
+    /// Venue order id -> client order id, for trade lists that only carry the former.
+    client_ids: Mutex<HashMap<(String, i64), String>>,
+}
+
+impl Binance {
+    pub fn new(flavor: Flavor, endpoints: Endpoints, api_key: Secret, secret: Secret, recv_window: u64) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        // The documented limits: spot 6000 weight/min, 100 orders/10 s; USD-M 2400
+        // weight/min, 300 orders/10 s and 1200 orders/min.
+        let windows: Vec<Window> = match flavor {
+            Flavor::Spot => vec![
+                Window { counted: Counted::Weight, span: Duration::from_secs(60), max: 6000 },
+                Window { counted: Counted::Orders, span: Duration::from_secs(10), max: 100 },
+            ],
+            Flavor::UsdM => vec![
+                Window { counted: Counted::Weight, span: Duration::from_secs(60), max: 2400 },
+                Window { counted: Counted::Orders, span: Duration::from_secs(10), max: 300 },
+                Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
+            ],
+        };
+        Ok(Binance { flavor, endpoints, http, api_key, secret, recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()) })
+    }
+
+    fn api(&self, path: &str) -> String {
+        let prefix = match self.flavor {
+            Flavor::Spot => "/api/v3",
+            Flavor::UsdM => "/fapi/v1",
+        };
+        format!("{}{prefix}{path}", self.endpoints.rest.trim_end_matches('/'))
+    }
+
+    fn signed(&self, params: &str) -> String {
+        let stamp = format!("recvWindow={}&timestamp={}", self.recv_window, self.clock.now_ms());
+        let payload = if params.is_empty() { stamp } else { format!("{params}&{stamp}") };
+        signed_query(&self.secret, &payload)
+    }
+
+    /// One request; `query` is sent as is (already signed where needed).
+    async fn call(&self, method: Method, url: String, query: String, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
+        self.limiter.acquire(weight, orders).await.map_err(|b| RestError::Banned(b.0))?;
+        let full = if query.is_empty() { url } else { format!("{url}?{query}") };
+        let response = self.http.request(method, &full).header("X-MBX-APIKEY", self.api_key.expose()).send().await;
+        let response = match response {
+            Ok(r) => r,
+            // A request that never connected never reached the venue.
+            Err(e) if e.is_connect() && !mutating => return Err(RestError::Unknown(format!("cannot connect: {}", without_url(&e)))),
+            Err(e) if e.is_connect() => return Err(RestError::NotSent(format!("cannot connect: {}", without_url(&e)))),
+            Err(e) => return Err(RestError::Unknown(without_url(&e))),
+        };
+        self.observe_headers(response.headers());
+        let status = response.status();
+        let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+        let body = response.text().await.map_err(|e| RestError::Unknown(without_url(&e)))?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let after = retry_after.unwrap_or(Duration::from_secs(1));
+            self.limiter.pause(after);
+            return Err(RestError::RateLimited(after));
+        }
+        if status.as_u16() == 418 {
+            let after = retry_after.unwrap_or(Duration::from_secs(120));
+            self.limiter.ban(after);
+            return Err(RestError::Banned(after));
+        }
+        if status.is_server_error() {
+            return Err(RestError::Unknown(format!("HTTP {status}: {}", short(&body))));
+        }
+        let value: Value = serde_json::from_str(&body).map_err(|_| RestError::Unknown(format!("HTTP {status}: unreadable body {}", short(&body))))?;
+        if status.is_success() {
+            if let Value::Object(map) = &value {
+                if let Some(code) = map.get("code").and_then(|c| c.as_i64()).filter(|c| *c < 0) {
+                    return Err(error_of(code, map.get("msg").and_then(|m| m.as_str()).unwrap_or_default()));
+                }
+            }
+            return Ok(value);
+        }
+        let code = value.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
+        Err(error_of(code, value.get("msg").and_then(|m| m.as_str()).unwrap_or(&body)))
+    }
+
+    fn observe_headers(&self, headers: &reqwest::header::HeaderMap) {
+        for (name, value) in headers {
+            let name = name.as_str().to_ascii_lowercase();
+            let Some(count) = value.to_str().ok().and_then(|v| v.parse::<u32>().ok()) else { continue };
+            let (counted, interval) = if let Some(i) = name.strip_prefix("x-mbx-used-weight-") {
+                (Counted::Weight, i)
+            } else if let Some(i) = name.strip_prefix("x-mbx-order-count-") {
+                (Counted::Orders, i)
+            } else {
+                continue;
+            };
+            if let Some(span) = interval_span(interval) {
+                self.limiter.observe(counted, span, count);
+            }
+        }
+    }
+
+    fn remember(&self, symbol: &str, order_id: i64, client_order_id: &str) {
+        self.client_ids.lock().unwrap_or_else(|p| p.into_inner()).insert((symbol.to_string(), order_id), client_order_id.to_string());
+    }
+
+    async fn client_id_of(&self, symbol: &str, order_id: i64) -> Result<String, RestError> {
+        if let Some(id) = self.client_ids.lock().unwrap_or_else(|p| p.into_inner()).get(&(symbol.to_string(), order_id)) {
+            return Ok(id.clone());
+        }
+        let order = self.call(Method::GET, self.api("/order"), self.signed(&format!("symbol={symbol}&orderId={order_id}")), 4, 0, false).await?;
+        let id = order.get("clientOrderId").and_then(|c| c.as_str()).unwrap_or_default().to_string();
+        self.remember(symbol, order_id, &id);
+        Ok(id)
+    }
+}
+
+/// reqwest puts the URL, query and signature included, in its errors; we don't.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
+
+fn short(body: &str) -> String {
+    body.chars().take(200).collect()
+}
+
+/// `1M`, `10S`, `1D` -> the window's span.
+fn interval_span(interval: &str) -> Option<Duration> {
+    let unit = interval.chars().last()?.to_ascii_lowercase();
+    let n: u64 = interval[..interval.len() - 1].parse().ok()?;
+    Some(Duration::from_secs(n * match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return None,
+    }))
+}
+
+/// A Binance error code, classified by what it means for the caller.
+pub fn error_of(code: i64, message: &str) -> RestError {
+    let message = message.to_string();
+    match code {
+        -1007 | -1006 | -1001 => RestError::Unknown(format!("{code}: {message}")),
+        -1003 | -1015 => RestError::RateLimited(Duration::from_secs(1)),
+        -1021 | -1022 | -2014 | -2015 | -1002 => RestError::Auth { code, message },
+        -2013 => RestError::NotFound { code, message },
+        -2011 if message.contains("Unknown order") => RestError::NotFound { code, message },
+        _ => RestError::Rejected { code, message },
+    }
+}
+
+fn side_of(s: &str) -> Result<Side, ParseError> {
+    match s {
+        "BUY" => Ok(Side::Buy),
+        "SELL" => Ok(Side::Sell),
+        other => Err(ParseError::Malformed(format!("side {other:?}"))),
+    }
+}
+
+fn status_of(s: &str) -> Result<OrderStatus, ParseError> {
+    Ok(match s {
+        "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW" | "PENDING_CANCEL" => OrderStatus::Accepted,
+        "FILLED" => OrderStatus::Filled,
+        "CANCELED" => OrderStatus::Canceled,
+        "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
+        "REJECTED" => OrderStatus::Rejected,
+        other => return Err(ParseError::Malformed(format!("order status {other:?}"))),
+    })
+}
+
+/// An order object of the REST API (place, query, open orders), spot and USD-M alike.
+pub fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
+    let ts = int_field(o, "updateTime").or_else(|_| int_field(o, "transactTime")).or_else(|_| int_field(o, "time"))?;
+    Ok(OrderReport {
+        symbol: str_field(o, "symbol")?.to_string(),
+        client_order_id: str_field(o, "clientOrderId")?.to_string(),
+        venue_order_id: int_field(o, "orderId")?.to_string(),
+        side: side_of(str_field(o, "side")?)?,
+        status: status_of(str_field(o, "status")?)?,
+        order_qty: decimal_field(o, "origQty")?,
+        filled_qty: decimal_field(o, "executedQty")?,
+        execution: None,
+        reason: None,
+        ts_ms: ts,
+    })
+}
+
+/// A trade of `myTrades` (spot) or `userTrades` (USD-M), with the client id looked up.
+fn parse_trade(t: &Value, client_order_id: String) -> Result<OrderReport, ParseError> {
+    let buyer = t.get("isBuyer").or_else(|| t.get("buyer")).and_then(|v| v.as_bool()).ok_or_else(|| ParseError::Malformed("buyer flag missing".into()))?;
+    let maker = t.get("isMaker").or_else(|| t.get("maker")).and_then(|v| v.as_bool()).unwrap_or(false);
+    Ok(OrderReport {
+        symbol: str_field(t, "symbol")?.to_string(),
+        client_order_id,
+        venue_order_id: int_field(t, "orderId")?.to_string(),
+        side: if buyer { Side::Buy } else { Side::Sell },
+        status: OrderStatus::Accepted,
+        order_qty: Decimal::ZERO,
+        filled_qty: Decimal::ZERO,
+        execution: Some(Execution {
+            trade_id: int_field(t, "id")?.to_string(),
+            price: decimal_field(t, "price")?,
+            qty: decimal_field(t, "qty")?,
+            fee: decimal_field(t, "commission")?,
+            fee_asset: str_field(t, "commissionAsset")?.to_string(),
+            liquidity: if maker { Liquidity::Maker } else { Liquidity::Taker },
+        }),
+        reason: None,
+        ts_ms: int_field(t, "time")?,
+    })
+}
+
+fn malformed(e: ParseError) -> RestError {
+    RestError::Unknown(format!("unreadable answer: {e}"))
+}
+
+/// Exchange info filters -> our rules.
+pub fn parse_rules(info: &Value) -> Result<Vec<Rules>, ParseError> {
+    let symbols = info.get("symbols").and_then(|s| s.as_array()).ok_or_else(|| ParseError::Malformed("symbols missing".into()))?;
+    let mut out = Vec::new();
+    for s in symbols {
+        let mut rules = Rules {
+            symbol: str_field(s, "symbol")?.to_string(),
+            base: str_field(s, "baseAsset")?.to_string(),
+            quote: str_field(s, "quoteAsset")?.to_string(),
+            tick_size: Decimal::ZERO,
+            lot_size: Decimal::ZERO,
+            min_qty: Decimal::ZERO,
+            min_notional: Decimal::ZERO,
+            contract_value: Decimal::ONE,
+        };
+        for f in s.get("filters").and_then(|f| f.as_array()).into_iter().flatten() {
+            match f.get("filterType").and_then(|t| t.as_str()) {
+                Some("PRICE_FILTER") => rules.tick_size = decimal_field(f, "tickSize")?.normalize(),
+                Some("LOT_SIZE") => {
+                    rules.lot_size = decimal_field(f, "stepSize")?.normalize();
+                    rules.min_qty = decimal_field(f, "minQty")?.normalize();
+                }
+                Some("NOTIONAL") | Some("MIN_NOTIONAL") => {
+                    let v = decimal_field(f, "minNotional").or_else(|_| decimal_field(f, "notional"))?;
+                    rules.min_notional = v.normalize();
+                }
+                _ => {}
+            }
+        }
+        out.push(rules);
+    }
+    Ok(out)
+}
+
+impl Exchange for Binance {
+    fn max_batch(&self) -> usize {
+        match self.flavor {
+            Flavor::Spot => 1,
+            Flavor::UsdM => 5,
+        }
+    }
+
+    async fn server_time(&self) -> Result<i64, RestError> {
+        let sent = system_ms();
+        let v = self.call(Method::GET, self.api("/time"), String::new(), 1, 0, false).await?;
+        let server = v.get("serverTime").and_then(|t| t.as_i64()).ok_or_else(|| RestError::Unknown("serverTime missing".into()))?;
+        self.clock.observe(sent, server, system_ms());
+        Ok(server)
+    }
+
+    async fn rules(&self) -> Result<Vec<Rules>, RestError> {
+        let v = self.call(Method::GET, self.api("/exchangeInfo"), String::new(), 20, 0, false).await?;
+        parse_rules(&v).map_err(malformed)
+    }
+
+    async fn place(&self, orders: &[NewOrder]) -> Vec<Result<OrderReport, RestError>> {
+        let futures = self.flavor == Flavor::UsdM;
+        if orders.len() == 1 || !futures {
+            let mut out = Vec::new();
+            for o in orders {
+                let params = new_order_params(&o.symbol, &o.request, o.stp, futures, self.recv_window, self.clock.now_ms());
+                let result = self.call(Method::POST, self.api("/order"), signed_query(&self.secret, &params), 1, 1, true).await;
+                out.push(result.and_then(|v| {
+                    let report = parse_order(&v).map_err(malformed)?;
+                    self.remember(&report.symbol, report.venue_order_id.parse().unwrap_or_default(), &report.client_order_id);
+                    Ok(report)
+                }));
+            }
+            return out;
+        }
+        // batchOrders: a JSON list of the single-order parameters (without the signing ones).
+        let list: Vec<Value> = orders
+            .iter()
+            .map(|o| {
+                let params = new_order_params(&o.symbol, &o.request, o.stp, true, 0, 0);
+                let map: serde_json::Map<String, Value> = params
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .filter(|(k, _)| *k != "recvWindow" && *k != "timestamp")
+                    .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                    .collect();
+                Value::Object(map)
+            })
+            .collect();
+        let encoded: String = url::form_urlencoded::byte_serialize(Value::Array(list).to_string().as_bytes()).collect();
+        let query = self.signed(&format!("batchOrders={encoded}"));
+        match self.call(Method::POST, self.api("/batchOrders"), query, 5, orders.len() as u32, true).await {
+            Ok(Value::Array(items)) if items.len() == orders.len() => items
+                .iter()
+                .map(|item| match item.get("code").and_then(|c| c.as_i64()) {
+                    Some(code) if code != 200 => Err(error_of(code, item.get("msg").and_then(|m| m.as_str()).unwrap_or_default())),
+                    _ => parse_order(item).map_err(malformed),
+                })
+                .collect(),
+            Ok(other) => orders.iter().map(|_| Err(RestError::Unknown(format!("batch answer of the wrong shape: {}", short(&other.to_string()))))).collect(),
+            Err(e) => orders.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    async fn cancel(&self, symbol: &str, client_order_id: &str) -> Result<(), RestError> {
+        self.call(Method::DELETE, self.api("/order"), self.signed(&format!("symbol={symbol}&origClientOrderId={client_order_id}")), 1, 0, true).await.map(|_| ())
+    }
+
+    async fn cancel_all(&self, symbol: &str) -> Result<(), RestError> {
+        let path = match self.flavor {
+            Flavor::Spot => "/openOrders",
+            Flavor::UsdM => "/allOpenOrders",
+        };
+        self.call(Method::DELETE, self.api(path), self.signed(&format!("symbol={symbol}")), 1, 0, true).await.map(|_| ())
+    }
+
+    async fn query(&self, symbol: &str, client_order_id: &str) -> Result<OrderReport, RestError> {
+        let v = self.call(Method::GET, self.api("/order"), self.signed(&format!("symbol={symbol}&origClientOrderId={client_order_id}")), 4, 0, false).await?;
+        parse_order(&v).map_err(malformed)
+    }
+
+    async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, RestError> {
+        let v = self.call(Method::GET, self.api("/openOrders"), self.signed(&format!("symbol={symbol}")), 6, 0, false).await?;
+        v.as_array().into_iter().flatten().map(|o| parse_order(o).map_err(malformed)).collect()
+    }
+
+    async fn fills_since(&self, symbol: &str, since_ms: i64) -> Result<Vec<OrderReport>, RestError> {
+        let path = match self.flavor {
+            Flavor::Spot => "/myTrades",
+            Flavor::UsdM => "/userTrades",
+        };
+        let v = self.call(Method::GET, self.api(path), self.signed(&format!("symbol={symbol}&startTime={since_ms}&limit=1000")), 20, 0, false).await?;
+        let mut out = Vec::new();
+        for t in v.as_array().into_iter().flatten() {
+            let order_id = int_field(t, "orderId").map_err(malformed)?;
+            let client_order_id = self.client_id_of(symbol, order_id).await?;
+            out.push(parse_trade(t, client_order_id).map_err(malformed)?);
+        }
+        Ok(out)
+    }
+
+    async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
+        match self.flavor {
+            Flavor::Spot => {
+                let v = self.call(Method::GET, self.api("/account"), self.signed(""), 20, 0, false).await?;
+                let mut out = Vec::new();
+                for b in v.get("balances").and_then(|b| b.as_array()).into_iter().flatten() {
+                    let total = decimal_field(b, "free").map_err(malformed)? + decimal_field(b, "locked").map_err(malformed)?;
+                    out.push((str_field(b, "asset").map_err(malformed)?.to_string(), total));
+                }
+                Ok(out)
+            }
+            Flavor::UsdM => {
+                let url = format!("{}/fapi/v3/positionRisk", self.endpoints.rest.trim_end_matches('/'));
+                let v = self.call(Method::GET, url, self.signed(""), 5, 0, false).await?;
+                let mut out = Vec::new();
+                for p in v.as_array().into_iter().flatten() {
+                    out.push((str_field(p, "symbol").map_err(malformed)?.to_string(), decimal_field(p, "positionAmt").map_err(malformed)?));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    async fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        match self.flavor {
+            Flavor::Spot => self.spot_user_stream(sink, max_age).await,
+            Flavor::UsdM => self.usdm_user_stream(sink, max_age).await,
+        }
+    }
+
+    async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let (path, kind) = match self.flavor {
+            Flavor::Spot => ("/stream?streams=", "trade"),
+            Flavor::UsdM => ("/market/stream?streams=", "aggTrade"),
+        };
+        let streams: Vec<String> = symbols.iter().map(|s| format!("{}@{kind}", s.to_ascii_lowercase())).collect();
+        let url = format!("{}{path}{}", self.endpoints.public_ws.trim_end_matches('/'), streams.join("/"));
+        let mut conn = match ws::Connection::open(&url).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        sink.connected();
+        let deadline = tokio::time::Instant::now() + max_age;
+        loop {
+            let text = match conn.next_text(deadline).await {
+                ws::Next::Text(t) => t,
+                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            };
+            match parse_public_trade(&text) {
+                Ok((symbol, id, price, qty, buyer_maker, ts)) => sink.trade(&symbol, id, price, qty, buyer_maker, ts),
+                Err(ParseError::Ignored(_)) => {}
+                Err(e) => sink.malformed(format!("public stream: {e}")),
+            }
+        }
+    }
+}
+
+/// A `trade` (spot) or `aggTrade` (USD-M) event, bare or in a combined-stream wrapper.
+pub fn parse_public_trade(text: &str) -> Result<(String, u64, Decimal, Decimal, bool, i64), ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let event = value.get("data").unwrap_or(&value);
+    let kind = event.get("e").and_then(|e| e.as_str()).unwrap_or("unknown");
+    let id_field = match kind {
+        "trade" => "t",
+        "aggTrade" => "a",
+        other => return Err(ParseError::Ignored(other.to_string())),
+    };
+    let buyer_maker = event.get("m").and_then(|m| m.as_bool()).ok_or_else(|| ParseError::Malformed("m missing".into()))?;
+    Ok((
+        str_field(event, "s")?.to_string(),
+        int_field(event, id_field)? as u64,
+        decimal_field(event, "p")?,
+        decimal_field(event, "q")?,
+        buyer_maker,
+        int_field(event, "T")?,
+    ))
+}
+
+impl Binance {
+    /// Spot: one WebSocket API connection, subscribed by signature (the HMAC of the
+    /// sorted parameters `apiKey`, `recvWindow`, `timestamp`).
+    async fn spot_user_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let mut conn = match ws::Connection::open(&self.endpoints.private_ws).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let timestamp = self.clock.now_ms();
+        let payload = format!("apiKey={}&recvWindow={}&timestamp={timestamp}", self.api_key.expose(), self.recv_window);
+        let request = serde_json::json!({
+            "id": format!("subscribe-{timestamp}"),
+            "method": "userDataStream.subscribe.signature",
+            "params": {
+                "apiKey": self.api_key.expose(),
+                "recvWindow": self.recv_window,
+                "timestamp": timestamp,
+                "signature": sign(&self.secret, &payload),
+            }
+        });
+        if let Err(e) = conn.send_text(request.to_string()).await {
+            return StreamEnd::Failed(e);
+        }
+        let deadline = tokio::time::Instant::now() + max_age;
+        loop {
+            let text = match conn.next_text(deadline).await {
+                ws::Next::Text(t) => t,
+                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            };
+            let value: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    sink.malformed(format!("user stream: {e}"));
+                    continue;
+                }
+            };
+            if value.get("id").is_some() && value.get("status").is_some() {
+                if value.get("status").and_then(|s| s.as_i64()) == Some(200) {
+                    sink.connected();
+                    continue;
+                }
+                let error = value.get("error").cloned().unwrap_or_default();
+                return StreamEnd::Failed(format!("subscription refused: {error}"));
+            }
+            if value.get("event").and_then(|e| e.get("e")).and_then(|e| e.as_str()) == Some("serverShutdown") {
+                return StreamEnd::Rollover("serverShutdown".into());
+            }
+            if value.get("event").and_then(|e| e.get("e")).and_then(|e| e.as_str()) == Some("eventStreamTerminated") {
+                return StreamEnd::Failed("eventStreamTerminated".into());
+            }
+            match parse_spot(&text) {
+                Ok(report) => sink.report(report),
+                Err(ParseError::Ignored(_)) => {}
+                Err(e) => sink.malformed(format!("user stream: {e}")),
+            }
+        }
+    }
+
+    /// USD-M: a listen key from REST, the `/private/ws` URL, a keepalive every 30 min.
+    async fn usdm_user_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let key = match self.call(Method::POST, self.api("/listenKey"), String::new(), 1, 0, false).await {
+            Ok(v) => match v.get("listenKey").and_then(|k| k.as_str()) {
+                Some(k) => k.to_string(),
+                None => return StreamEnd::Failed("listenKey missing in the answer".into()),
+            },
+            Err(e) => return StreamEnd::Failed(format!("listen key: {e}")),
+        };
+        let url = format!("{}/private/ws?listenKey={key}", self.endpoints.private_ws.trim_end_matches('/'));
+        let mut conn = match ws::Connection::open(&url).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        sink.connected();
+        let deadline = tokio::time::Instant::now() + max_age;
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30 * 60), Duration::from_secs(30 * 60));
+        loop {
+            let text = tokio::select! {
+                next = conn.next_text(deadline) => match next {
+                    ws::Next::Text(t) => t,
+                    ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                    ws::Next::Closed(why) => return StreamEnd::Failed(why),
+                },
+                _ = keepalive.tick() => {
+                    if let Err(e) = self.call(Method::PUT, self.api("/listenKey"), String::new(), 1, 0, false).await {
+                        // -1125: the key is gone; a new connection gets a new one.
+                        return StreamEnd::Failed(format!("listen key keepalive: {e}"));
+                    }
+                    continue;
+                }
+            };
+            if text.contains("\"listenKeyExpired\"") {
+                return StreamEnd::Rollover("listenKeyExpired".into());
+            }
+            match parse_usdm(&text) {
+                Ok(report) => sink.report(report),
+                Err(ParseError::Ignored(_)) => {}
+                Err(e) => sink.malformed(format!("user stream: {e}")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_what_they_mean() {
+        assert!(matches!(error_of(-1021, "Timestamp for this request is outside of the recvWindow."), RestError::Auth { code: -1021, .. }));
+        assert!(matches!(error_of(-1022, "Signature for this request is not valid."), RestError::Auth { .. }));
+        assert!(matches!(error_of(-2013, "Order does not exist."), RestError::NotFound { .. }));
+        assert!(matches!(error_of(-2011, "Unknown order sent."), RestError::NotFound { .. }));
+        assert!(matches!(error_of(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."), RestError::Unknown(_)));
+        assert!(matches!(error_of(-2010, "Account has insufficient balance for requested action."), RestError::Rejected { code: -2010, .. }));
+    }
+
+    #[test]
+    fn header_intervals() {
+        assert_eq!(interval_span("1M"), Some(Duration::from_secs(60)));
+        assert_eq!(interval_span("10S"), Some(Duration::from_secs(10)));
+        assert_eq!(interval_span("1D"), Some(Duration::from_secs(86400)));
+        assert_eq!(interval_span("x"), None);
+    }
+
+    /// binance-spot/web-socket-streams.md, "Trade Streams".
+    #[test]
+    fn documented_trade_event() {
+        let text = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}"#;
+        let (s, id, p, q, m, ts) = parse_public_trade(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.as_str(), id, p.to_string(), q.to_string(), m, ts), ("BNBBTC", 12345, "0.001".to_string(), "100".to_string(), true, 1672515782136));
+        assert!(matches!(parse_public_trade(r#"{"e":"depthUpdate"}"#), Err(ParseError::Ignored(_))));
+        assert!(matches!(parse_public_trade(r#"{"e":"trade","s":"X"}"#), Err(ParseError::Malformed(_))));
+    }
+}

@@ -1,0 +1,199 @@
+//! Client-side rate limiting: requests queue here rather than exceed a venue's limits.
+//!
+//! Each venue has windows of request weight and of order count. We count what we send
+//! and take the venue's own count from its response headers when it is higher (other
+//! processes may share the key or the IP). A 429 pauses everything for `Retry-After`;
+//! a 418 stops the venue until the ban ends, and is reported as an alert.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a window counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Weight,
+    Orders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub counted: Counted,
+    pub span: Duration,
+    pub max: u32,
+}
+
+struct WindowState {
+    window: Window,
+    used: VecDeque<(Instant, u32)>,
+}
+
+impl WindowState {
+    fn prune(&mut self, now: Instant) {
+        while self.used.front().is_some_and(|(at, _)| now.duration_since(*at) >= self.window.span) {
+            self.used.pop_front();
+        }
+    }
+
+    fn total(&self) -> u32 {
+        self.used.iter().map(|(_, n)| n).sum()
+    }
+
+    /// How long until `amount` more fits.
+    fn wait_for(&mut self, now: Instant, amount: u32) -> Duration {
+        self.prune(now);
+        let mut total = self.total();
+        if total + amount <= self.window.max {
+            return Duration::ZERO;
+        }
+        for (at, n) in &self.used {
+            total -= n;
+            if total + amount <= self.window.max {
+                return self.window.span.saturating_sub(now.duration_since(*at));
+            }
+        }
+        self.window.span
+    }
+}
+
+struct State {
+    windows: Vec<WindowState>,
+    paused_until: Option<Instant>,
+    banned_until: Option<Instant>,
+}
+
+pub struct RateLimiter {
+    state: Mutex<State>,
+}
+
+/// The venue has banned us; nothing may be sent until `.0` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Banned(pub Duration);
+
+impl RateLimiter {
+    pub fn new(windows: &[Window]) -> Self {
+        RateLimiter {
+            state: Mutex::new(State {
+                windows: windows.iter().map(|w| WindowState { window: *w, used: VecDeque::new() }).collect(),
+                paused_until: None,
+                banned_until: None,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a request of `weight` placing `orders` orders fits every window, then
+    /// counts it. Fails at once while the venue has banned us.
+    pub async fn acquire(&self, weight: u32, orders: u32) -> Result<(), Banned> {
+        loop {
+            let wait = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                if let Some(until) = state.banned_until.filter(|u| *u > now) {
+                    return Err(Banned(until - now));
+                }
+                let mut wait = state.paused_until.map(|u| u.saturating_duration_since(now)).unwrap_or_default();
+                for w in &mut state.windows {
+                    let amount = match w.window.counted {
+                        Counted::Weight => weight,
+                        Counted::Orders => orders,
+                    };
+                    if amount > 0 {
+                        wait = wait.max(w.wait_for(now, amount));
+                    }
+                }
+                if wait.is_zero() {
+                    for w in &mut state.windows {
+                        let amount = match w.window.counted {
+                            Counted::Weight => weight,
+                            Counted::Orders => orders,
+                        };
+                        if amount > 0 {
+                            w.used.push_back((now, amount));
+                        }
+                    }
+                    return Ok(());
+                }
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The venue's own count for a window (from a response header): when it is above
+    /// ours, the difference is booked now, so we slow down to the venue's view.
+    pub fn observe(&self, counted: Counted, span: Duration, venue_count: u32) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        for w in &mut state.windows {
+            if w.window.counted == counted && w.window.span == span {
+                w.prune(now);
+                let ours = w.total();
+                if venue_count > ours {
+                    w.used.push_back((now, venue_count - ours));
+                }
+            }
+        }
+    }
+
+    /// A 429: nothing is sent before `retry_after` has passed.
+    pub fn pause(&self, retry_after: Duration) {
+        let mut state = self.lock();
+        let until = Instant::now() + retry_after;
+        state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// A 418: the venue is closed to us until the ban ends.
+    pub fn ban(&self, duration: Duration) {
+        let mut state = self.lock();
+        state.banned_until = Some(Instant::now() + duration);
+    }
+
+    pub fn banned(&self) -> Option<Duration> {
+        let state = self.lock();
+        state.banned_until.map(|u| u.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(max: u32, ms: u64) -> Window {
+        Window { counted: Counted::Orders, span: Duration::from_millis(ms), max }
+    }
+
+    #[test]
+    fn a_full_window_waits_for_its_oldest_entry_to_leave() {
+        let mut w = WindowState { window: window(2, 1000), used: VecDeque::new() };
+        let t0 = Instant::now();
+        assert_eq!(w.wait_for(t0, 1), Duration::ZERO);
+        w.used.push_back((t0, 1));
+        w.used.push_back((t0 + Duration::from_millis(400), 1));
+        assert_eq!(w.wait_for(t0 + Duration::from_millis(500), 1), Duration::from_millis(500));
+        assert_eq!(w.wait_for(t0 + Duration::from_millis(500), 2), Duration::from_millis(900));
+        assert_eq!(w.wait_for(t0 + Duration::from_millis(1000), 1), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_venues_higher_count_is_taken() {
+        let limiter = RateLimiter::new(&[window(10, 10_000)]);
+        limiter.observe(Counted::Orders, Duration::from_millis(10_000), 9);
+        let mut state = limiter.lock();
+        assert_eq!(state.windows[0].total(), 9);
+        assert!(state.windows[0].wait_for(Instant::now(), 2) > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_ban_refuses_and_reports_its_length() {
+        let limiter = RateLimiter::new(&[window(10, 1000)]);
+        limiter.ban(Duration::from_secs(120));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap_or_else(|e| panic!("{e}"));
+        let refused = rt.block_on(limiter.acquire(1, 1));
+        assert!(matches!(refused, Err(Banned(d)) if d > Duration::from_secs(100)));
+        assert!(limiter.banned().is_some());
+    }
+}

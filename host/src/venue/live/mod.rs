@@ -1,0 +1,615 @@
+//! A live venue: the [`Venue`] the router sees, in front of tasks that talk to an
+//! exchange over REST and WebSockets.
+//!
+//! The engine is synchronous and deterministic; exchanges are not. `submit` and `cancel`
+//! only queue a command; an order task sends them in order (batched where the venue
+//! allows), a private-stream task turns pushes into fills and order updates, and a
+//! public-stream task turns the tape into trades. All of them report into one queue that
+//! `drain_events` empties, and wake the engine when they add to it.
+//!
+//! Safety rules, in the order they matter:
+//! - an order whose outcome is unknown (5xx, timeout, dropped connection) is queried by
+//!   its client order id before anything else; it is resent only when the venue says it
+//!   does not exist, and then with the same client order id;
+//! - every fill is delivered once, by trade id, however often the venue pushes it or a
+//!   reconciliation finds it again;
+//! - after every (re)connect, fills since the last one seen and the state of every order
+//!   still open are fetched over REST, so a gap in the stream loses nothing.
+
+pub mod clock;
+pub mod limits;
+pub mod protocol;
+pub mod ws;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
+use crate::venue::report::OrderReport;
+use crate::venue::{paper, Venue, VenueEvent};
+use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+
+/// How many trade ids are remembered for deduplication, per venue.
+const SEEN_TRADES: usize = 100_000;
+/// How many times an order of unknown status is queried before it is left to the
+/// reconciliation that follows every reconnect.
+const RESOLVE_ATTEMPTS: u32 = 8;
+
+/// Called when a task added events, so the engine wakes up for them.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// Counters an operator (and the tests) can read.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub malformed: AtomicU64,
+    pub duplicate_fills: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub unknown_status: AtomicU64,
+    pub resent: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub reconciled_fills: AtomicU64,
+}
+
+/// Connection settings shared by every adapter.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Reconnect before the venue's 24 h limit, on our schedule instead of theirs.
+    pub max_connection_age: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings { max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60), backoff_min: Duration::from_millis(100), backoff_max: Duration::from_secs(30) }
+    }
+}
+
+enum Command {
+    Place(NewOrder),
+    Cancel { symbol: String, client_order_id: String },
+}
+
+/// What the tasks share with the venue handle.
+struct Shared {
+    venue: VenueId,
+    name: String,
+    events: Mutex<Vec<VenueEvent>>,
+    /// Venue client id -> (our client id, owner), for orders we placed.
+    ours: Mutex<HashMap<String, (String, StrategyId)>>,
+    seen_trades: Mutex<(HashSet<String>, VecDeque<String>)>,
+    /// Last (status, filled) reported per venue client id, to drop stale or repeated updates.
+    order_state: Mutex<HashMap<String, (OrderStatus, Decimal)>>,
+    /// Orders sent whose final state we have not seen: reconciled after a reconnect.
+    pending: Mutex<HashMap<String, String>>,
+    /// Orders whose placement answer was lost and whose queries gave up.
+    unresolved: Mutex<HashSet<String>>,
+    symbols: HashMap<String, (InstrumentId, Decimal)>,
+    last_fill_ms: AtomicI64,
+    wake: Waker,
+    stats: LiveStats,
+}
+
+impl Shared {
+    fn push(&self, events: Vec<VenueEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).extend(events);
+        (self.wake)();
+    }
+
+    /// A report from the stream, a REST answer or a reconciliation: each fill once, each
+    /// order state change once and never backwards.
+    fn report(&self, report: OrderReport) {
+        self.report_parts(report, true);
+    }
+
+    /// `with_state: false` for a report rebuilt from a trade list, which knows the fill
+    /// but not the order's state at that moment.
+    fn report_parts(&self, mut report: OrderReport, with_state: bool) {
+        let Some(&(instrument, _)) = self.symbols.get(&report.symbol) else {
+            tracing::debug!(venue = %self.name, symbol = %report.symbol, "report for an instrument not configured; ignored");
+            return;
+        };
+        if let Some(e) = &report.execution {
+            let key = format!("{}:{}", report.symbol, e.trade_id);
+            let mut seen = self.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
+            if seen.0.contains(&key) {
+                self.stats.duplicate_fills.fetch_add(1, Ordering::Relaxed);
+                report.execution = None;
+            } else {
+                seen.0.insert(key.clone());
+                seen.1.push_back(key);
+                if seen.1.len() > SEEN_TRADES {
+                    if let Some(old) = seen.1.pop_front() {
+                        seen.0.remove(&old);
+                    }
+                }
+                self.last_fill_ms.fetch_max(report.ts_ms, Ordering::Relaxed);
+            }
+        }
+        let (client_order_id, owner) = match self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(&report.client_order_id) {
+            Some((ours, owner)) => (ours.clone(), Some(*owner)),
+            None => (report.client_order_id.clone(), None),
+        };
+        let venue_id = std::mem::replace(&mut report.client_order_id, client_order_id);
+        let fresh_state = with_state && {
+            let mut states = self.order_state.lock().unwrap_or_else(|p| p.into_inner());
+            let new = (report.status, report.filled_qty);
+            let fresh = match states.get(&venue_id) {
+                None => true,
+                Some((status, filled)) => !status.is_final() && (report.filled_qty > *filled || report.status.is_final() || report.status != *status),
+            };
+            if fresh {
+                states.insert(venue_id.clone(), new);
+            }
+            fresh
+        };
+        if with_state && report.status.is_final() {
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
+        }
+        let mut events = Vec::new();
+        let has_fill = report.execution.is_some();
+        for event in report.into_events(instrument, owner) {
+            match event {
+                VenueEvent::Order(_) if !fresh_state => {}
+                VenueEvent::Fill(_) if !has_fill => {}
+                other => events.push(other),
+            }
+        }
+        self.push(events);
+    }
+
+    fn lost(&self, venue_id: &str, symbol: &str) {
+        if self.unresolved.lock().unwrap_or_else(|p| p.into_inner()).remove(venue_id) {
+            let (ours, _) = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(venue_id).cloned().unwrap_or((venue_id.to_string(), StrategyId(0)));
+            tracing::error!(venue = %self.name, client_order_id = %ours, "an order of unknown status is not on the venue: it never arrived; reported as rejected");
+            let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
+            self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(venue_id);
+            let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(venue_id).map(|(_, o)| *o);
+            self.push(vec![VenueEvent::Order(OrderUpdate {
+                instrument,
+                client_order_id: ours,
+                owner,
+                status: OrderStatus::Rejected,
+                filled_qty: Decimal::ZERO,
+                remaining_qty: Decimal::ZERO,
+                reason: Some("the venue never received this order (its placement answer was lost)".into()),
+                ts_ms: clock::system_ms(),
+            })]);
+        }
+    }
+
+    fn rejected(&self, order: &NewOrder, reason: String) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&order.request.client_order_id);
+        let Some(&(instrument, _)) = self.symbols.get(&order.symbol) else { return };
+        let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).values().find(|(c, _)| *c == order.request.client_order_id).map(|(_, o)| *o);
+        self.push(vec![VenueEvent::Order(OrderUpdate {
+            instrument,
+            client_order_id: order.request.client_order_id.clone(),
+            owner,
+            status: OrderStatus::Rejected,
+            filled_qty: Decimal::ZERO,
+            remaining_qty: Decimal::ZERO,
+            reason: Some(reason),
+            ts_ms: clock::system_ms(),
+        })]);
+    }
+}
+
+impl StreamSink for Shared {
+    fn connected(&self) {}
+
+    fn report(&self, report: OrderReport) {
+        Shared::report(self, report);
+    }
+
+    fn trade(&self, symbol: &str, trade_id: u64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64) {
+        let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
+        let aggressor = if buyer_is_maker { Side::Sell } else { Side::Buy };
+        self.push(vec![VenueEvent::Trade(PublicTrade { instrument, trade_id, price, qty, aggressor, ts_ms })]);
+    }
+
+    fn malformed(&self, what: String) {
+        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(venue = %self.name, "unusable message: {what}");
+    }
+}
+
+/// The venue handle the router holds.
+pub struct LiveVenue {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    symbol_of: HashMap<InstrumentId, String>,
+    /// Venue client id for ours (OKX strips characters Binance keeps).
+    map_id: fn(&str) -> String,
+}
+
+/// Why a live venue could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("{venue}: {what}: {error}")]
+    Rest { venue: String, what: &'static str, error: RestError },
+    #[error("{venue}: instrument {symbol} is not listed by the venue")]
+    UnknownSymbol { venue: String, symbol: String },
+}
+
+/// Everything the start-up fetched, for the engine to build its instruments from.
+pub struct Started {
+    pub venue: LiveVenue,
+    pub rules: Vec<Rules>,
+}
+
+impl LiveVenue {
+    /// Syncs the clock, loads the rules of `symbols` (with their instrument handles, in
+    /// order), and starts the order, private and public tasks on `runtime`. Blocks until
+    /// the REST part of the start-up is done; streams connect in the background.
+    pub fn start<E: Exchange>(
+        runtime: &tokio::runtime::Handle,
+        exchange: E,
+        venue: VenueId,
+        name: &str,
+        symbols: &[(String, InstrumentId)],
+        map_id: fn(&str) -> String,
+        settings: LiveSettings,
+        wake: Waker,
+    ) -> Result<Started, LiveError> {
+        let exchange = Arc::new(exchange);
+        let rest = |what: &'static str| move |error| LiveError::Rest { venue: name.to_string(), what, error };
+        runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
+        let listed = runtime.block_on(exchange.rules()).map_err(rest("instrument rules"))?;
+        let mut rules = Vec::new();
+        let mut by_symbol = HashMap::new();
+        for (symbol, id) in symbols {
+            let r = listed.iter().find(|r| &r.symbol == symbol).ok_or_else(|| LiveError::UnknownSymbol { venue: name.to_string(), symbol: symbol.clone() })?;
+            by_symbol.insert(symbol.clone(), (*id, r.contract_value));
+            rules.push(r.clone());
+        }
+        let shared = Arc::new(Shared {
+            venue,
+            name: name.to_string(),
+            events: Mutex::new(Vec::new()),
+            ours: Mutex::new(HashMap::new()),
+            seen_trades: Mutex::new((HashSet::new(), VecDeque::new())),
+            order_state: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            unresolved: Mutex::new(HashSet::new()),
+            symbols: by_symbol,
+            last_fill_ms: AtomicI64::new(clock::system_ms()),
+            wake,
+            stats: LiveStats::default(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        runtime.spawn(order_task(exchange.clone(), shared.clone(), rx));
+        runtime.spawn(private_task(exchange.clone(), shared.clone(), settings.clone()));
+        runtime.spawn(public_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
+        runtime.spawn(clock_task(exchange, shared.clone()));
+        let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
+        Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of, map_id }, rules })
+    }
+
+    pub fn stats(&self) -> &LiveStats {
+        &self.shared.stats
+    }
+}
+
+impl Venue for LiveVenue {
+    fn id(&self) -> VenueId {
+        self.shared.venue
+    }
+
+    fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    fn is_paper(&self) -> bool {
+        false
+    }
+
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, _now_ms: i64) {
+        let Some(symbol) = self.symbol_of.get(&request.instrument).cloned() else { return };
+        let venue_id = (self.map_id)(&request.client_order_id);
+        self.shared.ours.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id.clone(), (request.client_order_id.clone(), owner));
+        self.shared.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id, symbol.clone());
+        let order = NewOrder { symbol, request: request.clone(), stp };
+        if self.commands.send(Command::Place(order.clone())).is_err() {
+            self.shared.rejected(&order, format!("venue {} is shut down", self.shared.name));
+        }
+    }
+
+    fn cancel(&mut self, _owner: StrategyId, instrument: InstrumentId, client_order_id: &str, _now_ms: i64) {
+        let Some(symbol) = self.symbol_of.get(&instrument).cloned() else { return };
+        let _ = self.commands.send(Command::Cancel { symbol, client_order_id: client_order_id.to_string() });
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+        out.append(&mut self.shared.events.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn book(&self, _instrument: InstrumentId, _depth: usize) -> Option<BookSnapshot> {
+        None
+    }
+
+    fn as_paper_mut(&mut self) -> Option<&mut paper::PaperVenue> {
+        None
+    }
+
+    fn as_paper(&self) -> Option<&paper::PaperVenue> {
+        None
+    }
+}
+
+/// Sends commands in the order they were given, placing consecutive orders in batches.
+async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
+    let mut held: Option<Command> = None;
+    loop {
+        let first = match held.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        match first {
+            Command::Cancel { symbol, client_order_id } => {
+                let venue_id = client_id_on_venue(&shared, &client_order_id);
+                if let Err(error) = exchange.cancel(&symbol, &venue_id).await {
+                    // The order may have filled meanwhile; its final state comes anyway.
+                    tracing::info!(venue = %shared.name, client_order_id, "cancel not done: {error}");
+                }
+            }
+            Command::Place(order) => {
+                let mut batch = vec![order];
+                while batch.len() < exchange.max_batch() {
+                    match rx.try_recv() {
+                        Ok(Command::Place(o)) => batch.push(o),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                place(&*exchange, &shared, batch).await;
+            }
+        }
+    }
+}
+
+fn client_id_on_venue(shared: &Shared, ours: &str) -> String {
+    let map = shared.ours.lock().unwrap_or_else(|p| p.into_inner());
+    map.iter().find(|(_, (c, _))| c == ours).map(|(v, _)| v.clone()).unwrap_or_else(|| ours.to_string())
+}
+
+async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrder>) {
+    let mut not_sent = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let results = exchange.place(&batch).await;
+        let mut retry = Vec::new();
+        let mut pause = Duration::ZERO;
+        for (order, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(ack) => shared.report(ack),
+                Err(RestError::RateLimited(after)) => {
+                    // Nothing happened; the same order goes again once the pause is over.
+                    shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(venue = %shared.name, "rate limited; waiting {after:?}");
+                    pause = pause.max(after);
+                    retry.push(order);
+                }
+                Err(RestError::Unknown(why)) => {
+                    shared.stats.unknown_status.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(venue = %shared.name, client_order_id = %order.request.client_order_id, "order status unknown ({why}); querying it before anything else");
+                    if resolve(exchange, shared, &order).await == Resolution::Absent {
+                        shared.stats.resent.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(venue = %shared.name, client_order_id = %order.request.client_order_id, "the venue has no such order; sending it again with the same client order id");
+                        retry.push(order);
+                    }
+                }
+                Err(RestError::NotSent(why)) if attempts < RESOLVE_ATTEMPTS => {
+                    tracing::warn!(venue = %shared.name, "order not sent ({why}); trying again");
+                    pause = pause.max(not_sent.delay());
+                    retry.push(order);
+                }
+                Err(RestError::Banned(for_)) => {
+                    tracing::error!(venue = %shared.name, "ALERT: the venue banned this client for {for_:?} (HTTP 418); nothing more is sent to it until then");
+                    shared.rejected(&order, format!("venue {} has banned this client for {for_:?} (418)", shared.name));
+                }
+                Err(error) => shared.rejected(&order, error.to_string()),
+            }
+        }
+        if retry.is_empty() {
+            return;
+        }
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        batch = retry;
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Resolution {
+    Known,
+    Absent,
+    StillUnknown,
+}
+
+/// Finds out what became of an order whose placement answer was lost.
+async fn resolve<E: Exchange>(exchange: &E, shared: &Shared, order: &NewOrder) -> Resolution {
+    let venue_id = client_id_on_venue(shared, &order.request.client_order_id);
+    let mut delay = Duration::from_millis(50);
+    for _ in 0..RESOLVE_ATTEMPTS {
+        match exchange.query(&order.symbol, &venue_id).await {
+            Ok(report) => {
+                shared.report(report);
+                return Resolution::Known;
+            }
+            Err(RestError::NotFound { .. }) => return Resolution::Absent,
+            Err(RestError::RateLimited(after)) => tokio::time::sleep(after).await,
+            Err(error) => {
+                tracing::warn!(venue = %shared.name, client_order_id = %order.request.client_order_id, "query failed: {error}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::error!(venue = %shared.name, client_order_id = %order.request.client_order_id, "order status still unknown; the next reconciliation settles it");
+    shared.unresolved.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id);
+    Resolution::StillUnknown
+}
+
+/// Jittered exponential backoff between reconnects.
+pub struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Backoff { next: min, min, max, seed: clock::system_ms() as u64 | 1 }
+    }
+
+    /// The next delay: uniformly between half and all of the current step, which doubles.
+    pub fn delay(&mut self) -> Duration {
+        // xorshift: jitter needs no cryptographic randomness.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let step = self.next;
+        self.next = (self.next * 2).min(self.max);
+        let half = step / 2;
+        half + Duration::from_nanos(self.seed % (half.as_nanos() as u64 + 1))
+    }
+
+    pub fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// A sink for the private stream that starts a reconciliation once connected.
+struct Reconciling<E: Exchange> {
+    shared: Arc<Shared>,
+    exchange: Arc<E>,
+}
+
+impl<E: Exchange> StreamSink for Reconciling<E> {
+    fn connected(&self) {
+        let (exchange, shared) = (self.exchange.clone(), self.shared.clone());
+        tokio::spawn(async move { reconcile(&*exchange, &shared).await });
+    }
+
+    fn report(&self, report: OrderReport) {
+        self.shared.report(report);
+    }
+
+    fn trade(&self, symbol: &str, trade_id: u64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64) {
+        self.shared.trade(symbol, trade_id, price, qty, buyer_is_maker, ts_ms);
+    }
+
+    fn malformed(&self, what: String) {
+        self.shared.malformed(what);
+    }
+}
+
+async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
+    let sink = Reconciling { shared: shared.clone(), exchange: exchange.clone() };
+    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
+    loop {
+        match exchange.private_stream(&sink, settings.max_connection_age).await {
+            StreamEnd::Rollover(why) => {
+                tracing::info!(venue = %shared.name, "private stream rolled over ({why}); reconnecting");
+                backoff.reset();
+            }
+            StreamEnd::Failed(why) => {
+                let delay = backoff.delay();
+                tracing::warn!(venue = %shared.name, "private stream lost ({why}); reconnecting in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
+        }
+        shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn public_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
+    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
+    loop {
+        match exchange.public_stream(&symbols, &*shared, settings.max_connection_age).await {
+            StreamEnd::Rollover(_) => backoff.reset(),
+            StreamEnd::Failed(why) => {
+                let delay = backoff.delay();
+                tracing::warn!(venue = %shared.name, "public stream lost ({why}); reconnecting in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Re-syncs the clock every few minutes: signed requests fail when it drifts.
+async fn clock_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        if let Err(error) = exchange.server_time().await {
+            tracing::warn!(venue = %shared.name, "server time: {error}");
+        }
+    }
+}
+
+/// After a (re)connect: every fill since the last one seen (a margin back, deduplicated by
+/// trade id) and the state of every order we have not seen end.
+async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
+    let since = shared.last_fill_ms.load(Ordering::Relaxed) - 60_000;
+    let symbols: Vec<String> = shared.symbols.keys().cloned().collect();
+    for symbol in &symbols {
+        match exchange.fills_since(symbol, since).await {
+            Ok(reports) => {
+                for report in reports {
+                    let before = shared.stats.duplicate_fills.load(Ordering::Relaxed);
+                    shared.report_parts(report, false);
+                    if shared.stats.duplicate_fills.load(Ordering::Relaxed) == before {
+                        shared.stats.reconciled_fills.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(venue = %shared.name, symbol, "reconciliation: fills: {error}"),
+        }
+    }
+    let pending: Vec<(String, String)> = shared.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(c, s)| (c.clone(), s.clone())).collect();
+    for (client_order_id, symbol) in pending {
+        match exchange.query(&symbol, &client_order_id).await {
+            Ok(report) => shared.report(report),
+            Err(RestError::NotFound { .. }) => {
+                // Its placement answer was lost and the venue has no such order: it never
+                // arrived. Said once, so the strategy can decide again.
+                shared.lost(&client_order_id, &symbol);
+            }
+            Err(error) => tracing::warn!(venue = %shared.name, client_order_id, "reconciliation: order: {error}"),
+        }
+    }
+    tracing::info!(venue = %shared.name, "reconciled after connecting");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(800));
+        let delays: Vec<Duration> = (0..6).map(|_| b.delay()).collect();
+        for (d, step) in delays.iter().zip([100u64, 200, 400, 800, 800, 800]) {
+            assert!(*d >= Duration::from_millis(step / 2) && *d <= Duration::from_millis(step), "{d:?} for step {step}");
+        }
+        b.reset();
+        assert!(b.delay() <= Duration::from_millis(100));
+    }
+}

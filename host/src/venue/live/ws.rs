@@ -1,0 +1,68 @@
+//! A WebSocket connection as the adapters use it: text frames in and out, pings answered,
+//! and an age limit after which the caller reconnects on its own schedule.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct Connection {
+    inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+pub enum Next {
+    Text(String),
+    /// The connection reached its age limit; the caller closes it and reconnects.
+    Aged,
+    Closed(String),
+}
+
+/// Installs ring as rustls's provider once per process; TLS connections need one.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Connection {
+    pub async fn open(url: &str) -> Result<Connection, String> {
+        install_tls_provider();
+        let connect = tokio_tungstenite::connect_async(url);
+        match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+            Ok(Ok((inner, _))) => Ok(Connection { inner }),
+            // The URL may carry a listen key; name the host only.
+            Ok(Err(e)) => Err(format!("connecting to {}: {e}", host_of(url))),
+            Err(_) => Err(format!("connecting to {}: timed out", host_of(url))),
+        }
+    }
+
+    pub async fn send_text(&mut self, text: String) -> Result<(), String> {
+        self.inner.send(Message::text(text)).await.map_err(|e| e.to_string())
+    }
+
+    /// The next text frame. Pings are answered with their payload (tungstenite queues the
+    /// pong; the flush sends it now rather than with the next frame we write).
+    pub async fn next_text(&mut self, deadline: tokio::time::Instant) -> Next {
+        loop {
+            let next = tokio::select! {
+                next = self.inner.next() => next,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let _ = self.inner.close(None).await;
+                    return Next::Aged;
+                }
+            };
+            match next {
+                Some(Ok(Message::Text(t))) => return Next::Text(t.to_string()),
+                Some(Ok(Message::Ping(_))) => {
+                    let _ = self.inner.flush().await;
+                }
+                Some(Ok(Message::Close(frame))) => return Next::Closed(format!("closed by the venue: {}", frame.map(|f| f.reason.to_string()).unwrap_or_default())),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Next::Closed(e.to_string()),
+                None => return Next::Closed("connection ended".into()),
+            }
+        }
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))).unwrap_or_else(|| "<bad url>".into())
+}

@@ -1,0 +1,549 @@
+//! The OKX v5 adapter: signed REST (Base64 HMAC-SHA256 of timestamp + method + path +
+//! body, with key, passphrase and ISO timestamp headers), the private `orders` channel
+//! after a WebSocket login, and the public `trades` channel. OKX swaps count in
+//! contracts; here everything is converted to base units by the instrument's `ctVal`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::model::{Decimal, Liquidity, OrderStatus, Side};
+use crate::venue::live::clock::{system_ms, VenueClock};
+use crate::venue::live::limits::{Counted, RateLimiter, Window};
+use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+use crate::venue::live::ws;
+use crate::venue::okx::common::{login_sign, new_order_body, sign};
+use crate::venue::okx::websocket::parse_orders;
+use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
+use crate::venue::secrets::Secret;
+
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub rest: String,
+    /// The private service (`.../ws/v5/private`).
+    pub private_ws: String,
+    /// The public service (`.../ws/v5/public`).
+    pub public_ws: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Endpoints {
+            rest: "https://www.okx.com".into(),
+            private_ws: "wss://ws.okx.com:8443/ws/v5/private".into(),
+            public_ws: "wss://ws.okx.com:8443/ws/v5/public".into(),
+        }
+    }
+}
+
+pub struct Credentials {
+    pub api_key: Secret,
+    pub secret: Secret,
+    pub passphrase: Secret,
+}
+
+pub struct Okx {
+    endpoints: Endpoints,
+    http: reqwest::Client,
+    credentials: Credentials,
+    /// `cash` for spot, `cross` or `isolated` for swaps.
+    trade_mode: String,
+    clock: VenueClock,
+    limiter: RateLimiter,
+    contract_values: Mutex<HashMap<String, Decimal>>,
+}
+
+/// Seconds of silence after which the client sends `ping` (OKX drops a connection
+/// silent for 30 s).
+const PING_AFTER: Duration = Duration::from_secs(20);
+
+impl Okx {
+    pub fn new(endpoints: Endpoints, credentials: Credentials, trade_mode: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        // Place/cancel/query: 60 requests per 2 s each; batches: 300 orders per 2 s.
+        let windows = [
+            Window { counted: Counted::Weight, span: Duration::from_secs(2), max: 60 },
+            Window { counted: Counted::Orders, span: Duration::from_secs(2), max: 300 },
+        ];
+        Ok(Okx {
+            endpoints,
+            http,
+            credentials,
+            trade_mode: trade_mode.to_string(),
+            clock: VenueClock::default(),
+            limiter: RateLimiter::new(&windows),
+            contract_values: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn contract_value(&self, inst_id: &str) -> Decimal {
+        self.contract_values.lock().unwrap_or_else(|p| p.into_inner()).get(inst_id).copied().unwrap_or(Decimal::ONE)
+    }
+
+    /// ISO 8601 UTC with milliseconds, as `OK-ACCESS-TIMESTAMP` wants it.
+    fn timestamp(&self) -> String {
+        iso_ms(self.clock.now_ms())
+    }
+
+    /// One request. `path` includes the query string; `body` is JSON text or empty.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, signed: bool, orders: u32, mutating: bool) -> Result<Value, RestError> {
+        self.limiter.acquire(1, orders).await.map_err(|b| RestError::Banned(b.0))?;
+        let body_text = body.map(|b| b.to_string()).unwrap_or_default();
+        let url = format!("{}{path}", self.endpoints.rest.trim_end_matches('/'));
+        let mut request = self.http.request(method.clone(), &url).header("Content-Type", "application/json");
+        if signed {
+            let ts = self.timestamp();
+            request = request
+                .header("OK-ACCESS-KEY", self.credentials.api_key.expose())
+                .header("OK-ACCESS-SIGN", sign(&self.credentials.secret, &ts, method.as_str(), path, &body_text))
+                .header("OK-ACCESS-TIMESTAMP", ts)
+                .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase.expose());
+        }
+        if !body_text.is_empty() {
+            request = request.body(body_text);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() && mutating => return Err(RestError::NotSent(format!("cannot connect: {}", without_url(&e)))),
+            Err(e) => return Err(RestError::Unknown(without_url(&e))),
+        };
+        let status = response.status();
+        let text = response.text().await.map_err(|e| RestError::Unknown(without_url(&e)))?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let after = Duration::from_secs(2);
+            self.limiter.pause(after);
+            return Err(RestError::RateLimited(after));
+        }
+        if status.is_server_error() {
+            return Err(RestError::Unknown(format!("HTTP {status}: {}", text.chars().take(200).collect::<String>())));
+        }
+        let value: Value = serde_json::from_str(&text).map_err(|_| RestError::Unknown(format!("HTTP {status}: unreadable body")))?;
+        let code = value.get("code").and_then(|c| c.as_str()).unwrap_or("0");
+        let msg = value.get("msg").and_then(|m| m.as_str()).unwrap_or_default();
+        match code {
+            // 1: all failed, 2: some failed; the per-order sCode says which.
+            "0" | "1" | "2" if value.get("data").is_some_and(|d| d.as_array().is_some_and(|a| !a.is_empty() && a[0].get("sCode").is_some())) => Ok(value),
+            "0" => Ok(value),
+            other => Err(error_of(other.parse().unwrap_or(-1), msg)),
+        }
+    }
+
+    fn scale_report(&self, mut report: OrderReport) -> OrderReport {
+        let ct = self.contract_value(&report.symbol);
+        if ct != Decimal::ONE {
+            report.order_qty *= ct;
+            report.filled_qty *= ct;
+            if let Some(e) = report.execution.as_mut() {
+                e.qty *= ct;
+            }
+        }
+        report
+    }
+
+    fn order_body(&self, order: &NewOrder) -> Value {
+        let mut request = order.request.clone();
+        request.qty /= self.contract_value(&order.symbol);
+        new_order_body(&order.symbol, &self.trade_mode, &request, order.stp)
+    }
+}
+
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    text
+}
+
+pub fn iso_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// An OKX error code, classified by what it means for the caller.
+pub fn error_of(code: i64, message: &str) -> RestError {
+    let message = message.to_string();
+    match code {
+        50011 | 50061 => RestError::RateLimited(Duration::from_secs(2)),
+        50001 | 50004 | 50013 | 50026 => RestError::Unknown(format!("{code}: {message}")),
+        50100..=50119 => RestError::Auth { code, message },
+        51603 => RestError::NotFound { code, message },
+        51400 | 51401 | 51402 => RestError::NotFound { code, message },
+        _ => RestError::Rejected { code, message },
+    }
+}
+
+fn side_of(s: &str) -> Result<Side, ParseError> {
+    match s {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(ParseError::Malformed(format!("side {other:?}"))),
+    }
+}
+
+/// An order of `GET /api/v5/trade/order` or `orders-pending`.
+fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
+    let status = match str_field(o, "state")? {
+        "live" | "partially_filled" => OrderStatus::Accepted,
+        "filled" => OrderStatus::Filled,
+        "canceled" | "mmp_canceled" => OrderStatus::Canceled,
+        other => return Err(ParseError::Malformed(format!("state {other:?}"))),
+    };
+    Ok(OrderReport {
+        symbol: str_field(o, "instId")?.to_string(),
+        client_order_id: str_field(o, "clOrdId")?.to_string(),
+        venue_order_id: str_field(o, "ordId")?.to_string(),
+        side: side_of(str_field(o, "side")?)?,
+        status,
+        order_qty: decimal_field(o, "sz")?,
+        filled_qty: decimal_field(o, "accFillSz")?,
+        execution: None,
+        reason: None,
+        ts_ms: int_field(o, "uTime")?,
+    })
+}
+
+/// A fill of `GET /api/v5/trade/fills`; `fee` is negative when charged.
+fn parse_fill(f: &Value) -> Result<OrderReport, ParseError> {
+    Ok(OrderReport {
+        symbol: str_field(f, "instId")?.to_string(),
+        client_order_id: str_field(f, "clOrdId")?.to_string(),
+        venue_order_id: str_field(f, "ordId")?.to_string(),
+        side: side_of(str_field(f, "side")?)?,
+        status: OrderStatus::Accepted,
+        order_qty: Decimal::ZERO,
+        filled_qty: Decimal::ZERO,
+        execution: Some(Execution {
+            trade_id: str_field(f, "tradeId")?.to_string(),
+            price: decimal_field(f, "fillPx")?,
+            qty: decimal_field(f, "fillSz")?,
+            fee: -decimal_field(f, "fee")?,
+            fee_asset: str_field(f, "feeCcy")?.to_string(),
+            liquidity: if f.get("execType").and_then(|v| v.as_str()) == Some("M") { Liquidity::Maker } else { Liquidity::Taker },
+        }),
+        reason: None,
+        ts_ms: int_field(f, "ts")?,
+    })
+}
+
+fn malformed(e: ParseError) -> RestError {
+    RestError::Unknown(format!("unreadable answer: {e}"))
+}
+
+fn first(value: &Value) -> Option<&Value> {
+    value.get("data").and_then(|d| d.as_array()).and_then(|a| a.first())
+}
+
+/// Instruments of `GET /api/v5/public/instruments`.
+pub fn parse_instruments(value: &Value) -> Result<Vec<Rules>, ParseError> {
+    let mut out = Vec::new();
+    for i in value.get("data").and_then(|d| d.as_array()).into_iter().flatten() {
+        let swap = str_field(i, "instType")? != "SPOT";
+        let ct = if swap { decimal_field(i, "ctVal")? } else { Decimal::ONE };
+        let (base, quote) = if swap {
+            (str_field(i, "ctValCcy")?.to_string(), str_field(i, "settleCcy")?.to_string())
+        } else {
+            (str_field(i, "baseCcy")?.to_string(), str_field(i, "quoteCcy")?.to_string())
+        };
+        out.push(Rules {
+            symbol: str_field(i, "instId")?.to_string(),
+            base,
+            quote,
+            tick_size: decimal_field(i, "tickSz")?.normalize(),
+            lot_size: (decimal_field(i, "lotSz")? * ct).normalize(),
+            min_qty: (decimal_field(i, "minSz")? * ct).normalize(),
+            min_notional: Decimal::ZERO,
+            contract_value: ct,
+        });
+    }
+    Ok(out)
+}
+
+impl Exchange for Okx {
+    fn max_batch(&self) -> usize {
+        20
+    }
+
+    async fn server_time(&self) -> Result<i64, RestError> {
+        let sent = system_ms();
+        let v = self.call(Method::GET, "/api/v5/public/time", None, false, 0, false).await?;
+        let ts = first(&v).ok_or_else(|| RestError::Unknown("time missing".into())).and_then(|d| int_field(d, "ts").map_err(malformed))?;
+        self.clock.observe(sent, ts, system_ms());
+        Ok(ts)
+    }
+
+    async fn rules(&self) -> Result<Vec<Rules>, RestError> {
+        let mut all = Vec::new();
+        for kind in ["SPOT", "SWAP"] {
+            let v = self.call(Method::GET, &format!("/api/v5/public/instruments?instType={kind}"), None, false, 0, false).await?;
+            all.extend(parse_instruments(&v).map_err(malformed)?);
+        }
+        let mut cts = self.contract_values.lock().unwrap_or_else(|p| p.into_inner());
+        for r in &all {
+            cts.insert(r.symbol.clone(), r.contract_value);
+        }
+        Ok(all)
+    }
+
+    async fn place(&self, orders: &[NewOrder]) -> Vec<Result<OrderReport, RestError>> {
+        let (path, body) = if orders.len() == 1 {
+            ("/api/v5/trade/order", self.order_body(&orders[0]))
+        } else {
+            ("/api/v5/trade/batch-orders", Value::Array(orders.iter().map(|o| self.order_body(o)).collect()))
+        };
+        let answer = self.call(Method::POST, path, Some(body), true, orders.len() as u32, true).await;
+        let data = match answer {
+            Ok(v) => v.get("data").and_then(|d| d.as_array()).cloned().unwrap_or_default(),
+            Err(e) => return orders.iter().map(|_| Err(e.clone())).collect(),
+        };
+        orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let ours = crate::venue::okx::common::client_order_id(&o.request.client_order_id);
+                let item = data.iter().find(|d| d.get("clOrdId").and_then(|c| c.as_str()) == Some(ours.as_str())).or(data.get(i));
+                let Some(item) = item else { return Err(RestError::Unknown("no answer for this order in the batch".into())) };
+                let code = item.get("sCode").and_then(|c| c.as_str()).unwrap_or("0");
+                if code != "0" {
+                    return Err(error_of(code.parse().unwrap_or(-1), item.get("sMsg").and_then(|m| m.as_str()).unwrap_or_default()));
+                }
+                Ok(OrderReport {
+                    symbol: o.symbol.clone(),
+                    client_order_id: ours,
+                    venue_order_id: item.get("ordId").and_then(|c| c.as_str()).unwrap_or_default().to_string(),
+                    side: o.request.side,
+                    status: OrderStatus::Accepted,
+                    order_qty: o.request.qty,
+                    filled_qty: Decimal::ZERO,
+                    execution: None,
+                    reason: None,
+                    ts_ms: item.get("ts").and_then(|t| t.as_str()).and_then(|t| t.parse().ok()).unwrap_or_else(system_ms),
+                })
+            })
+            .collect()
+    }
+
+    async fn cancel(&self, symbol: &str, client_order_id: &str) -> Result<(), RestError> {
+        let v = self.call(Method::POST, "/api/v5/trade/cancel-order", Some(json!({"instId": symbol, "clOrdId": client_order_id})), true, 0, true).await?;
+        match first(&v).and_then(|d| d.get("sCode")).and_then(|c| c.as_str()) {
+            Some("0") | None => Ok(()),
+            Some(code) => Err(error_of(code.parse().unwrap_or(-1), first(&v).and_then(|d| d.get("sMsg")).and_then(|m| m.as_str()).unwrap_or_default())),
+        }
+    }
+
+    async fn cancel_all(&self, symbol: &str) -> Result<(), RestError> {
+        let open = self.open_orders(symbol).await?;
+        for chunk in open.chunks(20) {
+            let body: Vec<Value> = chunk.iter().map(|o| json!({"instId": symbol, "ordId": o.venue_order_id})).collect();
+            self.call(Method::POST, "/api/v5/trade/cancel-batch-orders", Some(Value::Array(body)), true, 0, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn query(&self, symbol: &str, client_order_id: &str) -> Result<OrderReport, RestError> {
+        let v = self.call(Method::GET, &format!("/api/v5/trade/order?instId={symbol}&clOrdId={client_order_id}"), None, true, 0, false).await?;
+        let order = first(&v).ok_or_else(|| RestError::NotFound { code: 51603, message: "Order does not exist.".into() })?;
+        Ok(self.scale_report(parse_order(order).map_err(malformed)?))
+    }
+
+    async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, RestError> {
+        let v = self.call(Method::GET, &format!("/api/v5/trade/orders-pending?instId={symbol}"), None, true, 0, false).await?;
+        v.get("data").and_then(|d| d.as_array()).into_iter().flatten().map(|o| parse_order(o).map(|r| self.scale_report(r)).map_err(malformed)).collect()
+    }
+
+    async fn fills_since(&self, symbol: &str, since_ms: i64) -> Result<Vec<OrderReport>, RestError> {
+        let v = self.call(Method::GET, &format!("/api/v5/trade/fills?instId={symbol}&begin={since_ms}&limit=100"), None, true, 0, false).await?;
+        v.get("data").and_then(|d| d.as_array()).into_iter().flatten().map(|f| parse_fill(f).map(|r| self.scale_report(r)).map_err(malformed)).collect()
+    }
+
+    async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
+        let v = self.call(Method::GET, "/api/v5/account/balance", None, true, 0, false).await?;
+        let mut out = Vec::new();
+        for d in first(&v).and_then(|a| a.get("details")).and_then(|d| d.as_array()).into_iter().flatten() {
+            out.push((str_field(d, "ccy").map_err(malformed)?.to_string(), decimal_field(d, "cashBal").map_err(malformed)?));
+        }
+        Ok(out)
+    }
+
+    async fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let mut conn = match ws::Connection::open(&self.endpoints.private_ws).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let ts = (self.clock.now_ms() / 1000).to_string();
+        let login = json!({"op": "login", "args": [{
+            "apiKey": self.credentials.api_key.expose(),
+            "passphrase": self.credentials.passphrase.expose(),
+            "timestamp": ts,
+            "sign": login_sign(&self.credentials.secret, &ts),
+        }]});
+        if let Err(e) = conn.send_text(login.to_string()).await {
+            return StreamEnd::Failed(e);
+        }
+        self.read_loop(conn, sink, max_age, true).await
+    }
+
+    async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let mut conn = match ws::Connection::open(&self.endpoints.public_ws).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": "trades", "instId": s})).collect();
+        if let Err(e) = conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await {
+            return StreamEnd::Failed(e);
+        }
+        self.read_loop(conn, sink, max_age, false).await
+    }
+}
+
+impl Okx {
+    /// Reads pushes, pinging after [`PING_AFTER`] of silence; `private` logs in first and
+    /// subscribes to `orders` once the login is confirmed.
+    async fn read_loop(&self, mut conn: ws::Connection, sink: &dyn StreamSink, max_age: Duration, private: bool) -> StreamEnd {
+        let deadline = tokio::time::Instant::now() + max_age;
+        let mut awaiting_pong = false;
+        loop {
+            let next = tokio::select! {
+                next = conn.next_text(deadline) => next,
+                _ = tokio::time::sleep(PING_AFTER) => {
+                    if awaiting_pong {
+                        return StreamEnd::Failed("no pong within the ping interval".into());
+                    }
+                    awaiting_pong = true;
+                    if let Err(e) = conn.send_text("ping".into()).await {
+                        return StreamEnd::Failed(e);
+                    }
+                    continue;
+                }
+            };
+            let text = match next {
+                ws::Next::Text(t) => t,
+                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            };
+            awaiting_pong = false;
+            if text == "pong" {
+                continue;
+            }
+            let value: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    sink.malformed(format!("{e}"));
+                    continue;
+                }
+            };
+            match value.get("event").and_then(|e| e.as_str()) {
+                Some("login") if value.get("code").and_then(|c| c.as_str()) == Some("0") => {
+                    let subscribe = json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]});
+                    if let Err(e) = conn.send_text(subscribe.to_string()).await {
+                        return StreamEnd::Failed(e);
+                    }
+                    continue;
+                }
+                Some("subscribe") => {
+                    sink.connected();
+                    continue;
+                }
+                Some("error") | Some("login") => {
+                    let code = value.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                    let msg = value.get("msg").and_then(|c| c.as_str()).unwrap_or_default();
+                    return StreamEnd::Failed(format!("refused ({code}): {msg}"));
+                }
+                Some("notice") => return StreamEnd::Rollover(format!("notice: {}", value.get("msg").and_then(|m| m.as_str()).unwrap_or_default())),
+                Some(_) => continue,
+                None => {}
+            }
+            if private {
+                match parse_orders(&text) {
+                    Ok(reports) => {
+                        for r in reports {
+                            sink.report(self.scale_report(r));
+                        }
+                    }
+                    Err(ParseError::Ignored(_)) => {}
+                    Err(e) => sink.malformed(format!("orders channel: {e}")),
+                }
+            } else {
+                match parse_trades(&value) {
+                    Ok(trades) => {
+                        for (symbol, id, px, sz, taker_side, ts) in trades {
+                            let qty = sz * self.contract_value(&symbol);
+                            sink.trade(&symbol, id, px, qty, taker_side == Side::Sell, ts);
+                        }
+                    }
+                    Err(ParseError::Ignored(_)) => {}
+                    Err(e) => sink.malformed(format!("trades channel: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// A `trades` push: `side` is the taker's.
+pub fn parse_trades(value: &Value) -> Result<Vec<(String, u64, Decimal, Decimal, Side, i64)>, ParseError> {
+    if value.get("arg").and_then(|a| a.get("channel")).and_then(|c| c.as_str()) != Some("trades") {
+        return Err(ParseError::Ignored("not trades".into()));
+    }
+    let data = value.get("data").and_then(|d| d.as_array()).ok_or_else(|| ParseError::Malformed("data is not a list".into()))?;
+    data.iter()
+        .map(|t| {
+            Ok((
+                str_field(t, "instId")?.to_string(),
+                int_field(t, "tradeId")? as u64,
+                decimal_field(t, "px")?,
+                decimal_field(t, "sz")?,
+                side_of(str_field(t, "side")?)?,
+                int_field(t, "ts")?,
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_timestamps_as_okx_documents_them() {
+        // okx/authentication.md: "2020-12-08T09:08:57.715Z".
+        assert_eq!(iso_ms(1_607_418_537_715), "2020-12-08T09:08:57.715Z");
+        assert_eq!(iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn errors_are_classified_by_what_they_mean() {
+        assert!(matches!(error_of(50113, "Invalid signature."), RestError::Auth { .. }));
+        assert!(matches!(error_of(50011, "Too Many Requests"), RestError::RateLimited(_)));
+        assert!(matches!(error_of(51603, "Order does not exist."), RestError::NotFound { .. }));
+        assert!(matches!(error_of(50001, "Service temporarily unavailable."), RestError::Unknown(_)));
+        assert!(matches!(error_of(51008, "Insufficient balance"), RestError::Rejected { .. }));
+    }
+
+    #[test]
+    fn swap_sizes_are_converted_to_base_units() {
+        let v = json!({"code":"0","data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP","ctVal":"0.01","ctValCcy":"BTC","settleCcy":"USDT","tickSz":"0.1","lotSz":"0.01","minSz":"0.01"}]});
+        let rules = parse_instruments(&v).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((rules[0].lot_size.to_string(), rules[0].min_qty.to_string(), rules[0].contract_value.to_string()), ("0.0001".into(), "0.0001".into(), "0.01".into()));
+    }
+}
