@@ -206,6 +206,62 @@ impl BusConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum VenueKind {
     Paper,
+    BinanceSpot,
+    BinanceUsdm,
+    Okx,
+}
+
+/// How to reach a live venue and with which credentials. Credentials are references
+/// (`env:NAME` or `file:PATH`, the file readable by its owner only), never values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Base URLs; the venue's production URLs when absent (set them for a testnet or the
+    /// local exchange).
+    pub rest_url: Option<String>,
+    pub private_ws_url: Option<String>,
+    pub public_ws_url: Option<String>,
+    pub api_key: Option<String>,
+    pub api_secret: Option<String>,
+    /// OKX only.
+    pub passphrase: Option<String>,
+    #[serde(default = "default_recv_window")]
+    pub recv_window_ms: u64,
+    /// OKX `tdMode`: `cash` (spot), `cross` or `isolated` (swaps).
+    pub trade_mode: Option<String>,
+    /// Reconnect on our schedule before the venue's 24 h limit.
+    pub max_connection_age_s: Option<u64>,
+}
+
+fn default_recv_window() -> u64 {
+    5000
+}
+
+/// Where a secret is, as config names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretRef {
+    pub fn parse(field: &str, text: &str) -> Result<SecretRef, String> {
+        if let Some(name) = text.strip_prefix("env:").filter(|n| !n.is_empty()) {
+            Ok(SecretRef::Env(name.to_string()))
+        } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
+            Ok(SecretRef::File(PathBuf::from(path)))
+        } else {
+            // Never echo the value: it may be the secret itself.
+            Err(format!("{field} must be a reference, env:NAME or file:PATH; secrets are never written in config"))
+        }
+    }
+
+    pub fn load(&self) -> Result<crate::venue::secrets::Secret, crate::venue::secrets::SecretError> {
+        match self {
+            SecretRef::Env(name) => crate::venue::secrets::from_env(name),
+            SecretRef::File(path) => crate::venue::secrets::from_file(path),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -234,6 +290,9 @@ pub struct VenueConfig {
     /// Misbehaviour to inject (paper venues), for testing.
     #[serde(default)]
     pub faults: FaultsConfig,
+    /// Live venues: URLs and credential references.
+    #[serde(default)]
+    pub connection: ConnectionConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -250,7 +309,11 @@ pub struct InstrumentConfig {
     pub symbol: String,
     pub base: String,
     pub quote: String,
+    /// Paper venues: required. Live venues: taken from the venue at start (a value
+    /// given here must agree with it).
+    #[serde(default)]
     pub tick_size: Decimal,
+    #[serde(default)]
     pub lot_size: Decimal,
     #[serde(default)]
     pub min_qty: Decimal,
@@ -405,6 +468,27 @@ impl Config {
             if self.mode == Mode::Paper && venue.kind != VenueKind::Paper {
                 return Err(format!("venue {} is not a paper venue, and mode is paper", venue.name));
             }
+            if venue.kind != VenueKind::Paper {
+                let c = &venue.connection;
+                let needed: &[(&str, &Option<String>)] = match venue.kind {
+                    VenueKind::Okx => &[("api_key", &c.api_key), ("api_secret", &c.api_secret), ("passphrase", &c.passphrase)],
+                    _ => &[("api_key", &c.api_key), ("api_secret", &c.api_secret)],
+                };
+                for (field, value) in needed {
+                    let Some(value) = value else {
+                        return Err(format!("venue {}: connection.{field} is missing (env:NAME or file:PATH)", venue.name));
+                    };
+                    SecretRef::parse(&format!("venue {}: connection.{field}", venue.name), value)?;
+                }
+                if c.recv_window_ms == 0 || c.recv_window_ms > 60_000 {
+                    return Err(format!("venue {}: connection.recv_window_ms must be 1 to 60000", venue.name));
+                }
+                for inst in &venue.instruments {
+                    if inst.feed != FeedConfig::None || inst.liquidity.is_some() {
+                        return Err(format!("venue {} instrument {}: a live venue's market data comes from the venue; feed and liquidity are for paper venues", venue.name, inst.symbol));
+                    }
+                }
+            }
             for (what, fee) in [("maker_fee", venue.maker_fee), ("taker_fee", venue.taker_fee)] {
                 if fee < Decimal::ZERO || fee > Decimal::new(1, 1) {
                     return Err(format!("venue {}: {what} {fee} is outside 0 to 0.1", venue.name));
@@ -416,7 +500,8 @@ impl Config {
                 if !symbols.insert(&inst.symbol) {
                     return Err(format!("{at} is defined twice"));
                 }
-                if inst.tick_size <= Decimal::ZERO || inst.lot_size <= Decimal::ZERO {
+                let live = venue.kind != VenueKind::Paper;
+                if !live && (inst.tick_size <= Decimal::ZERO || inst.lot_size <= Decimal::ZERO) || inst.tick_size < Decimal::ZERO || inst.lot_size < Decimal::ZERO {
                     return Err(format!("{at}: tick_size and lot_size must be positive"));
                 }
                 if inst.min_qty < Decimal::ZERO || inst.min_notional < Decimal::ZERO {

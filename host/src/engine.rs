@@ -47,6 +47,8 @@ pub enum Control {
     ConfigFailed { reason: String },
     /// Stop after the current batch.
     Shutdown,
+    /// A live venue has something to report.
+    Wake,
 }
 
 /// Something operators and tests may want to know about as it happens.
@@ -68,6 +70,8 @@ pub enum StartError {
     Feed { venue: String, symbol: String, reason: String },
     #[error("market data bus: {reason}")]
     Bus { reason: String },
+    #[error("{0}")]
+    Live(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -163,6 +167,8 @@ pub struct Engine {
     /// The loaded components by name, to start instances again on resume.
     loaded: HashMap<String, Arc<LoadedComponent>>,
     bus: Option<crate::bus::Publisher>,
+    /// The tasks of live venues run here; none in a paper-only run.
+    live_runtime: Option<tokio::runtime::Runtime>,
     pub stats: RunStats,
 }
 
@@ -175,10 +181,34 @@ impl Engine {
         let mut venues: Vec<Box<dyn Venue>> = Vec::new();
         let mut feeds = Vec::new();
         let mut published = HashMap::new();
+        let (control_tx, control_rx) = channel();
+        let mut live_runtime: Option<tokio::runtime::Runtime> = None;
         for (v, vc) in config.venues.iter().enumerate() {
             let venue_id = VenueId(v as u32);
-            match vc.kind {
-                VenueKind::Paper => {}
+            if vc.kind != VenueKind::Paper {
+                if live_runtime.is_none() {
+                    let rt = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("venues")
+                        .enable_all()
+                        .build()
+                        .map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?;
+                    live_runtime = Some(rt);
+                }
+                let Some(rt) = live_runtime.as_ref() else { continue };
+                let tx = std::sync::Mutex::new(control_tx.clone());
+                let wake: crate::venue::live::Waker = Arc::new(move || {
+                    let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(Control::Wake);
+                });
+                let connected = crate::venue::live::connect::connect(rt.handle(), vc, venue_id, instruments.len() as u32, wake).map_err(StartError::Live)?;
+                for info in &connected.instruments {
+                    if vc.instruments.iter().any(|ic| ic.symbol == info.symbol && ic.publish) {
+                        published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, info.symbol));
+                    }
+                }
+                instruments.extend(connected.instruments);
+                venues.push(Box::new(connected.venue));
+                continue;
             }
             let mut venue = PaperVenue::new(PaperVenueConfig {
                 id: venue_id,
@@ -253,7 +283,6 @@ impl Engine {
             Some(crate::bus::Publisher::connect(&url, config.bus.maxlen, published).map_err(|reason| StartError::Bus { reason })?)
         };
         let market = SharedMarket::new(Market::new(instruments, venues));
-        let (control_tx, control_rx) = channel();
         let mut engine = Engine {
             router: Router::new(config.mode, config.risk.clone()),
             config,
@@ -272,6 +301,7 @@ impl Engine {
             checkpoint_every: u64::MAX,
             loaded: components.clone(),
             bus,
+            live_runtime,
             stats: RunStats::default(),
         };
         let loaded_names = || {
@@ -562,6 +592,9 @@ impl Engine {
             return false;
         }
         let Some(ts) = self.feeds.iter().filter_map(|f| f.next.as_ref().map(|p| p.ts_ms)).min() else {
+            if self.live_runtime.is_some() {
+                return self.live_step();
+            }
             // No more market data, but the strategies may still have work queued.
             self.deliver();
             return false;
@@ -599,6 +632,38 @@ impl Engine {
         }
         self.collect_venue_events();
         self.publish_books(&touched, ts);
+        self.deliver();
+        if let Some(bus) = self.bus.as_mut() {
+            bus.flush();
+        }
+        if self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every) {
+            self.checkpoint();
+        }
+        true
+    }
+
+    /// One batch on live venues: whatever they reported since the last one, at the wall
+    /// clock's time. Waits for a report, a control or the next timer, whichever is first.
+    fn live_step(&mut self) -> bool {
+        let now = crate::venue::live::clock::system_ms();
+        let next_timer = self.slots.iter().filter_map(|s| s.next_timer).min();
+        let wait = next_timer.map(|t| (t - now).clamp(0, 1000)).unwrap_or(1000) as u64;
+        match self.control_rx.recv_timeout(Duration::from_millis(wait)) {
+            Ok(control) => self.apply_control(control),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+        self.apply_controls();
+        if self.stopping {
+            return false;
+        }
+        let now = crate::venue::live::clock::system_ms();
+        self.clock.advance_to(now);
+        self.stats.first_ts.get_or_insert(now);
+        self.stats.last_ts = Some(now);
+        self.stats.batches += 1;
+        self.fire_timers(now);
+        self.collect_venue_events();
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
@@ -828,6 +893,7 @@ impl Engine {
             Control::SwapFailed { component, reason } => self.notify(Notice::SwapRejected { component, reason }),
             Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
             Control::Shutdown => self.stopping = true,
+            Control::Wake => {}
         }
     }
 

@@ -17,6 +17,7 @@
 //!   still open are fetched over REST, so a gap in the stream loses nothing.
 
 pub mod clock;
+pub mod connect;
 pub mod limits;
 pub mod protocol;
 pub mod ws;

@@ -1,0 +1,674 @@
+//! Binance spot (`/api/v3`, WebSocket API `/ws-api/v3`, streams `/stream`, `/ws`) and
+//! USD-M futures (`/fapi/v1`, listen key streams on `/private/ws`, market streams on
+//! `/market/stream`), as binance-spot/ and binance-usdm/ in the copied docs describe them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use runtime::model::{Decimal, OrderType, SelfTradePrevention, Side, TimeInForce};
+use serde_json::{json, Value};
+
+use crate::auth::{binance_signature_ok, strip_signature};
+use crate::market::{binance_order_type, ExecKind, Happening, Order, Trade};
+use crate::{Admission, Kind, VenueState};
+
+pub fn routes() -> Router<Arc<VenueState>> {
+    Router::new()
+        .route("/ws-api/v3", get(ws_api))
+        .route("/stream", get(public_combined))
+        .route("/market/stream", get(public_combined))
+        .route("/ws/{stream}", get(public_single))
+        .route("/market/ws/{stream}", get(public_single))
+        .route("/private/ws", get(private_listen_key))
+        .fallback(rest)
+}
+
+fn error(status: StatusCode, code: i64, msg: &str) -> Response {
+    (status, [("Content-Type", "application/json")], json!({"code": code, "msg": msg}).to_string()).into_response()
+}
+
+fn plain(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn side_word(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    }
+}
+
+fn type_words(t: OrderType, futures: bool) -> (&'static str, &'static str) {
+    match t {
+        OrderType::Market => ("MARKET", "GTC"),
+        OrderType::Limit { time_in_force: TimeInForce::PostOnly, .. } if !futures => ("LIMIT_MAKER", "GTC"),
+        OrderType::Limit { time_in_force, .. } => (
+            "LIMIT",
+            match time_in_force {
+                TimeInForce::Gtc => "GTC",
+                TimeInForce::Ioc => "IOC",
+                TimeInForce::Fok => "FOK",
+                TimeInForce::PostOnly => "GTX",
+            },
+        ),
+    }
+}
+
+fn stp_word(s: SelfTradePrevention) -> &'static str {
+    runtime::venue::binance::common::stp_mode(s)
+}
+
+fn parse_stp(s: Option<&str>) -> Result<SelfTradePrevention, String> {
+    Ok(match s {
+        None | Some("EXPIRE_MAKER") => SelfTradePrevention::ExpireMaker,
+        Some("NONE") => SelfTradePrevention::None,
+        Some("EXPIRE_TAKER") => SelfTradePrevention::ExpireTaker,
+        Some("EXPIRE_BOTH") => SelfTradePrevention::ExpireBoth,
+        Some(other) => return Err(format!("Invalid selfTradePreventionMode {other}")),
+    })
+}
+
+/// An order object as REST answers (place, query, open orders).
+pub fn order_json(o: &Order, futures: bool) -> Value {
+    let (kind, tif) = type_words(o.order_type, futures);
+    let mut v = json!({
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "clientOrderId": o.client_order_id,
+        "price": plain(o.price()),
+        "origQty": plain(o.qty),
+        "executedQty": plain(o.executed),
+        "status": o.binance_status(),
+        "timeInForce": tif,
+        "type": kind,
+        "side": side_word(o.side),
+        "selfTradePreventionMode": stp_word(o.stp),
+        "updateTime": o.updated_ms,
+    });
+    if let Value::Object(map) = &mut v {
+        if futures {
+            map.insert("cumQty".into(), json!(plain(o.executed)));
+            map.insert("cumQuote".into(), json!(plain(o.quote)));
+            let avg = if o.executed.is_zero() { Decimal::ZERO } else { o.quote / o.executed };
+            map.insert("avgPrice".into(), json!(plain(avg.round_dp(8))));
+            map.insert("origType".into(), json!(kind));
+            map.insert("positionSide".into(), json!("BOTH"));
+            map.insert("reduceOnly".into(), json!(false));
+            map.insert("time".into(), json!(o.created_ms));
+        } else {
+            map.insert("orderListId".into(), json!(-1));
+            map.insert("cummulativeQuoteQty".into(), json!(plain(o.quote)));
+            map.insert("time".into(), json!(o.created_ms));
+            map.insert("transactTime".into(), json!(o.updated_ms));
+            map.insert("workingTime".into(), json!(o.created_ms));
+            map.insert("isWorking".into(), json!(true));
+        }
+    }
+    v
+}
+
+fn trade_json(t: &Trade, futures: bool) -> Value {
+    if futures {
+        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "side": side_word(t.side), "price": plain(t.price), "qty": plain(t.qty),
+               "quoteQty": plain(t.price * t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
+               "buyer": t.side == Side::Buy, "maker": t.maker, "positionSide": "BOTH", "realizedPnl": "0"})
+    } else {
+        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "orderListId": -1, "price": plain(t.price), "qty": plain(t.qty),
+               "quoteQty": plain(t.price * t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
+               "isBuyer": t.side == Side::Buy, "isMaker": t.maker, "isBestMatch": true})
+    }
+}
+
+/// Private and public pushes for what happened, in this venue's formats.
+pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec<(String, String)>) {
+    let futures = state.kind == Kind::BinanceUsdm;
+    let mut private = Vec::new();
+    let mut public = Vec::new();
+    for h in happenings {
+        match h {
+            Happening::Order { order, trade, kind } => {
+                let now = VenueState::now_ms();
+                let (otype, tif) = type_words(order.order_type, futures);
+                let (last_qty, last_px, fee, fee_asset, trade_id, maker) = match trade {
+                    Some(t) => (plain(t.qty), plain(t.price), plain(t.fee), Value::String(t.fee_asset.clone()), t.trade_id, t.maker),
+                    None => ("0".into(), "0".into(), "0".into(), Value::Null, -1, false),
+                };
+                let canceled = *kind == ExecKind::Canceled;
+                if futures {
+                    let avg = if order.executed.is_zero() { Decimal::ZERO } else { (order.quote / order.executed).round_dp(8) };
+                    private.push(
+                        json!({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": {
+                            "s": order.symbol, "c": order.client_order_id, "S": side_word(order.side), "o": otype, "f": tif,
+                            "q": plain(order.qty), "p": plain(order.price()), "ap": plain(avg), "sp": "0", "x": kind.binance(), "X": order.binance_status(),
+                            "i": order.order_id, "l": last_qty, "z": plain(order.executed), "L": last_px, "N": fee_asset, "n": fee, "T": now,
+                            "t": if trade_id < 0 { 0 } else { trade_id }, "b": "0", "a": "0", "m": maker, "R": false, "wt": "CONTRACT_PRICE", "ot": otype, "ps": "BOTH",
+                            "cp": false, "rp": "0", "pP": false, "si": 0, "ss": 0, "V": stp_word(order.stp), "pm": "NONE", "gtd": 0,
+                            "er": if *kind == ExecKind::Expired { "1" } else { "0" }
+                        }})
+                        .to_string(),
+                    );
+                } else {
+                    private.push(
+                        json!({"e": "executionReport", "E": now, "s": order.symbol,
+                            "c": if canceled { format!("cancel{}", order.order_id) } else { order.client_order_id.clone() },
+                            "S": side_word(order.side), "o": otype, "f": tif, "q": plain(order.qty), "p": plain(order.price()), "P": "0", "F": "0", "g": -1,
+                            "C": if canceled { order.client_order_id.clone() } else { String::new() },
+                            "x": kind.binance(), "X": order.binance_status(), "r": "NONE", "i": order.order_id, "l": last_qty, "z": plain(order.executed),
+                            "L": last_px, "n": fee, "N": fee_asset, "T": now, "t": trade_id, "v": 0, "I": order.order_id * 2, "w": order.executed < order.qty,
+                            "m": maker, "M": false, "O": order.created_ms, "Z": plain(order.quote), "Y": "0", "Q": "0", "W": order.created_ms,
+                            "V": stp_word(order.stp)})
+                        .to_string(),
+                    );
+                }
+            }
+            Happening::Public { symbol, trade_id, price, qty, buyer_is_maker, ts_ms } => {
+                let event = if futures {
+                    json!({"e": "aggTrade", "E": ts_ms, "s": symbol, "a": trade_id, "p": plain(*price), "q": plain(*qty), "f": trade_id, "l": trade_id, "T": ts_ms, "m": buyer_is_maker})
+                } else {
+                    json!({"e": "trade", "E": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "T": ts_ms, "m": buyer_is_maker, "M": true})
+                };
+                public.push((symbol.to_ascii_lowercase(), event.to_string()));
+            }
+        }
+    }
+    (private, public)
+}
+
+/// The signed request's parameters once key, signature and timestamp check out.
+type Params = BTreeMap<String, String>;
+
+fn parse_form(text: &str) -> Params {
+    url::form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn check_time(params: &Params) -> Result<(), Response> {
+    let Some(ts) = params.get("timestamp") else {
+        return Err(error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."));
+    };
+    let Ok(ts) = ts.parse::<i64>() else {
+        return Err(error(StatusCode::BAD_REQUEST, -1100, "Illegal characters found in parameter 'timestamp'; legal range is '^[0-9]{1,20}$'."));
+    };
+    let window: f64 = params.get("recvWindow").and_then(|w| w.parse().ok()).unwrap_or(5000.0);
+    if window > 60_000.0 {
+        return Err(error(StatusCode::BAD_REQUEST, -1131, "recvWindow must be less than 60000"));
+    }
+    let server = VenueState::now_ms();
+    if ts >= server + 1000 {
+        return Err(error(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request was 1000ms ahead of the server's time."));
+    }
+    if (server - ts) as f64 > window {
+        return Err(error(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request is outside of the recvWindow."));
+    }
+    Ok(())
+}
+
+fn check_key(state: &VenueState, headers: &HeaderMap) -> Result<(), Response> {
+    match headers.get("X-MBX-APIKEY").and_then(|v| v.to_str().ok()) {
+        None | Some("") => Err(error(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.")),
+        Some(k) if k != state.credentials.api_key => Err(error(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action.")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Checks key, signature (query string then body) and timestamp; returns all parameters.
+fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> Result<Params, Response> {
+    check_key(state, headers)?;
+    let (q, sig_q) = strip_signature(query);
+    let (b, sig_b) = strip_signature(body);
+    let Some(signature) = sig_q.or(sig_b) else {
+        return Err(error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."));
+    };
+    let payload = format!("{q}{b}");
+    if !binance_signature_ok(&state.credentials.api_secret, &payload, &signature) {
+        return Err(error(StatusCode::BAD_REQUEST, -1022, "Signature for this request is not valid."));
+    }
+    let mut params = parse_form(&q);
+    params.extend(parse_form(&b));
+    check_time(&params)?;
+    Ok(params)
+}
+
+fn need<'a>(p: &'a Params, name: &str) -> Result<&'a str, Response> {
+    p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
+        error(StatusCode::BAD_REQUEST, -1102, &format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
+    })
+}
+
+fn decimal(p: &Params, name: &str) -> Result<Option<Decimal>, Response> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| error(StatusCode::BAD_REQUEST, -1100, &format!("Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))),
+    }
+}
+
+/// Weight and order count per endpoint (the documented weights, simplified to one figure).
+fn cost(method: &Method, path: &str) -> (u32, u32) {
+    match (method.as_str(), path) {
+        ("POST", "/order") => (1, 1),
+        ("POST", "/batchOrders") => (5, 5),
+        ("GET", "/exchangeInfo") => (20, 0),
+        ("GET", "/myTrades") | ("GET", "/account") | ("GET", "/userTrades") => (20, 0),
+        ("GET", "/order") => (4, 0),
+        ("GET", "/openOrders") => (6, 0),
+        _ => (1, 0),
+    }
+}
+
+fn with_limit_headers(mut response: Response, admitted: (u32, u32)) -> Response {
+    let h = response.headers_mut();
+    if let Ok(v) = admitted.0.to_string().parse() {
+        h.insert("X-MBX-USED-WEIGHT-1M", v);
+    }
+    if let Ok(v) = admitted.1.to_string().parse() {
+        h.insert("X-MBX-ORDER-COUNT-10S", v);
+    }
+    response
+}
+
+fn ok(v: Value) -> Response {
+    (StatusCode::OK, [("Content-Type", "application/json")], v.to_string()).into_response()
+}
+
+async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    state.stall().await;
+    let futures = state.kind == Kind::BinanceUsdm;
+    let full = uri.path().to_string();
+    state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{method} {full}"));
+    let path = match (futures, full.as_str()) {
+        (false, p) if p.starts_with("/api/v3/") => p["/api/v3".len()..].to_string(),
+        (true, p) if p.starts_with("/fapi/v1/") || p.starts_with("/fapi/v2/") || p.starts_with("/fapi/v3/") => p[7..].to_string(),
+        _ => return error(StatusCode::NOT_FOUND, -1000, "Unknown path."),
+    };
+    let (weight, orders) = cost(&method, &path);
+    let admitted = match state.admit(weight, orders) {
+        Admission::Ok { weight, orders } => (weight, orders),
+        Admission::TooMany { retry_after } => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.");
+            if let Ok(v) = retry_after.to_string().parse() {
+                r.headers_mut().insert("Retry-After", v);
+            }
+            return r;
+        }
+        Admission::Banned { retry_after } => {
+            let mut r = error(StatusCode::IM_A_TEAPOT, -1003, "Way too much request weight used; IP banned until later. Please use WebSocket Streams for live updates to avoid bans.");
+            if let Ok(v) = retry_after.to_string().parse() {
+                r.headers_mut().insert("Retry-After", v);
+            }
+            return r;
+        }
+    };
+    let query = uri.query().unwrap_or("").to_string();
+    let response = match handle(&state, &method, &path, &headers, &query, &body, futures).await {
+        Ok(r) | Err(r) => r,
+    };
+    with_limit_headers(response, admitted)
+}
+
+async fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &HeaderMap, query: &str, body: &str, futures: bool) -> Result<Response, Response> {
+    let now = VenueState::now_ms();
+    match (method.as_str(), path) {
+        ("GET", "/ping") => Ok(ok(json!({}))),
+        ("GET", "/time") => Ok(ok(json!({"serverTime": now}))),
+        ("GET", "/exchangeInfo") => {
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let symbols: Vec<Value> = market
+                .listings()
+                .iter()
+                .map(|l| {
+                    let notional = if futures { json!({"filterType": "MIN_NOTIONAL", "notional": plain(l.min_notional)}) } else { json!({"filterType": "NOTIONAL", "minNotional": plain(l.min_notional), "applyMinToMarket": true, "maxNotional": "9000000", "applyMaxToMarket": false, "avgPriceMins": 5}) };
+                    json!({"symbol": l.symbol, "status": "TRADING", "baseAsset": l.base, "quoteAsset": l.quote, "baseAssetPrecision": 8, "quoteAssetPrecision": 8,
+                        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+                        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+                        "filters": [
+                            {"filterType": "PRICE_FILTER", "minPrice": plain(l.tick_size), "maxPrice": "1000000", "tickSize": plain(l.tick_size)},
+                            {"filterType": "LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "9000", "stepSize": plain(l.lot_size)},
+                            notional
+                        ]})
+                })
+                .collect();
+            Ok(ok(json!({"timezone": "UTC", "serverTime": now, "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": state.limits.weight_per_minute},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": state.limits.orders_per_10s}
+            ], "symbols": symbols})))
+        }
+        ("GET", "/depth") => {
+            let params = parse_form(query);
+            let symbol = need(&params, "symbol")?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let book = market.depth(symbol, 100).ok_or_else(|| error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."))?;
+            let side = |levels: &[runtime::model::BookLevel]| levels.iter().map(|l| json!([plain(l.price), plain(l.qty)])).collect::<Vec<_>>();
+            Ok(ok(json!({"lastUpdateId": now, "bids": side(&book.bids), "asks": side(&book.asks)})))
+        }
+        ("POST", "/listenKey") | ("PUT", "/listenKey") | ("DELETE", "/listenKey") if futures => {
+            check_key(state, headers)?;
+            let mut keys = state.listen_keys.lock().unwrap_or_else(|p| p.into_inner());
+            keys.retain(|_, created| created.elapsed() < Duration::from_secs(3600));
+            match method.as_str() {
+                "POST" => {
+                    let key = keys.keys().next().cloned().unwrap_or_else(|| format!("{:x}{:x}", now, now.wrapping_mul(2_654_435_761)));
+                    keys.insert(key.clone(), Instant::now());
+                    Ok(ok(json!({"listenKey": key})))
+                }
+                "PUT" => match keys.keys().next().cloned() {
+                    Some(key) => {
+                        keys.insert(key.clone(), Instant::now());
+                        Ok(ok(json!({"listenKey": key})))
+                    }
+                    None => Err(error(StatusCode::BAD_REQUEST, -1125, "This listenKey does not exist.")),
+                },
+                _ => {
+                    keys.clear();
+                    Ok(ok(json!({})))
+                }
+            }
+        }
+        ("POST", "/order") => {
+            let params = signed(state, headers, query, body)?;
+            let result = place_one(state, &params, futures, now)?;
+            Ok(ok(result))
+        }
+        ("POST", "/batchOrders") if futures => {
+            let params = signed(state, headers, query, body)?;
+            let list: Vec<Value> = serde_json::from_str(need(&params, "batchOrders")?).map_err(|_| error(StatusCode::BAD_REQUEST, -1130, "Data sent for parameter 'batchOrders' is not valid."))?;
+            if list.len() > 5 {
+                return Err(error(StatusCode::BAD_REQUEST, -1130, "Data sent for parameter 'batchOrders' is not valid."));
+            }
+            let mut out = Vec::new();
+            for item in list {
+                let mut p = Params::new();
+                for (k, v) in item.as_object().into_iter().flatten() {
+                    p.insert(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                }
+                out.push(match place_one(state, &p, true, now) {
+                    Ok(v) => v,
+                    Err(response) => {
+                        // A single order's error inside the batch: its code and message.
+                        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
+                        serde_json::from_slice(&body).unwrap_or(json!({"code": -1000, "msg": "unknown"}))
+                    }
+                });
+            }
+            Ok(ok(Value::Array(out)))
+        }
+        ("DELETE", "/order") => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            let cid = client_id(state, &params)?;
+            let result = state.with_market(|m| match m.cancel(&symbol, &cid, now) {
+                Ok((o, h)) => (Ok(o), h),
+                Err(e) => (Err(e), Vec::new()),
+            });
+            match result {
+                Ok(o) => Ok(ok(order_json(&o, futures))),
+                Err(_) => Err(error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.")),
+            }
+        }
+        ("DELETE", "/openOrders") | ("DELETE", "/allOpenOrders") => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            let canceled = state.with_market(|m| {
+                let ids: Vec<String> = m.open_orders(Some(&symbol)).iter().map(|o| o.client_order_id.clone()).collect();
+                let mut all = Vec::new();
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Ok((o, h)) = m.cancel(&symbol, &id, now) {
+                        out.push(order_json(&o, futures));
+                        all.extend(h);
+                    }
+                }
+                (out, all)
+            });
+            Ok(ok(if futures { json!({"code": 200, "msg": "The operation of cancel all open order is done."}) } else { Value::Array(canceled) }))
+        }
+        ("GET", "/order") => {
+            let params = signed(state, headers, query, body)?;
+            let cid = client_id(state, &params)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            match market.order(&cid) {
+                Some(o) => Ok(ok(order_json(o, futures))),
+                None => Err(error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")),
+            }
+        }
+        ("GET", "/openOrders") => {
+            let params = signed(state, headers, query, body)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let orders: Vec<Value> = market.open_orders(params.get("symbol").map(String::as_str)).into_iter().map(|o| order_json(o, futures)).collect();
+            Ok(ok(Value::Array(orders)))
+        }
+        ("GET", "/myTrades") | ("GET", "/userTrades") => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?;
+            let since = params.get("startTime").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).min(1000);
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let trades: Vec<Value> = market.trades_since(symbol, since).into_iter().take(limit).map(|t| trade_json(t, futures)).collect();
+            Ok(ok(Value::Array(trades)))
+        }
+        ("GET", "/account") if !futures => {
+            signed(state, headers, query, body)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "free": plain(free), "locked": plain(locked)})).collect();
+            Ok(ok(json!({"makerCommission": 2, "takerCommission": 4, "canTrade": true, "canWithdraw": false, "canDeposit": false, "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "updateTime": now})))
+        }
+        ("GET", "/positionRisk") | ("GET", "/balance") if futures => {
+            signed(state, headers, query, body)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            if path == "/balance" {
+                let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "balance": plain(free + locked), "availableBalance": plain(free)})).collect();
+                return Ok(ok(Value::Array(balances)));
+            }
+            let positions: Vec<Value> = market.positions().into_iter().map(|(s, q)| json!({"symbol": s, "positionAmt": plain(q), "positionSide": "BOTH"})).collect();
+            Ok(ok(Value::Array(positions)))
+        }
+        _ => Err(error(StatusCode::NOT_FOUND, -1000, "Unknown path.")),
+    }
+}
+
+fn client_id(state: &VenueState, params: &Params) -> Result<String, Response> {
+    if let Some(c) = params.get("origClientOrderId").filter(|c| !c.is_empty()) {
+        return Ok(c.clone());
+    }
+    let id: i64 = params
+        .get("orderId")
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"))?;
+    let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+    market.order_by_id(id).map(|o| o.client_order_id.clone()).ok_or_else(|| error(StatusCode::BAD_REQUEST, -2013, "Order does not exist."))
+}
+
+/// Places one order from its parameters; the answer or the venue's error.
+fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64) -> Result<Value, Response> {
+    let symbol = need(params, "symbol")?.to_string();
+    let side = match need(params, "side")? {
+        "BUY" => Side::Buy,
+        "SELL" => Side::Sell,
+        _ => return Err(error(StatusCode::BAD_REQUEST, -1117, "Invalid side.")),
+    };
+    let kind = need(params, "type")?;
+    let order_type = binance_order_type(kind, params.get("timeInForce").map(String::as_str), decimal(params, "price")?).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
+    let qty = decimal(params, "quantity")?.ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."))?;
+    let stp = parse_stp(params.get("selfTradePreventionMode").map(String::as_str)).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
+    let cid = params.get("newClientOrderId").cloned().unwrap_or_else(|| format!("local{now}{}", rand_suffix()));
+    let fault = state.placement_fault();
+    if fault == Some(true) {
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."));
+    }
+    let result = state.with_market(|m| match m.place(&symbol, &cid, side, order_type, qty, stp, now) {
+        Ok((o, h)) => (Ok(o), h),
+        Err(e) => (Err(e), Vec::new()),
+    });
+    if fault == Some(false) {
+        // Executed; the answer is lost on the way back.
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."));
+    }
+    match result {
+        Ok(o) => {
+            let mut v = order_json(&o, futures);
+            if !futures {
+                if let Value::Object(map) = &mut v {
+                    map.insert("fills".into(), json!([]));
+                }
+            }
+            Ok(v)
+        }
+        Err(refusal) if refusal.0.starts_with("Filter failure") => Err(error(StatusCode::BAD_REQUEST, -1013, &refusal.0)),
+        Err(refusal) if refusal.0 == "Invalid symbol." => Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")),
+        Err(refusal) => Err(error(StatusCode::BAD_REQUEST, -2010, &refusal.0)),
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Pushes until the client goes, the exchange drops it, or it stops answering pings.
+async fn forward(mut socket: WebSocket, state: Arc<VenueState>, mut rx: tokio::sync::broadcast::Receiver<String>, wrap: impl Fn(&str) -> String) {
+    let mut disconnect = state.disconnect_tx.subscribe();
+    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    loop {
+        tokio::select! {
+            message = rx.recv() => match message {
+                Ok(text) => if socket.send(Message::text(wrap(&text))).await.is_err() { return },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                Err(_) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+            _ = disconnect.recv() => return,
+            _ = ping.tick() => if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return },
+        }
+    }
+}
+
+/// Spot's WebSocket API: requests by `method`; the user data subscription by signature.
+async fn ws_api(State(state): State<Arc<VenueState>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| ws_api_session(socket, state))
+}
+
+async fn ws_api_session(mut socket: WebSocket, state: Arc<VenueState>) {
+    // Wait for a subscription, answering what comes before it.
+    let rx = loop {
+        let Some(Ok(message)) = socket.recv().await else { return };
+        let Message::Text(text) = message else { continue };
+        let request: Value = match serde_json::from_str(text.as_str()) {
+            Ok(v) => v,
+            Err(_) => {
+                let _ = socket.send(Message::text(json!({"id": null, "status": 400, "error": {"code": -1000, "msg": "Malformed request."}}).to_string())).await;
+                continue;
+            }
+        };
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let method = request.get("method").and_then(|m| m.as_str()).unwrap_or_default();
+        let reply = |status: u16, body: Value| {
+            if status == 200 {
+                json!({"id": id, "status": 200, "result": body}).to_string()
+            } else {
+                json!({"id": id, "status": status, "error": body}).to_string()
+            }
+        };
+        match method {
+            "ping" => {
+                let _ = socket.send(Message::text(reply(200, json!({})))).await;
+            }
+            "time" => {
+                let _ = socket.send(Message::text(reply(200, json!({"serverTime": VenueState::now_ms()})))).await;
+            }
+            "userDataStream.subscribe.signature" => {
+                let params = request.get("params").and_then(|p| p.as_object()).cloned().unwrap_or_default();
+                match check_ws_signature(&state, &params) {
+                    Ok(()) => {
+                        let rx = state.private_tx.subscribe();
+                        let _ = socket.send(Message::text(reply(200, json!({"subscriptionId": 0})))).await;
+                        break rx;
+                    }
+                    Err((code, msg)) => {
+                        let status = if code == -2015 || code == -2014 { 401 } else { 400 };
+                        let _ = socket.send(Message::text(reply(status, json!({"code": code, "msg": msg})))).await;
+                    }
+                }
+            }
+            other => {
+                let _ = socket.send(Message::text(reply(400, json!({"code": -1020, "msg": format!("Unsupported method {other}.")})))).await;
+            }
+        }
+    };
+    forward(socket, state, rx, |event| format!("{{\"subscriptionId\":0,\"event\":{event}}}")).await;
+}
+
+/// WebSocket API signature: every parameter but `signature`, sorted by name, as
+/// `name=value` joined by `&`, HMAC-SHA256 hex.
+fn check_ws_signature(state: &VenueState, params: &serde_json::Map<String, Value>) -> Result<(), (i64, String)> {
+    let key = params.get("apiKey").and_then(|k| k.as_str()).ok_or((-2014, "API-key format invalid.".to_string()))?;
+    if key != state.credentials.api_key {
+        return Err((-2015, "Invalid API-key, IP, or permissions for action.".into()));
+    }
+    let signature = params.get("signature").and_then(|s| s.as_str()).ok_or((-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.".to_string()))?;
+    let mut sorted: Vec<(&String, String)> =
+        params.iter().filter(|(k, _)| *k != "signature").map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect();
+    sorted.sort();
+    let payload = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    if !binance_signature_ok(&state.credentials.api_secret, &payload, signature) {
+        return Err((-1022, "Signature for this request is not valid.".into()));
+    }
+    let as_params: Params = sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect();
+    check_time(&as_params).map_err(|_| (-1021, "Timestamp for this request is outside of the recvWindow.".to_string()))
+}
+
+#[derive(serde::Deserialize)]
+struct ListenKeyQuery {
+    #[serde(rename = "listenKey")]
+    listen_key: Option<String>,
+}
+
+async fn private_listen_key(State(state): State<Arc<VenueState>>, Query(q): Query<ListenKeyQuery>, upgrade: WebSocketUpgrade) -> Response {
+    let valid = q.listen_key.as_ref().is_some_and(|k| state.listen_keys.lock().unwrap_or_else(|p| p.into_inner()).get(k).is_some_and(|c| c.elapsed() < Duration::from_secs(3600)));
+    if !valid {
+        return error(StatusCode::BAD_REQUEST, -1125, "This listenKey does not exist.");
+    }
+    let rx = state.private_tx.subscribe();
+    upgrade.on_upgrade(move |socket| forward(socket, state, rx, |e| e.to_string()))
+}
+
+#[derive(serde::Deserialize)]
+struct StreamsQuery {
+    streams: String,
+}
+
+async fn public_combined(State(state): State<Arc<VenueState>>, Query(q): Query<StreamsQuery>, upgrade: WebSocketUpgrade) -> Response {
+    let wanted: Vec<String> = q.streams.split('/').map(str::to_string).collect();
+    upgrade.on_upgrade(move |socket| public_session(socket, state, wanted, true))
+}
+
+async fn public_single(State(state): State<Arc<VenueState>>, Path(stream): Path<String>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| public_session(socket, state, vec![stream], false))
+}
+
+async fn public_session(socket: WebSocket, state: Arc<VenueState>, streams: Vec<String>, combined: bool) {
+    let kind = if state.kind == Kind::BinanceUsdm { "aggTrade" } else { "trade" };
+    let (tx, rx) = tokio::sync::broadcast::channel(65_536);
+    let mut public = state.public_tx.subscribe();
+    let relay = tokio::spawn(async move {
+        while let Ok((symbol, text)) = public.recv().await {
+            let name = format!("{symbol}@{kind}");
+            if streams.contains(&name) {
+                let out = if combined { format!("{{\"stream\":\"{name}\",\"data\":{text}}}") } else { text };
+                if tx.send(out).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    forward(socket, state, rx, |t| t.to_string()).await;
+    relay.abort();
+}

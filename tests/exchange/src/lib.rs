@@ -1,0 +1,395 @@
+//! A local exchange for tests and for users: Binance spot, Binance USD-M and OKX, each on
+//! its own port of 127.0.0.1, speaking the subset of their REST and WebSocket protocols
+//! that the runtime's adapters use, as the copied docs describe them. Orders match with
+//! the paper venue's engine; keys, signatures, timestamps and rate limits are checked
+//! with each venue's error codes; faults are injected on command under `/_local/`.
+//!
+//! One account per venue (the configured key). The rest of the market is the background
+//! liquidity and the trades sent to `/_local/print`, which go through resting orders.
+
+pub mod auth;
+pub mod binance;
+pub mod market;
+pub mod okx;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use runtime::model::{Decimal, Side};
+use runtime::venue::paper::LiquidityProfile;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use market::{Happening, Listing, Market};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BinanceSpot,
+    BinanceUsdm,
+    Okx,
+}
+
+/// Misbehaviour on command. Counters count down as they fire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// The next N placements answer 5xx without executing.
+    pub fail_orders: u32,
+    /// The next N placements execute, then answer 5xx / -1007: the answer is lost.
+    pub unknown_orders: u32,
+    /// The next N requests answer 429 with Retry-After: 1.
+    pub rate_limit: u32,
+    /// Answer 418 to everything for this many seconds.
+    pub ban_secs: u64,
+    /// Every private push is sent twice.
+    pub duplicate_pushes: bool,
+    /// The next N private pushes are lost.
+    pub drop_pushes: u32,
+    /// Every answer waits this long.
+    pub stall_ms: u64,
+}
+
+/// Limits enforced per venue (the documented ones by default; tests lower them).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub weight_per_minute: u32,
+    pub orders_per_10s: u32,
+    /// 429s in a row after which the client is banned (418).
+    pub ban_after: u32,
+}
+
+pub struct Credentials {
+    pub api_key: String,
+    pub api_secret: String,
+    pub passphrase: String,
+}
+
+struct LimitState {
+    weights: VecDeque<(Instant, u32)>,
+    orders: VecDeque<Instant>,
+    violations: u32,
+    banned_until: Option<Instant>,
+}
+
+pub struct VenueState {
+    pub kind: Kind,
+    pub market: Mutex<Market>,
+    pub credentials: Credentials,
+    pub faults: Mutex<Faults>,
+    pub limits: Limits,
+    limit_state: Mutex<LimitState>,
+    /// Private pushes, already in the venue's format.
+    pub private_tx: broadcast::Sender<String>,
+    pub public_tx: broadcast::Sender<(String, String)>,
+    /// Fired to drop every WebSocket connection.
+    pub disconnect_tx: broadcast::Sender<()>,
+    pub listen_keys: Mutex<HashMap<String, Instant>>,
+    /// Requests by path, for tests that check what was called.
+    pub calls: Mutex<Vec<String>>,
+}
+
+/// What a rate-limit check says.
+pub enum Admission {
+    Ok { weight: u32, orders: u32 },
+    TooMany { retry_after: u64 },
+    Banned { retry_after: u64 },
+}
+
+impl VenueState {
+    pub fn now_ms() -> i64 {
+        runtime::venue::live::clock::system_ms()
+    }
+
+    /// Counts a request of `weight` (and `orders` new orders) against the limits.
+    pub fn admit(&self, weight: u32, orders: u32) -> Admission {
+        let now = Instant::now();
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.limit_state.lock().unwrap_or_else(|p| p.into_inner());
+        if faults.ban_secs > 0 {
+            s.banned_until = Some(now + Duration::from_secs(faults.ban_secs));
+            faults.ban_secs = 0;
+        }
+        if let Some(until) = s.banned_until.filter(|u| *u > now) {
+            return Admission::Banned { retry_after: (until - now).as_secs().max(1) };
+        }
+        while s.weights.front().is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60)) {
+            s.weights.pop_front();
+        }
+        while s.orders.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(10)) {
+            s.orders.pop_front();
+        }
+        let used: u32 = s.weights.iter().map(|(_, w)| w).sum();
+        let forced = faults.rate_limit > 0;
+        if forced {
+            faults.rate_limit -= 1;
+        }
+        if forced || used + weight > self.limits.weight_per_minute || s.orders.len() as u32 + orders > self.limits.orders_per_10s {
+            s.violations += 1;
+            if s.violations > self.limits.ban_after {
+                s.banned_until = Some(now + Duration::from_secs(120));
+                return Admission::Banned { retry_after: 120 };
+            }
+            let retry_after = if forced {
+                1
+            } else {
+                let oldest = if orders > 0 { s.orders.front().map(|t| Duration::from_secs(10).saturating_sub(now.duration_since(*t))) } else { None };
+                let w = s.weights.front().map(|(t, _)| Duration::from_secs(60).saturating_sub(now.duration_since(*t)));
+                oldest.or(w).unwrap_or(Duration::from_secs(1)).as_secs().max(1)
+            };
+            return Admission::TooMany { retry_after };
+        }
+        s.violations = 0;
+        s.weights.push_back((now, weight));
+        for _ in 0..orders {
+            s.orders.push_back(now);
+        }
+        Admission::Ok { weight: used + weight, orders: s.orders.len() as u32 }
+    }
+
+    /// Sends private pushes, applying the push faults.
+    pub fn push_private(&self, messages: Vec<String>) {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        for m in messages {
+            if faults.drop_pushes > 0 {
+                faults.drop_pushes -= 1;
+                continue;
+            }
+            let _ = self.private_tx.send(m.clone());
+            if faults.duplicate_pushes {
+                let _ = self.private_tx.send(m);
+            }
+        }
+    }
+
+    pub async fn stall(&self) {
+        let ms = self.faults.lock().unwrap_or_else(|p| p.into_inner()).stall_ms;
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// Takes one placement fault, if any is armed: `Some(true)` fail without executing,
+    /// `Some(false)` execute and lose the answer.
+    pub fn placement_fault(&self) -> Option<bool> {
+        let mut f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        if f.fail_orders > 0 {
+            f.fail_orders -= 1;
+            return Some(true);
+        }
+        if f.unknown_orders > 0 {
+            f.unknown_orders -= 1;
+            return Some(false);
+        }
+        None
+    }
+
+    fn publish(&self, happenings: &[Happening]) {
+        let (private, public) = match self.kind {
+            Kind::BinanceSpot | Kind::BinanceUsdm => binance::pushes(self, happenings),
+            Kind::Okx => okx::pushes(self, happenings),
+        };
+        self.push_private(private);
+        for p in public {
+            let _ = self.public_tx.send(p);
+        }
+    }
+
+    /// Runs `f` on the market and publishes what happened.
+    pub fn with_market<T>(&self, f: impl FnOnce(&mut Market) -> (T, Vec<Happening>)) -> T {
+        let (value, happenings) = {
+            let mut market = self.market.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut market)
+        };
+        self.publish(&happenings);
+        value
+    }
+}
+
+/// A venue's configuration.
+#[derive(Clone)]
+pub struct VenueSetup {
+    pub listings: Vec<Listing>,
+    pub balances: BTreeMap<String, Decimal>,
+    pub maker_fee: Decimal,
+    pub taker_fee: Decimal,
+    pub limits: Limits,
+    /// A first trade per symbol, so books have liquidity from the start.
+    pub opening_prices: Vec<(String, Decimal)>,
+}
+
+pub struct Setup {
+    pub api_key: String,
+    pub api_secret: String,
+    pub passphrase: String,
+    pub spot: VenueSetup,
+    pub usdm: VenueSetup,
+    pub okx: VenueSetup,
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap_or_default()
+}
+
+impl Setup {
+    /// BTCUSDT on the Binance venues, BTC-USDT and BTC-USDT-SWAP on OKX, with a little
+    /// liquidity around 30000 and the documented rate limits.
+    pub fn demo(api_key: &str, api_secret: &str, passphrase: &str) -> Setup {
+        let liquidity = Some(LiquidityProfile { levels: 5, step: d("0.5"), qty: d("2") });
+        let btc = |symbol: &str, lot: &str, ct: &str| Listing {
+            symbol: symbol.into(),
+            base: "BTC".into(),
+            quote: "USDT".into(),
+            tick_size: d("0.1"),
+            lot_size: d(lot),
+            min_qty: d(lot),
+            min_notional: d("5"),
+            liquidity: liquidity.clone(),
+            contract_value: d(ct),
+        };
+        let balances: BTreeMap<String, Decimal> = [("BTC".to_string(), d("100")), ("USDT".to_string(), d("10000000"))].into();
+        let venue = |listings: Vec<Listing>, weight: u32, orders: u32| VenueSetup {
+            opening_prices: listings.iter().map(|l| (l.symbol.clone(), d("30000"))).collect(),
+            listings,
+            balances: balances.clone(),
+            maker_fee: d("0.0002"),
+            taker_fee: d("0.0004"),
+            limits: Limits { weight_per_minute: weight, orders_per_10s: orders, ban_after: 5 },
+        };
+        Setup {
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            passphrase: passphrase.into(),
+            spot: venue(vec![btc("BTCUSDT", "0.00001", "1")], 6000, 100),
+            usdm: venue(vec![btc("BTCUSDT", "0.001", "1")], 2400, 300),
+            okx: venue(vec![btc("BTC-USDT", "0.00000001", "1"), btc("BTC-USDT-SWAP", "0.0001", "0.01")], 6000, 300),
+        }
+    }
+}
+
+/// A running local exchange.
+pub struct Running {
+    pub spot: SocketAddr,
+    pub usdm: SocketAddr,
+    pub okx: SocketAddr,
+    pub states: HashMap<&'static str, Arc<VenueState>>,
+}
+
+fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) -> Arc<VenueState> {
+    let perpetual = kind == Kind::BinanceUsdm;
+    let mut market = Market::new(name, perpetual, setup.listings.clone(), setup.balances.clone(), setup.maker_fee, setup.taker_fee);
+    for (symbol, price) in &setup.opening_prices {
+        let _ = market.print(symbol, *price, d("0.001"), Side::Buy, VenueState::now_ms());
+    }
+    Arc::new(VenueState {
+        kind,
+        market: Mutex::new(market),
+        credentials: Credentials { api_key: setup_all.api_key.clone(), api_secret: setup_all.api_secret.clone(), passphrase: setup_all.passphrase.clone() },
+        faults: Mutex::new(Faults::default()),
+        limits: setup.limits,
+        limit_state: Mutex::new(LimitState { weights: VecDeque::new(), orders: VecDeque::new(), violations: 0, banned_until: None }),
+        private_tx: broadcast::channel(65_536).0,
+        public_tx: broadcast::channel(65_536).0,
+        disconnect_tx: broadcast::channel(16).0,
+        listen_keys: Mutex::new(HashMap::new()),
+        calls: Mutex::new(Vec::new()),
+    })
+}
+
+#[derive(Deserialize)]
+struct PrintRequest {
+    symbol: String,
+    price: Decimal,
+    qty: Decimal,
+    /// The aggressor: `BUY` lifts asks (our sells fill), `SELL` hits bids.
+    side: String,
+}
+
+async fn control_print(State(state): State<Arc<VenueState>>, Json(p): Json<PrintRequest>) -> impl IntoResponse {
+    let side = if p.side.eq_ignore_ascii_case("buy") { Side::Buy } else { Side::Sell };
+    let result = state.with_market(|m| match m.print(&p.symbol, p.price, p.qty, side, VenueState::now_ms()) {
+        Ok(h) => (Ok(()), h),
+        Err(e) => (Err(e.0), Vec::new()),
+    });
+    match result {
+        Ok(()) => (axum::http::StatusCode::OK, "ok".to_string()),
+        Err(e) => (axum::http::StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn control_faults(State(state): State<Arc<VenueState>>, Json(faults): Json<Faults>) -> impl IntoResponse {
+    *state.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    "ok"
+}
+
+async fn control_disconnect(State(state): State<Arc<VenueState>>) -> impl IntoResponse {
+    let _ = state.disconnect_tx.send(());
+    "ok"
+}
+
+/// Our account as the exchange sees it: orders and trades, for tests to check against.
+async fn control_account(State(state): State<Arc<VenueState>>) -> impl IntoResponse {
+    let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+    let mut trades = Vec::new();
+    let mut orders = Vec::new();
+    for l in market.listings() {
+        for t in market.trades_since(&l.symbol, 0) {
+            trades.push(serde_json::json!({"symbol": t.symbol, "tradeId": t.trade_id, "clientOrderId": t.client_order_id, "side": format!("{:?}", t.side).to_uppercase(), "price": t.price.to_string(), "qty": t.qty.to_string(), "maker": t.maker}));
+        }
+        for o in market.open_orders(Some(&l.symbol)) {
+            orders.push(serde_json::json!({"symbol": o.symbol, "clientOrderId": o.client_order_id, "side": format!("{:?}", o.side).to_uppercase(), "qty": o.qty.to_string(), "price": o.price().to_string()}));
+        }
+    }
+    let positions: Vec<serde_json::Value> = market.positions().into_iter().map(|(s, q)| serde_json::json!({"symbol": s, "net": q.to_string()})).collect();
+    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": state.calls.lock().unwrap_or_else(|p| p.into_inner()).len()}))
+}
+
+fn control_routes() -> Router<Arc<VenueState>> {
+    Router::new()
+        .route("/_local/print", post(control_print))
+        .route("/_local/faults", post(control_faults))
+        .route("/_local/disconnect", post(control_disconnect))
+        .route("/_local/account", get(control_account))
+}
+
+/// Binds the three venues on `host` (port 0: free ports) and serves them on the current
+/// tokio runtime.
+pub async fn serve(setup: Setup, host: &str, ports: [u16; 3]) -> std::io::Result<Running> {
+    let spot = venue_state(Kind::BinanceSpot, "binance-spot", &setup.spot, &setup);
+    let usdm = venue_state(Kind::BinanceUsdm, "binance-usdm", &setup.usdm, &setup);
+    let okx_state = venue_state(Kind::Okx, "okx", &setup.okx, &setup);
+    let mut addrs = Vec::new();
+    for (state, port) in [(spot.clone(), ports[0]), (usdm.clone(), ports[1]), (okx_state.clone(), ports[2])] {
+        let routes = match state.kind {
+            Kind::BinanceSpot | Kind::BinanceUsdm => binance::routes(),
+            Kind::Okx => okx::routes(),
+        };
+        let app = routes.merge(control_routes()).with_state(state);
+        let listener = tokio::net::TcpListener::bind((host, port)).await?;
+        addrs.push(listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+    let states = HashMap::from([("binance-spot", spot), ("binance-usdm", usdm), ("okx", okx_state)]);
+    Ok(Running { spot: addrs[0], usdm: addrs[1], okx: addrs[2], states })
+}
+
+/// A local exchange on its own threads, for synchronous tests.
+pub struct Background {
+    pub running: Running,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Background {
+    pub fn start(setup: Setup) -> std::io::Result<Background> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("local-exchange").enable_all().build()?;
+        let running = runtime.block_on(serve(setup, "127.0.0.1", [0, 0, 0]))?;
+        Ok(Background { running, _runtime: runtime })
+    }
+}

@@ -1,0 +1,347 @@
+//! The exchange's books and accounts: the paper venue's matching engine, plus the order
+//! and trade records a real exchange keeps (ids, statuses, quote amounts) for its queries
+//! and pushes. Protocol modules turn what happens here into their own JSON.
+
+use std::collections::HashMap;
+
+use runtime::model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId};
+use runtime::venue::paper::{Faults, LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
+use runtime::venue::{Venue, VenueEvent};
+
+/// One instrument as the exchange lists it.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub tick_size: Decimal,
+    pub lot_size: Decimal,
+    pub min_qty: Decimal,
+    pub min_notional: Decimal,
+    /// Background liquidity re-quoted around every print.
+    pub liquidity: Option<LiquidityProfile>,
+    /// OKX swaps: base units per contract.
+    pub contract_value: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub order_id: i64,
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub qty: Decimal,
+    pub executed: Decimal,
+    pub quote: Decimal,
+    pub status: OrderStatus,
+    pub stp: SelfTradePrevention,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub reason: Option<String>,
+}
+
+impl Order {
+    /// Binance's status word.
+    pub fn binance_status(&self) -> &'static str {
+        match self.status {
+            OrderStatus::Accepted if self.executed > Decimal::ZERO => "PARTIALLY_FILLED",
+            OrderStatus::Accepted => "NEW",
+            OrderStatus::Filled => "FILLED",
+            OrderStatus::Canceled => "CANCELED",
+            OrderStatus::Expired if self.reason.as_deref() == Some(runtime::venue::paper::reasons::STP_EXPIRED) => "EXPIRED_IN_MATCH",
+            OrderStatus::Expired => "EXPIRED",
+            OrderStatus::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn price(&self) -> Decimal {
+        match self.order_type {
+            OrderType::Limit { price, .. } => price,
+            OrderType::Market => Decimal::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trade {
+    pub trade_id: i64,
+    pub order_id: i64,
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub maker: bool,
+    pub ts_ms: i64,
+}
+
+/// Something to push: an order changed (with the trade that changed it), or a trade
+/// printed on the public tape.
+#[derive(Debug, Clone)]
+pub enum Happening {
+    Order { order: Order, trade: Option<Trade>, kind: ExecKind },
+    Public { symbol: String, trade_id: i64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecKind {
+    New,
+    Trade,
+    Canceled,
+    Expired,
+    Rejected,
+}
+
+impl ExecKind {
+    pub fn binance(self) -> &'static str {
+        match self {
+            ExecKind::New => "NEW",
+            ExecKind::Trade => "TRADE",
+            ExecKind::Canceled => "CANCELED",
+            ExecKind::Expired => "EXPIRED",
+            ExecKind::Rejected => "REJECTED",
+        }
+    }
+}
+
+/// Why an order or cancel was refused, in the paper venue's (Binance's) words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+pub struct Market {
+    venue: PaperVenue,
+    listings: Vec<Listing>,
+    orders: HashMap<String, Order>,
+    by_order_id: HashMap<i64, String>,
+    trades: Vec<Trade>,
+    next_order_id: i64,
+    next_public_id: i64,
+    /// Orders whose acceptance was already pushed.
+    announced: std::collections::HashSet<String>,
+}
+
+const ACCOUNT: StrategyId = StrategyId(0);
+
+impl Market {
+    pub fn new(name: &str, perpetual: bool, listings: Vec<Listing>, balances: std::collections::BTreeMap<String, Decimal>, maker_fee: Decimal, taker_fee: Decimal) -> Market {
+        let mut venue = PaperVenue::new(PaperVenueConfig {
+            id: VenueId(0),
+            name: name.to_string(),
+            settlement: if perpetual { Settlement::Perpetual } else { Settlement::Spot },
+            maker_fee,
+            taker_fee,
+            balances,
+            faults: Faults::default(),
+        });
+        for (i, l) in listings.iter().enumerate() {
+            venue.add_instrument(
+                InstrumentInfo {
+                    id: InstrumentId(i as u32),
+                    venue: VenueId(0),
+                    venue_name: name.to_string(),
+                    symbol: l.symbol.clone(),
+                    base_asset: l.base.clone(),
+                    quote_asset: l.quote.clone(),
+                    tick_size: l.tick_size,
+                    lot_size: l.lot_size,
+                    min_qty: l.min_qty,
+                    min_notional: l.min_notional,
+                    paper: true,
+                },
+                l.liquidity.clone(),
+            );
+        }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default() }
+    }
+
+    pub fn listings(&self) -> &[Listing] {
+        &self.listings
+    }
+
+    fn instrument(&self, symbol: &str) -> Option<InstrumentId> {
+        self.listings.iter().position(|l| l.symbol == symbol).map(|i| InstrumentId(i as u32))
+    }
+
+    pub fn listing(&self, symbol: &str) -> Option<&Listing> {
+        self.listings.iter().find(|l| l.symbol == symbol)
+    }
+
+    pub fn order(&self, client_order_id: &str) -> Option<&Order> {
+        self.orders.get(client_order_id)
+    }
+
+    pub fn order_by_id(&self, order_id: i64) -> Option<&Order> {
+        self.by_order_id.get(&order_id).and_then(|c| self.orders.get(c))
+    }
+
+    pub fn open_orders(&self, symbol: Option<&str>) -> Vec<&Order> {
+        let mut open: Vec<&Order> = self.orders.values().filter(|o| o.status == OrderStatus::Accepted && symbol.is_none_or(|s| s == o.symbol)).collect();
+        open.sort_by_key(|o| o.order_id);
+        open
+    }
+
+    pub fn trades_since(&self, symbol: &str, since_ms: i64) -> Vec<&Trade> {
+        self.trades.iter().filter(|t| t.symbol == symbol && t.ts_ms >= since_ms).collect()
+    }
+
+    pub fn balances(&self) -> Vec<(String, Decimal, Decimal)> {
+        self.venue.balances().into_iter().map(|(asset, b)| (asset, b.available(), b.locked)).collect()
+    }
+
+    /// Net position per symbol from our trades (perpetuals).
+    pub fn positions(&self) -> Vec<(String, Decimal)> {
+        let mut net: HashMap<String, Decimal> = self.listings.iter().map(|l| (l.symbol.clone(), Decimal::ZERO)).collect();
+        for t in &self.trades {
+            let signed = if t.side == Side::Buy { t.qty } else { -t.qty };
+            *net.entry(t.symbol.clone()).or_default() += signed;
+        }
+        let mut out: Vec<(String, Decimal)> = net.into_iter().collect();
+        out.sort();
+        out
+    }
+
+    pub fn last_price(&self, symbol: &str) -> Option<Decimal> {
+        self.instrument(symbol).and_then(|i| self.venue.last_price(i))
+    }
+
+    pub fn depth(&self, symbol: &str, levels: usize) -> Option<runtime::model::BookSnapshot> {
+        self.instrument(symbol).and_then(|i| self.venue.book(i, levels))
+    }
+
+    /// Places an order. An order the engine refuses is still an order the exchange saw:
+    /// it is recorded as REJECTED and the refusal returned.
+    #[allow(clippy::too_many_arguments)] // the fields of one order
+    pub fn place(&mut self, symbol: &str, client_order_id: &str, side: Side, order_type: OrderType, qty: Decimal, stp: SelfTradePrevention, now_ms: i64) -> Result<(Order, Vec<Happening>), Refusal> {
+        let Some(instrument) = self.instrument(symbol) else { return Err(Refusal("Invalid symbol.".into())) };
+        if self.orders.get(client_order_id).is_some_and(|o| o.status == OrderStatus::Accepted) {
+            return Err(Refusal(runtime::venue::paper::reasons::DUPLICATE.into()));
+        }
+        let order_id = self.next_order_id;
+        self.next_order_id += 1;
+        let order = Order {
+            order_id,
+            client_order_id: client_order_id.to_string(),
+            symbol: symbol.to_string(),
+            side,
+            order_type,
+            qty,
+            executed: Decimal::ZERO,
+            quote: Decimal::ZERO,
+            status: OrderStatus::Accepted,
+            stp,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            reason: None,
+        };
+        self.orders.insert(client_order_id.to_string(), order);
+        self.by_order_id.insert(order_id, client_order_id.to_string());
+        let request = OrderRequest { client_order_id: client_order_id.to_string(), instrument, side, order_type, qty };
+        self.venue.submit(ACCOUNT, &request, stp, now_ms);
+        let happenings = self.drain(now_ms);
+        let order = self.orders.get(client_order_id).cloned().ok_or_else(|| Refusal("lost order".into()))?;
+        if order.status == OrderStatus::Rejected {
+            // A refused order never existed, as far as queries go.
+            self.orders.remove(client_order_id);
+            self.by_order_id.remove(&order_id);
+            self.announced.remove(client_order_id);
+            return Err(Refusal(order.reason.clone().unwrap_or_default()));
+        }
+        Ok((order, happenings))
+    }
+
+    pub fn cancel(&mut self, symbol: &str, client_order_id: &str, now_ms: i64) -> Result<(Order, Vec<Happening>), Refusal> {
+        let Some(instrument) = self.instrument(symbol) else { return Err(Refusal("Invalid symbol.".into())) };
+        match self.orders.get(client_order_id) {
+            Some(o) if o.status == OrderStatus::Accepted => {}
+            _ => return Err(Refusal("Unknown order sent.".into())),
+        }
+        self.venue.cancel(ACCOUNT, instrument, client_order_id, now_ms);
+        let happenings = self.drain(now_ms);
+        let order = self.orders.get(client_order_id).cloned().ok_or_else(|| Refusal("Unknown order sent.".into()))?;
+        Ok((order, happenings))
+    }
+
+    /// A trade by the rest of the market: it goes through our resting orders it reaches.
+    pub fn print(&mut self, symbol: &str, price: Decimal, qty: Decimal, aggressor: Side, now_ms: i64) -> Result<Vec<Happening>, Refusal> {
+        let Some(instrument) = self.instrument(symbol) else { return Err(Refusal("Invalid symbol.".into())) };
+        let trade_id = self.next_public_id as u64;
+        self.venue.replay_print(instrument, &MarketPrint { trade_id, price, qty, aggressor, ts_ms: now_ms });
+        Ok(self.drain(now_ms))
+    }
+
+    fn drain(&mut self, now_ms: i64) -> Vec<Happening> {
+        let mut events = Vec::new();
+        self.venue.drain_events(&mut events);
+        let mut out = Vec::new();
+        for event in events {
+            match event {
+                VenueEvent::Trade(t) => {
+                    let symbol = self.listings[t.instrument.0 as usize].symbol.clone();
+                    let trade_id = self.next_public_id;
+                    self.next_public_id += 1;
+                    out.push(Happening::Public { symbol, trade_id, price: t.price, qty: t.qty, buyer_is_maker: t.aggressor == Side::Sell, ts_ms: t.ts_ms });
+                }
+                VenueEvent::Fill(f) => {
+                    let Some(order) = self.orders.get_mut(&f.client_order_id) else { continue };
+                    order.executed += f.qty;
+                    order.quote += f.qty * f.price;
+                    order.updated_ms = now_ms;
+                    let trade = Trade {
+                        trade_id: self.trades.len() as i64 + 5_000_001,
+                        order_id: order.order_id,
+                        client_order_id: f.client_order_id.clone(),
+                        symbol: order.symbol.clone(),
+                        side: f.side,
+                        price: f.price,
+                        qty: f.qty,
+                        fee: f.fee,
+                        fee_asset: f.fee_asset.clone(),
+                        maker: f.liquidity == runtime::model::Liquidity::Maker,
+                        ts_ms: now_ms,
+                    };
+                    self.trades.push(trade.clone());
+                    if order.executed >= order.qty {
+                        order.status = OrderStatus::Filled;
+                    }
+                    out.push(Happening::Order { order: order.clone(), trade: Some(trade), kind: ExecKind::Trade });
+                }
+                VenueEvent::Order(u) => {
+                    let Some(order) = self.orders.get_mut(&u.client_order_id) else { continue };
+                    order.updated_ms = now_ms;
+                    let kind = match u.status {
+                        OrderStatus::Accepted if self.announced.insert(u.client_order_id.clone()) => ExecKind::New,
+                        OrderStatus::Accepted => continue,
+                        // A fill already said FILLED, with its trade.
+                        OrderStatus::Filled => continue,
+                        OrderStatus::Canceled => ExecKind::Canceled,
+                        OrderStatus::Expired => ExecKind::Expired,
+                        OrderStatus::Rejected => ExecKind::Rejected,
+                    };
+                    order.status = u.status;
+                    order.reason = u.reason.clone();
+                    out.push(Happening::Order { order: order.clone(), trade: None, kind });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Our order type from Binance's `type` and `timeInForce`.
+pub fn binance_order_type(kind: &str, tif: Option<&str>, price: Option<Decimal>) -> Result<OrderType, String> {
+    let tif = match (kind, tif) {
+        ("MARKET", _) => return Ok(OrderType::Market),
+        ("LIMIT_MAKER", _) => TimeInForce::PostOnly,
+        ("LIMIT", Some("GTC")) => TimeInForce::Gtc,
+        ("LIMIT", Some("IOC")) => TimeInForce::Ioc,
+        ("LIMIT", Some("FOK")) => TimeInForce::Fok,
+        ("LIMIT", Some("GTX")) => TimeInForce::PostOnly,
+        ("LIMIT", None) => return Err("Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.".into()),
+        (other, _) => return Err(format!("Invalid orderType {other}")),
+    };
+    let price = price.ok_or("Mandatory parameter 'price' was not sent, was empty/null, or malformed.")?;
+    Ok(OrderType::Limit { price, time_in_force: tif })
+}
