@@ -160,3 +160,88 @@ impl Drop for RedisServer {
 pub fn runtime_binary() -> PathBuf {
     built(root().join("target/release/runtime"))
 }
+
+/// The local exchange on free ports, with a client for its `/_local/` controls.
+pub struct Exchange {
+    pub background: local_exchange::Background,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+pub const KEY: &str = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A";
+pub const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+pub const PASSPHRASE: &str = "local-passphrase";
+
+impl Exchange {
+    pub fn start() -> Exchange {
+        let background = local_exchange::Background::start(local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE)).unwrap_or_else(|e| panic!("local exchange: {e}"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        runtime::venue::live::ws::install_tls_provider();
+        Exchange { background, runtime, http: reqwest::Client::new() }
+    }
+
+    pub fn addr(&self, venue: &str) -> std::net::SocketAddr {
+        let r = &self.background.running;
+        match venue {
+            "binance-spot" => r.spot,
+            "binance-usdm" => r.usdm,
+            _ => r.okx,
+        }
+    }
+
+    fn post(&self, venue: &str, path: &str, body: serde_json::Value) {
+        let url = format!("http://{}{path}", self.addr(venue));
+        let status = self.runtime.block_on(async { self.http.post(&url).json(&body).send().await.map(|r| r.status()) });
+        assert!(status.as_ref().is_ok_and(|s| s.is_success()), "{url}: {status:?}");
+    }
+
+    /// A trade by the rest of the market on `venue`.
+    pub fn print(&self, venue: &str, symbol: &str, price: &str, qty: &str, aggressor: &str) {
+        self.post(venue, "/_local/print", serde_json::json!({"symbol": symbol, "price": price, "qty": qty, "side": aggressor}));
+    }
+
+    pub fn faults(&self, venue: &str, faults: serde_json::Value) {
+        self.post(venue, "/_local/faults", faults);
+    }
+
+    pub fn disconnect(&self, venue: &str) {
+        self.post(venue, "/_local/disconnect", serde_json::json!({}));
+    }
+
+    /// The account as the exchange sees it: trades, open orders, positions.
+    pub fn account(&self, venue: &str) -> serde_json::Value {
+        let url = format!("http://{}/_local/account", self.addr(venue));
+        self.runtime
+            .block_on(async { self.http.get(&url).send().await?.json::<serde_json::Value>().await })
+            .unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
+    /// The `[[venue]]` section for one of its venues, with credentials from `env`.
+    pub fn venue_section(&self, name: &str, kind: &str, symbol: &str, base: &str, key_env: &str, secret_env: &str, pass_env: &str) -> String {
+        let a = self.addr(kind);
+        let (private, public) = match kind {
+            "binance-spot" => (format!("ws://{a}/ws-api/v3"), format!("ws://{a}")),
+            "binance-usdm" => (format!("ws://{a}"), format!("ws://{a}")),
+            _ => (format!("ws://{a}/ws/v5/private"), format!("ws://{a}/ws/v5/public")),
+        };
+        let passphrase = if kind == "okx" { format!("passphrase = \"env:{pass_env}\"\ntrade_mode = \"cross\"\n") } else { String::new() };
+        format!(
+            r#"
+[[venue]]
+name = "{name}"
+kind = "{kind}"
+[venue.connection]
+rest_url = "http://{a}"
+private_ws_url = "{private}"
+public_ws_url = "{public}"
+api_key = "env:{key_env}"
+api_secret = "env:{secret_env}"
+{passphrase}
+[[venue.instrument]]
+symbol = "{symbol}"
+base = "{base}"
+quote = "USDT"
+"#
+        )
+    }
+}

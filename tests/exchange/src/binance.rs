@@ -283,7 +283,7 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
     state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{method} {full}"));
     let path = match (futures, full.as_str()) {
         (false, p) if p.starts_with("/api/v3/") => p["/api/v3".len()..].to_string(),
-        (true, p) if p.starts_with("/fapi/v1/") || p.starts_with("/fapi/v2/") || p.starts_with("/fapi/v3/") => p[7..].to_string(),
+        (true, p) if p.starts_with("/fapi/v1/") || p.starts_with("/fapi/v2/") || p.starts_with("/fapi/v3/") => p[8..].to_string(),
         _ => return error(StatusCode::NOT_FOUND, -1000, "Unknown path."),
     };
     let (weight, orders) = cost(&method, &path);

@@ -346,7 +346,11 @@ async fn control_account(State(state): State<Arc<VenueState>>) -> impl IntoRespo
         }
     }
     let positions: Vec<serde_json::Value> = market.positions().into_iter().map(|(s, q)| serde_json::json!({"symbol": s, "net": q.to_string()})).collect();
-    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": state.calls.lock().unwrap_or_else(|p| p.into_inner()).len()}))
+    let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+    for c in state.calls.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        *calls.entry(c.clone()).or_default() += 1;
+    }
+    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": calls}))
 }
 
 fn control_routes() -> Router<Arc<VenueState>> {

@@ -62,6 +62,7 @@ const PING_AFTER: Duration = Duration::from_secs(20);
 
 impl Okx {
     pub fn new(endpoints: Endpoints, credentials: Credentials, trade_mode: &str) -> Result<Self, String> {
+        ws::install_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))

@@ -1,0 +1,164 @@
+//! The live adapters end to end: the runtime, with the hedger, trading on the local
+//! exchange over real HTTP and WebSocket connections on 127.0.0.1. Maker orders rest on
+//! Binance spot; the market trades through them; every fill must be hedged exactly once
+//! on Binance USD-M (or OKX), also with faults injected in the middle of it.
+
+use std::time::{Duration, Instant};
+
+use e2e::{guest, plugin_host, strategy, Exchange, KEY, PASSPHRASE, SECRET};
+use runtime::engine::{Control, Engine};
+use runtime::model::Decimal;
+use serde_json::{json, Value};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap_or_else(|_| panic!("decimal {s}"))
+}
+
+fn set_credentials() {
+    // The same values for every test in this process, so parallel tests agree.
+    std::env::set_var("E2E_LIVE_KEY", KEY);
+    std::env::set_var("E2E_LIVE_SECRET", SECRET);
+    std::env::set_var("E2E_LIVE_PASSPHRASE", PASSPHRASE);
+}
+
+fn config(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> String {
+    format!(
+        r#"
+mode = "live"
+[risk]
+max_order_notional = "1000000"
+{}{}
+[[strategy]]
+name = "maker"
+component = "scripted"
+params = {{ orders = [
+  {{ venue = "maker", symbol = "BTCUSDT", id = "s1", side = "sell", price = "30010", qty = "0.01" }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "s2", side = "sell", price = "30020", qty = "0.02" }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "s3", side = "sell", price = "30030", qty = "0.03" }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "b1", side = "buy", price = "29990", qty = "0.01" }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "b2", side = "buy", price = "29980", qty = "0.015" }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "b3", side = "buy", price = "29970", qty = "0.02" }},
+] }}
+
+[[strategy]]
+name = "hedger"
+component = "hedger"
+params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Exchange" = "hedge", "Hedge Symbol" = "{hedge_symbol}", "Slippage" = "0.001", "Min Amt" = "10", "Min Qty" = "0.001" }}
+"#,
+        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC", "E2E_LIVE_KEY", "E2E_LIVE_SECRET", "E2E_LIVE_PASSPHRASE"),
+        ex.venue_section("hedge", hedge_kind, hedge_symbol, "BTC", "E2E_LIVE_KEY", "E2E_LIVE_SECRET", "E2E_LIVE_PASSPHRASE"),
+    )
+}
+
+fn start(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> Engine {
+    set_credentials();
+    let plugin = plugin_host();
+    e2e::engine(&config(ex, hedge_kind, hedge_symbol), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))])
+}
+
+/// Runs the engine until `done` holds, for at most 60 s. Each step waits for the venues'
+/// reports (or a second), so this follows events; the deadline only bounds a failure.
+fn run_until(engine: &mut Engine, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        engine.step();
+        if done() {
+            return;
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn net(account: &Value, symbol: &str) -> Decimal {
+    account["trades"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["symbol"] == symbol)
+        .map(|t| {
+            let q = d(t["qty"].as_str().unwrap_or("0"));
+            if t["side"] == "BUY" {
+                q
+            } else {
+                -q
+            }
+        })
+        .sum()
+}
+
+fn calls(account: &Value, call: &str) -> u64 {
+    account["calls"][call].as_u64().unwrap_or(0)
+}
+
+/// Places the maker orders (the scripted strategy acts on its first trade), then trades
+/// through them: the maker sells 0.06 and buys 0.025, a net -0.035 to be hedged.
+fn maker_burst(ex: &Exchange, engine: &mut Engine, between: impl FnOnce()) {
+    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+    run_until(engine, "the maker orders to rest", || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    between();
+    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+}
+
+fn assert_hedged_once(ex: &Exchange, engine: &mut Engine, hedge_venue: &str, hedge_symbol: &str) {
+    run_until(engine, "the maker fills to be hedged", || net(&ex.account(hedge_venue), hedge_symbol) == d("0.035"));
+    let maker = ex.account("binance-spot");
+    assert_eq!(net(&maker, "BTCUSDT"), d("-0.035"), "the maker's fills on the exchange");
+    assert_eq!(maker["trades"].as_array().map(Vec::len), Some(5), "five maker fills");
+    // Nothing more comes: a few more rounds of events, and the hedge stays exact.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        engine.step();
+    }
+    let hedge = ex.account(hedge_venue);
+    assert_eq!(net(&hedge, hedge_symbol), d("0.035"), "hedged exactly once: {hedge}");
+    let hedger = engine.slots().iter().find(|s| s.name == "hedger").unwrap_or_else(|| panic!("hedger"));
+    let position = hedger.stats.positions.values().fold(Decimal::ZERO, |acc, p| acc + p.bought - p.sold);
+    assert_eq!(position, d("0.035"), "the runtime's own account of the hedge agrees with the exchange");
+}
+
+#[test]
+fn hedger_hedges_spot_fills_on_usdm() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    maker_burst(&ex, &mut engine, || {});
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let hedge = ex.account("binance-usdm");
+    assert_eq!(calls(&hedge, "GET /fapi/v1/order"), 0, "no query was needed without faults");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
+#[test]
+fn every_fill_is_hedged_once_through_faults() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    // The hedge venue: one 429, one 5xx that did nothing, one that executed but whose
+    // answer was lost. The maker venue pushes everything twice.
+    ex.faults("binance-usdm", json!({"rate_limit": 1, "fail_orders": 1, "unknown_orders": 1}));
+    ex.faults("binance-spot", json!({"duplicate_pushes": true}));
+    maker_burst(&ex, &mut engine, || {
+        // The private stream drops between the two bursts; the second one's pushes are lost.
+        ex.disconnect("binance-spot");
+        ex.faults("binance-spot", json!({"duplicate_pushes": true, "drop_pushes": 1000}));
+    });
+    // Pushes come back for new events; the lost ones are found by the reconciliation.
+    ex.faults("binance-spot", json!({"duplicate_pushes": true}));
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let hedge = ex.account("binance-usdm");
+    assert!(calls(&hedge, "GET /fapi/v1/order") >= 2, "orders of unknown status were queried by client id: {hedge}");
+    let maker = ex.account("binance-spot");
+    assert!(calls(&maker, "GET /api/v3/myTrades") >= 2, "the reconnect was reconciled from the trade list: {maker}");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
+#[test]
+fn hedger_hedges_spot_fills_on_okx_swaps() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "okx", "BTC-USDT-SWAP");
+    ex.faults("okx", json!({"fail_orders": 1}));
+    maker_burst(&ex, &mut engine, || {});
+    assert_hedged_once(&ex, &mut engine, "okx", "BTC-USDT-SWAP");
+    let hedge = ex.account("okx");
+    assert!(calls(&hedge, "GET /api/v5/trade/order") >= 1, "the 5xx placement was queried before it was resent: {hedge}");
+    let _ = engine.controller().send(Control::Shutdown);
+}
