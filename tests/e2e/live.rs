@@ -5,20 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{guest, plugin_host, strategy, Exchange, KEY, PASSPHRASE, SECRET};
+use e2e::{guest, plugin_host, strategy, Exchange};
 use runtime::engine::{Control, Engine};
 use runtime::model::Decimal;
 use serde_json::{json, Value};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap_or_else(|_| panic!("decimal {s}"))
-}
-
-fn set_credentials() {
-    // The same values for every test in this process, so parallel tests agree.
-    std::env::set_var("E2E_LIVE_KEY", KEY);
-    std::env::set_var("E2E_LIVE_SECRET", SECRET);
-    std::env::set_var("E2E_LIVE_PASSPHRASE", PASSPHRASE);
 }
 
 fn config(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> String {
@@ -45,13 +38,13 @@ name = "hedger"
 component = "hedger"
 params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Exchange" = "hedge", "Hedge Symbol" = "{hedge_symbol}", "Slippage" = "0.001", "Min Amt" = "10", "Min Qty" = "0.001" }}
 "#,
-        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC", "E2E_LIVE_KEY", "E2E_LIVE_SECRET", "E2E_LIVE_PASSPHRASE"),
-        ex.venue_section("hedge", hedge_kind, hedge_symbol, "BTC", "E2E_LIVE_KEY", "E2E_LIVE_SECRET", "E2E_LIVE_PASSPHRASE"),
+        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC"),
+        ex.venue_section("hedge", hedge_kind, hedge_symbol, "BTC"),
     )
 }
 
 fn start(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> Engine {
-    set_credentials();
+    Exchange::set_credentials();
     let plugin = plugin_host();
     e2e::engine(&config(ex, hedge_kind, hedge_symbol), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))])
 }

@@ -216,8 +216,18 @@ impl Exchange {
             .unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
-    /// The `[[venue]]` section for one of its venues, with credentials from `env`.
-    pub fn venue_section(&self, name: &str, kind: &str, symbol: &str, base: &str, key_env: &str, secret_env: &str, pass_env: &str) -> String {
+    /// Puts the exchange's credentials where [`Exchange::venue_section`] refers to them.
+    /// The same values for every test in a process, so parallel tests agree.
+    pub fn set_credentials() {
+        std::env::set_var("E2E_LIVE_KEY", KEY);
+        std::env::set_var("E2E_LIVE_SECRET", SECRET);
+        std::env::set_var("E2E_LIVE_PASSPHRASE", PASSPHRASE);
+    }
+
+    /// The `[[venue]]` section for one of its venues, with credentials referenced from
+    /// the environment (see [`Exchange::set_credentials`]).
+    pub fn venue_section(&self, name: &str, kind: &str, symbol: &str, base: &str) -> String {
+        let (key_env, secret_env, pass_env) = ("E2E_LIVE_KEY", "E2E_LIVE_SECRET", "E2E_LIVE_PASSPHRASE");
         let a = self.addr(kind);
         let (private, public) = match kind {
             "binance-spot" => (format!("ws://{a}/ws-api/v3"), format!("ws://{a}")),

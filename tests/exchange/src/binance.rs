@@ -30,8 +30,22 @@ pub fn routes() -> Router<Arc<VenueState>> {
         .fallback(rest)
 }
 
-fn error(status: StatusCode, code: i64, msg: &str) -> Response {
-    (status, [("Content-Type", "application/json")], json!({"code": code, "msg": msg}).to_string()).into_response()
+/// A Binance error answer: HTTP status, code and message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: i64,
+    msg: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, [("Content-Type", "application/json")], json!({"code": self.code, "msg": self.msg}).to_string()).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: i64, msg: &str) -> ApiError {
+    ApiError { status, code, msg: msg.to_string() }
 }
 
 fn plain(d: Decimal) -> String {
@@ -188,7 +202,7 @@ fn parse_form(text: &str) -> Params {
     url::form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn check_time(params: &Params) -> Result<(), Response> {
+fn check_time(params: &Params) -> Result<(), ApiError> {
     let Some(ts) = params.get("timestamp") else {
         return Err(error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."));
     };
@@ -209,7 +223,7 @@ fn check_time(params: &Params) -> Result<(), Response> {
     Ok(())
 }
 
-fn check_key(state: &VenueState, headers: &HeaderMap) -> Result<(), Response> {
+fn check_key(state: &VenueState, headers: &HeaderMap) -> Result<(), ApiError> {
     match headers.get("X-MBX-APIKEY").and_then(|v| v.to_str().ok()) {
         None | Some("") => Err(error(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.")),
         Some(k) if k != state.credentials.api_key => Err(error(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action.")),
@@ -218,7 +232,7 @@ fn check_key(state: &VenueState, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 /// Checks key, signature (query string then body) and timestamp; returns all parameters.
-fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> Result<Params, Response> {
+fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> Result<Params, ApiError> {
     check_key(state, headers)?;
     let (q, sig_q) = strip_signature(query);
     let (b, sig_b) = strip_signature(body);
@@ -235,13 +249,13 @@ fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> R
     Ok(params)
 }
 
-fn need<'a>(p: &'a Params, name: &str) -> Result<&'a str, Response> {
+fn need<'a>(p: &'a Params, name: &str) -> Result<&'a str, ApiError> {
     p.get(name).map(String::as_str).filter(|v| !v.is_empty()).ok_or_else(|| {
         error(StatusCode::BAD_REQUEST, -1102, &format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."))
     })
 }
 
-fn decimal(p: &Params, name: &str) -> Result<Option<Decimal>, Response> {
+fn decimal(p: &Params, name: &str) -> Result<Option<Decimal>, ApiError> {
     match p.get(name) {
         None => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| error(StatusCode::BAD_REQUEST, -1100, &format!("Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."))),
@@ -284,20 +298,20 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
     let path = match (futures, full.as_str()) {
         (false, p) if p.starts_with("/api/v3/") => p["/api/v3".len()..].to_string(),
         (true, p) if p.starts_with("/fapi/v1/") || p.starts_with("/fapi/v2/") || p.starts_with("/fapi/v3/") => p[8..].to_string(),
-        _ => return error(StatusCode::NOT_FOUND, -1000, "Unknown path."),
+        _ => return error(StatusCode::NOT_FOUND, -1000, "Unknown path.").into_response(),
     };
     let (weight, orders) = cost(&method, &path);
     let admitted = match state.admit(weight, orders) {
         Admission::Ok { weight, orders } => (weight, orders),
         Admission::TooMany { retry_after } => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.");
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.").into_response();
             if let Ok(v) = retry_after.to_string().parse() {
                 r.headers_mut().insert("Retry-After", v);
             }
             return r;
         }
         Admission::Banned { retry_after } => {
-            let mut r = error(StatusCode::IM_A_TEAPOT, -1003, "Way too much request weight used; IP banned until later. Please use WebSocket Streams for live updates to avoid bans.");
+            let mut r = error(StatusCode::IM_A_TEAPOT, -1003, "Way too much request weight used; IP banned until later. Please use WebSocket Streams for live updates to avoid bans.").into_response();
             if let Ok(v) = retry_after.to_string().parse() {
                 r.headers_mut().insert("Retry-After", v);
             }
@@ -305,13 +319,14 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
         }
     };
     let query = uri.query().unwrap_or("").to_string();
-    let response = match handle(&state, &method, &path, &headers, &query, &body, futures).await {
-        Ok(r) | Err(r) => r,
+    let response = match handle(&state, &method, &path, &headers, &query, &body, futures) {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
     };
     with_limit_headers(response, admitted)
 }
 
-async fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &HeaderMap, query: &str, body: &str, futures: bool) -> Result<Response, Response> {
+fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &HeaderMap, query: &str, body: &str, futures: bool) -> Result<Response, ApiError> {
     let now = VenueState::now_ms();
     match (method.as_str(), path) {
         ("GET", "/ping") => Ok(ok(json!({}))),
@@ -388,11 +403,8 @@ async fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &
                 }
                 out.push(match place_one(state, &p, true, now) {
                     Ok(v) => v,
-                    Err(response) => {
-                        // A single order's error inside the batch: its code and message.
-                        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap_or_default();
-                        serde_json::from_slice(&body).unwrap_or(json!({"code": -1000, "msg": "unknown"}))
-                    }
+                    // A single order's error inside the batch: its code and message.
+                    Err(e) => json!({"code": e.code, "msg": e.msg}),
                 });
             }
             Ok(ok(Value::Array(out)))
@@ -471,7 +483,7 @@ async fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &
     }
 }
 
-fn client_id(state: &VenueState, params: &Params) -> Result<String, Response> {
+fn client_id(state: &VenueState, params: &Params) -> Result<String, ApiError> {
     if let Some(c) = params.get("origClientOrderId").filter(|c| !c.is_empty()) {
         return Ok(c.clone());
     }
@@ -484,7 +496,7 @@ fn client_id(state: &VenueState, params: &Params) -> Result<String, Response> {
 }
 
 /// Places one order from its parameters; the answer or the venue's error.
-fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64) -> Result<Value, Response> {
+fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64) -> Result<Value, ApiError> {
     let symbol = need(params, "symbol")?.to_string();
     let side = match need(params, "side")? {
         "BUY" => Side::Buy,
@@ -622,7 +634,7 @@ fn check_ws_signature(state: &VenueState, params: &serde_json::Map<String, Value
         return Err((-1022, "Signature for this request is not valid.".into()));
     }
     let as_params: Params = sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect();
-    check_time(&as_params).map_err(|_| (-1021, "Timestamp for this request is outside of the recvWindow.".to_string()))
+    check_time(&as_params).map_err(|e| (e.code, e.msg))
 }
 
 #[derive(serde::Deserialize)]
@@ -634,7 +646,7 @@ struct ListenKeyQuery {
 async fn private_listen_key(State(state): State<Arc<VenueState>>, Query(q): Query<ListenKeyQuery>, upgrade: WebSocketUpgrade) -> Response {
     let valid = q.listen_key.as_ref().is_some_and(|k| state.listen_keys.lock().unwrap_or_else(|p| p.into_inner()).get(k).is_some_and(|c| c.elapsed() < Duration::from_secs(3600)));
     if !valid {
-        return error(StatusCode::BAD_REQUEST, -1125, "This listenKey does not exist.");
+        return error(StatusCode::BAD_REQUEST, -1125, "This listenKey does not exist.").into_response();
     }
     let rx = state.private_tx.subscribe();
     upgrade.on_upgrade(move |socket| forward(socket, state, rx, |e| e.to_string()))

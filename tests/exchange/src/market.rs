@@ -82,7 +82,7 @@ pub struct Trade {
 /// printed on the public tape.
 #[derive(Debug, Clone)]
 pub enum Happening {
-    Order { order: Order, trade: Option<Trade>, kind: ExecKind },
+    Order { order: Box<Order>, trade: Option<Trade>, kind: ExecKind },
     Public { symbol: String, trade_id: i64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64 },
 }
 
@@ -306,7 +306,7 @@ impl Market {
                     if order.executed >= order.qty {
                         order.status = OrderStatus::Filled;
                     }
-                    out.push(Happening::Order { order: order.clone(), trade: Some(trade), kind: ExecKind::Trade });
+                    out.push(Happening::Order { order: Box::new(order.clone()), trade: Some(trade), kind: ExecKind::Trade });
                 }
                 VenueEvent::Order(u) => {
                     let Some(order) = self.orders.get_mut(&u.client_order_id) else { continue };
@@ -322,7 +322,7 @@ impl Market {
                     };
                     order.status = u.status;
                     order.reason = u.reason.clone();
-                    out.push(Happening::Order { order: order.clone(), trade: None, kind });
+                    out.push(Happening::Order { order: Box::new(order.clone()), trade: None, kind });
                 }
             }
         }

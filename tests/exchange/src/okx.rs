@@ -121,10 +121,11 @@ fn contract_value_of(state: &VenueState, symbol: &str) -> Decimal {
     }
 }
 
-fn check_auth(state: &VenueState, headers: &HeaderMap, method: &Method, path_and_query: &str, body: &str) -> Result<(), Response> {
+/// Checks OKX's four headers; the failure is its code and message (HTTP 401).
+fn check_auth(state: &VenueState, headers: &HeaderMap, method: &Method, path_and_query: &str, body: &str) -> Result<(), (&'static str, &'static str)> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let (key, sign, ts, pass) = (h("OK-ACCESS-KEY"), h("OK-ACCESS-SIGN"), h("OK-ACCESS-TIMESTAMP"), h("OK-ACCESS-PASSPHRASE"));
-    let unauthorized = |code: &str, msg: &str| reply(StatusCode::UNAUTHORIZED, code, msg, json!([]));
+    let unauthorized = |code: &'static str, msg: &'static str| (code, msg);
     if key.is_empty() {
         return Err(unauthorized("50103", "Request header \"OK-ACCESS-KEY\" cannot be empty."));
     }
@@ -195,8 +196,8 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
         }
         _ => {}
     }
-    if let Err(r) = check_auth(&state, &headers, &method, &path_and_query, &body) {
-        return r;
+    if let Err((code, msg)) = check_auth(&state, &headers, &method, &path_and_query, &body) {
+        return reply(StatusCode::UNAUTHORIZED, code, msg, json!([]));
     }
     match (method.as_str(), path.as_str()) {
         ("POST", "/api/v5/trade/order") | ("POST", "/api/v5/trade/batch-orders") => {

@@ -9,7 +9,7 @@ use crate::venue::binance::rest::{Binance, Endpoints as BinanceEndpoints, Flavor
 use crate::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
 use crate::venue::secrets::Secret;
 
-use super::{LiveSettings, LiveVenue, Waker};
+use super::{LiveSettings, LiveVenue, VenueSpec, Waker};
 
 /// A started live venue and its instruments, with the venue's own rules.
 pub struct Connected {
@@ -48,7 +48,7 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
                 endpoints.public_ws = u.clone();
             }
             let exchange = Binance::new(flavor, endpoints, secret(config, "api_key", &c.api_key)?, secret(config, "api_secret", &c.api_secret)?, c.recv_window_ms)?;
-            LiveVenue::start(runtime, exchange, venue, name, &symbols, |id| id.to_string(), settings, wake)
+            LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: |id| id.to_string() }, settings, wake)
         }
         VenueKind::Okx => {
             let mut endpoints = OkxEndpoints::default();
@@ -67,7 +67,7 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
                 passphrase: secret(config, "passphrase", &c.passphrase)?,
             };
             let exchange = Okx::new(endpoints, credentials, c.trade_mode.as_deref().unwrap_or("cash"))?;
-            LiveVenue::start(runtime, exchange, venue, name, &symbols, crate::venue::okx::common::client_order_id, settings, wake)
+            LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: crate::venue::okx::common::client_order_id }, settings, wake)
         }
         VenueKind::Paper => return Err(format!("venue {name} is a paper venue")),
     }

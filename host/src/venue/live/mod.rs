@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
 use crate::venue::report::OrderReport;
 use crate::venue::{paper, Venue, VenueEvent};
-use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
 /// How many trade ids are remembered for deduplication, per venue.
 const SEEN_TRADES: usize = 100_000;
@@ -210,10 +210,10 @@ impl StreamSink for Shared {
         Shared::report(self, report);
     }
 
-    fn trade(&self, symbol: &str, trade_id: u64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64) {
-        let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
-        let aggressor = if buyer_is_maker { Side::Sell } else { Side::Buy };
-        self.push(vec![VenueEvent::Trade(PublicTrade { instrument, trade_id, price, qty, aggressor, ts_ms })]);
+    fn trade(&self, t: TapeTrade) {
+        let Some(&(instrument, _)) = self.symbols.get(&t.symbol) else { return };
+        let aggressor = if t.buyer_is_maker { Side::Sell } else { Side::Buy };
+        self.push(vec![VenueEvent::Trade(PublicTrade { instrument, trade_id: t.trade_id, price: t.price, qty: t.qty, aggressor, ts_ms: t.ts_ms })]);
     }
 
     fn malformed(&self, what: String) {
@@ -240,6 +240,15 @@ pub enum LiveError {
     UnknownSymbol { venue: String, symbol: String },
 }
 
+/// Which venue this is to the engine: its handle, name, instruments and how our client
+/// ids are spelled on it.
+pub struct VenueSpec<'a> {
+    pub venue: VenueId,
+    pub name: &'a str,
+    pub symbols: &'a [(String, InstrumentId)],
+    pub map_id: fn(&str) -> String,
+}
+
 /// Everything the start-up fetched, for the engine to build its instruments from.
 pub struct Started {
     pub venue: LiveVenue,
@@ -250,16 +259,8 @@ impl LiveVenue {
     /// Syncs the clock, loads the rules of `symbols` (with their instrument handles, in
     /// order), and starts the order, private and public tasks on `runtime`. Blocks until
     /// the REST part of the start-up is done; streams connect in the background.
-    pub fn start<E: Exchange>(
-        runtime: &tokio::runtime::Handle,
-        exchange: E,
-        venue: VenueId,
-        name: &str,
-        symbols: &[(String, InstrumentId)],
-        map_id: fn(&str) -> String,
-        settings: LiveSettings,
-        wake: Waker,
-    ) -> Result<Started, LiveError> {
+    pub fn start<E: Exchange>(runtime: &tokio::runtime::Handle, exchange: E, spec: VenueSpec<'_>, settings: LiveSettings, wake: Waker) -> Result<Started, LiveError> {
+        let VenueSpec { venue, name, symbols, map_id } = spec;
         let exchange = Arc::new(exchange);
         let rest = |what: &'static str| move |error| LiveError::Rest { venue: name.to_string(), what, error };
         runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
@@ -513,8 +514,8 @@ impl<E: Exchange> StreamSink for Reconciling<E> {
         self.shared.report(report);
     }
 
-    fn trade(&self, symbol: &str, trade_id: u64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64) {
-        self.shared.trade(symbol, trade_id, price, qty, buyer_is_maker, ts_ms);
+    fn trade(&self, trade: TapeTrade) {
+        self.shared.trade(trade);
     }
 
     fn malformed(&self, what: String) {

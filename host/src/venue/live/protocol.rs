@@ -57,13 +57,25 @@ pub enum RestError {
     Auth { code: i64, message: String },
 }
 
+/// A trade on the venue's public tape, before its symbol is mapped to an instrument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapeTrade {
+    pub symbol: String,
+    pub trade_id: u64,
+    pub price: Decimal,
+    /// In base units.
+    pub qty: Decimal,
+    pub buyer_is_maker: bool,
+    pub ts_ms: i64,
+}
+
 /// Where a stream delivers what it reads.
 pub trait StreamSink: Send + Sync {
     /// The stream is connected and subscribed: from here on nothing is missed, so a
     /// reconciliation started now closes any gap behind it.
     fn connected(&self);
     fn report(&self, report: OrderReport);
-    fn trade(&self, symbol: &str, trade_id: u64, price: Decimal, qty: Decimal, buyer_is_maker: bool, ts_ms: i64);
+    fn trade(&self, trade: TapeTrade);
     /// A message that could not be used; counted and logged, the connection goes on.
     fn malformed(&self, what: String);
 }

@@ -15,7 +15,7 @@ use crate::venue::binance::common::{new_order_params, sign, signed_query};
 use crate::venue::binance::websocket::{parse_spot, parse_usdm};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
-use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::venue::secrets::Secret;
@@ -469,7 +469,7 @@ impl Exchange for Binance {
                 ws::Next::Closed(why) => return StreamEnd::Failed(why),
             };
             match parse_public_trade(&text) {
-                Ok((symbol, id, price, qty, buyer_maker, ts)) => sink.trade(&symbol, id, price, qty, buyer_maker, ts),
+                Ok(trade) => sink.trade(trade),
                 Err(ParseError::Ignored(_)) => {}
                 Err(e) => sink.malformed(format!("public stream: {e}")),
             }
@@ -478,7 +478,7 @@ impl Exchange for Binance {
 }
 
 /// A `trade` (spot) or `aggTrade` (USD-M) event, bare or in a combined-stream wrapper.
-pub fn parse_public_trade(text: &str) -> Result<(String, u64, Decimal, Decimal, bool, i64), ParseError> {
+pub fn parse_public_trade(text: &str) -> Result<TapeTrade, ParseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let event = value.get("data").unwrap_or(&value);
     let kind = event.get("e").and_then(|e| e.as_str()).unwrap_or("unknown");
@@ -488,14 +488,14 @@ pub fn parse_public_trade(text: &str) -> Result<(String, u64, Decimal, Decimal, 
         other => return Err(ParseError::Ignored(other.to_string())),
     };
     let buyer_maker = event.get("m").and_then(|m| m.as_bool()).ok_or_else(|| ParseError::Malformed("m missing".into()))?;
-    Ok((
-        str_field(event, "s")?.to_string(),
-        int_field(event, id_field)? as u64,
-        decimal_field(event, "p")?,
-        decimal_field(event, "q")?,
-        buyer_maker,
-        int_field(event, "T")?,
-    ))
+    Ok(TapeTrade {
+        symbol: str_field(event, "s")?.to_string(),
+        trade_id: int_field(event, id_field)? as u64,
+        price: decimal_field(event, "p")?,
+        qty: decimal_field(event, "q")?,
+        buyer_is_maker: buyer_maker,
+        ts_ms: int_field(event, "T")?,
+    })
 }
 
 impl Binance {
@@ -627,8 +627,8 @@ mod tests {
     #[test]
     fn documented_trade_event() {
         let text = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}"#;
-        let (s, id, p, q, m, ts) = parse_public_trade(text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((s.as_str(), id, p.to_string(), q.to_string(), m, ts), ("BNBBTC", 12345, "0.001".to_string(), "100".to_string(), true, 1672515782136));
+        let t = parse_public_trade(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((t.symbol.as_str(), t.trade_id, t.price.to_string(), t.qty.to_string(), t.buyer_is_maker, t.ts_ms), ("BNBBTC", 12345, "0.001".to_string(), "100".to_string(), true, 1672515782136));
         assert!(matches!(parse_public_trade(r#"{"e":"depthUpdate"}"#), Err(ParseError::Ignored(_))));
         assert!(matches!(parse_public_trade(r#"{"e":"trade","s":"X"}"#), Err(ParseError::Malformed(_))));
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
-use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink};
+use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
 use crate::venue::okx::websocket::parse_orders;
@@ -189,7 +189,7 @@ pub fn error_of(code: i64, message: &str) -> RestError {
         50001 | 50004 | 50013 | 50026 => RestError::Unknown(format!("{code}: {message}")),
         50100..=50119 => RestError::Auth { code, message },
         51603 => RestError::NotFound { code, message },
-        51400 | 51401 | 51402 => RestError::NotFound { code, message },
+        51400..=51402 => RestError::NotFound { code, message },
         _ => RestError::Rejected { code, message },
     }
 }
@@ -487,9 +487,9 @@ impl Okx {
             } else {
                 match parse_trades(&value) {
                     Ok(trades) => {
-                        for (symbol, id, px, sz, taker_side, ts) in trades {
-                            let qty = sz * self.contract_value(&symbol);
-                            sink.trade(&symbol, id, px, qty, taker_side == Side::Sell, ts);
+                        for mut trade in trades {
+                            trade.qty *= self.contract_value(&trade.symbol);
+                            sink.trade(trade);
                         }
                     }
                     Err(ParseError::Ignored(_)) => {}
@@ -500,22 +500,22 @@ impl Okx {
     }
 }
 
-/// A `trades` push: `side` is the taker's.
-pub fn parse_trades(value: &Value) -> Result<Vec<(String, u64, Decimal, Decimal, Side, i64)>, ParseError> {
+/// A `trades` push (`side` is the taker's); sizes as sent, in contracts for a swap.
+pub fn parse_trades(value: &Value) -> Result<Vec<TapeTrade>, ParseError> {
     if value.get("arg").and_then(|a| a.get("channel")).and_then(|c| c.as_str()) != Some("trades") {
         return Err(ParseError::Ignored("not trades".into()));
     }
     let data = value.get("data").and_then(|d| d.as_array()).ok_or_else(|| ParseError::Malformed("data is not a list".into()))?;
     data.iter()
         .map(|t| {
-            Ok((
-                str_field(t, "instId")?.to_string(),
-                int_field(t, "tradeId")? as u64,
-                decimal_field(t, "px")?,
-                decimal_field(t, "sz")?,
-                side_of(str_field(t, "side")?)?,
-                int_field(t, "ts")?,
-            ))
+            Ok(TapeTrade {
+                symbol: str_field(t, "instId")?.to_string(),
+                trade_id: int_field(t, "tradeId")? as u64,
+                price: decimal_field(t, "px")?,
+                qty: decimal_field(t, "sz")?,
+                buyer_is_maker: side_of(str_field(t, "side")?)? == Side::Sell,
+                ts_ms: int_field(t, "ts")?,
+            })
         })
         .collect()
 }
