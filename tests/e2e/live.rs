@@ -14,7 +14,7 @@ fn d(s: &str) -> Decimal {
     s.parse().unwrap_or_else(|_| panic!("decimal {s}"))
 }
 
-fn config(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> String {
+fn config_text(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> String {
     format!(
         r#"
 mode = "live"
@@ -46,7 +46,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
 fn start(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> Engine {
     Exchange::set_credentials();
     let plugin = plugin_host();
-    e2e::engine(&config(ex, hedge_kind, hedge_symbol), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))])
+    e2e::engine(&config_text(ex, hedge_kind, hedge_symbol), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))])
 }
 
 /// Runs the engine until `done` holds, for at most 60 s. Each step waits for the venues'
@@ -154,4 +154,73 @@ fn hedger_hedges_spot_fills_on_okx_swaps() {
     let hedge = ex.account("okx");
     assert!(calls(&hedge, "GET /api/v5/trade/order") >= 1, "the 5xx placement was queried before it was resent: {hedge}");
     let _ = engine.controller().send(Control::Shutdown);
+}
+
+/// The binary, in live mode, with debug logs: it connects, trades and hedges, and shuts
+/// down on SIGINT; no key, secret or passphrase appears anywhere in what it printed.
+#[test]
+fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    std::fs::write(&config, config_text(&ex, "okx", "BTC-USDT-SWAP")).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(e2e::runtime_binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--strategies")
+        .arg(strategy("hedger"))
+        .arg(guest("scripted"))
+        .args(["--no-watch", "--log-format", "json"])
+        .env("RUNTIME_LOG", "runtime=debug,info")
+        .env("E2E_LIVE_KEY", e2e::KEY)
+        .env("E2E_LIVE_SECRET", e2e::SECRET)
+        .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for stream in [child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut lines: Vec<String> = Vec::new();
+    // Reads what the runtime prints until `done` holds (checked on every line, and at
+    // least every 100 ms for conditions on the exchange's side); 60 s bound a failure.
+    let wait = |what: &str, lines: &mut Vec<String>, done: &mut dyn FnMut(&[String]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(lines) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; the runtime printed:\n{}", lines.join("\n"));
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => panic!("the runtime exited while waiting for {what}:\n{}", lines.join("\n")),
+            }
+        }
+    };
+    wait("both private streams to be reconciled", &mut lines, &mut |l| l.iter().filter(|l| l.contains("reconciled after connecting")).count() >= 2);
+    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+    wait("the maker orders to rest", &mut lines, &mut |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+    wait("the hedge", &mut lines, &mut |_| net(&ex.account("okx"), "BTC-USDT-SWAP") == d("0.035"));
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let exit = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    lines.extend(rx.iter());
+    let all = lines.join("\n");
+    assert!(exit.success(), "the runtime exited with {exit:?}:\n{all}");
+    for secret in [e2e::KEY, e2e::SECRET, e2e::PASSPHRASE] {
+        assert!(!all.contains(secret), "a secret was printed:\n{all}");
+    }
+    assert!(all.contains("instrument rules loaded from the venue"), "{all}");
 }
