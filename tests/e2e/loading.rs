@@ -98,3 +98,19 @@ fn a_malformed_market_data_line_is_reported_with_its_place_and_the_replay_goes_o
     assert!(first.ends_with("trades.csv:3: price \"oops\" is not a decimal"), "{first}");
     assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 2);
 }
+
+/// The shipped live config parses and refers to its credentials, never holds them.
+#[test]
+fn the_live_example_config_is_valid_and_holds_no_secret() {
+    let config = runtime::config::Config::load(&e2e::root().join("config/live-local.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.venues.len(), 2);
+    for venue in &config.venues {
+        for reference in [&venue.connection.api_key, &venue.connection.api_secret].into_iter().flatten() {
+            assert!(reference.starts_with("env:"), "{reference}");
+        }
+    }
+    let inline = std::fs::read_to_string(e2e::root().join("config/live-local.toml")).unwrap_or_default().replace("\"env:LOCAL_EXCHANGE_KEY\"", "\"LOCAL_EXCHANGE_KEY\"");
+    let refused = runtime::config::Config::parse(&inline, &e2e::root());
+    let refused = refused.err().unwrap_or_default();
+    assert!(refused.contains("must be a reference") && !refused.contains("LOCAL_EXCHANGE_KEY"), "an inline key is refused without being echoed: {refused}");
+}
