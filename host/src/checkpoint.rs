@@ -36,6 +36,16 @@ pub struct Checkpoint {
     pub router: RouterState,
     pub venues: Vec<PaperState>,
     pub slots: Vec<SlotState>,
+    /// Live venues by id: the last fill seen and the trade ids around it, so a restart
+    /// reconciles from there without delivering a fill twice.
+    #[serde(default)]
+    pub live: Vec<(u32, crate::venue::live::LiveState)>,
+}
+
+/// The key of the `n`th order journalled since the last checkpoint: written before the
+/// order is sent to a live venue, deleted once a checkpoint holds it.
+pub fn journal_key(n: u64) -> String {
+    format!("journal:{n}")
 }
 
 /// How far a feed had been read: records taken from the source, good or bad, and whether

@@ -169,6 +169,8 @@ pub struct Engine {
     bus: Option<crate::bus::Publisher>,
     /// The tasks of live venues run here; none in a paper-only run.
     live_runtime: Option<tokio::runtime::Runtime>,
+    /// Orders journalled to the store since the last checkpoint.
+    journalled: u64,
     pub stats: RunStats,
 }
 
@@ -302,6 +304,7 @@ impl Engine {
             loaded: components.clone(),
             bus,
             live_runtime,
+            journalled: 0,
             stats: RunStats::default(),
         };
         let loaded_names = || {
@@ -424,7 +427,9 @@ impl Engine {
         if self.stopping {
             self.checkpoint();
         } else if let Some(store) = self.store.as_mut() {
-            match store.commit(vec![Write::Delete(checkpoint::KEY.into())]) {
+            let mut writes = vec![Write::Delete(checkpoint::KEY.into())];
+            writes.extend((1..=self.journalled).map(|n| Write::Delete(checkpoint::journal_key(n))));
+            match store.commit(writes) {
                 Ok(()) => tracing::info!(store = %store.describe(), "run complete; its checkpoint is cleared"),
                 Err(error) => tracing::error!("clearing the checkpoint: {error}"),
             }
@@ -438,10 +443,14 @@ impl Engine {
     pub fn attach_store(&mut self, mut store: Box<dyn StateStore>, every: u64) -> Result<Option<u64>, StoreError> {
         let saved = store.get(checkpoint::KEY)?;
         let resumed = match saved {
-            None => None,
+            None => {
+                // No checkpoint, but orders may have been journalled before the first.
+                self.resume_live(&mut *store, Vec::new());
+                None
+            }
             Some(bytes) => {
                 let corrupt = |reason: String| StoreError::Corrupt { backend: store.describe(), key: checkpoint::KEY.into(), reason };
-                let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+                let mut cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
                 if cp.format != checkpoint::FORMAT {
                     return Err(corrupt(format!("format {} (this runtime writes {})", cp.format, checkpoint::FORMAT)));
                 }
@@ -450,7 +459,9 @@ impl Engine {
                     return Err(corrupt("it was written with other venues, feeds or strategies; start with --fresh to discard it".into()));
                 }
                 let seq = cp.seq;
+                let live = std::mem::take(&mut cp.live);
                 self.resume(cp);
+                self.resume_live(&mut *store, live);
                 tracing::info!(store = %store.describe(), checkpoint = seq, batches = self.stats.batches, "resumed from checkpoint");
                 Some(seq)
             }
@@ -460,6 +471,43 @@ impl Engine {
         Ok(resumed)
     }
 
+    /// Orders journalled after the checkpoint are booked as sent again, and each live
+    /// venue reconciles them and every fill since its last one before a strategy sees a
+    /// new event.
+    fn resume_live(&mut self, store: &mut dyn StateStore, saved: Vec<(u32, crate::venue::live::LiveState)>) {
+        let mut sent: Vec<crate::router::JournalEntry> = Vec::new();
+        {
+            for n in 1.. {
+                match store.get(&checkpoint::journal_key(n)) {
+                    Ok(Some(bytes)) => match serde_json::from_slice(&bytes) {
+                        Ok(entry) => sent.push(entry),
+                        Err(error) => tracing::error!("journal entry {n} unreadable: {error}"),
+                    },
+                    Ok(None) => break,
+                    Err(error) => {
+                        tracing::error!("reading the order journal: {error}");
+                        break;
+                    }
+                }
+            }
+            self.journalled = sent.len() as u64;
+        }
+        if !sent.is_empty() {
+            tracing::info!(orders = sent.len(), "orders journalled after the checkpoint: reconciling them with their venues");
+        }
+        let mut market = self.market.lock();
+        for venue in market.venues.iter_mut().filter(|v| !v.is_paper()) {
+            let id = venue.id();
+            let state = saved.iter().find(|(v, _)| *v == id.0).map(|(_, s)| s.clone()).unwrap_or_default();
+            let orders: Vec<(StrategyId, crate::model::OrderRequest)> = sent.iter().filter(|e| e.venue == id).map(|e| (e.strategy, e.request.clone())).collect();
+            venue.restore_live(state, &orders);
+        }
+        drop(market);
+        for entry in sent {
+            self.router.adopt_restored(entry);
+        }
+    }
+
     fn resume(&mut self, cp: Checkpoint) {
         self.checkpoints = cp.seq;
         self.stats = cp.stats;
@@ -467,12 +515,11 @@ impl Engine {
         self.router.load_state(cp.router);
         {
             let mut market = self.market.lock();
-            for (venue, state) in market.venues.iter_mut().zip(cp.venues) {
-                if let Some(paper) = venue.as_paper_mut() {
-                    paper.load_state(state);
-                }
+            for (paper, state) in market.venues.iter_mut().filter_map(|v| v.as_paper_mut()).zip(cp.venues) {
+                paper.load_state(state);
             }
         }
+
         for (feed, position) in self.feeds.iter_mut().zip(&cp.feeds) {
             // Engine::new peeked the first print; start the source over by reading past
             // what the interrupted run had read, bad records included (they were counted
@@ -556,9 +603,11 @@ impl Engine {
                 random_position,
             });
         }
-        let venues = {
+        let (venues, live) = {
             let market = self.market.lock();
-            market.venues.iter().filter_map(|v| v.as_paper().map(|p| p.save_state())).collect()
+            let paper = market.venues.iter().filter_map(|v| v.as_paper().map(|p| p.save_state())).collect();
+            let live = market.venues.iter().filter_map(|v| v.live_state().map(|s| (v.id().0, s))).collect();
+            (paper, live)
         };
         let cp = Checkpoint {
             format: checkpoint::FORMAT,
@@ -570,14 +619,19 @@ impl Engine {
             router: self.router.save_state(),
             venues,
             slots,
+            live,
         };
         let bytes = match serde_json::to_vec(&cp) {
             Ok(bytes) => bytes,
             Err(error) => return tracing::error!("checkpoint not written: {error}"),
         };
         let Some(store) = self.store.as_mut() else { return };
-        match store.commit(vec![Write::Put(checkpoint::KEY.into(), bytes)]) {
+        // The checkpoint holds the router's journal: the entries written since go with it.
+        let mut writes = vec![Write::Put(checkpoint::KEY.into(), bytes)];
+        writes.extend((1..=self.journalled).map(|n| Write::Delete(checkpoint::journal_key(n))));
+        match store.commit(writes) {
             Ok(()) => {
+                self.journalled = 0;
                 self.checkpoints = cp.seq;
                 tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), "checkpoint written");
             }
@@ -668,7 +722,10 @@ impl Engine {
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
-        if self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every) {
+        // A batch that sent orders to a live venue is checkpointed at once: a restart then
+        // resumes strategies that know what they sent, and the journal covers only the
+        // moment between the send and this checkpoint.
+        if self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every)) {
             self.checkpoint();
         }
         true
@@ -836,7 +893,12 @@ impl Engine {
                     slot.stats.refused += 1;
                     tracing::warn!(strategy = %slot.name, %client_order_id, "action refused: {reason}");
                 }
-                Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now) {
+                Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now, &mut |entry| {
+                    let Some(store) = self.store.as_mut() else { return Ok(()) };
+                    let bytes = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+                    self.journalled += 1;
+                    store.commit(vec![Write::Put(checkpoint::journal_key(self.journalled), bytes)]).map_err(|e| e.to_string())
+                }) {
                     Routed::Sent | Routed::Recommended => slot.stats.placed += 1,
                     Routed::Refused(update) => {
                         slot.stats.refused += 1;

@@ -42,6 +42,10 @@ pub struct Router {
     orders_on: HashMap<StrategyId, Vec<InstrumentId>>,
     /// Every order sent (or recommended), in order; written before the venue sees it.
     journal: Vec<JournalEntry>,
+    /// The final update of orders adopted from the journal after a restart, to answer a
+    /// strategy that sends the same intent again.
+    finished: HashMap<(VenueId, String), OrderUpdate>,
+    restored: HashSet<(VenueId, String)>,
 }
 
 /// An order as it left the router: the intent, before the venue answered.
@@ -76,7 +80,7 @@ pub enum Routed {
 
 impl Router {
     pub fn new(mode: Mode, risk: RiskConfig) -> Self {
-        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new(), journal: Vec::new() }
+        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new(), journal: Vec::new(), finished: HashMap::new(), restored: HashSet::new() }
     }
 
     /// Records what a strategy declared at init: whether it crosses its own orders on
@@ -126,7 +130,10 @@ impl Router {
         self.open_count.get(&owner).copied().unwrap_or(0) as usize
     }
 
-    pub fn place(&mut self, market: &mut Market, owner: StrategyId, request: &OrderRequest, now_ms: i64) -> Routed {
+    /// `journal` is called for an order bound for a live venue after every check and
+    /// before the venue sees it; if it cannot write the entry durably, the order is
+    /// refused rather than sent unrecorded.
+    pub fn place(&mut self, market: &mut Market, owner: StrategyId, request: &OrderRequest, now_ms: i64, journal: &mut dyn FnMut(&JournalEntry) -> Result<(), String>) -> Routed {
         let refuse = |reason: String| {
             Routed::Refused(OrderUpdate {
                 instrument: request.instrument,
@@ -147,6 +154,17 @@ impl Router {
         };
         let key = (info.venue, request.client_order_id.clone());
         if self.used_ids.contains(&key) {
+            // The same intent again, from a strategy restored to a point before it sent
+            // it: already sent, so acknowledged without sending; the venue's
+            // reconciliation reports what became of it.
+            let same = self.journal.iter().rev().find(|e| e.venue == info.venue && e.request.client_order_id == request.client_order_id);
+            if same.is_some_and(|e| e.strategy == owner && e.request == *request && !e.recommended) {
+                tracing::info!(strategy = owner.0, client_order_id = %request.client_order_id, venue = %info.venue_name, "already sent before the restart; not sent again");
+                return match self.finished.get(&key) {
+                    Some(update) => Routed::Refused(update.clone()),
+                    None => Routed::Sent,
+                };
+            }
             return refuse(format!(
                 "duplicate client order id {}: already used on {}; the same intent is never sent twice",
                 request.client_order_id, info.venue_name
@@ -189,12 +207,34 @@ impl Router {
         let Some(venue) = market.venues.get_mut(info.venue.0 as usize) else {
             return refuse(format!("venue {} is not connected", info.venue_name));
         };
-        self.used_ids.insert(key.clone());
-        self.open.insert(key, OpenOrder { owner, instrument: request.instrument, side: request.side, price: request.limit_price() });
-        *self.open_count.entry(owner).or_default() += 1;
-        self.journal.push(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: false });
+        let entry = JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: false };
+        if !info.paper {
+            if let Err(reason) = journal(&entry) {
+                return refuse(format!("not sent: the order journal could not be written ({reason})"));
+            }
+        }
+        self.adopt(entry);
         venue.submit(owner, request, stp, now_ms);
         Routed::Sent
+    }
+
+    /// An order journalled after the last checkpoint, after a restart: booked as sent,
+    /// and its final state kept for a strategy that sends the same intent again.
+    pub fn adopt_restored(&mut self, entry: JournalEntry) {
+        self.restored.insert((entry.venue, entry.request.client_order_id.clone()));
+        self.adopt(entry);
+    }
+
+    /// Books an order as sent: its id used, open, journalled. Also how orders journalled
+    /// after the last checkpoint come back after a restart.
+    pub fn adopt(&mut self, entry: JournalEntry) {
+        let key = (entry.venue, entry.request.client_order_id.clone());
+        self.used_ids.insert(key.clone());
+        let r = &entry.request;
+        if self.open.insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price() }).is_none() {
+            *self.open_count.entry(entry.strategy).or_default() += 1;
+        }
+        self.journal.push(entry);
     }
 
     fn would_cross_own(&self, venue: VenueId, request: &OrderRequest) -> Option<String> {
@@ -250,7 +290,11 @@ impl Router {
             return;
         }
         let Some(info) = market.instrument(update.instrument) else { return };
-        if let Some(order) = self.open.remove(&(info.venue, update.client_order_id.clone())) {
+        let key = (info.venue, update.client_order_id.clone());
+        if self.restored.contains(&key) {
+            self.finished.insert(key.clone(), update.clone());
+        }
+        if let Some(order) = self.open.remove(&key) {
             if let Some(count) = self.open_count.get_mut(&order.owner) {
                 *count = count.saturating_sub(1);
             }

@@ -156,71 +156,130 @@ fn hedger_hedges_spot_fills_on_okx_swaps() {
     let _ = engine.controller().send(Control::Shutdown);
 }
 
+/// The runtime binary running a config, with what it prints collected line by line.
+struct Process {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    lines: Vec<String>,
+}
+
+impl Process {
+    fn spawn(config: &std::path::Path, state: &std::path::Path) -> Process {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(e2e::runtime_binary())
+            .arg("--config")
+            .arg(config)
+            .arg("--state")
+            .arg(state)
+            .arg("--strategies")
+            .arg(strategy("hedger"))
+            .arg(guest("scripted"))
+            .args(["--no-watch", "--log-format", "json"])
+            .env("RUNTIME_LOG", "runtime=debug,info")
+            .env("E2E_LIVE_KEY", e2e::KEY)
+            .env("E2E_LIVE_SECRET", e2e::SECRET)
+            .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let streams: Vec<Box<dyn std::io::Read + Send>> =
+            [child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten().collect();
+        for stream in streams {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Process { child, rx, lines: Vec::new() }
+    }
+
+    /// Reads what the runtime prints until `done` holds (checked on every line, and at
+    /// least every 100 ms for conditions on the exchange's side); 60 s bound a failure.
+    fn wait(&mut self, what: &str, mut done: impl FnMut(&[String]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(&self.lines) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; the runtime printed:\n{}", self.lines.join("\n"));
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => self.lines.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => panic!("the runtime exited while waiting for {what}:\n{}", self.lines.join("\n")),
+            }
+        }
+    }
+
+    fn connected(&mut self) {
+        self.wait("both private streams to be reconciled", |l| l.iter().filter(|l| l.contains("reconciled after connecting")).count() >= 2);
+    }
+
+    fn signal(&mut self, signal: &str) -> String {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill").args([signal, &pid]).status().unwrap_or_else(|e| panic!("{e}"));
+        assert!(status.success());
+        let exit = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        self.lines.extend(self.rx.iter());
+        let all = self.lines.join("\n");
+        if signal == "-INT" {
+            assert!(exit.success(), "the runtime exited with {exit:?}:\n{all}");
+        }
+        all
+    }
+}
+
 /// The binary, in live mode, with debug logs: it connects, trades and hedges, and shuts
 /// down on SIGINT; no key, secret or passphrase appears anywhere in what it printed.
 #[test]
 fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let ex = Exchange::start();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = dir.path().join("live.toml");
     std::fs::write(&config, config_text(&ex, "okx", "BTC-USDT-SWAP")).unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(e2e::runtime_binary())
-        .arg("--config")
-        .arg(&config)
-        .arg("--strategies")
-        .arg(strategy("hedger"))
-        .arg(guest("scripted"))
-        .args(["--no-watch", "--log-format", "json"])
-        .env("RUNTIME_LOG", "runtime=debug,info")
-        .env("E2E_LIVE_KEY", e2e::KEY)
-        .env("E2E_LIVE_SECRET", e2e::SECRET)
-        .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    for stream in [child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>), child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>)].into_iter().flatten() {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    drop(tx);
-    let mut lines: Vec<String> = Vec::new();
-    // Reads what the runtime prints until `done` holds (checked on every line, and at
-    // least every 100 ms for conditions on the exchange's side); 60 s bound a failure.
-    let wait = |what: &str, lines: &mut Vec<String>, done: &mut dyn FnMut(&[String]) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done(lines) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the runtime printed:\n{}", lines.join("\n"));
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => lines.push(line),
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(_) => panic!("the runtime exited while waiting for {what}:\n{}", lines.join("\n")),
-            }
-        }
-    };
-    wait("both private streams to be reconciled", &mut lines, &mut |l| l.iter().filter(|l| l.contains("reconciled after connecting")).count() >= 2);
+    let mut runtime = Process::spawn(&config, &dir.path().join("state.redb"));
+    runtime.connected();
     ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
-    wait("the maker orders to rest", &mut lines, &mut |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    runtime.wait("the maker orders to rest", |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
     ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
     ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
-    wait("the hedge", &mut lines, &mut |_| net(&ex.account("okx"), "BTC-USDT-SWAP") == d("0.035"));
-    let pid = child.id().to_string();
-    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap_or_else(|e| panic!("{e}"));
-    assert!(status.success());
-    let exit = child.wait().unwrap_or_else(|e| panic!("{e}"));
-    lines.extend(rx.iter());
-    let all = lines.join("\n");
-    assert!(exit.success(), "the runtime exited with {exit:?}:\n{all}");
+    runtime.wait("the hedge", |_| net(&ex.account("okx"), "BTC-USDT-SWAP") == d("0.035"));
+    let all = runtime.signal("-INT");
     for secret in [e2e::KEY, e2e::SECRET, e2e::PASSPHRASE] {
         assert!(!all.contains(secret), "a secret was printed:\n{all}");
     }
     assert!(all.contains("instrument rules loaded from the venue"), "{all}");
+}
+
+/// kill -9 after the first hedge, fills while it is down, restart: every maker fill is
+/// hedged, none twice. Orders to live venues are journalled before they leave and the
+/// batch that sent them is checkpointed at once; the restart reconciles from there.
+#[test]
+fn a_killed_runtime_restarts_without_losing_or_repeating_a_hedge() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    let text = config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", "mode = \"live\"\n[store]\nbackend = \"embedded\"\ncheckpoint_every = 1000000");
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+    let state = dir.path().join("state.redb");
+    let mut first = Process::spawn(&config, &state);
+    first.connected();
+    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+    first.wait("the maker orders to rest", |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    first.wait("the first hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.06"));
+    first.signal("-KILL");
+    // The market goes on while the runtime is down.
+    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+    let mut second = Process::spawn(&config, &state);
+    second.connected();
+    second.wait("the fills made while down to be hedged", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.035"));
+    second.wait("the resume", |l| l.iter().any(|l| l.contains("resumed from checkpoint")));
+    // Let it settle: every reconciliation done, and the hedge is still exact.
+    second.wait("a quiet second", |l| l.iter().filter(|l| l.contains("reconciled")).count() >= 3);
+    let all = second.signal("-INT");
+    let hedge = ex.account("binance-usdm");
+    assert_eq!(net(&hedge, "BTCUSDT"), d("0.035"), "hedged exactly once across the crash: {hedge}\n{all}");
+    assert_eq!(net(&ex.account("binance-spot"), "BTCUSDT"), d("-0.035"));
 }

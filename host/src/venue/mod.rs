@@ -44,4 +44,10 @@ pub trait Venue: Send {
     fn as_paper_mut(&mut self) -> Option<&mut paper::PaperVenue>;
     /// Read-only access to the same, for reports and invariant checks.
     fn as_paper(&self) -> Option<&paper::PaperVenue>;
+    /// What a live venue must remember across a restart (none for a paper venue, whose
+    /// whole state is checkpointed).
+    fn live_state(&self) -> Option<live::LiveState>;
+    /// After a restart: the saved state and the orders sent since (from the journal);
+    /// the venue reconciles them before anything else.
+    fn restore_live(&mut self, state: live::LiveState, sent: &[(StrategyId, OrderRequest)]);
 }

@@ -73,7 +73,22 @@ impl Default for LiveSettings {
 enum Command {
     Place(NewOrder),
     Cancel { symbol: String, client_order_id: String },
+    /// Fetch fills and order states now (after a restart).
+    Reconcile,
 }
+
+/// What a live venue carries across a restart, in a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveState {
+    pub last_fill_ms: i64,
+    /// The most recent trade ids delivered (symbol:id).
+    pub seen_trades: Vec<String>,
+    /// Orders not yet seen final: (venue client id, our client id, owner, symbol).
+    pub open: Vec<(String, String, StrategyId, String)>,
+}
+
+/// Trade ids kept in a checkpoint: the reconciliation looks a minute back, far fewer.
+const SAVED_TRADES: usize = 5_000;
 
 /// What the tasks share with the venue handle.
 struct Shared {
@@ -344,6 +359,47 @@ impl Venue for LiveVenue {
     fn as_paper(&self) -> Option<&paper::PaperVenue> {
         None
     }
+
+    fn live_state(&self) -> Option<LiveState> {
+        let seen = self.shared.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
+        let seen_trades = seen.1.iter().skip(seen.1.len().saturating_sub(SAVED_TRADES)).cloned().collect();
+        let ours = self.shared.ours.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open: Vec<(String, String, StrategyId, String)> =
+            pending.iter().filter_map(|(venue_id, symbol)| ours.get(venue_id).map(|(c, o)| (venue_id.clone(), c.clone(), *o, symbol.clone()))).collect();
+        open.sort();
+        Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open })
+    }
+
+    fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]) {
+        {
+            let mut seen = self.shared.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
+            for id in state.seen_trades {
+                if seen.0.insert(id.clone()) {
+                    seen.1.push_back(id);
+                }
+            }
+            let mut ours = self.shared.ours.lock().unwrap_or_else(|p| p.into_inner());
+            let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+            for (venue_id, cid, owner, symbol) in state.open {
+                ours.insert(venue_id.clone(), (cid, owner));
+                pending.insert(venue_id, symbol);
+            }
+            for (owner, request) in sent {
+                let Some(symbol) = self.symbol_of.get(&request.instrument) else { continue };
+                let venue_id = (self.map_id)(&request.client_order_id);
+                ours.insert(venue_id.clone(), (request.client_order_id.clone(), *owner));
+                pending.insert(venue_id.clone(), symbol.clone());
+                // Sent just before the crash, perhaps never arrived: if the venue has no
+                // such order, the strategy is told it was not placed.
+                self.shared.unresolved.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id);
+            }
+        }
+        if state.last_fill_ms > 0 {
+            self.shared.last_fill_ms.store(state.last_fill_ms, Ordering::Relaxed);
+        }
+        let _ = self.commands.send(Command::Reconcile);
+    }
 }
 
 /// Sends commands in the order they were given, placing consecutive orders in batches.
@@ -365,6 +421,7 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                     tracing::info!(venue = %shared.name, client_order_id, "cancel not done: {error}");
                 }
             }
+            Command::Reconcile => reconcile(&*exchange, &shared).await,
             Command::Place(order) => {
                 let mut batch = vec![order];
                 while batch.len() < exchange.max_batch() {

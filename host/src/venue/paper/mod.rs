@@ -656,4 +656,10 @@ impl Venue for PaperVenue {
     fn as_paper(&self) -> Option<&PaperVenue> {
         Some(self)
     }
+
+    fn live_state(&self) -> Option<crate::venue::live::LiveState> {
+        None
+    }
+
+    fn restore_live(&mut self, _state: crate::venue::live::LiveState, _sent: &[(StrategyId, OrderRequest)]) {}
 }
