@@ -171,6 +171,8 @@ pub struct Engine {
     live_runtime: Option<tokio::runtime::Runtime>,
     /// Orders journalled to the store since the last checkpoint.
     journalled: u64,
+    /// Live books changed since they were last published to strategies.
+    books_touched: Vec<InstrumentId>,
     pub stats: RunStats,
 }
 
@@ -305,6 +307,7 @@ impl Engine {
             bus,
             live_runtime,
             journalled: 0,
+            books_touched: Vec::new(),
             stats: RunStats::default(),
         };
         let loaded_names = || {
@@ -718,6 +721,8 @@ impl Engine {
         self.stats.batches += 1;
         self.fire_timers(now);
         self.collect_venue_events();
+        let touched = std::mem::take(&mut self.books_touched);
+        self.publish_books(&touched, now);
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
@@ -807,6 +812,11 @@ impl Engine {
 
     fn dispatch(&mut self, event: VenueEvent) {
         match event {
+            VenueEvent::Book(instrument) => {
+                if !self.books_touched.contains(&instrument) {
+                    self.books_touched.push(instrument);
+                }
+            }
             VenueEvent::Trade(trade) => {
                 for slot in &mut self.slots {
                     if slot.subscriptions.trades.contains(&trade.instrument) {

@@ -51,15 +51,32 @@ fn start(ex: &Exchange, hedge_kind: &str, hedge_symbol: &str) -> Engine {
 
 /// Runs the engine until `done` holds, for at most 60 s. Each step waits for the venues'
 /// reports (or a second), so this follows events; the deadline only bounds a failure.
-fn run_until(engine: &mut Engine, what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+fn run_until(engine: &mut Engine, what: &str, done: impl FnMut(&Engine) -> bool) {
+    assert!(run_for(engine, Duration::from_secs(60), done), "timed out waiting for {what}");
+}
+
+fn run_for(engine: &mut Engine, limit: Duration, mut done: impl FnMut(&Engine) -> bool) -> bool {
+    let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         engine.step();
-        if done() {
+        if done(engine) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The market trades until the maker orders rest: the scripted maker places them on the
+/// first trade it sees, and the public stream may still be connecting.
+fn until_maker_orders_rest(ex: &Exchange, mut wait: impl FnMut(&dyn Fn() -> bool) -> bool) {
+    let rested = || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6);
+    for _ in 0..60 {
+        ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+        if wait(&rested) {
             return;
         }
     }
-    panic!("timed out waiting for {what}");
+    panic!("the maker orders never rested");
 }
 
 fn net(account: &Value, symbol: &str) -> Decimal {
@@ -86,15 +103,14 @@ fn calls(account: &Value, call: &str) -> u64 {
 /// Places the maker orders (the scripted strategy acts on its first trade), then trades
 /// through them: the maker sells 0.06 and buys 0.025, a net -0.035 to be hedged.
 fn maker_burst(ex: &Exchange, engine: &mut Engine, between: impl FnOnce()) {
-    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
-    run_until(engine, "the maker orders to rest", || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    until_maker_orders_rest(ex, |rested| run_for(engine, Duration::from_secs(1), |_| rested()));
     ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
     between();
     ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
 }
 
 fn assert_hedged_once(ex: &Exchange, engine: &mut Engine, hedge_venue: &str, hedge_symbol: &str) {
-    run_until(engine, "the maker fills to be hedged", || net(&ex.account(hedge_venue), hedge_symbol) == d("0.035"));
+    run_until(engine, "the maker fills to be hedged", |_| net(&ex.account(hedge_venue), hedge_symbol) == d("0.035"));
     let maker = ex.account("binance-spot");
     assert_eq!(net(&maker, "BTCUSDT"), d("-0.035"), "the maker's fills on the exchange");
     assert_eq!(maker["trades"].as_array().map(Vec::len), Some(5), "five maker fills");
@@ -200,16 +216,24 @@ impl Process {
 
     /// Reads what the runtime prints until `done` holds (checked on every line, and at
     /// least every 100 ms for conditions on the exchange's side); 60 s bound a failure.
-    fn wait(&mut self, what: &str, mut done: impl FnMut(&[String]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    fn wait(&mut self, what: &str, done: impl FnMut(&[String]) -> bool) {
+        let all = self.wait_for(Duration::from_secs(60), what, done);
+        assert!(all, "timed out waiting for {what}; the runtime printed:\n{}", self.lines.join("\n"));
+    }
+
+    fn wait_for(&mut self, limit: Duration, what: &str, mut done: impl FnMut(&[String]) -> bool) -> bool {
+        let deadline = Instant::now() + limit;
         while !done(&self.lines) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; the runtime printed:\n{}", self.lines.join("\n"));
+            if Instant::now() >= deadline {
+                return false;
+            }
             match self.rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => self.lines.push(line),
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(_) => panic!("the runtime exited while waiting for {what}:\n{}", self.lines.join("\n")),
             }
         }
+        true
     }
 
     fn connected(&mut self) {
@@ -240,8 +264,7 @@ fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
     std::fs::write(&config, config_text(&ex, "okx", "BTC-USDT-SWAP")).unwrap_or_else(|e| panic!("{e}"));
     let mut runtime = Process::spawn(&config, &dir.path().join("state.redb"));
     runtime.connected();
-    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
-    runtime.wait("the maker orders to rest", |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    until_maker_orders_rest(&ex, |rested| runtime.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
     ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
     ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
     runtime.wait("the hedge", |_| net(&ex.account("okx"), "BTC-USDT-SWAP") == d("0.035"));
@@ -265,8 +288,7 @@ fn a_killed_runtime_restarts_without_losing_or_repeating_a_hedge() {
     let state = dir.path().join("state.redb");
     let mut first = Process::spawn(&config, &state);
     first.connected();
-    ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
-    first.wait("the maker orders to rest", |_| ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 6));
+    until_maker_orders_rest(&ex, |rested| first.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
     ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
     first.wait("the first hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.06"));
     first.signal("-KILL");
@@ -282,4 +304,37 @@ fn a_killed_runtime_restarts_without_losing_or_repeating_a_hedge() {
     let hedge = ex.account("binance-usdm");
     assert_eq!(net(&hedge, "BTCUSDT"), d("0.035"), "hedged exactly once across the crash: {hedge}\n{all}");
     assert_eq!(net(&ex.account("binance-spot"), "BTCUSDT"), d("-0.035"));
+}
+
+/// The runtime's copy of a live venue's book, as strategies would read it.
+fn runtime_book(engine: &Engine, instrument: u32) -> e2e::BookSides {
+    let market = engine.market().lock();
+    match market.book(runtime::model::InstrumentId(instrument), 10, 0) {
+        Some(b) => (b.bids.iter().map(|l| (l.price, l.qty)).collect(), b.asks.iter().map(|l| (l.price, l.qty)).collect()),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+/// Books from snapshot plus diffs on all three venues match the exchange's; a diff that
+/// never arrives is noticed by its sequence number and the book rebuilt from a new
+/// snapshot (Binance) or a new subscription (OKX, whose checksum is checked too).
+#[test]
+fn live_books_follow_the_exchange_through_a_gap() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "okx", "BTC-USDT-SWAP");
+    let same = |engine: &Engine, venue: &str, symbol: &str, instrument: u32| {
+        let ours = runtime_book(engine, instrument);
+        !ours.0.is_empty() && ours == ex.book(venue, symbol, 10)
+    };
+    run_until(&mut engine, "the books to be synced", |e| same(e, "binance-spot", "BTCUSDT", 0) && same(e, "okx", "BTC-USDT-SWAP", 1));
+    for (venue, symbol, instrument) in [("binance-spot", "BTCUSDT", 0), ("okx", "BTC-USDT-SWAP", 1)] {
+        ex.faults(venue, json!({"book_gaps": 1}));
+        // The first print's diff is lost; the second's shows the gap.
+        ex.print(venue, symbol, "30100", "0.5", "BUY");
+        ex.print(venue, symbol, "30200", "0.5", "BUY");
+        run_until(&mut engine, "the book to be rebuilt after the gap", |e| same(e, venue, symbol, instrument) && ex.book(venue, symbol, 1).1[0].0 > d("30200"));
+    }
+    assert!(calls(&ex.account("binance-spot"), "GET /api/v3/depth") >= 2, "a new snapshot after the gap");
+    assert!(calls(&ex.account("okx"), "WS subscribe books") >= 2, "a new subscription after the gap");
+    let _ = engine.controller().send(Control::Shutdown);
 }

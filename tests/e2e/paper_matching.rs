@@ -238,7 +238,7 @@ fn observe(v: &mut PaperVenue) -> Vec<Seen> {
         .filter_map(|e| match e {
             VenueEvent::Fill(Fill { client_order_id, side, price, qty, liquidity, .. }) => Some(Seen::Fill { id: client_order_id, side, price, qty, liquidity }),
             VenueEvent::Order(u) => Some(Seen::Status { id: u.client_order_id, status: u.status }),
-            VenueEvent::Trade(_) => None,
+            VenueEvent::Trade(_) | VenueEvent::Book(_) => None,
         })
         .collect()
 }

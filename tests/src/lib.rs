@@ -255,3 +255,17 @@ quote = "USDT"
         )
     }
 }
+
+/// Bids (best first) and asks (best first) as (price, qty).
+pub type BookSides = (Vec<(runtime::model::Decimal, runtime::model::Decimal)>, Vec<(runtime::model::Decimal, runtime::model::Decimal)>);
+
+impl Exchange {
+    /// The exchange's own book of `symbol`, as last published: best `depth` levels a side,
+    /// in base units.
+    pub fn book(&self, venue: &str, symbol: &str, depth: usize) -> BookSides {
+        let state = &self.background.running.states[venue];
+        let books = state.books.lock().unwrap_or_else(|p| p.into_inner());
+        let track = books.by_symbol.get(symbol).cloned().unwrap_or_default();
+        (track.bids.iter().rev().take(depth).map(|(p, q)| (*p, *q)).collect(), track.asks.iter().take(depth).map(|(p, q)| (*p, *q)).collect())
+    }
+}

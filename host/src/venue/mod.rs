@@ -21,6 +21,8 @@ pub enum VenueEvent {
     Order(OrderUpdate),
     /// A trade on the venue's public tape.
     Trade(PublicTrade),
+    /// The venue's book of this instrument changed (live venues; read it with `book`).
+    Book(InstrumentId),
 }
 
 /// A trading venue as the router sees it.

@@ -24,6 +24,8 @@ pub fn routes() -> Router<Arc<VenueState>> {
         .route("/ws-api/v3", get(ws_api))
         .route("/stream", get(public_combined))
         .route("/market/stream", get(public_combined))
+        .route("/public/stream", get(public_combined))
+        .route("/public/ws/{stream}", get(public_single))
         .route("/ws/{stream}", get(public_single))
         .route("/market/ws/{stream}", get(public_single))
         .route("/private/ws", get(private_listen_key))
@@ -188,7 +190,8 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 } else {
                     json!({"e": "trade", "E": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "T": ts_ms, "m": buyer_is_maker, "M": true})
                 };
-                public.push((symbol.to_ascii_lowercase(), event.to_string()));
+                let kind = if futures { "aggTrade" } else { "trade" };
+                public.push((format!("{}@{kind}", symbol.to_ascii_lowercase()), event.to_string()));
             }
         }
     }
@@ -356,10 +359,18 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
         ("GET", "/depth") => {
             let params = parse_form(query);
             let symbol = need(&params, "symbol")?;
-            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
-            let book = market.depth(symbol, 100).ok_or_else(|| error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."))?;
-            let side = |levels: &[runtime::model::BookLevel]| levels.iter().map(|l| json!([plain(l.price), plain(l.qty)])).collect::<Vec<_>>();
-            Ok(ok(json!({"lastUpdateId": now, "bids": side(&book.bids), "asks": side(&book.asks)})))
+            let limit = params.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100usize);
+            // The book as last published, so its id lines up with the diffs.
+            let books = state.books.lock().unwrap_or_else(|p| p.into_inner());
+            let track = books.by_symbol.get(symbol).ok_or_else(|| error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."))?;
+            let bids: Vec<Value> = track.bids.iter().rev().take(limit).map(|(p, q)| json!([plain(*p), plain(*q)])).collect();
+            let asks: Vec<Value> = track.asks.iter().take(limit).map(|(p, q)| json!([plain(*p), plain(*q)])).collect();
+            let mut body = json!({"lastUpdateId": track.update_id, "bids": bids, "asks": asks});
+            if futures {
+                body["E"] = json!(now);
+                body["T"] = json!(now);
+            }
+            Ok(ok(body))
         }
         ("POST", "/listenKey") | ("PUT", "/listenKey") | ("DELETE", "/listenKey") if futures => {
             check_key(state, headers)?;
@@ -386,7 +397,7 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
         }
         ("POST", "/order") => {
             let params = signed(state, headers, query, body)?;
-            let result = place_one(state, &params, futures, now)?;
+            let result = place_one(state, &params, futures, now, state.placement_fault())?;
             Ok(ok(result))
         }
         ("POST", "/batchOrders") if futures => {
@@ -395,17 +406,25 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             if list.len() > 5 {
                 return Err(error(StatusCode::BAD_REQUEST, -1130, "Data sent for parameter 'batchOrders' is not valid."));
             }
+            // A fault hits the whole request, as a 5xx does.
+            let fault = state.placement_fault();
+            if fault == Some(true) {
+                return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."));
+            }
             let mut out = Vec::new();
             for item in list {
                 let mut p = Params::new();
                 for (k, v) in item.as_object().into_iter().flatten() {
                     p.insert(k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
                 }
-                out.push(match place_one(state, &p, true, now) {
+                out.push(match place_one(state, &p, true, now, None) {
                     Ok(v) => v,
                     // A single order's error inside the batch: its code and message.
                     Err(e) => json!({"code": e.code, "msg": e.msg}),
                 });
+            }
+            if fault == Some(false) {
+                return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."));
             }
             Ok(ok(Value::Array(out)))
         }
@@ -496,7 +515,8 @@ fn client_id(state: &VenueState, params: &Params) -> Result<String, ApiError> {
 }
 
 /// Places one order from its parameters; the answer or the venue's error.
-fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64) -> Result<Value, ApiError> {
+/// `fault`: the placement fault armed for this request (see [`VenueState::placement_fault`]).
+fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault: Option<bool>) -> Result<Value, ApiError> {
     let symbol = need(params, "symbol")?.to_string();
     let side = match need(params, "side")? {
         "BUY" => Side::Buy,
@@ -508,7 +528,6 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64) -> Re
     let qty = decimal(params, "quantity")?.ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."))?;
     let stp = parse_stp(params.get("selfTradePreventionMode").map(String::as_str)).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
     let cid = params.get("newClientOrderId").cloned().unwrap_or_else(|| format!("local{now}{}", rand_suffix()));
-    let fault = state.placement_fault();
     if fault == Some(true) {
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."));
     }
@@ -667,12 +686,10 @@ async fn public_single(State(state): State<Arc<VenueState>>, Path(stream): Path<
 }
 
 async fn public_session(socket: WebSocket, state: Arc<VenueState>, streams: Vec<String>, combined: bool) {
-    let kind = if state.kind == Kind::BinanceUsdm { "aggTrade" } else { "trade" };
     let (tx, rx) = tokio::sync::broadcast::channel(65_536);
     let mut public = state.public_tx.subscribe();
     let relay = tokio::spawn(async move {
-        while let Ok((symbol, text)) = public.recv().await {
-            let name = format!("{symbol}@{kind}");
+        while let Ok((name, text)) = public.recv().await {
             if streams.contains(&name) {
                 let out = if combined { format!("{{\"stream\":\"{name}\",\"data\":{text}}}") } else { text };
                 if tx.send(out).is_err() {

@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod binance;
+pub mod depth;
 pub mod market;
 pub mod okx;
 
@@ -53,6 +54,8 @@ pub struct Faults {
     pub drop_pushes: u32,
     /// Every answer waits this long.
     pub stall_ms: u64,
+    /// The next N book diffs are numbered but never sent: a gap.
+    pub book_gaps: u32,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -90,6 +93,8 @@ pub struct VenueState {
     /// Fired to drop every WebSocket connection.
     pub disconnect_tx: broadcast::Sender<()>,
     pub listen_keys: Mutex<HashMap<String, Instant>>,
+    /// Books as last published, with their update ids.
+    pub books: Mutex<depth::Books>,
     /// Requests by path, for tests that check what was called.
     pub calls: Mutex<Vec<String>>,
 }
@@ -200,13 +205,23 @@ impl VenueState {
         }
     }
 
-    /// Runs `f` on the market and publishes what happened.
+    /// Runs `f` on the market and publishes what happened, book diffs included.
     pub fn with_market<T>(&self, f: impl FnOnce(&mut Market) -> (T, Vec<Happening>)) -> T {
-        let (value, happenings) = {
+        let (value, happenings, diffs) = {
             let mut market = self.market.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut market)
+            let (value, happenings) = f(&mut market);
+            let mut skip = self.faults.lock().unwrap_or_else(|p| p.into_inner()).book_gaps;
+            let before = skip;
+            let diffs = self.books.lock().unwrap_or_else(|p| p.into_inner()).update(self.kind, &market, Self::now_ms(), &mut skip);
+            if skip != before {
+                self.faults.lock().unwrap_or_else(|p| p.into_inner()).book_gaps = skip;
+            }
+            (value, happenings, diffs)
         };
         self.publish(&happenings);
+        for d in diffs {
+            let _ = self.public_tx.send(d);
+        }
         value
     }
 }
@@ -286,6 +301,8 @@ fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) ->
     for (symbol, price) in &setup.opening_prices {
         let _ = market.print(symbol, *price, d("0.001"), Side::Buy, VenueState::now_ms());
     }
+    let mut books = depth::Books::default();
+    books.update(kind, &market, VenueState::now_ms(), &mut 0);
     Arc::new(VenueState {
         kind,
         market: Mutex::new(market),
@@ -297,6 +314,7 @@ fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) ->
         public_tx: broadcast::channel(65_536).0,
         disconnect_tx: broadcast::channel(16).0,
         listen_keys: Mutex::new(HashMap::new()),
+        books: Mutex::new(books),
         calls: Mutex::new(Vec::new()),
     })
 }

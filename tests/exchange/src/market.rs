@@ -278,6 +278,7 @@ impl Market {
         let mut out = Vec::new();
         for event in events {
             match event {
+                VenueEvent::Book(_) => {}
                 VenueEvent::Trade(t) => {
                     let symbol = self.listings[t.instrument.0 as usize].symbol.clone();
                     let trade_id = self.next_public_id;

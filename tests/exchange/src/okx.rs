@@ -103,7 +103,7 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 let cv = contract_value_of(state, symbol);
                 let side = if *buyer_is_maker { "sell" } else { "buy" };
                 public.push((
-                    symbol.clone(),
+                    format!("trades:{symbol}"),
                     json!({"arg": {"channel": "trades", "instId": symbol}, "data": [{"instId": symbol, "tradeId": trade_id.to_string(), "px": plain(*price), "sz": plain(*qty / cv), "side": side, "ts": ts_ms.to_string(), "count": "1"}]}).to_string(),
                 ));
             }
@@ -410,16 +410,37 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
                                 json!({"event": "subscribe", "arg": arg, "connId": conn_id})
                             }
                             (true, "orders") => json!({"event": "error", "code": "60011", "msg": "Please log in", "connId": conn_id}),
-                            (false, "trades") => {
+                            (false, "trades") | (false, "books") => {
+                                state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("WS subscribe {channel}"));
+                                let mut snapshots = Vec::new();
                                 for a in &args {
                                     if let Some(i) = a.get("instId").and_then(|i| i.as_str()) {
-                                        instruments.push(i.to_string());
+                                        instruments.push(format!("{channel}:{i}"));
+                                        if channel == "books" {
+                                            let ct = ct(&state, i);
+                                            if let Some(track) = state.books.lock().unwrap_or_else(|p| p.into_inner()).by_symbol.get(i) {
+                                                snapshots.push(crate::depth::okx_snapshot(i, track, ct, VenueState::now_ms()));
+                                            }
+                                        }
                                     }
                                 }
-                                json!({"event": "subscribe", "arg": arg, "connId": conn_id})
+                                if socket.send(Message::text(json!({"event": "subscribe", "arg": arg, "connId": conn_id}).to_string())).await.is_err() { return }
+                                for snapshot in snapshots {
+                                    if socket.send(Message::text(snapshot)).await.is_err() { return }
+                                }
+                                continue;
                             }
                             _ => json!({"event": "error", "code": "60018", "msg": format!("Wrong URL or channel:{channel} doesn't exist. Please use the correct URL, channel and parameters referring to API document."), "connId": conn_id}),
                         }
+                    }
+                    "unsubscribe" => {
+                        let arg = args.first().cloned().unwrap_or_default();
+                        for a in &args {
+                            if let (Some(c), Some(i)) = (a.get("channel").and_then(|c| c.as_str()), a.get("instId").and_then(|i| i.as_str())) {
+                                instruments.retain(|k| *k != format!("{c}:{i}"));
+                            }
+                        }
+                        json!({"event": "unsubscribe", "arg": arg, "connId": conn_id})
                     }
                     _ => json!({"event": "error", "code": "60012", "msg": format!("Invalid request: {text}"), "connId": conn_id}),
                 };

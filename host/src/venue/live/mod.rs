@@ -16,6 +16,7 @@
 //! - after every (re)connect, fills since the last one seen and the state of every order
 //!   still open are fetched over REST, so a gap in the stream loses nothing.
 
+pub mod book;
 pub mod clock;
 pub mod connect;
 pub mod limits;
@@ -53,6 +54,7 @@ pub struct LiveStats {
     pub resent: AtomicU64,
     pub rate_limited: AtomicU64,
     pub reconciled_fills: AtomicU64,
+    pub book_gaps: AtomicU64,
 }
 
 /// Connection settings shared by every adapter.
@@ -106,6 +108,7 @@ struct Shared {
     unresolved: Mutex<HashSet<String>>,
     symbols: HashMap<String, (InstrumentId, Decimal)>,
     last_fill_ms: AtomicI64,
+    books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     wake: Waker,
     stats: LiveStats,
 }
@@ -235,6 +238,17 @@ impl StreamSink for Shared {
         self.stats.malformed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(venue = %self.name, "unusable message: {what}");
     }
+
+    fn book(&self, symbol: &str, bids: Vec<crate::model::BookLevel>, asks: Vec<crate::model::BookLevel>, ts_ms: i64) {
+        let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
+        self.books.lock().unwrap_or_else(|p| p.into_inner()).insert(instrument, BookSnapshot { instrument, bids, asks, ts_ms });
+        self.push(vec![VenueEvent::Book(instrument)]);
+    }
+
+    fn book_gap(&self, symbol: &str, why: String) {
+        self.stats.book_gaps.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(venue = %self.name, symbol, "{why}; rebuilding the book from a snapshot");
+    }
 }
 
 /// The venue handle the router holds.
@@ -298,6 +312,7 @@ impl LiveVenue {
             unresolved: Mutex::new(HashSet::new()),
             symbols: by_symbol,
             last_fill_ms: AtomicI64::new(clock::system_ms()),
+            books: Mutex::new(HashMap::new()),
             wake,
             stats: LiveStats::default(),
         });
@@ -305,6 +320,7 @@ impl LiveVenue {
         runtime.spawn(order_task(exchange.clone(), shared.clone(), rx));
         runtime.spawn(private_task(exchange.clone(), shared.clone(), settings.clone()));
         runtime.spawn(public_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
+        runtime.spawn(book_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
         runtime.spawn(clock_task(exchange, shared.clone()));
         let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
         Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of, map_id }, rules })
@@ -348,8 +364,10 @@ impl Venue for LiveVenue {
         out.append(&mut self.shared.events.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    fn book(&self, _instrument: InstrumentId, _depth: usize) -> Option<BookSnapshot> {
-        None
+    fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot> {
+        let books = self.shared.books.lock().unwrap_or_else(|p| p.into_inner());
+        let b = books.get(&instrument)?;
+        Some(BookSnapshot { instrument, bids: b.bids.iter().take(depth).cloned().collect(), asks: b.asks.iter().take(depth).cloned().collect(), ts_ms: b.ts_ms })
     }
 
     fn as_paper_mut(&mut self) -> Option<&mut paper::PaperVenue> {
@@ -578,6 +596,14 @@ impl<E: Exchange> StreamSink for Reconciling<E> {
     fn malformed(&self, what: String) {
         self.shared.malformed(what);
     }
+
+    fn book(&self, symbol: &str, bids: Vec<crate::model::BookLevel>, asks: Vec<crate::model::BookLevel>, ts_ms: i64) {
+        self.shared.book(symbol, bids, asks, ts_ms);
+    }
+
+    fn book_gap(&self, symbol: &str, why: String) {
+        self.shared.book_gap(symbol, why);
+    }
 }
 
 async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
@@ -607,6 +633,20 @@ async fn public_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols
             StreamEnd::Failed(why) => {
                 let delay = backoff.delay();
                 tracing::warn!(venue = %shared.name, "public stream lost ({why}); reconnecting in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn book_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
+    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
+    loop {
+        match exchange.book_stream(&symbols, &*shared, settings.max_connection_age).await {
+            StreamEnd::Rollover(_) => backoff.reset(),
+            StreamEnd::Failed(why) => {
+                let delay = backoff.delay();
+                tracing::warn!(venue = %shared.name, "book stream lost ({why}); reconnecting in {delay:?}");
                 tokio::time::sleep(delay).await;
             }
         }

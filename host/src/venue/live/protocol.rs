@@ -76,6 +76,10 @@ pub trait StreamSink: Send + Sync {
     fn connected(&self);
     fn report(&self, report: OrderReport);
     fn trade(&self, trade: TapeTrade);
+    /// The book of `symbol` changed; its best levels now, in base units.
+    fn book(&self, symbol: &str, bids: Vec<crate::model::BookLevel>, asks: Vec<crate::model::BookLevel>, ts_ms: i64);
+    /// A gap in `symbol`'s book diffs: the book is being rebuilt from a snapshot.
+    fn book_gap(&self, symbol: &str, why: String);
     /// A message that could not be used; counted and logged, the connection goes on.
     fn malformed(&self, what: String);
 }
@@ -110,6 +114,9 @@ pub trait Exchange: Send + Sync + 'static {
     fn balances(&self) -> impl Future<Output = Result<Vec<(String, Decimal)>, RestError>> + Send;
     /// Connects the private stream and reads it until it ends.
     fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> impl Future<Output = StreamEnd> + Send;
+    /// Connects the order book stream of `symbols`, keeps their books from a snapshot and
+    /// diffs, and reads it until it ends.
+    fn book_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> impl Future<Output = StreamEnd> + Send;
     /// Connects the public trade stream of `symbols` and reads it until it ends.
     fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> impl Future<Output = StreamEnd> + Send;
 }

@@ -14,6 +14,7 @@ use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::binance::common::{new_order_params, sign, signed_query};
 use crate::venue::binance::websocket::{parse_spot, parse_usdm};
 use crate::venue::live::clock::{system_ms, VenueClock};
+use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
@@ -211,6 +212,8 @@ pub fn error_of(code: i64, message: &str) -> RestError {
     match code {
         -1007 | -1006 | -1001 => RestError::Unknown(format!("{code}: {message}")),
         -1003 | -1015 => RestError::RateLimited(Duration::from_secs(1)),
+        // Refused before it was processed: nothing happened, and it may be sent again.
+        -1008 => RestError::NotSent(format!("{code}: {message}")),
         -1021 | -1022 | -2014 | -2015 | -1002 => RestError::Auth { code, message },
         -2013 => RestError::NotFound { code, message },
         -2011 if message.contains("Unknown order") => RestError::NotFound { code, message },
@@ -449,6 +452,60 @@ impl Exchange for Binance {
         }
     }
 
+    async fn book_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let (path, sequencing) = match self.flavor {
+            Flavor::Spot => ("/stream?streams=", Sequencing::BinanceSpot),
+            Flavor::UsdM => ("/public/stream?streams=", Sequencing::BinanceUsdm),
+        };
+        let streams: Vec<String> = symbols.iter().map(|s| format!("{}@depth@100ms", s.to_ascii_lowercase())).collect();
+        let url = format!("{}{path}{}", self.endpoints.public_ws.trim_end_matches('/'), streams.join("/"));
+        let mut conn = match ws::Connection::open(&url).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let mut books: HashMap<String, LocalBook> = symbols.iter().map(|s| (s.clone(), LocalBook::new(sequencing))).collect();
+        // Diffs sent while the snapshots are fetched wait in the socket and are checked
+        // against them when read.
+        for symbol in symbols {
+            if let Err(e) = self.sync_book(symbol, &mut books, sink).await {
+                return StreamEnd::Failed(e);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + max_age;
+        loop {
+            let text = match conn.next_text(deadline).await {
+                ws::Next::Text(t) => t,
+                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            };
+            let (symbol, diff, ts) = match parse_depth_update(&text) {
+                Ok(d) => d,
+                Err(ParseError::Ignored(_)) => continue,
+                Err(e) => {
+                    sink.malformed(format!("book stream: {e}"));
+                    continue;
+                }
+            };
+            let Some(book) = books.get_mut(&symbol) else { continue };
+            match book.apply(diff) {
+                Ok(Applied::Changed) => {
+                    let (bids, asks) = book.levels(BOOK_LEVELS);
+                    sink.book(&symbol, bids, asks, ts);
+                }
+                Ok(_) => {}
+                Err(gap) => {
+                    sink.book_gap(&symbol, gap.to_string());
+                    if let Some(book) = books.get_mut(&symbol) {
+                        book.reset();
+                    }
+                    if let Err(e) = self.sync_book(&symbol, &mut books, sink).await {
+                        return StreamEnd::Failed(e);
+                    }
+                }
+            }
+        }
+    }
+
     async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
         let (path, kind) = match self.flavor {
             Flavor::Spot => ("/stream?streams=", "trade"),
@@ -498,7 +555,65 @@ pub fn parse_public_trade(text: &str) -> Result<TapeTrade, ParseError> {
     })
 }
 
+/// Levels a side kept for strategies.
+const BOOK_LEVELS: usize = 50;
+
+/// A `depthUpdate` event (spot or USD-M), bare or in a combined-stream wrapper.
+pub fn parse_depth_update(text: &str) -> Result<(String, Diff, i64), ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let event = value.get("data").unwrap_or(&value);
+    let kind = event.get("e").and_then(|e| e.as_str()).unwrap_or("unknown");
+    if kind != "depthUpdate" {
+        return Err(ParseError::Ignored(kind.to_string()));
+    }
+    let previous = match event.get("pu") {
+        Some(_) => Some(int_field(event, "pu")? as u64),
+        None => None,
+    };
+    Ok((
+        str_field(event, "s")?.to_string(),
+        Diff { first: int_field(event, "U")? as u64, last: int_field(event, "u")? as u64, previous, bids: levels(event, "b")?, asks: levels(event, "a")? },
+        int_field(event, "E")?,
+    ))
+}
+
+/// `[["price", "qty"], ...]`.
+pub fn levels(value: &Value, name: &str) -> Result<Vec<(Decimal, Decimal)>, ParseError> {
+    let list = value.get(name).and_then(|l| l.as_array()).ok_or_else(|| ParseError::Malformed(format!("{name} missing")))?;
+    list.iter()
+        .map(|level| {
+            let pair = level.as_array().filter(|a| a.len() >= 2).ok_or_else(|| ParseError::Malformed(format!("{name}: a level is not a pair")))?;
+            let num = |v: &Value| v.as_str().and_then(|s| s.parse::<Decimal>().ok()).ok_or_else(|| ParseError::Malformed(format!("{name}: {v} is not a decimal")));
+            Ok((num(&pair[0])?, num(&pair[1])?))
+        })
+        .collect()
+}
+
 impl Binance {
+    /// Fetches a depth snapshot and sets the book to it (applying what was buffered),
+    /// retrying while the snapshot is older than the diffs already read.
+    async fn sync_book(&self, symbol: &str, books: &mut HashMap<String, LocalBook>, sink: &dyn StreamSink) -> Result<(), String> {
+        for _ in 0..5 {
+            let v = self.call(Method::GET, self.api("/depth"), format!("symbol={symbol}&limit=1000"), 50, 0, false).await.map_err(|e| format!("depth snapshot: {e}"))?;
+            let id = v.get("lastUpdateId").and_then(|i| i.as_u64()).ok_or("depth snapshot: lastUpdateId missing")?;
+            let bids = levels(&v, "bids").map_err(|e| e.to_string())?;
+            let asks = levels(&v, "asks").map_err(|e| e.to_string())?;
+            let Some(book) = books.get_mut(symbol) else { return Ok(()) };
+            match book.snapshot(id, bids, asks) {
+                Ok(()) => {
+                    let (bids, asks) = book.levels(BOOK_LEVELS);
+                    sink.book(symbol, bids, asks, self.clock.now_ms());
+                    return Ok(());
+                }
+                Err(gap) => {
+                    sink.book_gap(symbol, gap.to_string());
+                    book.reset();
+                }
+            }
+        }
+        Err(format!("{symbol}: no depth snapshot lined up with the diffs"))
+    }
+
     /// Spot: one WebSocket API connection, subscribed by signature (the HMAC of the
     /// sorted parameters `apiKey`, `recvWindow`, `timestamp`).
     async fn spot_user_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
@@ -613,6 +728,19 @@ mod tests {
         assert!(matches!(error_of(-2011, "Unknown order sent."), RestError::NotFound { .. }));
         assert!(matches!(error_of(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."), RestError::Unknown(_)));
         assert!(matches!(error_of(-2010, "Account has insufficient balance for requested action."), RestError::Rejected { code: -2010, .. }));
+    }
+
+    /// binance-spot/web-socket-streams.md and binance-usdm/public_ws.md, "Diff. Book Depth".
+    #[test]
+    fn documented_depth_updates() {
+        let spot = r#"{"e":"depthUpdate","E":1672515782136,"s":"BNBBTC","U":157,"u":160,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}"#;
+        let (s, diff, ts) = parse_depth_update(spot).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.as_str(), diff.first, diff.last, diff.previous, ts), ("BNBBTC", 157, 160, None, 1672515782136));
+        assert_eq!(diff.bids, vec![("0.0024".parse().unwrap_or_default(), "10".parse().unwrap_or_default())]);
+        let usdm = r#"{"e":"depthUpdate","E":123456789,"T":123456788,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}"#;
+        let (_, diff, _) = parse_depth_update(usdm).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(diff.previous, Some(149));
+        assert!(matches!(parse_depth_update(r#"{"e":"depthUpdate","s":"X","U":1,"u":2,"E":1,"b":[["x","1"]],"a":[]}"#), Err(ParseError::Malformed(_))));
     }
 
     #[test]

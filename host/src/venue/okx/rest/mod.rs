@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::live::clock::{system_ms, VenueClock};
+use crate::venue::live::book::{okx_checksum, Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
@@ -404,6 +405,84 @@ impl Exchange for Okx {
         self.read_loop(conn, sink, max_age, true).await
     }
 
+    async fn book_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
+        let mut conn = match ws::Connection::open(&self.endpoints.public_ws).await {
+            Ok(c) => c,
+            Err(e) => return StreamEnd::Failed(e),
+        };
+        let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": "books", "instId": s})).collect();
+        if let Err(e) = conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await {
+            return StreamEnd::Failed(e);
+        }
+        let mut books: HashMap<String, LocalBook> = symbols.iter().map(|s| (s.clone(), LocalBook::new(Sequencing::Okx))).collect();
+        let deadline = tokio::time::Instant::now() + max_age;
+        let mut awaiting_pong = false;
+        loop {
+            let next = tokio::select! {
+                next = conn.next_text(deadline) => next,
+                _ = tokio::time::sleep(PING_AFTER) => {
+                    if awaiting_pong {
+                        return StreamEnd::Failed("no pong within the ping interval".into());
+                    }
+                    awaiting_pong = true;
+                    if let Err(e) = conn.send_text("ping".into()).await {
+                        return StreamEnd::Failed(e);
+                    }
+                    continue;
+                }
+            };
+            let text = match next {
+                ws::Next::Text(t) => t,
+                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
+                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            };
+            awaiting_pong = false;
+            if text == "pong" {
+                continue;
+            }
+            let push = match parse_books(&text) {
+                Ok(p) => p,
+                Err(ParseError::Ignored(_)) => continue,
+                Err(e) => {
+                    sink.malformed(format!("books channel: {e}"));
+                    continue;
+                }
+            };
+            let Some(book) = books.get_mut(&push.symbol) else { continue };
+            let result = if push.snapshot {
+                book.reset();
+                book.snapshot(push.diff.last, push.diff.bids, push.diff.asks).map(|_| Applied::Changed)
+            } else {
+                book.apply(push.diff)
+            };
+            let problem = match result {
+                Ok(Applied::Changed) if okx_checksum(book, &|d: Decimal| d.to_string()) != push.checksum => Some("checksum mismatch".to_string()),
+                Ok(Applied::Changed) => {
+                    let ct = self.contract_value(&push.symbol);
+                    let (mut bids, mut asks) = book.levels(50);
+                    for level in bids.iter_mut().chain(asks.iter_mut()) {
+                        level.qty *= ct;
+                    }
+                    sink.book(&push.symbol, bids, asks, push.ts);
+                    None
+                }
+                Ok(_) => None,
+                Err(gap) => Some(gap.to_string()),
+            };
+            if let Some(why) = problem {
+                // Rebuilt from the snapshot that a new subscription starts with.
+                sink.book_gap(&push.symbol, why);
+                book.reset();
+                let arg = json!([{"channel": "books", "instId": push.symbol}]);
+                for op in ["unsubscribe", "subscribe"] {
+                    if let Err(e) = conn.send_text(json!({"op": op, "args": arg}).to_string()).await {
+                        return StreamEnd::Failed(e);
+                    }
+                }
+            }
+        }
+    }
+
     async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
         let mut conn = match ws::Connection::open(&self.endpoints.public_ws).await {
             Ok(c) => c,
@@ -498,6 +577,47 @@ impl Okx {
             }
         }
     }
+}
+
+/// One push of the `books` channel.
+pub struct BooksPush {
+    pub symbol: String,
+    pub snapshot: bool,
+    /// `last` is `seqId`, `previous` is `prevSeqId`; sizes as sent.
+    pub diff: Diff,
+    pub checksum: i32,
+    pub ts: i64,
+}
+
+/// Levels `[px, sz, "0", orders]` of a books push; only price and size are used.
+fn book_levels(value: &Value, name: &str) -> Result<Vec<(Decimal, Decimal)>, ParseError> {
+    crate::venue::binance::rest::levels(value, name)
+}
+
+pub fn parse_books(text: &str) -> Result<BooksPush, ParseError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let arg = value.get("arg");
+    if arg.and_then(|a| a.get("channel")).and_then(|c| c.as_str()) != Some("books") || value.get("data").is_none() {
+        let kind = value.get("event").and_then(|e| e.as_str()).unwrap_or("other");
+        return Err(ParseError::Ignored(kind.to_string()));
+    }
+    let symbol = arg.and_then(|a| a.get("instId")).and_then(|i| i.as_str()).ok_or_else(|| ParseError::Malformed("instId missing".into()))?.to_string();
+    let snapshot = match value.get("action").and_then(|a| a.as_str()) {
+        Some("snapshot") => true,
+        Some("update") => false,
+        other => return Err(ParseError::Malformed(format!("action {other:?}"))),
+    };
+    let d = value.get("data").and_then(|d| d.as_array()).and_then(|a| a.first()).ok_or_else(|| ParseError::Malformed("data is empty".into()))?;
+    let seq = int_field(d, "seqId")?;
+    let prev = int_field(d, "prevSeqId")?;
+    let checksum = d.get("checksum").and_then(|c| c.as_i64()).ok_or_else(|| ParseError::Malformed("checksum missing".into()))? as i32;
+    Ok(BooksPush {
+        symbol,
+        snapshot,
+        diff: Diff { first: seq as u64, last: seq as u64, previous: (prev >= 0).then_some(prev as u64), bids: book_levels(d, "bids")?, asks: book_levels(d, "asks")? },
+        checksum,
+        ts: int_field(d, "ts")?,
+    })
 }
 
 /// A `trades` push (`side` is the taker's); sizes as sent, in contracts for a swap.
