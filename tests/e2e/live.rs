@@ -126,14 +126,18 @@ fn assert_hedged_once(ex: &Exchange, engine: &mut Engine, hedge_venue: &str, hed
     assert_eq!(position, d("0.035"), "the runtime's own account of the hedge agrees with the exchange");
 }
 
+/// No faults but garbage on the maker's private stream: counted, logged, and the
+/// connection goes on (one subscription in all).
 #[test]
 fn hedger_hedges_spot_fills_on_usdm() {
     let ex = Exchange::start();
     let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    ex.faults("binance-spot", json!({"garbage": 3}));
     maker_burst(&ex, &mut engine, || {});
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
     let hedge = ex.account("binance-usdm");
     assert_eq!(calls(&hedge, "GET /fapi/v1/order"), 0, "no query was needed without faults");
+    assert_eq!(calls(&ex.account("binance-spot"), "WS userDataStream.subscribe.signature"), 1, "garbage did not break the connection");
     let _ = engine.controller().send(Control::Shutdown);
 }
 
@@ -144,7 +148,7 @@ fn every_fill_is_hedged_once_through_faults() {
     // The hedge venue: one 429, one 5xx that did nothing, one that executed but whose
     // answer was lost. The maker venue pushes everything twice.
     ex.faults("binance-usdm", json!({"rate_limit": 1, "fail_orders": 1, "unknown_orders": 1}));
-    ex.faults("binance-spot", json!({"duplicate_pushes": true}));
+    ex.faults("binance-spot", json!({"duplicate_pushes": true, "garbage": 3}));
     maker_burst(&ex, &mut engine, || {
         // The private stream drops between the two bursts; the second one's pushes are lost.
         ex.disconnect("binance-spot");

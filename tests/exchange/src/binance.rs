@@ -561,10 +561,12 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Pushes until the client goes, the exchange drops it, or it stops answering pings.
+/// Pushes until the client goes, the exchange drops it, or it stops answering pings:
+/// a ping every 20 s, and no pong for a minute closes the connection, as Binance does.
 async fn forward(mut socket: WebSocket, state: Arc<VenueState>, mut rx: tokio::sync::broadcast::Receiver<String>, wrap: impl Fn(&str) -> String) {
     let mut disconnect = state.disconnect_tx.subscribe();
     let mut ping = tokio::time::interval(Duration::from_secs(20));
+    let mut last_pong = Instant::now();
     loop {
         tokio::select! {
             message = rx.recv() => match message {
@@ -574,10 +576,18 @@ async fn forward(mut socket: WebSocket, state: Arc<VenueState>, mut rx: tokio::s
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
                 _ => {}
             },
             _ = disconnect.recv() => return,
-            _ = ping.tick() => if socket.send(Message::Ping(Vec::new().into())).await.is_err() { return },
+            _ = ping.tick() => {
+                if last_pong.elapsed() > Duration::from_secs(80) {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+                let payload = VenueState::now_ms().to_string().into_bytes();
+                if socket.send(Message::Ping(payload.into())).await.is_err() { return }
+            }
         }
     }
 }
@@ -616,6 +626,7 @@ async fn ws_api_session(mut socket: WebSocket, state: Arc<VenueState>) {
                 let _ = socket.send(Message::text(reply(200, json!({"serverTime": VenueState::now_ms()})))).await;
             }
             "userDataStream.subscribe.signature" => {
+                state.calls.lock().unwrap_or_else(|p| p.into_inner()).push("WS userDataStream.subscribe.signature".into());
                 let params = request.get("params").and_then(|p| p.as_object()).cloned().unwrap_or_default();
                 match check_ws_signature(&state, &params) {
                     Ok(()) => {

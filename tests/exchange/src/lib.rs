@@ -56,6 +56,8 @@ pub struct Faults {
     pub stall_ms: u64,
     /// The next N book diffs are numbered but never sent: a gap.
     pub book_gaps: u32,
+    /// The next N private pushes are each preceded by a message that is not JSON.
+    pub garbage: u32,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -164,6 +166,11 @@ impl VenueState {
             if faults.drop_pushes > 0 {
                 faults.drop_pushes -= 1;
                 continue;
+            }
+            if faults.garbage > 0 {
+                faults.garbage -= 1;
+                let _ = self.private_tx.send("{\"e\":\"executionReport\",\"s\":".to_string());
+                let _ = self.private_tx.send("\u{1}not json at all".to_string());
             }
             let _ = self.private_tx.send(m.clone());
             if faults.duplicate_pushes {

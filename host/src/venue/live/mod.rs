@@ -294,6 +294,15 @@ impl LiveVenue {
         let rest = |what: &'static str| move |error| LiveError::Rest { venue: name.to_string(), what, error };
         runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
         let listed = runtime.block_on(exchange.rules()).map_err(rest("instrument rules"))?;
+        // What the account holds, for the operator; a venue that refuses to say is reported
+        // but not fatal (the key may lack the permission).
+        match runtime.block_on(exchange.balances()) {
+            Ok(balances) => {
+                let held: Vec<String> = balances.iter().filter(|(_, q)| !q.is_zero()).map(|(a, q)| format!("{a} {q}")).collect();
+                tracing::info!(venue = name, "account: {}", if held.is_empty() { "nothing held".to_string() } else { held.join(", ") });
+            }
+            Err(error) => tracing::warn!(venue = name, "balances and positions: {error}"),
+        }
         let mut rules = Vec::new();
         let mut by_symbol = HashMap::new();
         for (symbol, id) in symbols {
