@@ -23,6 +23,15 @@ fn secret(config: &VenueConfig, field: &str, value: &Option<String>) -> Result<S
     reference.load().map_err(|e| format!("{at}: {e}"))
 }
 
+/// The configured URLs (REST, private, public) in place of the defaults.
+fn override_urls(c: &crate::config::ConnectionConfig, urls: [&mut String; 3]) {
+    for (url, configured) in urls.into_iter().zip([&c.rest_url, &c.private_ws_url, &c.public_ws_url]) {
+        if let Some(u) = configured {
+            *url = u.clone();
+        }
+    }
+}
+
 /// `first_instrument` is the handle of this venue's first instrument; the rest follow in
 /// config order.
 pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: VenueId, first_instrument: u32, wake: Waker) -> Result<Connected, String> {
@@ -38,29 +47,13 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
         VenueKind::BinanceSpot | VenueKind::BinanceUsdm => {
             let flavor = if config.kind == VenueKind::BinanceSpot { Flavor::Spot } else { Flavor::UsdM };
             let mut endpoints = BinanceEndpoints::production(flavor);
-            if let Some(u) = &c.rest_url {
-                endpoints.rest = u.clone();
-            }
-            if let Some(u) = &c.private_ws_url {
-                endpoints.private_ws = u.clone();
-            }
-            if let Some(u) = &c.public_ws_url {
-                endpoints.public_ws = u.clone();
-            }
+            override_urls(c, [&mut endpoints.rest, &mut endpoints.private_ws, &mut endpoints.public_ws]);
             let exchange = Binance::new(flavor, endpoints, secret(config, "api_key", &c.api_key)?, secret(config, "api_secret", &c.api_secret)?, c.recv_window_ms)?;
             LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: |id| id.to_string() }, settings, wake)
         }
         VenueKind::Okx => {
             let mut endpoints = OkxEndpoints::default();
-            if let Some(u) = &c.rest_url {
-                endpoints.rest = u.clone();
-            }
-            if let Some(u) = &c.private_ws_url {
-                endpoints.private_ws = u.clone();
-            }
-            if let Some(u) = &c.public_ws_url {
-                endpoints.public_ws = u.clone();
-            }
+            override_urls(c, [&mut endpoints.rest, &mut endpoints.private_ws, &mut endpoints.public_ws]);
             let credentials = Credentials {
                 api_key: secret(config, "api_key", &c.api_key)?,
                 secret: secret(config, "api_secret", &c.api_secret)?,

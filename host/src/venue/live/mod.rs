@@ -615,18 +615,23 @@ impl<E: Exchange> StreamSink for Reconciling<E> {
     }
 }
 
-async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
-    let sink = Reconciling { shared: shared.clone(), exchange: exchange.clone() };
+/// Keeps one stream connected: reconnects after a rollover at once, after a failure with
+/// jittered exponential backoff.
+async fn keep_connected<F, Fut>(shared: &Shared, what: &str, settings: &LiveSettings, mut connect: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StreamEnd>,
+{
     let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
     loop {
-        match exchange.private_stream(&sink, settings.max_connection_age).await {
+        match connect().await {
             StreamEnd::Rollover(why) => {
-                tracing::info!(venue = %shared.name, "private stream rolled over ({why}); reconnecting");
+                tracing::info!(venue = %shared.name, "{what} rolled over ({why}); reconnecting");
                 backoff.reset();
             }
             StreamEnd::Failed(why) => {
                 let delay = backoff.delay();
-                tracing::warn!(venue = %shared.name, "private stream lost ({why}); reconnecting in {delay:?}");
+                tracing::warn!(venue = %shared.name, "{what} lost ({why}); reconnecting in {delay:?}");
                 tokio::time::sleep(delay).await;
             }
         }
@@ -634,32 +639,17 @@ async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settin
     }
 }
 
+async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
+    let sink = Reconciling { shared: shared.clone(), exchange: exchange.clone() };
+    keep_connected(&shared, "private stream", &settings, || exchange.private_stream(&sink, settings.max_connection_age)).await;
+}
+
 async fn public_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
-    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
-    loop {
-        match exchange.public_stream(&symbols, &*shared, settings.max_connection_age).await {
-            StreamEnd::Rollover(_) => backoff.reset(),
-            StreamEnd::Failed(why) => {
-                let delay = backoff.delay();
-                tracing::warn!(venue = %shared.name, "public stream lost ({why}); reconnecting in {delay:?}");
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
+    keep_connected(&shared, "public stream", &settings, || exchange.public_stream(&symbols, &*shared, settings.max_connection_age)).await;
 }
 
 async fn book_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
-    let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
-    loop {
-        match exchange.book_stream(&symbols, &*shared, settings.max_connection_age).await {
-            StreamEnd::Rollover(_) => backoff.reset(),
-            StreamEnd::Failed(why) => {
-                let delay = backoff.delay();
-                tracing::warn!(venue = %shared.name, "book stream lost ({why}); reconnecting in {delay:?}");
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
+    keep_connected(&shared, "book stream", &settings, || exchange.book_stream(&symbols, &*shared, settings.max_connection_age)).await;
 }
 
 /// Re-syncs the clock every few minutes: signed requests fail when it drifts.

@@ -1,10 +1,14 @@
 //! A WebSocket connection as the adapters use it: text frames in and out, pings answered,
 //! and an age limit after which the caller reconnects on its own schedule.
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::protocol::StreamEnd;
 
 pub struct Connection {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -58,6 +62,40 @@ impl Connection {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Next::Closed(e.to_string()),
                 None => return Next::Closed("connection ended".into()),
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// The next text frame, or how the connection ended, in the supervisor's terms.
+    pub async fn text(&mut self, deadline: tokio::time::Instant) -> Result<String, StreamEnd> {
+        match self.next_text(deadline).await {
+            Next::Text(t) => Ok(t),
+            Next::Aged => Err(StreamEnd::Rollover("connection age".into())),
+            Next::Closed(why) => Err(StreamEnd::Failed(why)),
+        }
+    }
+
+    /// The same for a venue where the client keeps the connection alive (OKX): after
+    /// `ping_after` of silence it sends `ping`; a second silence without the `pong` ends
+    /// the connection. `pong`s are not returned.
+    pub async fn text_pinging(&mut self, deadline: tokio::time::Instant, ping_after: Duration, awaiting_pong: &mut bool) -> Result<String, StreamEnd> {
+        loop {
+            let next = tokio::select! {
+                next = self.text(deadline) => next?,
+                _ = tokio::time::sleep(ping_after) => {
+                    if *awaiting_pong {
+                        return Err(StreamEnd::Failed("no pong within the ping interval".into()));
+                    }
+                    *awaiting_pong = true;
+                    self.send_text("ping".into()).await.map_err(StreamEnd::Failed)?;
+                    continue;
+                }
+            };
+            *awaiting_pong = false;
+            if next != "pong" {
+                return Ok(next);
             }
         }
     }

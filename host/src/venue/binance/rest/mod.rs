@@ -11,8 +11,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::model::{Decimal, Liquidity, OrderStatus, Side};
+
 use crate::venue::binance::common::{new_order_params, sign, signed_query};
-use crate::venue::binance::websocket::{parse_spot, parse_usdm};
+use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
@@ -221,25 +222,6 @@ pub fn error_of(code: i64, message: &str) -> RestError {
     }
 }
 
-fn side_of(s: &str) -> Result<Side, ParseError> {
-    match s {
-        "BUY" => Ok(Side::Buy),
-        "SELL" => Ok(Side::Sell),
-        other => Err(ParseError::Malformed(format!("side {other:?}"))),
-    }
-}
-
-fn status_of(s: &str) -> Result<OrderStatus, ParseError> {
-    Ok(match s {
-        "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW" | "PENDING_CANCEL" => OrderStatus::Accepted,
-        "FILLED" => OrderStatus::Filled,
-        "CANCELED" => OrderStatus::Canceled,
-        "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
-        "REJECTED" => OrderStatus::Rejected,
-        other => return Err(ParseError::Malformed(format!("order status {other:?}"))),
-    })
-}
-
 /// An order object of the REST API (place, query, open orders), spot and USD-M alike.
 pub fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
     let ts = int_field(o, "updateTime").or_else(|_| int_field(o, "transactTime")).or_else(|_| int_field(o, "time"))?;
@@ -247,8 +229,8 @@ pub fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
         symbol: str_field(o, "symbol")?.to_string(),
         client_order_id: str_field(o, "clientOrderId")?.to_string(),
         venue_order_id: int_field(o, "orderId")?.to_string(),
-        side: side_of(str_field(o, "side")?)?,
-        status: status_of(str_field(o, "status")?)?,
+        side: side(str_field(o, "side")?)?,
+        status: status(str_field(o, "status")?)?,
         order_qty: decimal_field(o, "origQty")?,
         filled_qty: decimal_field(o, "executedQty")?,
         execution: None,
@@ -473,10 +455,9 @@ impl Exchange for Binance {
         }
         let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.next_text(deadline).await {
-                ws::Next::Text(t) => t,
-                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            let text = match conn.text(deadline).await {
+                Ok(t) => t,
+                Err(end) => return end,
             };
             let (symbol, diff, ts) = match parse_depth_update(&text) {
                 Ok(d) => d,
@@ -520,10 +501,9 @@ impl Exchange for Binance {
         sink.connected();
         let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.next_text(deadline).await {
-                ws::Next::Text(t) => t,
-                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            let text = match conn.text(deadline).await {
+                Ok(t) => t,
+                Err(end) => return end,
             };
             match parse_public_trade(&text) {
                 Ok(trade) => sink.trade(trade),
@@ -638,10 +618,9 @@ impl Binance {
         }
         let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.next_text(deadline).await {
-                ws::Next::Text(t) => t,
-                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                ws::Next::Closed(why) => return StreamEnd::Failed(why),
+            let text = match conn.text(deadline).await {
+                Ok(t) => t,
+                Err(end) => return end,
             };
             let value: Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
@@ -691,10 +670,9 @@ impl Binance {
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30 * 60), Duration::from_secs(30 * 60));
         loop {
             let text = tokio::select! {
-                next = conn.next_text(deadline) => match next {
-                    ws::Next::Text(t) => t,
-                    ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                    ws::Next::Closed(why) => return StreamEnd::Failed(why),
+                next = conn.text(deadline) => match next {
+                    Ok(t) => t,
+                    Err(end) => return end,
                 },
                 _ = keepalive.tick() => {
                     if let Err(e) = self.call(Method::PUT, self.api("/listenKey"), String::new(), 1, 0, false).await {

@@ -6,7 +6,7 @@
 use crate::model::{Liquidity, OrderStatus, Side};
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 
-fn side(s: &str) -> Result<Side, ParseError> {
+pub(crate) fn side(s: &str) -> Result<Side, ParseError> {
     match s {
         "BUY" => Ok(Side::Buy),
         "SELL" => Ok(Side::Sell),
@@ -15,7 +15,7 @@ fn side(s: &str) -> Result<Side, ParseError> {
 }
 
 /// Binance order statuses (`X`) in our terms. A partially filled order is still working.
-fn status(s: &str) -> Result<OrderStatus, ParseError> {
+pub(crate) fn status(s: &str) -> Result<OrderStatus, ParseError> {
     Ok(match s {
         "NEW" | "PARTIALLY_FILLED" | "PENDING_NEW" | "PENDING_CANCEL" => OrderStatus::Accepted,
         "FILLED" => OrderStatus::Filled,

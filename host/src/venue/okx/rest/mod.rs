@@ -17,7 +17,7 @@ use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
-use crate::venue::okx::websocket::parse_orders;
+use crate::venue::okx::websocket::{parse_orders, side, status};
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::venue::secrets::Secret;
 
@@ -195,27 +195,14 @@ pub fn error_of(code: i64, message: &str) -> RestError {
     }
 }
 
-fn side_of(s: &str) -> Result<Side, ParseError> {
-    match s {
-        "buy" => Ok(Side::Buy),
-        "sell" => Ok(Side::Sell),
-        other => Err(ParseError::Malformed(format!("side {other:?}"))),
-    }
-}
-
 /// An order of `GET /api/v5/trade/order` or `orders-pending`.
 fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
-    let status = match str_field(o, "state")? {
-        "live" | "partially_filled" => OrderStatus::Accepted,
-        "filled" => OrderStatus::Filled,
-        "canceled" | "mmp_canceled" => OrderStatus::Canceled,
-        other => return Err(ParseError::Malformed(format!("state {other:?}"))),
-    };
+    let status = status(str_field(o, "state")?)?;
     Ok(OrderReport {
         symbol: str_field(o, "instId")?.to_string(),
         client_order_id: str_field(o, "clOrdId")?.to_string(),
         venue_order_id: str_field(o, "ordId")?.to_string(),
-        side: side_of(str_field(o, "side")?)?,
+        side: side(str_field(o, "side")?)?,
         status,
         order_qty: decimal_field(o, "sz")?,
         filled_qty: decimal_field(o, "accFillSz")?,
@@ -231,7 +218,7 @@ fn parse_fill(f: &Value) -> Result<OrderReport, ParseError> {
         symbol: str_field(f, "instId")?.to_string(),
         client_order_id: str_field(f, "clOrdId")?.to_string(),
         venue_order_id: str_field(f, "ordId")?.to_string(),
-        side: side_of(str_field(f, "side")?)?,
+        side: side(str_field(f, "side")?)?,
         status: OrderStatus::Accepted,
         order_qty: Decimal::ZERO,
         filled_qty: Decimal::ZERO,
@@ -418,28 +405,10 @@ impl Exchange for Okx {
         let deadline = tokio::time::Instant::now() + max_age;
         let mut awaiting_pong = false;
         loop {
-            let next = tokio::select! {
-                next = conn.next_text(deadline) => next,
-                _ = tokio::time::sleep(PING_AFTER) => {
-                    if awaiting_pong {
-                        return StreamEnd::Failed("no pong within the ping interval".into());
-                    }
-                    awaiting_pong = true;
-                    if let Err(e) = conn.send_text("ping".into()).await {
-                        return StreamEnd::Failed(e);
-                    }
-                    continue;
-                }
+            let text = match conn.text_pinging(deadline, PING_AFTER, &mut awaiting_pong).await {
+                Ok(t) => t,
+                Err(end) => return end,
             };
-            let text = match next {
-                ws::Next::Text(t) => t,
-                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                ws::Next::Closed(why) => return StreamEnd::Failed(why),
-            };
-            awaiting_pong = false;
-            if text == "pong" {
-                continue;
-            }
             let push = match parse_books(&text) {
                 Ok(p) => p,
                 Err(ParseError::Ignored(_)) => continue,
@@ -503,28 +472,10 @@ impl Okx {
         let deadline = tokio::time::Instant::now() + max_age;
         let mut awaiting_pong = false;
         loop {
-            let next = tokio::select! {
-                next = conn.next_text(deadline) => next,
-                _ = tokio::time::sleep(PING_AFTER) => {
-                    if awaiting_pong {
-                        return StreamEnd::Failed("no pong within the ping interval".into());
-                    }
-                    awaiting_pong = true;
-                    if let Err(e) = conn.send_text("ping".into()).await {
-                        return StreamEnd::Failed(e);
-                    }
-                    continue;
-                }
+            let text = match conn.text_pinging(deadline, PING_AFTER, &mut awaiting_pong).await {
+                Ok(t) => t,
+                Err(end) => return end,
             };
-            let text = match next {
-                ws::Next::Text(t) => t,
-                ws::Next::Aged => return StreamEnd::Rollover("connection age".into()),
-                ws::Next::Closed(why) => return StreamEnd::Failed(why),
-            };
-            awaiting_pong = false;
-            if text == "pong" {
-                continue;
-            }
             let value: Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
                 Err(e) => {
@@ -633,7 +584,7 @@ pub fn parse_trades(value: &Value) -> Result<Vec<TapeTrade>, ParseError> {
                 trade_id: int_field(t, "tradeId")? as u64,
                 price: decimal_field(t, "px")?,
                 qty: decimal_field(t, "sz")?,
-                buyer_is_maker: side_of(str_field(t, "side")?)? == Side::Sell,
+                buyer_is_maker: side(str_field(t, "side")?)? == Side::Sell,
                 ts_ms: int_field(t, "ts")?,
             })
         })

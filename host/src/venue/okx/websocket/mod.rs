@@ -5,7 +5,7 @@
 use crate::model::{Liquidity, OrderStatus, Side};
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 
-fn status(s: &str) -> Result<OrderStatus, ParseError> {
+pub(crate) fn status(s: &str) -> Result<OrderStatus, ParseError> {
     Ok(match s {
         "live" | "partially_filled" => OrderStatus::Accepted,
         "filled" => OrderStatus::Filled,
@@ -26,12 +26,16 @@ pub fn parse_orders(text: &str) -> Result<Vec<OrderReport>, ParseError> {
     data.iter().map(parse_order).collect()
 }
 
+pub(crate) fn side(s: &str) -> Result<Side, ParseError> {
+    match s {
+        "buy" => Ok(Side::Buy),
+        "sell" => Ok(Side::Sell),
+        other => Err(ParseError::Malformed(format!("side {other:?}"))),
+    }
+}
+
 fn parse_order(o: &serde_json::Value) -> Result<OrderReport, ParseError> {
-    let side = match str_field(o, "side")? {
-        "buy" => Side::Buy,
-        "sell" => Side::Sell,
-        other => return Err(ParseError::Malformed(format!("side {other:?}"))),
-    };
+    let side = side(str_field(o, "side")?)?;
     let trade_id = o.get("tradeId").and_then(|v| v.as_str()).filter(|t| !t.is_empty());
     let execution = match trade_id {
         Some(trade_id) => Some(Execution {
