@@ -393,14 +393,10 @@ impl Exchange for Okx {
     }
 
     async fn book_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let mut conn = match ws::Connection::open(&self.endpoints.public_ws).await {
+        let mut conn = match self.subscribe_public("books", symbols).await {
             Ok(c) => c,
-            Err(e) => return StreamEnd::Failed(e),
+            Err(end) => return end,
         };
-        let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": "books", "instId": s})).collect();
-        if let Err(e) = conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await {
-            return StreamEnd::Failed(e);
-        }
         let mut books: HashMap<String, LocalBook> = symbols.iter().map(|s| (s.clone(), LocalBook::new(Sequencing::Okx))).collect();
         let deadline = tokio::time::Instant::now() + max_age;
         let mut awaiting_pong = false;
@@ -453,19 +449,23 @@ impl Exchange for Okx {
     }
 
     async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let mut conn = match ws::Connection::open(&self.endpoints.public_ws).await {
+        let conn = match self.subscribe_public("trades", symbols).await {
             Ok(c) => c,
-            Err(e) => return StreamEnd::Failed(e),
+            Err(end) => return end,
         };
-        let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": "trades", "instId": s})).collect();
-        if let Err(e) = conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await {
-            return StreamEnd::Failed(e);
-        }
         self.read_loop(conn, sink, max_age, false).await
     }
 }
 
 impl Okx {
+    /// A connection to the public service subscribed to `channel` for `symbols`.
+    async fn subscribe_public(&self, channel: &str, symbols: &[String]) -> Result<ws::Connection, StreamEnd> {
+        let mut conn = ws::Connection::open(&self.endpoints.public_ws).await.map_err(StreamEnd::Failed)?;
+        let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": channel, "instId": s})).collect();
+        conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await.map_err(StreamEnd::Failed)?;
+        Ok(conn)
+    }
+
     /// Reads pushes, pinging after [`PING_AFTER`] of silence; `private` logs in first and
     /// subscribes to `orders` once the login is confirmed.
     async fn read_loop(&self, mut conn: ws::Connection, sink: &dyn StreamSink, max_age: Duration, private: bool) -> StreamEnd {
