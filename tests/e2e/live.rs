@@ -337,8 +337,30 @@ fn live_books_follow_the_exchange_through_a_gap() {
         ex.print(venue, symbol, "30100", "0.5", "BUY");
         ex.print(venue, symbol, "30200", "0.5", "BUY");
         run_until(&mut engine, "the book to be rebuilt after the gap", |e| same(e, venue, symbol, instrument) && ex.book(venue, symbol, 1).1[0].0 > d("30200"));
+        // Two diffs swapped: the later one shows a gap, the earlier one is then stale.
+        ex.faults(venue, json!({"book_reorder": true}));
+        ex.print(venue, symbol, "30300", "0.5", "BUY");
+        ex.print(venue, symbol, "30400", "0.5", "BUY");
+        run_until(&mut engine, "the book to be rebuilt after diffs out of order", |e| same(e, venue, symbol, instrument) && ex.book(venue, symbol, 1).1[0].0 > d("30400"));
     }
-    assert!(calls(&ex.account("binance-spot"), "GET /api/v3/depth") >= 2, "a new snapshot after the gap");
-    assert!(calls(&ex.account("okx"), "WS subscribe books") >= 2, "a new subscription after the gap");
+    assert!(calls(&ex.account("binance-spot"), "GET /api/v3/depth") >= 3, "a new snapshot after each gap");
+    assert!(calls(&ex.account("okx"), "WS subscribe books") >= 3, "a new subscription after each gap");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
+/// A 418 from the hedge venue: nothing more is sent to it (the limiter refuses locally
+/// until the ban ends), the hedge is rejected with the reason, and nothing is hedged twice
+/// or half-way.
+#[test]
+fn a_ban_stops_all_sending_to_that_venue() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    run_until(&mut engine, "the books to be synced", |e| !runtime_book(e, 1).0.is_empty());
+    ex.faults("binance-usdm", json!({"ban_secs": 600}));
+    maker_burst(&ex, &mut engine, || {});
+    run_until(&mut engine, "the hedge to be rejected", |e| e.slots().iter().any(|s| s.name == "hedger" && s.stats.rejected > 0));
+    let hedge = ex.account("binance-usdm");
+    assert!(calls(&hedge, "POST /fapi/v1/order") <= 1, "after the 418, nothing reached the venue: {hedge}");
+    assert_eq!(net(&hedge, "BTCUSDT"), Decimal::ZERO);
     let _ = engine.controller().send(Control::Shutdown);
 }

@@ -20,6 +20,8 @@ pub struct Track {
 #[derive(Default)]
 pub struct Books {
     pub by_symbol: HashMap<String, Track>,
+    /// Diffs held back to be sent out of order.
+    pub held: Vec<(String, String)>,
 }
 
 fn plain(d: Decimal) -> String {

@@ -58,6 +58,8 @@ pub struct Faults {
     pub book_gaps: u32,
     /// The next N private pushes are each preceded by a message that is not JSON.
     pub garbage: u32,
+    /// The next book diff is held back and sent after the one that follows it.
+    pub book_reorder: bool,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -217,9 +219,20 @@ impl VenueState {
         let (value, happenings, diffs) = {
             let mut market = self.market.lock().unwrap_or_else(|p| p.into_inner());
             let (value, happenings) = f(&mut market);
-            let mut skip = self.faults.lock().unwrap_or_else(|p| p.into_inner()).book_gaps;
+            let (mut skip, reorder) = {
+                let f = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+                (f.book_gaps, f.book_reorder)
+            };
             let before = skip;
-            let diffs = self.books.lock().unwrap_or_else(|p| p.into_inner()).update(self.kind, &market, Self::now_ms(), &mut skip);
+            let mut books = self.books.lock().unwrap_or_else(|p| p.into_inner());
+            let mut diffs = books.update(self.kind, &market, Self::now_ms(), &mut skip);
+            if reorder && !diffs.is_empty() {
+                books.held.append(&mut diffs);
+                self.faults.lock().unwrap_or_else(|p| p.into_inner()).book_reorder = false;
+            } else if !books.held.is_empty() && !diffs.is_empty() {
+                diffs.append(&mut books.held);
+            }
+            drop(books);
             if skip != before {
                 self.faults.lock().unwrap_or_else(|p| p.into_inner()).book_gaps = skip;
             }

@@ -75,8 +75,8 @@ impl Default for LiveSettings {
 enum Command {
     Place(NewOrder),
     Cancel { symbol: String, client_order_id: String },
-    /// Fetch fills and order states now (after a restart).
-    Reconcile,
+    /// Fetch fills and order states now (after a restart); says when done.
+    Reconcile(std::sync::mpsc::Sender<()>),
 }
 
 /// What a live venue carries across a restart, in a checkpoint.
@@ -88,6 +88,9 @@ pub struct LiveState {
     /// Orders not yet seen final: (venue client id, our client id, owner, symbol).
     pub open: Vec<(String, String, StrategyId, String)>,
 }
+
+/// How long a restart waits for a venue's reconciliation before strategies run.
+const RESTART_RECONCILE_WAIT: Duration = Duration::from_secs(30);
 
 /// Trade ids kept in a checkpoint: the reconciliation looks a minute back, far fewer.
 const SAVED_TRADES: usize = 5_000;
@@ -425,7 +428,12 @@ impl Venue for LiveVenue {
         if state.last_fill_ms > 0 {
             self.shared.last_fill_ms.store(state.last_fill_ms, Ordering::Relaxed);
         }
-        let _ = self.commands.send(Command::Reconcile);
+        // Strategies see nothing new before the venue has been reconciled (or, if it
+        // cannot be reached, until the wait gives up; the next connection reconciles).
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.commands.send(Command::Reconcile(done)).is_ok() && wait.recv_timeout(RESTART_RECONCILE_WAIT).is_err() {
+            tracing::warn!(venue = %self.shared.name, "reconciliation after the restart not finished within {RESTART_RECONCILE_WAIT:?}; going on, it completes in the background");
+        }
     }
 }
 
@@ -448,7 +456,10 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                     tracing::info!(venue = %shared.name, client_order_id, "cancel not done: {error}");
                 }
             }
-            Command::Reconcile => reconcile(&*exchange, &shared).await,
+            Command::Reconcile(done) => {
+                reconcile(&*exchange, &shared).await;
+                let _ = done.send(());
+            }
             Command::Place(order) => {
                 let mut batch = vec![order];
                 while batch.len() < exchange.max_batch() {
@@ -679,6 +690,14 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
                 }
             }
             Err(error) => tracing::warn!(venue = %shared.name, symbol, "reconciliation: fills: {error}"),
+        }
+    }
+    for symbol in &symbols {
+        // Open orders as the venue has them: ours update their state, others (placed
+        // by hand, or by another process on the account) become known.
+        match exchange.open_orders(symbol).await {
+            Ok(reports) => reports.into_iter().for_each(|r| shared.report(r)),
+            Err(error) => tracing::warn!(venue = %shared.name, symbol, "reconciliation: open orders: {error}"),
         }
     }
     let pending: Vec<(String, String)> = shared.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(c, s)| (c.clone(), s.clone())).collect();

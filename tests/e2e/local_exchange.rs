@@ -1,0 +1,99 @@
+//! The local exchange refuses what the real venues refuse, with their codes: missing or
+//! wrong keys, bad signatures, stale timestamps (REST and WebSocket logins alike). Requests
+//! are signed here with the adapters' own signing functions, which reproduce the documented
+//! examples (see the unit tests of `venue::binance::common` and `venue::okx::common`).
+
+use e2e::{Exchange, KEY, PASSPHRASE, SECRET};
+use runtime::venue::binance::common::signed_query;
+use runtime::venue::live::clock::system_ms;
+use runtime::venue::live::ws::Connection;
+use runtime::venue::okx::common::{login_sign, sign};
+use runtime::venue::okx::rest::iso_ms;
+use runtime::venue::secrets::Secret;
+use serde_json::{json, Value};
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}")).block_on(f)
+}
+
+/// (HTTP status, the body's `code`).
+async fn get(url: String, headers: &[(&str, String)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(&url);
+    for (k, v) in headers {
+        request = request.header(*k, v);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    (status, body)
+}
+
+#[test]
+fn binance_refusals_carry_binance_codes() {
+    runtime::venue::live::ws::install_tls_provider();
+    let ex = Exchange::start();
+    let base = format!("http://{}/api/v3/openOrders", ex.addr("binance-spot"));
+    let secret = Secret::new(SECRET);
+    let signed = |ts: i64| signed_query(&secret, &format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}"));
+    let key = || vec![("X-MBX-APIKEY", KEY.to_string())];
+    block_on(async {
+        let (s, b) = get(format!("{base}?{}", signed(system_ms())), &[]).await;
+        assert_eq!((s, b["code"].as_i64()), (401, Some(-2014)), "{b}");
+        let (s, b) = get(format!("{base}?{}", signed(system_ms())), &[("X-MBX-APIKEY", "someone-else".into())]).await;
+        assert_eq!((s, b["code"].as_i64()), (401, Some(-2015)), "{b}");
+        let tampered = signed(system_ms()).replace("symbol=BTCUSDT", "symbol=ETHUSDT");
+        let (s, b) = get(format!("{base}?{tampered}"), &key()).await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-1022)), "{b}");
+        let (s, b) = get(format!("{base}?{}", signed(system_ms() - 10_000)), &key()).await;
+        assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (400, Some(-1021), Some("Timestamp for this request is outside of the recvWindow.")), "{b}");
+        let (s, b) = get(format!("{base}?{}", signed(system_ms() + 5_000)), &key()).await;
+        assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (400, Some(-1021), Some("Timestamp for this request was 1000ms ahead of the server's time.")), "{b}");
+        let (s, b) = get(format!("{base}?{}", signed(system_ms())), &key()).await;
+        assert_eq!((s, b), (200, json!([])));
+        // The WebSocket API subscription, with a signature over other parameters.
+        let mut ws = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let ts = system_ms();
+        let request = json!({"id": 7, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": "00ff"}});
+        ws.send_text(request.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+        let answer: Value = serde_json::from_str(&ws.text(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!((answer["id"].as_i64(), answer["status"].as_i64(), answer["error"]["code"].as_i64()), (Some(7), Some(400), Some(-1022)), "{answer}");
+    });
+}
+
+#[test]
+fn okx_refusals_carry_okx_codes() {
+    runtime::venue::live::ws::install_tls_provider();
+    let ex = Exchange::start();
+    let path = "/api/v5/trade/orders-pending?instId=BTC-USDT";
+    let url = format!("http://{}{path}", ex.addr("okx"));
+    let secret = Secret::new(SECRET);
+    let headers = |key: &str, pass: &str, ts: String, signature: Option<String>| {
+        let signature = signature.unwrap_or_else(|| sign(&secret, &ts, "GET", path, ""));
+        vec![("OK-ACCESS-KEY", key.to_string()), ("OK-ACCESS-PASSPHRASE", pass.to_string()), ("OK-ACCESS-TIMESTAMP", ts), ("OK-ACCESS-SIGN", signature)]
+    };
+    let now = || iso_ms(system_ms());
+    block_on(async {
+        let (s, b) = get(url.clone(), &[]).await;
+        assert_eq!((s, b["code"].as_str()), (401, Some("50103")), "{b}");
+        let (s, b) = get(url.clone(), &headers("someone-else", PASSPHRASE, now(), None)).await;
+        assert_eq!((s, b["code"].as_str()), (401, Some("50111")), "{b}");
+        let (s, b) = get(url.clone(), &headers(KEY, "wrong", now(), None)).await;
+        assert_eq!((s, b["code"].as_str()), (401, Some("50105")), "{b}");
+        let (s, b) = get(url.clone(), &headers(KEY, PASSPHRASE, now(), Some("AAAA".into()))).await;
+        assert_eq!((s, b["code"].as_str()), (401, Some("50113")), "{b}");
+        let (s, b) = get(url.clone(), &headers(KEY, PASSPHRASE, iso_ms(system_ms() - 60_000), None)).await;
+        assert_eq!((s, b["code"].as_str()), (401, Some("50102")), "{b}");
+        let (s, b) = get(url.clone(), &headers(KEY, PASSPHRASE, now(), None)).await;
+        assert_eq!((s, b["code"].as_str(), b["data"].clone()), (200, Some("0"), json!([])), "{b}");
+        // The private WebSocket login: a bad signature, then a good one.
+        let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let ts = (system_ms() / 1000).to_string();
+        for (signature, expected) in [("AAAA".to_string(), ("error", "60007")), (login_sign(&secret, &ts), ("login", "0"))] {
+            let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": signature}]});
+            ws.send_text(login.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+            let answer: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            assert_eq!((answer["event"].as_str(), answer["code"].as_str()), (Some(expected.0), Some(expected.1)), "{answer}");
+        }
+    });
+}
