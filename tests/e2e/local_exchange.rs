@@ -97,3 +97,65 @@ fn okx_refusals_carry_okx_codes() {
         }
     });
 }
+
+/// The adapters' REST calls one by one against the local exchange: rules, balances,
+/// single and batch placement, query by client id, open orders, cancel, cancel-all,
+/// fills since a time.
+#[test]
+fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
+    use runtime::model::{Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce};
+    use runtime::venue::binance::rest::{Binance, Endpoints, Flavor};
+    use runtime::venue::live::protocol::{Exchange as _, NewOrder, RestError};
+    use runtime::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
+
+    let ex = Exchange::start();
+    let d = |s: &str| s.parse::<Decimal>().unwrap_or_else(|_| panic!("{s}"));
+    let order = |symbol: &str, id: &str, price: &str, qty: &str| NewOrder {
+        symbol: symbol.into(),
+        request: OrderRequest { client_order_id: id.into(), instrument: InstrumentId(0), side: Side::Buy, order_type: OrderType::Limit { price: d(price), time_in_force: TimeInForce::Gtc }, qty: d(qty) },
+        stp: SelfTradePrevention::ExpireTaker,
+    };
+    async fn exercise<E: runtime::venue::live::protocol::Exchange>(e: &E, symbol: &str, orders: Vec<NewOrder>, taker: NewOrder) {
+        e.server_time().await.unwrap_or_else(|err| panic!("{err}"));
+        let rules = e.rules().await.unwrap_or_else(|err| panic!("{err}"));
+        assert!(rules.iter().any(|r| r.symbol == symbol && r.tick_size > Decimal::ZERO), "{rules:?}");
+        assert!(!e.balances().await.unwrap_or_else(|err| panic!("{err}")).is_empty());
+        let ids: Vec<String> = orders.iter().map(|o| runtime::venue::okx::common::client_order_id(&o.request.client_order_id)).collect();
+        for (result, id) in e.place(&orders).await.into_iter().zip(&ids) {
+            let ack = result.unwrap_or_else(|err| panic!("{err}"));
+            assert_eq!((ack.client_order_id.as_str(), ack.status), (id.as_str(), OrderStatus::Accepted));
+        }
+        assert_eq!(e.open_orders(symbol).await.unwrap_or_else(|err| panic!("{err}")).len(), orders.len());
+        let queried = e.query(symbol, &ids[0]).await.unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!((queried.status, queried.order_qty), (OrderStatus::Accepted, orders[0].request.qty));
+        assert!(matches!(e.query(symbol, "neverplaced").await, Err(RestError::NotFound { .. })));
+        e.cancel(symbol, &ids[0]).await.unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(e.query(symbol, &ids[0]).await.map(|r| r.status), Ok(OrderStatus::Canceled));
+        assert!(matches!(e.cancel(symbol, &ids[0]).await, Err(RestError::NotFound { .. })), "a second cancel finds nothing to cancel");
+        e.cancel_all(symbol).await.unwrap_or_else(|err| panic!("{err}"));
+        assert!(e.open_orders(symbol).await.unwrap_or_else(|err| panic!("{err}")).is_empty());
+        // A taker order trades with the background liquidity: a fill to find again.
+        let since = runtime::venue::live::clock::system_ms() - 1000;
+        e.place(&[taker]).await.into_iter().for_each(|r| assert!(r.is_ok(), "{r:?}"));
+        let fills = e.fills_since(symbol, since).await.unwrap_or_else(|err| panic!("{err}"));
+        assert!(!fills.is_empty() && fills.iter().all(|f| f.execution.is_some()), "{fills:?}");
+    }
+
+    let key = || Secret::new(KEY);
+    let secret = || Secret::new(SECRET);
+    block_on(async {
+        for (flavor, venue) in [(Flavor::Spot, "binance-spot"), (Flavor::UsdM, "binance-usdm")] {
+            let a = ex.addr(venue);
+            let endpoints = Endpoints { rest: format!("http://{a}"), private_ws: format!("ws://{a}"), public_ws: format!("ws://{a}") };
+            let binance = Binance::new(flavor, endpoints, key(), secret(), 5000).unwrap_or_else(|e| panic!("{e}"));
+            // Three orders: one batch on USD-M, one at a time on spot.
+            let orders = vec![order("BTCUSDT", "r1", "29000", "0.01"), order("BTCUSDT", "r2", "29000.5", "0.01"), order("BTCUSDT", "r3", "29001", "0.01")];
+            exercise(&binance, "BTCUSDT", orders, order("BTCUSDT", "take1", "30010", "0.01")).await;
+        }
+        let a = ex.addr("okx");
+        let endpoints = OkxEndpoints { rest: format!("http://{a}"), private_ws: format!("ws://{a}/ws/v5/private"), public_ws: format!("ws://{a}/ws/v5/public") };
+        let okx = Okx::new(endpoints, Credentials { api_key: key(), secret: secret(), passphrase: Secret::new(PASSPHRASE) }, "cross").unwrap_or_else(|e| panic!("{e}"));
+        let orders = vec![order("BTC-USDT-SWAP", "r1", "29000", "0.01"), order("BTC-USDT-SWAP", "r2", "29000.5", "0.02")];
+        exercise(&okx, "BTC-USDT-SWAP", orders, order("BTC-USDT-SWAP", "take1", "30010", "0.01")).await;
+    });
+}
