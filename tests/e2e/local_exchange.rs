@@ -105,7 +105,7 @@ fn okx_refusals_carry_okx_codes() {
 fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
     use runtime::model::{Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce};
     use runtime::venue::binance::rest::{Binance, Endpoints, Flavor};
-    use runtime::venue::live::protocol::{Exchange as _, NewOrder, RestError};
+    use runtime::venue::live::protocol::{NewOrder, RestError};
     use runtime::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
 
     let ex = Exchange::start();
