@@ -198,6 +198,18 @@ mod tests {
         assert!(book.apply(diff(215, 220, Some(212), ("3", "1"))).is_err());
     }
 
+    /// The two worked examples OKX published for its checksum (an even and an odd book).
+    #[test]
+    fn okx_checksum_matches_the_published_examples() {
+        let text = |v: Decimal| v.to_string();
+        let mut even = LocalBook::new(Sequencing::Okx);
+        even.snapshot(1, vec![(d("3366.1"), d("7")), (d("3366"), d("6"))], vec![(d("3366.8"), d("9")), (d("3368"), d("8"))]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(okx_checksum(&even, &text), -1881014294);
+        let mut odd = LocalBook::new(Sequencing::Okx);
+        odd.snapshot(1, vec![(d("3366.1"), d("7"))], vec![(d("3366.8"), d("9")), (d("3368"), d("8")), (d("3372"), d("8"))]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(okx_checksum(&odd, &text), 831078360);
+    }
+
     #[test]
     fn okx_chains_seq_ids() {
         let mut book = LocalBook::new(Sequencing::Okx);
