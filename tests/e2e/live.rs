@@ -277,6 +277,8 @@ fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
         assert!(!all.contains(secret), "a secret was printed:\n{all}");
     }
     assert!(all.contains("instrument rules loaded from the venue"), "{all}");
+    // The maker buy at 29970 was still resting: cancelled on the way out.
+    assert_eq!(ex.account("binance-spot")["openOrders"], json!([]), "open orders cancelled at shutdown");
 }
 
 /// kill -9 after the first hedge, fills while it is down, restart: every maker fill is

@@ -77,6 +77,8 @@ enum Command {
     Cancel { symbol: String, client_order_id: String },
     /// Fetch fills and order states now (after a restart); says when done.
     Reconcile(std::sync::mpsc::Sender<()>),
+    /// Says when every command before it has been carried out.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// What a live venue carries across a restart, in a checkpoint.
@@ -343,6 +345,20 @@ impl LiveVenue {
     }
 }
 
+/// How long shutting down waits for the cancels (and anything else queued) to go out.
+const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+impl Drop for LiveVenue {
+    /// The last cancels are queued just before the runtime stops: they must reach the
+    /// venue before its connections go.
+    fn drop(&mut self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.commands.send(Command::Flush(done)).is_ok() && wait.recv_timeout(FLUSH_WAIT).is_err() {
+            tracing::error!(venue = %self.shared.name, "commands still queued after {FLUSH_WAIT:?} at shutdown; check the venue for open orders");
+        }
+    }
+}
+
 impl Venue for LiveVenue {
     fn id(&self) -> VenueId {
         self.shared.venue
@@ -458,6 +474,9 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
             }
             Command::Reconcile(done) => {
                 reconcile(&*exchange, &shared).await;
+                let _ = done.send(());
+            }
+            Command::Flush(done) => {
                 let _ = done.send(());
             }
             Command::Place(order) => {
