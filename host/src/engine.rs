@@ -666,6 +666,7 @@ impl Engine {
         self.stats.batches += 1;
         self.fire_timers(ts);
         let mut touched = Vec::new();
+        let mut ended = Vec::new();
         {
             let mut market = self.market.lock();
             for feed in &mut self.feeds {
@@ -680,14 +681,18 @@ impl Engine {
                     }
                     feed.next = next_good_print(feed, &mut self.stats);
                     if feed.next.is_none() {
-                        if let Some(bus) = self.bus.as_mut() {
-                            bus.end(feed.instrument);
-                        }
+                        ended.push(feed.instrument);
                     }
                 }
             }
         }
         self.collect_venue_events();
+        // After this batch's trades: a reader stops at the end marker.
+        if let Some(bus) = self.bus.as_mut() {
+            for instrument in ended {
+                bus.end(instrument);
+            }
+        }
         self.publish_books(&touched, ts);
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {

@@ -76,4 +76,9 @@ fn one_process_collects_another_trades_on_its_prints() {
     // 9,999 prints and the end marker, within the stream's bound; the latest print kept.
     assert_eq!(redis_cli(&redis, &["XLEN", "md:binance-rec:BTCUSDT:trades"]), "10000");
     assert_eq!(redis_cli(&redis, &["HGET", "md:binance-rec:BTCUSDT:last", "id"]), "42387942");
+    // The end marker comes after the last print, not before the last batch's prints.
+    let last = redis_cli(&redis, &["XREVRANGE", "md:binance-rec:BTCUSDT:trades", "+", "-", "COUNT", "2"]);
+    let lines: Vec<&str> = last.lines().collect();
+    assert_eq!(lines.get(1..3), Some(&["end", "1"][..]), "the newest entry is the end marker: {last}");
+    assert!(last.contains("42387942"), "and the one before it is the last print: {last}");
 }
