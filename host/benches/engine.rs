@@ -5,6 +5,8 @@
 //!   (the counter test guest): the per-event cost of the sandbox boundary included;
 //! - `plugin/compile`: reading, checking and compiling a component (hot-swap preparation,
 //!   off the event path);
+//! - `live/*`: the live venues' per-message work: parsing a private execution report and a
+//!   depth diff, and applying a 20-level diff to a 1,000-level local book;
 //! - `plugin/swap`: the switch itself, between two batches (instantiate, init, snapshot,
 //!   restore), plus the one batch it rides with; with the `hello` strategy, whose state
 //!   stays the same size however often it is swapped.
@@ -145,9 +147,32 @@ fn sandbox(c: &mut Criterion) {
     });
 }
 
+fn live(c: &mut Criterion) {
+    use runtime::venue::live::book::{Diff, LocalBook, Sequencing};
+    let report = include_str!("../src/venue/binance/test_data/spot_execution_report_trade.json");
+    c.bench_function("live/parse executionReport", |b| b.iter(|| runtime::venue::binance::websocket::parse_spot(report).map(|r| r.filled_qty)));
+    let levels = |n: usize, first: i64, step: i64| (0..n).map(|i| (Decimal::new(first + step * i as i64, 1), Decimal::new(1 + i as i64, 3))).collect::<Vec<_>>();
+    let update = serde_json::json!({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1001, "u": 1020,
+        "b": levels(10, 299_990, -1).iter().map(|(p, q)| [p.to_string(), q.to_string()]).collect::<Vec<_>>(),
+        "a": levels(10, 300_010, 1).iter().map(|(p, q)| [p.to_string(), q.to_string()]).collect::<Vec<_>>()})
+    .to_string();
+    c.bench_function("live/parse depthUpdate (20 levels)", |b| b.iter(|| runtime::venue::binance::rest::parse_depth_update(&update).map(|(_, d, _)| d.last)));
+    let mut book = LocalBook::new(Sequencing::BinanceSpot);
+    book.snapshot(1000, levels(500, 299_999, -1), levels(500, 300_001, 1)).unwrap_or_else(|e| panic!("{e}"));
+    let (_, template, _) = runtime::venue::binance::rest::parse_depth_update(&update).unwrap_or_else(|e| panic!("{e}"));
+    let mut next = 1001u64;
+    c.bench_function("live/apply diff (20 levels into 1,000)", |b| {
+        b.iter(|| {
+            let diff = Diff { first: next, last: next, previous: None, ..template.clone() };
+            next += 1;
+            book.apply(diff).map(|_| book.levels(5).0.len())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = paper, sandbox
+    targets = paper, live, sandbox
 }
 criterion_main!(benches);
