@@ -91,6 +91,10 @@ pub struct LiveState {
     pub open: Vec<(String, String, StrategyId, String)>,
 }
 
+/// How long the client ids and states of final orders are kept: well past the minute a
+/// reconciliation looks back, so a late or repeated push still finds its owner.
+const RETAIN: Duration = Duration::from_secs(600);
+
 /// How long a restart waits for a venue's reconciliation before strategies run.
 const RESTART_RECONCILE_WAIT: Duration = Duration::from_secs(30);
 
@@ -107,6 +111,11 @@ struct Shared {
     seen_trades: Mutex<(HashSet<String>, VecDeque<String>)>,
     /// Last (status, filled) reported per venue client id, to drop stale or repeated updates.
     order_state: Mutex<HashMap<String, (OrderStatus, Decimal)>>,
+    /// Orders seen final, oldest first: forgotten from the maps above after [`RETAIN`],
+    /// by when no push or reconciliation can mention them again.
+    retired: Mutex<VecDeque<(std::time::Instant, String)>>,
+    /// Our client id -> the venue's spelling of it.
+    map_id: fn(&str) -> String,
     /// Orders sent whose final state we have not seen: reconciled after a reconnect.
     pending: Mutex<HashMap<String, String>>,
     /// Orders whose placement answer was lost and whose queries gave up.
@@ -176,6 +185,9 @@ impl Shared {
         };
         if with_state && report.status.is_final() {
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
+            if fresh_state {
+                self.retire(venue_id.clone());
+            }
         }
         let mut events = Vec::new();
         let has_fill = report.execution.is_some();
@@ -187,6 +199,28 @@ impl Shared {
             }
         }
         self.push(events);
+    }
+
+    /// Marks an order final, and forgets those final for longer than [`RETAIN`].
+    fn retire(&self, venue_id: String) {
+        let now = std::time::Instant::now();
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.push_back((now, venue_id));
+        let mut forget = Vec::new();
+        while retired.front().is_some_and(|(at, _)| now.duration_since(*at) > RETAIN) {
+            if let Some((_, id)) = retired.pop_front() {
+                forget.push(id);
+            }
+        }
+        drop(retired);
+        if !forget.is_empty() {
+            let mut ours = self.ours.lock().unwrap_or_else(|p| p.into_inner());
+            let mut states = self.order_state.lock().unwrap_or_else(|p| p.into_inner());
+            for id in forget {
+                ours.remove(&id);
+                states.remove(&id);
+            }
+        }
     }
 
     fn lost(&self, venue_id: &str, symbol: &str) {
@@ -206,13 +240,16 @@ impl Shared {
                 reason: Some("the venue never received this order (its placement answer was lost)".into()),
                 ts_ms: clock::system_ms(),
             })]);
+            self.retire(venue_id.to_string());
         }
     }
 
     fn rejected(&self, order: &NewOrder, reason: String) {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&order.request.client_order_id);
         let Some(&(instrument, _)) = self.symbols.get(&order.symbol) else { return };
-        let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).values().find(|(c, _)| *c == order.request.client_order_id).map(|(_, o)| *o);
+        let venue_id = (self.map_id)(&order.request.client_order_id);
+        let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(&venue_id).map(|(_, o)| *o);
+        self.retire(venue_id);
         self.push(vec![VenueEvent::Order(OrderUpdate {
             instrument,
             client_order_id: order.request.client_order_id.clone(),
@@ -261,8 +298,6 @@ pub struct LiveVenue {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
     symbol_of: HashMap<InstrumentId, String>,
-    /// Venue client id for ours (OKX strips characters Binance keeps).
-    map_id: fn(&str) -> String,
 }
 
 /// Why a live venue could not start.
@@ -322,6 +357,8 @@ impl LiveVenue {
             ours: Mutex::new(HashMap::new()),
             seen_trades: Mutex::new((HashSet::new(), VecDeque::new())),
             order_state: Mutex::new(HashMap::new()),
+            retired: Mutex::new(VecDeque::new()),
+            map_id,
             pending: Mutex::new(HashMap::new()),
             unresolved: Mutex::new(HashSet::new()),
             symbols: by_symbol,
@@ -337,7 +374,7 @@ impl LiveVenue {
         runtime.spawn(book_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
         runtime.spawn(clock_task(exchange, shared.clone()));
         let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
-        Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of, map_id }, rules })
+        Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of }, rules })
     }
 
     pub fn stats(&self) -> &LiveStats {
@@ -374,7 +411,7 @@ impl Venue for LiveVenue {
 
     fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, _now_ms: i64) {
         let Some(symbol) = self.symbol_of.get(&request.instrument).cloned() else { return };
-        let venue_id = (self.map_id)(&request.client_order_id);
+        let venue_id = (self.shared.map_id)(&request.client_order_id);
         self.shared.ours.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id.clone(), (request.client_order_id.clone(), owner));
         self.shared.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id, symbol.clone());
         let order = NewOrder { symbol, request: request.clone(), stp };
@@ -433,7 +470,7 @@ impl Venue for LiveVenue {
             }
             for (owner, request) in sent {
                 let Some(symbol) = self.symbol_of.get(&request.instrument) else { continue };
-                let venue_id = (self.map_id)(&request.client_order_id);
+                let venue_id = (self.shared.map_id)(&request.client_order_id);
                 ours.insert(venue_id.clone(), (request.client_order_id.clone(), *owner));
                 pending.insert(venue_id.clone(), symbol.clone());
                 // Sent just before the crash, perhaps never arrived: if the venue has no
@@ -498,8 +535,7 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
 }
 
 fn client_id_on_venue(shared: &Shared, ours: &str) -> String {
-    let map = shared.ours.lock().unwrap_or_else(|p| p.into_inner());
-    map.iter().find(|(_, (c, _))| c == ours).map(|(v, _)| v.clone()).unwrap_or_else(|| ours.to_string())
+    (shared.map_id)(ours)
 }
 
 async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrder>) {
