@@ -911,8 +911,12 @@ impl Engine {
                 Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now, &mut |entry| {
                     let Some(store) = self.store.as_mut() else { return Ok(()) };
                     let bytes = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
-                    self.journalled += 1;
-                    store.commit(vec![Write::Put(checkpoint::journal_key(self.journalled), bytes)]).map_err(|e| e.to_string())
+                    // The number is taken only once written: a failed write must not leave a
+                    // hole, since reading the journal back stops at the first missing key.
+                    let n = self.journalled + 1;
+                    store.commit(vec![Write::Put(checkpoint::journal_key(n), bytes)]).map_err(|e| e.to_string())?;
+                    self.journalled = n;
+                    Ok(())
                 }) {
                     Routed::Sent | Routed::Recommended => slot.stats.placed += 1,
                     Routed::Refused(update) => {
