@@ -120,7 +120,7 @@ struct Shared {
     pending: Mutex<HashMap<String, String>>,
     /// Orders whose placement answer was lost and whose queries gave up.
     unresolved: Mutex<HashSet<String>>,
-    symbols: HashMap<String, (InstrumentId, Decimal)>,
+    symbols: HashMap<String, InstrumentId>,
     last_fill_ms: AtomicI64,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     wake: Waker,
@@ -145,7 +145,7 @@ impl Shared {
     /// `with_state: false` for a report rebuilt from a trade list, which knows the fill
     /// but not the order's state at that moment.
     fn report_parts(&self, mut report: OrderReport, with_state: bool) {
-        let Some(&(instrument, _)) = self.symbols.get(&report.symbol) else {
+        let Some(&instrument) = self.symbols.get(&report.symbol) else {
             tracing::debug!(venue = %self.name, symbol = %report.symbol, "report for an instrument not configured; ignored");
             return;
         };
@@ -227,7 +227,7 @@ impl Shared {
         if self.unresolved.lock().unwrap_or_else(|p| p.into_inner()).remove(venue_id) {
             let (ours, _) = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(venue_id).cloned().unwrap_or((venue_id.to_string(), StrategyId(0)));
             tracing::error!(venue = %self.name, client_order_id = %ours, "an order of unknown status is not on the venue: it never arrived; reported as rejected");
-            let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
+            let Some(&instrument) = self.symbols.get(symbol) else { return };
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(venue_id);
             let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(venue_id).map(|(_, o)| *o);
             self.push(vec![VenueEvent::Order(OrderUpdate {
@@ -246,7 +246,7 @@ impl Shared {
 
     fn rejected(&self, order: &NewOrder, reason: String) {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&order.request.client_order_id);
-        let Some(&(instrument, _)) = self.symbols.get(&order.symbol) else { return };
+        let Some(&instrument) = self.symbols.get(&order.symbol) else { return };
         let venue_id = (self.map_id)(&order.request.client_order_id);
         let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(&venue_id).map(|(_, o)| *o);
         self.retire(venue_id);
@@ -271,7 +271,7 @@ impl StreamSink for Shared {
     }
 
     fn trade(&self, t: TapeTrade) {
-        let Some(&(instrument, _)) = self.symbols.get(&t.symbol) else { return };
+        let Some(&instrument) = self.symbols.get(&t.symbol) else { return };
         let aggressor = if t.buyer_is_maker { Side::Sell } else { Side::Buy };
         self.push(vec![VenueEvent::Trade(PublicTrade { instrument, trade_id: t.trade_id, price: t.price, qty: t.qty, aggressor, ts_ms: t.ts_ms })]);
     }
@@ -282,7 +282,7 @@ impl StreamSink for Shared {
     }
 
     fn book(&self, symbol: &str, bids: Vec<crate::model::BookLevel>, asks: Vec<crate::model::BookLevel>, ts_ms: i64) {
-        let Some(&(instrument, _)) = self.symbols.get(symbol) else { return };
+        let Some(&instrument) = self.symbols.get(symbol) else { return };
         self.books.lock().unwrap_or_else(|p| p.into_inner()).insert(instrument, BookSnapshot { instrument, bids, asks, ts_ms });
         self.push(vec![VenueEvent::Book(instrument)]);
     }
@@ -347,7 +347,7 @@ impl LiveVenue {
         let mut by_symbol = HashMap::new();
         for (symbol, id) in symbols {
             let r = listed.iter().find(|r| &r.symbol == symbol).ok_or_else(|| LiveError::UnknownSymbol { venue: name.to_string(), symbol: symbol.clone() })?;
-            by_symbol.insert(symbol.clone(), (*id, r.contract_value));
+            by_symbol.insert(symbol.clone(), *id);
             rules.push(r.clone());
         }
         let shared = Arc::new(Shared {
