@@ -18,7 +18,7 @@ use crate::router::RouterState;
 use crate::venue::paper::PaperState;
 
 /// Bump when the layout changes, so an old checkpoint is refused, not misread.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// The store key of the checkpoint.
 pub const KEY: &str = "checkpoint";
 
@@ -62,12 +62,57 @@ pub struct SlotState {
     pub status: SlotStatus,
     pub stats: StrategyStats,
     pub next_timer: Option<i64>,
-    /// The strategy's own snapshot; none if it had stopped.
+    /// The strategy's own snapshot; none if it had stopped. Base64, not a JSON array of
+    /// numbers (four times the bytes).
+    #[serde(with = "base64_bytes::option")]
     pub snapshot: Option<Vec<u8>>,
+    #[serde(with = "base64_bytes::map")]
     pub kv: BTreeMap<String, Vec<u8>>,
     pub params: String,
     /// Position in the instance's seeded random stream.
     pub random_position: u128,
+    /// Events delivered to the strategy's queue but not yet to the strategy.
+    #[serde(default)]
+    pub pending: Vec<crate::model::Event>,
+}
+
+/// Bytes as base64 strings in the checkpoint's JSON.
+mod base64_bytes {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            match bytes {
+                Some(b) => s.serialize_some(&STANDARD.encode(b)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Option::<String>::deserialize(d)?.map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom)).transpose()
+        }
+    }
+
+    pub mod map {
+        use std::collections::BTreeMap;
+
+        use super::*;
+
+        pub fn serialize<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(map.iter().map(|(k, v)| (k, STANDARD.encode(v))))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+            BTreeMap::<String, String>::deserialize(d)?
+                .into_iter()
+                .map(|(k, v)| STANDARD.decode(v).map(|v| (k, v)).map_err(serde::de::Error::custom))
+                .collect()
+        }
+    }
 }
 
 /// A digest of what a checkpoint must match: venues, instruments, feeds and the strategy

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::model::Decimal;
+use crate::feed::replay::{EARLIEST_MS, LATEST_MS};
+use crate::model::{bounds, shown, Decimal};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -108,11 +109,15 @@ pub struct RiskConfig {
     pub max_open_orders: u32,
     /// Largest notional (price x qty, in quote) of a single order; none: no limit.
     pub max_order_notional: Option<Decimal>,
+    /// How long (event time, seconds) a client order id is remembered after it was sent,
+    /// so a second order with it is refused: a day by default. Ids of open orders are
+    /// always remembered; at most 500,000 ids are kept whatever the window.
+    pub client_id_window_s: u64,
 }
 
 impl Default for RiskConfig {
     fn default() -> Self {
-        RiskConfig { max_open_orders: 200, max_order_notional: None }
+        RiskConfig { max_open_orders: 200, max_order_notional: None, client_id_window_s: 86_400 }
     }
 }
 
@@ -170,7 +175,7 @@ fn redis_url(url: &Option<String>, url_env: &str) -> Option<String> {
 
 /// A URL in the config file must not carry a password: secrets come from the environment.
 fn no_password_inline(section: &str, url: &Option<String>, url_env: &str) -> Result<(), String> {
-    if url.as_deref().is_some_and(|u| u.contains('@')) {
+    if url.as_deref().is_some_and(|u| u.contains('@') || u.contains('?')) {
         return Err(format!("{section}.url must not carry a password: put the URL in the environment variable {url_env} instead"));
     }
     Ok(())
@@ -430,8 +435,7 @@ impl Config {
     /// Reads and validates a config file. Fails with the file's path and the first
     /// problem found, with its line and column where TOML knows them.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { path: path.display().to_string(), message: format!("cannot read: {e}") })?;
+        let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|message| ConfigError { path: path.display().to_string(), message })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::parse(&text, &base).map_err(|message| ConfigError { path: path.display().to_string(), message })
     }
@@ -460,6 +464,9 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.venues.is_empty() {
+            return Err("no [[venue]]: there is nothing to run (is the file empty or cut short?)".into());
+        }
         let mut venue_names = HashSet::new();
         for venue in &self.venues {
             if !venue_names.insert(&venue.name) {
@@ -494,9 +501,32 @@ impl Config {
                     return Err(format!("venue {}: {what} {fee} is outside 0 to 0.1", venue.name));
                 }
             }
+            for (asset, amount) in &venue.balances {
+                if !is_code(asset) {
+                    return Err(format!("venue {}: balance asset {:?} must be 1 to 32 letters or digits", venue.name, shown(asset, 40)));
+                }
+                if *amount < Decimal::ZERO || *amount > bounds::MAX_NOTIONAL {
+                    return Err(format!("venue {}: balance {asset} = {amount} is outside 0 to {}", venue.name, bounds::MAX_NOTIONAL));
+                }
+            }
             let mut symbols = HashSet::new();
             for inst in &venue.instruments {
+                for (what, code) in [("symbol", &inst.symbol), ("base", &inst.base), ("quote", &inst.quote)] {
+                    if !is_code(code) {
+                        return Err(format!("venue {}: instrument {what} {:?} must be 1 to 32 letters, digits, '-' or '_'", venue.name, shown(code, 40)));
+                    }
+                }
                 let at = format!("venue {} instrument {}", venue.name, inst.symbol);
+                for (what, value, max) in [
+                    ("tick_size", inst.tick_size, bounds::MAX_PRICE),
+                    ("lot_size", inst.lot_size, bounds::MAX_QTY),
+                    ("min_qty", inst.min_qty, bounds::MAX_QTY),
+                    ("min_notional", inst.min_notional, bounds::MAX_NOTIONAL),
+                ] {
+                    if value > max {
+                        return Err(format!("{at}: {what} {value} is beyond the host's bound of {max}"));
+                    }
+                }
                 if !symbols.insert(&inst.symbol) {
                     return Err(format!("{at} is defined twice"));
                 }
@@ -507,21 +537,37 @@ impl Config {
                 if inst.min_qty < Decimal::ZERO || inst.min_notional < Decimal::ZERO {
                     return Err(format!("{at}: min_qty and min_notional must not be negative"));
                 }
-                match &inst.feed {
-                    FeedConfig::Replay { file } | FeedConfig::Derived { file, .. } if !file.is_file() => {
-                        return Err(format!("{at}: feed file {} does not exist", file.display()));
+                if let FeedConfig::Replay { file } | FeedConfig::Derived { file, .. } = &inst.feed {
+                    match std::fs::metadata(file) {
+                        Err(_) => return Err(format!("{at}: feed file {} does not exist", file.display())),
+                        Ok(meta) if !meta.is_file() => return Err(format!("{at}: feed file {} is not a regular file", file.display())),
+                        Ok(_) => {}
                     }
-                    FeedConfig::Derived { ratio, .. } if *ratio <= Decimal::ZERO => {
-                        return Err(format!("{at}: derived feed needs a positive ratio"));
+                }
+                match &inst.feed {
+                    FeedConfig::Derived { ratio, .. } if *ratio < Decimal::new(1, 6) || *ratio > Decimal::from(1_000_000) => {
+                        return Err(format!("{at}: derived feed ratio {ratio} must be between 0.000001 and 1000000"));
                     }
                     FeedConfig::Synthetic { start_price, interval_ms, .. } if *start_price <= Decimal::ZERO || *interval_ms <= 0 => {
                         return Err(format!("{at}: synthetic feed needs a positive start_price and interval_ms"));
+                    }
+                    FeedConfig::Synthetic { start_price, .. } if *start_price > bounds::MAX_PRICE => {
+                        return Err(format!("{at}: synthetic start_price {start_price} is beyond the host's bound of {}", bounds::MAX_PRICE));
+                    }
+                    FeedConfig::Synthetic { start_ms, interval_ms, .. } if !(EARLIEST_MS..=LATEST_MS).contains(start_ms) || *interval_ms > 86_400_000 => {
+                        return Err(format!("{at}: synthetic start_ms must be a time between 2000 and 2100 (ms) and interval_ms at most a day"));
                     }
                     _ => {}
                 }
                 if let Some(l) = &inst.liquidity {
                     if l.step <= Decimal::ZERO || l.qty <= Decimal::ZERO {
                         return Err(format!("{at}: liquidity step and qty must be positive"));
+                    }
+                    if l.levels == 0 || l.levels > MAX_LIQUIDITY_LEVELS {
+                        return Err(format!("{at}: liquidity levels {} must be 1 to {MAX_LIQUIDITY_LEVELS}", l.levels));
+                    }
+                    if l.step > bounds::MAX_PRICE || l.qty > bounds::MAX_QTY {
+                        return Err(format!("{at}: liquidity step or qty is beyond the host's bounds ({} and {})", bounds::MAX_PRICE, bounds::MAX_QTY));
                     }
                 }
             }
@@ -537,11 +583,47 @@ impl Config {
         if self.store.checkpoint_every == 0 {
             return Err("store.checkpoint_every must be positive".into());
         }
-        if self.sandbox.call_timeout_ms == 0 || self.sandbox.memory_limit_mb == 0 {
-            return Err("sandbox call_timeout_ms and memory_limit_mb must be positive".to_string());
+        if self.sandbox.call_timeout_ms == 0 || self.sandbox.call_timeout_ms > 60_000 {
+            return Err(format!("sandbox.call_timeout_ms {} must be 1 to 60000", self.sandbox.call_timeout_ms));
+        }
+        // A wasm32 memory cannot exceed 4 GiB; a larger figure would overflow into nonsense.
+        if self.sandbox.memory_limit_mb == 0 || self.sandbox.memory_limit_mb > 4096 {
+            return Err(format!("sandbox.memory_limit_mb {} must be 1 to 4096", self.sandbox.memory_limit_mb));
+        }
+        if self.risk.max_order_notional.is_some_and(|n| n <= Decimal::ZERO) {
+            return Err("risk.max_order_notional must be positive".into());
         }
         Ok(())
     }
+}
+
+/// The largest config file read: a hand-written config is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Background liquidity levels a side: each is re-quoted on every print.
+pub const MAX_LIQUIDITY_LEVELS: u32 = 1000;
+
+/// Reads a regular file of at most `max` bytes: a FIFO would block, a device never end.
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("cannot read: not a regular file".into());
+    }
+    if meta.len() > max {
+        return Err(format!("cannot read: {} bytes is more than the {max} a config may have", meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text).map_err(|e| format!("cannot read: {e}"))?;
+    if text.len() as u64 > max {
+        return Err(format!("cannot read: more than the {max} bytes a config may have"));
+    }
+    Ok(text)
+}
+
+/// An asset or symbol code: what venues use, and safe to print.
+fn is_code(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A TOML float is binary floating point: `0.1` is not exactly a tenth. Prices and
@@ -550,6 +632,10 @@ impl Config {
 fn refuse_floats(value: &toml::Value, at: &str) -> Result<(), String> {
     match value {
         toml::Value::Float(f) => Err(format!("{at} = {f} is a TOML float; write prices and quantities as strings (\"{f}\") so they are exact")),
+        // A number with more digits than a decimal holds would be rounded (to 0, even).
+        toml::Value::String(text) if text.parse::<Decimal>().is_ok() && Decimal::from_str_exact(text.trim()).is_err() => {
+            Err(format!("{at} = \"{}\" has more digits than an exact decimal holds (28 after the point, 29 in all)", shown(text, 40)))
+        }
         toml::Value::Table(table) => {
             for (key, v) in table {
                 let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };

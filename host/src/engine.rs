@@ -24,7 +24,7 @@ use crate::feed::replay::CsvReplay;
 use crate::feed::synthetic::{Synthetic, SyntheticConfig};
 use crate::feed::MarketDataSource;
 use crate::market::{EventClock, Market, SharedMarket};
-use crate::model::{Action, Decimal, Event, InstrumentId, InstrumentInfo, Side, StrategyId, Subscriptions, VenueId};
+use crate::model::{shown, Action, Decimal, Event, InstrumentId, InstrumentInfo, Side, StrategyId, Subscriptions, VenueId};
 use crate::plugin::{GuestState, GuestTrap, InstanceContext, LoadedComponent, PluginHost, StrategyInstance};
 use crate::router::{Routed, Router};
 use crate::venue::paper::{LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
@@ -94,6 +94,9 @@ pub struct StrategyStats {
     pub canceled: u64,
     pub fills: u64,
     pub swaps: u64,
+    /// Log lines dropped over the strategy's log budget.
+    #[serde(default)]
+    pub log_dropped: u64,
     pub positions: BTreeMap<InstrumentId, Position>,
 }
 
@@ -109,7 +112,7 @@ pub struct Position {
 
 impl Position {
     pub fn net(&self) -> Decimal {
-        self.bought - self.sold
+        self.bought.saturating_sub(self.sold)
     }
 }
 
@@ -369,9 +372,10 @@ impl Engine {
         let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
         let subscriptions = match instance.init(&slot.params) {
             Ok(Ok(s)) => s,
-            Ok(Err(refusal)) => return Err(format!("init refused: {refusal}")),
+            Ok(Err(refusal)) => return Err(format!("init refused: {}", crate::model::shown(&refusal, 300))),
             Err(trap) => return Err(format!("init {trap}")),
         };
+        let subscriptions = check_subscriptions(&self.market.lock(), subscriptions)?;
         if subscriptions.self_trading {
             check_self_trading(&self.market.lock(), &subscriptions)?;
         }
@@ -398,6 +402,16 @@ impl Engine {
         &self.slots
     }
 
+    /// Checkpoints written by this run (and the run it resumed).
+    pub fn checkpoints_written(&self) -> u64 {
+        self.checkpoints
+    }
+
+    /// Client order ids the router remembers now.
+    pub fn remembered_ids(&self) -> usize {
+        self.router.remembered_ids()
+    }
+
     pub fn market(&self) -> &SharedMarket {
         &self.market
     }
@@ -408,7 +422,7 @@ impl Engine {
     }
 
     /// Every order the strategies sent (or, in recommend mode, recommended).
-    pub fn journal(&self) -> &[crate::router::JournalEntry] {
+    pub fn journal(&self) -> Vec<crate::router::JournalEntry> {
         self.router.journal()
     }
 
@@ -551,7 +565,7 @@ impl Engine {
             slot.next_timer = saved.next_timer;
             slot.params = saved.params;
             slot.status = saved.status;
-            slot.pending.clear();
+            slot.pending = saved.pending;
             slot.instance = None;
             let random_position = saved.random_position;
             let (Some(snapshot), SlotStatus::Running) = (saved.snapshot, &slot.status) else { continue };
@@ -579,8 +593,11 @@ impl Engine {
     }
 
     /// Writes a checkpoint between two batches; a failure is reported and trading goes on.
+    ///
+    /// Events still waiting for a strategy (one that keeps itself busy past
+    /// [`MAX_ROUNDS`]) are saved with it, so no strategy can hold checkpoints back.
     fn checkpoint(&mut self) {
-        if self.store.is_none() || self.slots.iter().any(|s| !s.pending.is_empty()) {
+        if self.store.is_none() {
             return;
         }
         let mut slots = Vec::new();
@@ -604,6 +621,7 @@ impl Engine {
                 kv: slot.kv.lock().clone(),
                 params: slot.params.clone(),
                 random_position,
+                pending: slot.pending.clone(),
             });
         }
         let (venues, live) = {
@@ -619,7 +637,7 @@ impl Engine {
             clock_ms: self.clock.now_ms(),
             feeds: self.feeds.iter().map(|f| checkpoint::FeedPosition { consumed: f.consumed, peeked: f.next.is_some() }).collect(),
             stats: self.stats.clone(),
-            router: self.router.save_state(),
+            router: self.router.save_state(self.clock.now_ms()),
             venues,
             slots,
             live,
@@ -781,7 +799,7 @@ impl Engine {
             return;
         }
         let market = self.market.lock();
-        for slot in &mut self.slots {
+        for slot in self.slots.iter_mut().filter(|s| s.status == SlotStatus::Running) {
             for (instrument, depth) in &slot.subscriptions.books {
                 if touched.contains(instrument) {
                     if let Some(book) = market.book(*instrument, *depth as usize, ts) {
@@ -824,7 +842,7 @@ impl Engine {
             }
             VenueEvent::Trade(trade) => {
                 for slot in &mut self.slots {
-                    if slot.subscriptions.trades.contains(&trade.instrument) {
+                    if slot.status == SlotStatus::Running && slot.subscriptions.trades.contains(&trade.instrument) {
                         slot.pending.push(Event::Trade(trade.clone()));
                     }
                 }
@@ -833,21 +851,23 @@ impl Engine {
                 for slot in &mut self.slots {
                     let own = fill.owner == Some(slot.id);
                     if own {
+                        // Saturating: a venue's figures are not trusted to be sane.
                         let p = slot.stats.positions.entry(fill.instrument).or_default();
+                        let notional = fill.qty.saturating_mul(fill.price);
                         match fill.side {
                             Side::Buy => {
-                                p.bought += fill.qty;
-                                p.buy_notional += fill.qty * fill.price;
+                                p.bought = p.bought.saturating_add(fill.qty);
+                                p.buy_notional = p.buy_notional.saturating_add(notional);
                             }
                             Side::Sell => {
-                                p.sold += fill.qty;
-                                p.sell_notional += fill.qty * fill.price;
+                                p.sold = p.sold.saturating_add(fill.qty);
+                                p.sell_notional = p.sell_notional.saturating_add(notional);
                             }
                         }
-                        p.fees += fill.fee;
+                        p.fees = p.fees.saturating_add(fill.fee);
                         slot.stats.fills += 1;
                     }
-                    if own || slot.subscriptions.account_fills.contains(&fill.instrument) {
+                    if slot.status == SlotStatus::Running && (own || slot.subscriptions.account_fills.contains(&fill.instrument)) {
                         slot.pending.push(Event::Fill(fill.clone()));
                     }
                 }
@@ -895,7 +915,9 @@ impl Engine {
         let Some(instance) = slot.instance.as_mut() else { return };
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
-        let actions = match instance.on_events(&events) {
+        let result = instance.on_events(&events);
+        slot.stats.log_dropped = instance.log_dropped();
+        let actions = match result {
             Ok(actions) => actions,
             Err(trap) => return self.fail(index, trap),
         };
@@ -906,7 +928,7 @@ impl Engine {
             match action {
                 Err((client_order_id, reason)) => {
                     slot.stats.refused += 1;
-                    tracing::warn!(strategy = %slot.name, %client_order_id, "action refused: {reason}");
+                    tracing::warn!(strategy = %slot.name, client_order_id = %shown(&client_order_id, 40), "action refused: {reason}");
                 }
                 Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now, &mut |entry| {
                     let Some(store) = self.store.as_mut() else { return Ok(()) };
@@ -921,7 +943,7 @@ impl Engine {
                     Routed::Sent | Routed::Recommended => slot.stats.placed += 1,
                     Routed::Refused(update) => {
                         slot.stats.refused += 1;
-                        tracing::debug!(strategy = %slot.name, client_order_id = %update.client_order_id, reason = ?update.reason, "order refused by the router");
+                        tracing::debug!(strategy = %slot.name, client_order_id = %shown(&update.client_order_id, 40), reason = ?update.reason, "order refused by the router");
                         slot.pending.push(Event::Order(update));
                     }
                 },
@@ -1001,8 +1023,11 @@ impl Engine {
                 let state = match old.snapshot() {
                     Ok(state) => state,
                     Err(trap) => {
-                        let reason = format!("the running version {trap} while taking its snapshot");
-                        self.reject_swap(index, loaded, reason);
+                        // A trap ends an instance: the running version is gone, not kept.
+                        let reason = format!("the running version {trap} while taking its snapshot for the swap; it is stopped, and the new version is not started since there is no state to hand it");
+                        tracing::error!(strategy = %self.slots[index].name, version = %loaded.hash, "hot swap failed: {reason}");
+                        self.notify(Notice::SwapRejected { component: self.slots[index].component.clone(), reason });
+                        self.fail(index, trap);
                         continue;
                     }
                 };
@@ -1050,7 +1075,39 @@ impl Engine {
 
     /// Applies a reloaded config: new params reach their strategies as a `params` event;
     /// what needs a restart is named and left as it was.
+    ///
+    /// A config that changes what needs a restart (venues, mode, sandbox, the set of
+    /// strategies or their components) is refused whole, with what it changes named: a
+    /// file cut short by an editor mid-write looks exactly like that (strategies gone,
+    /// limits back to defaults), and half of an intended change is worse than none.
     fn apply_config(&mut self, config: Config) {
+        let mut needs_restart = Vec::new();
+        if config.venues != self.config.venues {
+            needs_restart.push("the venues".to_string());
+        }
+        if config.mode != self.config.mode {
+            needs_restart.push("the mode".to_string());
+        }
+        if config.sandbox != self.config.sandbox {
+            needs_restart.push("the sandbox limits".to_string());
+        }
+        for old in &self.config.strategies {
+            match config.strategies.iter().find(|s| s.name == old.name) {
+                None => needs_restart.push(format!("strategy {} removed", old.name)),
+                Some(new) if new.component != old.component => needs_restart.push(format!("strategy {} moved to component {}", old.name, shown(&new.component, 40))),
+                Some(_) => {}
+            }
+        }
+        for new in &config.strategies {
+            if !self.config.strategies.iter().any(|s| s.name == new.name) {
+                needs_restart.push(format!("strategy {} added", new.name));
+            }
+        }
+        if !needs_restart.is_empty() {
+            let reason = format!("config change not applied: it changes what needs a restart ({}); the running config stays in force", needs_restart.join(", "));
+            tracing::warn!("{reason}");
+            return self.notify(Notice::ConfigRejected { reason });
+        }
         let mut changed = Vec::new();
         for sc in &config.strategies {
             if let Some(slot) = self.slots.iter_mut().find(|s| s.name == sc.name.as_str()) {
@@ -1061,12 +1118,7 @@ impl Engine {
                     slot.pending.push(Event::Params(params));
                     changed.push(slot.name.clone());
                 }
-            } else {
-                tracing::warn!(strategy = %sc.name, "new strategy in the config: adding strategies needs a restart");
             }
-        }
-        if config.venues != self.config.venues || config.sandbox != self.config.sandbox || config.mode != self.config.mode {
-            tracing::warn!("venue, sandbox or mode changes in the config need a restart; they are not applied");
         }
         if config.risk != self.config.risk {
             tracing::info!("risk limits updated");
@@ -1089,6 +1141,49 @@ impl Engine {
         }
         self.collect_venue_events();
     }
+}
+
+/// Entries a strategy may list in one field of its subscriptions.
+pub const MAX_SUBSCRIPTION_ENTRIES: usize = 1024;
+/// Deepest book a strategy may ask to be handed.
+pub const MAX_BOOK_DEPTH: u32 = 500;
+
+/// What a strategy asked for at init, bounded: every handle must be one the market knows,
+/// each list is de-duplicated (a handle listed 20,000 times is one subscription, not
+/// 20,000 copies of every print), and a list longer than [`MAX_SUBSCRIPTION_ENTRIES`] is
+/// refused outright.
+pub fn check_subscriptions(market: &Market, mut subs: Subscriptions) -> Result<Subscriptions, String> {
+    fn dedup<T: PartialEq + Copy>(items: &mut Vec<T>) {
+        let mut seen = Vec::new();
+        items.retain(|i| if seen.contains(i) { false } else { seen.push(*i); true });
+    }
+    for (field, len) in [("trades", subs.trades.len()), ("books", subs.books.len()), ("account-fills", subs.account_fills.len()), ("orders-on", subs.orders_on.len())] {
+        if len > MAX_SUBSCRIPTION_ENTRIES {
+            return Err(format!("init refused by the host: subscriptions.{field} lists {len} entries; the limit is {MAX_SUBSCRIPTION_ENTRIES}"));
+        }
+    }
+    let known = |id: &InstrumentId| market.instrument(*id).is_some();
+    for (field, ids) in [("trades", &subs.trades), ("account-fills", &subs.account_fills), ("orders-on", &subs.orders_on)] {
+        if let Some(bad) = ids.iter().find(|id| !known(id)) {
+            return Err(format!("init refused by the host: subscriptions.{field} names unknown instrument handle {}", bad.0));
+        }
+    }
+    if let Some((bad, _)) = subs.books.iter().find(|(id, _)| !known(id)) {
+        return Err(format!("init refused by the host: subscriptions.books names unknown instrument handle {}", bad.0));
+    }
+    dedup(&mut subs.trades);
+    dedup(&mut subs.account_fills);
+    dedup(&mut subs.orders_on);
+    let mut books: Vec<(InstrumentId, u32)> = Vec::new();
+    for (id, depth) in subs.books.drain(..) {
+        let depth = depth.clamp(1, MAX_BOOK_DEPTH);
+        match books.iter_mut().find(|(b, _)| *b == id) {
+            Some(existing) => existing.1 = existing.1.max(depth),
+            None => books.push((id, depth)),
+        }
+    }
+    subs.books = books;
+    Ok(subs)
 }
 
 /// A strategy that crosses its own orders may only trade on paper venues, and must say

@@ -90,7 +90,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNTIME_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("RUNTIME_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Whatever RUNTIME_LOG asks for: the WebSocket and HTTP libraries log whole frames and
+    // headers at debug and trace (an OKX login carries the key and passphrase, a Binance
+    // subscribe the key), so they never go below info; the compiler's crates would bury
+    // the runtime's own lines in tens of thousands of theirs.
+    for quiet in ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util", "reqwest", "h2", "rustls", "cranelift_codegen", "cranelift_frontend", "wasmtime_cranelift", "wit_parser", "wit_component", "wasmparser"] {
+        if let Ok(directive) = format!("{quiet}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     // Colours only for a person at a terminal, never in files or pipes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
@@ -141,6 +150,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let started = Instant::now();
     let store_config = config.store.clone();
     let mut engine = Engine::new(config, &components, plugin.clone())?;
+    let slots = engine.slots();
+    if !slots.is_empty() && slots.iter().all(|s| s.status != runtime::engine::SlotStatus::Running) {
+        let reasons: Vec<String> = slots
+            .iter()
+            .map(|s| match &s.status {
+                runtime::engine::SlotStatus::Refused(r) | runtime::engine::SlotStatus::Failed(r) => format!("{}: {r}", s.name),
+                runtime::engine::SlotStatus::Running => s.name.clone(),
+            })
+            .collect();
+        bail!("no strategy could start, so there is nothing to run: {}", reasons.join("; "));
+    }
     let backend = match store_config.backend {
         StoreBackend::None => None,
         StoreBackend::Embedded => Some(Backend::Embedded { path: cli.state.clone().unwrap_or(store_config.path.clone()) }),

@@ -212,10 +212,87 @@ pub struct Subscriptions {
 /// adapter) all accept.
 pub fn validate_client_order_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 32 {
-        return Err(format!("client order id {id:?} must be 1 to 32 characters"));
+        return Err(format!("client order id {:?} must be 1 to 32 characters", shown(id, 40)));
     }
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(format!("client order id {id:?} may only hold A-Z, a-z, 0-9, '-' and '_'"));
+        return Err(format!("client order id {:?} may only hold A-Z, a-z, 0-9, '-' and '_'", shown(id, 40)));
     }
     Ok(())
+}
+
+/// The magnitudes the host accepts anywhere a price or a quantity enters it: from a guest,
+/// a data file, a config or a venue. Far above any real market (a price of a trillion
+/// quote units, a trillion base units, a notional of a quadrillion) and far below what a
+/// 96-bit decimal holds, so arithmetic on accepted values (a notional, a fee, a sum over
+/// a run) never overflows and never panics.
+pub mod bounds {
+    use super::Decimal;
+
+    /// 10^12.
+    pub const MAX_PRICE: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+    /// 10^12.
+    pub const MAX_QTY: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+    /// 10^15: price x qty of one order or one print.
+    pub const MAX_NOTIONAL: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+
+    /// Checks a price, a quantity and their product against the bounds; the error names
+    /// what is out of range.
+    pub fn check(price: Option<Decimal>, qty: Decimal) -> Result<(), String> {
+        if qty.abs() > MAX_QTY {
+            return Err(format!("qty {qty} is beyond the host's bound of {MAX_QTY}"));
+        }
+        let Some(price) = price else { return Ok(()) };
+        if price.abs() > MAX_PRICE {
+            return Err(format!("price {price} is beyond the host's bound of {MAX_PRICE}"));
+        }
+        match price.checked_mul(qty) {
+            Some(notional) if notional.abs() <= MAX_NOTIONAL => Ok(()),
+            _ => Err(format!("notional {price} x {qty} is beyond the host's bound of {MAX_NOTIONAL}")),
+        }
+    }
+}
+
+/// A string that came from outside (a guest, a venue) made safe to echo in a log line or
+/// an error: at most `max` characters, control characters escaped, so it can neither
+/// flood the log nor forge a line of its own.
+pub fn shown(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push_str(&format!("… ({} bytes)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_refuse_what_would_overflow() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+        assert_eq!(bounds::MAX_PRICE, d("1000000000000"));
+        assert_eq!(bounds::MAX_NOTIONAL, d("1000000000000000"));
+        assert!(bounds::check(Some(d("1e20")), d("1e9")).is_err());
+        assert!(bounds::check(Some(d("79228162514264337593543950335")), d("2")).is_err());
+        assert!(bounds::check(Some(d("10000000")), d("1000000000")).unwrap_err().contains("notional"));
+        assert!(bounds::check(Some(d("9682.19")), d("0.132")).is_ok());
+        assert!(bounds::check(None, d("1e13")).is_err());
+    }
+
+    #[test]
+    fn shown_escapes_and_truncates() {
+        assert_eq!(shown("a\nb", 10), "a\\nb");
+        let long = "x".repeat(1 << 20);
+        let s = shown(&long, 32);
+        assert!(s.len() < 64, "{s}");
+        assert!(s.ends_with("(1048576 bytes)"));
+    }
 }

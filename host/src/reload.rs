@@ -4,7 +4,10 @@
 //!
 //! Editors and build tools write a file in several steps; changes are gathered until the
 //! folder has been quiet for [`SETTLE`], and a file whose bytes did not change is left
-//! alone. A version that fails to load is reported and the running one stays.
+//! alone (our own reads of a file are events too, and must not make us read it again).
+//! A version that fails to load is reported and the running one stays. Only regular files
+//! of a bounded size are read, and nothing a file holds can stop the reloader: a panic
+//! while loading one is caught and reported like any other refusal.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,7 +49,9 @@ pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>) -> 
         targets.insert(path, Target::Strategy { component: name.clone(), hash });
     }
     if let Some(config) = &watched.config {
-        targets.insert(absolute(config), Target::Config);
+        let path = absolute(config);
+        let hash = crate::config::read_bounded(&path, crate::config::MAX_CONFIG_BYTES).map(|t| digest(t.as_bytes())).unwrap_or_default();
+        targets.insert(path, Target::Config { hash });
     }
     let mut folders: Vec<PathBuf> = targets.keys().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
     folders.sort();
@@ -63,7 +68,7 @@ pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>) -> 
 
 enum Target {
     Strategy { component: String, hash: String },
-    Config,
+    Config { hash: String },
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -85,6 +90,11 @@ fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<
         let timeout = if changed.is_empty() { Duration::from_secs(3600) } else { SETTLE };
         match rx.recv_timeout(timeout) {
             Ok(Ok(event)) => {
+                // Opening, reading and closing a file (ours included) changes nothing.
+                use notify::event::{AccessKind, AccessMode};
+                if matches!(event.kind, notify::EventKind::Access(kind) if kind != AccessKind::Close(AccessMode::Write)) {
+                    continue;
+                }
                 for path in event.paths {
                     let path = absolute(&path);
                     if targets.contains_key(&path) && !changed.contains(&path) {
@@ -95,8 +105,11 @@ fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<
             Ok(Err(error)) => tracing::warn!("file watcher: {error}"),
             Err(RecvTimeoutError::Timeout) => {
                 for path in std::mem::take(&mut changed) {
-                    if !reload(&path, &mut targets, &plugin, &control) {
-                        return;
+                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reload(&path, &mut targets, &plugin, &control)));
+                    match attempt {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(_) => tracing::error!(path = %path.display(), "loading the changed file failed unexpectedly; the running version stays and watching goes on"),
                     }
                 }
             }
@@ -110,11 +123,11 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
     let Some(target) = targets.get_mut(path) else { return true };
     match target {
         Target::Strategy { component, hash } => {
-            let bytes = match std::fs::read(path) {
+            let bytes = match crate::plugin::read_strategy_file(path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), "strategy file changed but cannot be read ({error}); the running version stays");
-                    return true;
+                    tracing::error!("hot swap refused, the running version stays: {error}");
+                    return control.send(Control::SwapFailed { component: component.clone(), reason: error.to_string() }).is_ok();
                 }
             };
             let new_hash = digest(&bytes);
@@ -131,15 +144,32 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
                 }
             }
         }
-        Target::Config => match Config::load(path) {
-            Ok(config) => {
-                tracing::info!(path = %path.display(), "config file changed and is valid; applying it");
-                control.send(Control::Config(Box::new(config))).is_ok()
+        Target::Config { hash } => {
+            let text = match crate::config::read_bounded(path, crate::config::MAX_CONFIG_BYTES) {
+                Ok(text) => text,
+                Err(message) => {
+                    let error = crate::config::ConfigError { path: path.display().to_string(), message };
+                    tracing::error!("config change rejected, the previous config stays in force: {error}");
+                    return control.send(Control::ConfigFailed { reason: error.to_string() }).is_ok();
+                }
+            };
+            let new_hash = digest(text.as_bytes());
+            if new_hash == *hash {
+                return true;
             }
-            Err(error) => {
-                tracing::error!("config change rejected, the previous config stays in force: {error}");
-                control.send(Control::ConfigFailed { reason: error.to_string() }).is_ok()
+            *hash = new_hash;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            match Config::parse(&text, &base) {
+                Ok(config) => {
+                    tracing::info!(path = %path.display(), "config file changed and is valid; applying it");
+                    control.send(Control::Config(Box::new(config))).is_ok()
+                }
+                Err(message) => {
+                    let error = crate::config::ConfigError { path: path.display().to_string(), message };
+                    tracing::error!("config change rejected, the previous config stays in force: {error}");
+                    control.send(Control::ConfigFailed { reason: error.to_string() }).is_ok()
+                }
             }
-        },
+        }
     }
 }

@@ -11,14 +11,14 @@
 //!   does. Only a strategy that declared self-trading, on a paper venue, is exempt.
 //! - Recommend mode: the order is logged as a recommendation and never sent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Mode, RiskConfig};
 use crate::market::Market;
 use crate::model::{
-    validate_client_order_id, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, OrderUpdate, SelfTradePrevention, Side, StrategyId, VenueId,
+    bounds, validate_client_order_id, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, OrderUpdate, SelfTradePrevention, Side, StrategyId, VenueId,
 };
 use crate::venue::VenueEvent;
 
@@ -30,22 +30,35 @@ struct OpenOrder {
     price: Option<Decimal>,
 }
 
+/// Orders kept in the in-memory journal (the most recent ones, for reports and tests).
+pub const JOURNAL_KEEP: usize = 10_000;
+/// Of those, the most recent ones a checkpoint carries.
+pub const JOURNAL_IN_CHECKPOINT: usize = 1_000;
+/// Client order ids remembered at most, whatever the window: the newest are kept.
+pub const MAX_REMEMBERED_IDS: usize = 500_000;
+
 pub struct Router {
     mode: Mode,
     risk: RiskConfig,
-    /// Every (venue, client order id) ever sent: never sent twice.
-    used_ids: HashSet<(VenueId, String)>,
+    /// Every (venue, client order id) sent within the id window (`risk.client_id_window_s`
+    /// of event time, at most [`MAX_REMEMBERED_IDS`]), with when: never sent twice.
+    used_ids: HashMap<(VenueId, String), i64>,
+    /// Size at which the id set is next pruned (amortised, not on every order).
+    prune_at: usize,
     open: HashMap<(VenueId, String), OpenOrder>,
     open_count: HashMap<StrategyId, u32>,
     self_trading: HashSet<StrategyId>,
     /// Instruments each strategy declared it trades on (`orders-on`); absent: anywhere.
     orders_on: HashMap<StrategyId, Vec<InstrumentId>>,
-    /// Every order sent (or recommended), in order; written before the venue sees it.
-    journal: Vec<JournalEntry>,
+    /// The latest orders sent (or recommended), in order, at most [`JOURNAL_KEEP`]. The
+    /// durable journal is the store's: each live order is written there before it is sent.
+    journal: VecDeque<JournalEntry>,
     /// The final update of orders adopted from the journal after a restart, to answer a
     /// strategy that sends the same intent again.
     finished: HashMap<(VenueId, String), OrderUpdate>,
-    restored: HashSet<(VenueId, String)>,
+    /// Orders adopted from the store's journal after a restart, until their intent is seen
+    /// again: only these may be acknowledged without being sent.
+    restored: HashMap<(VenueId, String), JournalEntry>,
 }
 
 /// An order as it left the router: the intent, before the venue answered.
@@ -62,7 +75,7 @@ pub struct JournalEntry {
 /// What the router remembers, for a checkpoint: ids ever used, open orders, the journal.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterState {
-    used_ids: Vec<(VenueId, String)>,
+    used_ids: Vec<(VenueId, String, i64)>,
     open: Vec<(VenueId, String, OpenOrder)>,
     journal: Vec<JournalEntry>,
 }
@@ -80,7 +93,19 @@ pub enum Routed {
 
 impl Router {
     pub fn new(mode: Mode, risk: RiskConfig) -> Self {
-        Router { mode, risk, used_ids: HashSet::new(), open: HashMap::new(), open_count: HashMap::new(), self_trading: HashSet::new(), orders_on: HashMap::new(), journal: Vec::new(), finished: HashMap::new(), restored: HashSet::new() }
+        Router {
+            mode,
+            risk,
+            used_ids: HashMap::new(),
+            prune_at: 1024,
+            open: HashMap::new(),
+            open_count: HashMap::new(),
+            self_trading: HashSet::new(),
+            orders_on: HashMap::new(),
+            journal: VecDeque::new(),
+            finished: HashMap::new(),
+            restored: HashMap::new(),
+        }
     }
 
     /// Records what a strategy declared at init: whether it crosses its own orders on
@@ -103,27 +128,63 @@ impl Router {
         self.risk = risk;
     }
 
-    pub fn save_state(&self) -> RouterState {
-        let mut used_ids: Vec<(VenueId, String)> = self.used_ids.iter().cloned().collect();
+    /// What a checkpoint keeps: the ids within the window, open orders, and the latest
+    /// [`JOURNAL_IN_CHECKPOINT`] journal entries, so its size is bounded however long the
+    /// runtime has run.
+    pub fn save_state(&mut self, now_ms: i64) -> RouterState {
+        self.prune_ids(now_ms);
+        let mut used_ids: Vec<(VenueId, String, i64)> = self.used_ids.iter().map(|((v, id), ts)| (*v, id.clone(), *ts)).collect();
         used_ids.sort();
         let mut open: Vec<(VenueId, String, OpenOrder)> = self.open.iter().map(|((v, id), o)| (*v, id.clone(), o.clone())).collect();
         open.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        RouterState { used_ids, open, journal: self.journal.clone() }
+        let skip = self.journal.len().saturating_sub(JOURNAL_IN_CHECKPOINT);
+        RouterState { used_ids, open, journal: self.journal.iter().skip(skip).cloned().collect() }
     }
 
     pub fn load_state(&mut self, state: RouterState) {
-        self.used_ids = state.used_ids.into_iter().collect();
+        self.used_ids = state.used_ids.into_iter().map(|(v, id, ts)| ((v, id), ts)).collect();
+        self.prune_at = (self.used_ids.len() * 2).max(1024);
         self.open_count.clear();
         for (_, _, order) in &state.open {
             *self.open_count.entry(order.owner).or_default() += 1;
         }
         self.open = state.open.into_iter().map(|(v, id, o)| ((v, id), o)).collect();
-        self.journal = state.journal;
+        self.journal = state.journal.into();
     }
 
-    /// Every order sent or recommended so far, oldest first.
-    pub fn journal(&self) -> &[JournalEntry] {
-        &self.journal
+    /// Forgets ids used longer ago than the window (event time), and the oldest beyond
+    /// [`MAX_REMEMBERED_IDS`]; ids of orders still open are always kept.
+    fn prune_ids(&mut self, now_ms: i64) {
+        let window_ms = i64::try_from(self.risk.client_id_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let horizon = now_ms.saturating_sub(window_ms);
+        let open = &self.open;
+        self.used_ids.retain(|key, ts| *ts >= horizon || open.contains_key(key));
+        if self.used_ids.len() > MAX_REMEMBERED_IDS {
+            let mut times: Vec<i64> = self.used_ids.values().copied().collect();
+            let cut = times.len() - MAX_REMEMBERED_IDS;
+            let (_, oldest_kept, _) = times.select_nth_unstable(cut);
+            let oldest_kept = *oldest_kept;
+            tracing::warn!(remembered = self.used_ids.len(), "more client order ids within the window than the router keeps; forgetting the oldest");
+            self.used_ids.retain(|key, ts| *ts >= oldest_kept || open.contains_key(key));
+        }
+        self.prune_at = (self.used_ids.len() * 2).max(1024);
+    }
+
+    /// Client order ids the router remembers now.
+    pub fn remembered_ids(&self) -> usize {
+        self.used_ids.len()
+    }
+
+    /// The latest orders sent or recommended, oldest first (at most [`JOURNAL_KEEP`]).
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.journal.iter().cloned().collect()
+    }
+
+    fn record(&mut self, entry: JournalEntry) {
+        if self.journal.len() >= JOURNAL_KEEP {
+            self.journal.pop_front();
+        }
+        self.journal.push_back(entry);
     }
 
     pub fn open_orders(&self, owner: StrategyId) -> usize {
@@ -153,15 +214,17 @@ impl Router {
             return refuse(format!("unknown instrument handle {}", request.instrument.0));
         };
         let key = (info.venue, request.client_order_id.clone());
-        if self.used_ids.contains(&key) {
+        if self.used_ids.contains_key(&key) {
             // The same intent again, from a strategy restored to a point before it sent
-            // it: already sent, so acknowledged without sending; the venue's
-            // reconciliation reports what became of it.
-            let same = self.journal.iter().rev().find(|e| e.venue == info.venue && e.request.client_order_id == request.client_order_id);
-            if same.is_some_and(|e| e.strategy == owner && e.request == *request && !e.recommended) {
+            // it: already sent (journalled before the restart), so acknowledged once
+            // without sending; the venue's reconciliation reports what became of it. Any
+            // other reuse, a second copy within one batch included, is refused.
+            let same = self.restored.get(&key).is_some_and(|e| e.strategy == owner && e.request == *request && !e.recommended);
+            if same {
+                self.restored.remove(&key);
                 tracing::info!(strategy = owner.0, client_order_id = %request.client_order_id, venue = %info.venue_name, "already sent before the restart; not sent again");
-                return match self.finished.get(&key) {
-                    Some(update) => Routed::Refused(update.clone()),
+                return match self.finished.remove(&key) {
+                    Some(update) => Routed::Refused(update),
                     None => Routed::Sent,
                 };
             }
@@ -179,6 +242,10 @@ impl Router {
                 "refused: this strategy crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
                 info.venue_name
             ));
+        }
+        // Bounded first: every product and sum below is then safe from overflow.
+        if let Err(reason) = bounds::check(request.limit_price().or(market.last_price(request.instrument)), request.qty) {
+            return refuse(format!("{} on {}: {reason}", info.symbol, info.venue_name));
         }
         if let Err(reason) = check_rules(request, &info, market.last_price(request.instrument)) {
             return refuse(reason);
@@ -200,8 +267,9 @@ impl Router {
         if self.mode == Mode::Recommend {
             tracing::info!(strategy = owner.0, venue = %info.venue_name, symbol = %info.symbol, side = %request.side, qty = %request.qty,
                 price = ?request.limit_price(), client_order_id = %request.client_order_id, "recommend: place (not sent)");
-            self.used_ids.insert(key);
-            self.journal.push(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: true });
+            self.used_ids.insert(key, now_ms);
+            self.record(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: true });
+            self.maybe_prune(now_ms);
             return Routed::Recommended;
         }
         let Some(venue) = market.venues.get_mut(info.venue.0 as usize) else {
@@ -215,13 +283,20 @@ impl Router {
         }
         self.adopt(entry);
         venue.submit(owner, request, stp, now_ms);
+        self.maybe_prune(now_ms);
         Routed::Sent
+    }
+
+    fn maybe_prune(&mut self, now_ms: i64) {
+        if self.used_ids.len() >= self.prune_at {
+            self.prune_ids(now_ms);
+        }
     }
 
     /// An order journalled after the last checkpoint, after a restart: booked as sent,
     /// and its final state kept for a strategy that sends the same intent again.
     pub fn adopt_restored(&mut self, entry: JournalEntry) {
-        self.restored.insert((entry.venue, entry.request.client_order_id.clone()));
+        self.restored.insert((entry.venue, entry.request.client_order_id.clone()), entry.clone());
         self.adopt(entry);
     }
 
@@ -229,12 +304,12 @@ impl Router {
     /// after the last checkpoint come back after a restart.
     pub fn adopt(&mut self, entry: JournalEntry) {
         let key = (entry.venue, entry.request.client_order_id.clone());
-        self.used_ids.insert(key.clone());
+        self.used_ids.insert(key.clone(), entry.ts_ms);
         let r = &entry.request;
         if self.open.insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price() }).is_none() {
             *self.open_count.entry(entry.strategy).or_default() += 1;
         }
-        self.journal.push(entry);
+        self.record(entry);
     }
 
     fn would_cross_own(&self, venue: VenueId, request: &OrderRequest) -> Option<String> {
@@ -291,7 +366,7 @@ impl Router {
         }
         let Some(info) = market.instrument(update.instrument) else { return };
         let key = (info.venue, update.client_order_id.clone());
-        if self.restored.contains(&key) {
+        if self.restored.contains_key(&key) {
             self.finished.insert(key.clone(), update.clone());
         }
         if let Some(order) = self.open.remove(&key) {
@@ -308,7 +383,7 @@ fn check_rules(request: &OrderRequest, info: &crate::model::InstrumentInfo, last
     if request.qty <= Decimal::ZERO {
         return Err(format!("{at}: qty {} must be positive", request.qty));
     }
-    if !(request.qty % info.lot_size).is_zero() {
+    if !is_multiple(request.qty, info.lot_size) {
         return Err(format!("{at}: qty {} is not a multiple of the lot size {}", request.qty, info.lot_size));
     }
     if request.qty < info.min_qty {
@@ -319,7 +394,7 @@ fn check_rules(request: &OrderRequest, info: &crate::model::InstrumentInfo, last
             if price <= Decimal::ZERO {
                 return Err(format!("{at}: price {price} must be positive"));
             }
-            if !(price % info.tick_size).is_zero() {
+            if !is_multiple(price, info.tick_size) {
                 return Err(format!("{at}: price {price} is not a multiple of the tick size {}", info.tick_size));
             }
             Some(price)
@@ -332,4 +407,9 @@ fn check_rules(request: &OrderRequest, info: &crate::model::InstrumentInfo, last
         }
     }
     Ok(())
+}
+
+/// A step of zero (a venue that states none) constrains nothing.
+fn is_multiple(value: Decimal, step: Decimal) -> bool {
+    step <= Decimal::ZERO || value.checked_rem(step).is_some_and(|r| r.is_zero())
 }

@@ -43,7 +43,8 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
             let Some(info) = market.instrument(*instrument) else { continue };
             let last = market.last_price(*instrument).unwrap_or_default();
             // Cash flow of the trades plus the open position at the last price, less fees.
-            let pnl = p.sell_notional - p.buy_notional + p.net() * last - p.fees;
+            // Saturating: the figures may come from a live venue, and a report must not panic.
+            let pnl = p.sell_notional.saturating_sub(p.buy_notional).saturating_add(p.net().saturating_mul(last)).saturating_sub(p.fees);
             let _ = writeln!(
                 out,
                 "    {} {}: bought {} sold {} net {} | fees {} {} | PnL at last price {}: {} {}",
@@ -72,7 +73,7 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
             .iter()
             .map(|(asset, b)| {
                 let before = start.get(asset).copied().unwrap_or_default();
-                format!("{asset} {} ({:+})", show(b.total), (b.total - before).round_dp(8).normalize())
+                format!("{asset} {} ({:+})", show(b.total), b.total.saturating_sub(before).round_dp(8).normalize())
             })
             .collect();
         let fees: Vec<String> = paper.fees_collected().iter().map(|(a, f)| format!("{} {a}", show(*f))).collect();

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::replay::CsvReplay;
 use super::{FeedError, MarketDataSource};
-use crate::model::Decimal;
+use crate::model::{bounds, Decimal};
 use crate::venue::paper::MarketPrint;
 
 pub struct Derived {
@@ -26,19 +26,21 @@ impl Derived {
         Derived { source, ratio, tick, lot, noise_ticks: noise_ticks as i64, offset: 0, rng: ChaCha8Rng::seed_from_u64(seed) }
     }
 
-    fn derive(&mut self, print: MarketPrint) -> MarketPrint {
+    /// The derived print; none when the scaled figures leave the host's bounds.
+    fn derive(&mut self, print: MarketPrint) -> Option<MarketPrint> {
         self.offset = (self.offset + self.rng.random_range(-1..=1)).clamp(-self.noise_ticks, self.noise_ticks);
-        let scaled = (print.price * self.ratio / self.tick).round() * self.tick;
-        let price = (scaled + self.tick * Decimal::from(self.offset)).max(self.tick);
-        let qty = ((print.qty / self.ratio) / self.lot).floor().max(Decimal::ONE) * self.lot;
-        MarketPrint { price, qty, ..print }
+        let scaled = print.price.checked_mul(self.ratio)?.checked_div(self.tick)?.round().checked_mul(self.tick)?;
+        let price = scaled.checked_add(self.tick.checked_mul(Decimal::from(self.offset))?)?.max(self.tick);
+        let qty = print.qty.checked_div(self.ratio)?.checked_div(self.lot)?.floor().max(Decimal::ONE).checked_mul(self.lot)?;
+        bounds::check(Some(price), qty).ok()?;
+        Some(MarketPrint { price, qty, ..print })
     }
 }
 
 impl MarketDataSource for Derived {
     fn next_print(&mut self) -> Option<Result<MarketPrint, FeedError>> {
         let next = self.source.next_print()?;
-        Some(next.map(|p| self.derive(p)))
+        Some(next.and_then(|p| self.derive(p).ok_or_else(|| self.source.malformed(format!("x {} leaves the host's price and quantity bounds", self.ratio)))))
     }
 
     fn describe(&self) -> String {

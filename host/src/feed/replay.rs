@@ -6,31 +6,62 @@
 //! milliseconds is taken as microseconds.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::{FeedError, MarketDataSource};
-use crate::model::{Decimal, Side};
+use crate::model::{bounds, Decimal, Side};
 use crate::venue::paper::MarketPrint;
 
 /// Milliseconds below this are plausible (the year 5138); above, the value is µs.
 const MAX_PLAUSIBLE_MS: i64 = 100_000_000_000_000;
+/// Trade times are accepted from 2000-01-01 to 2100-01-01 (ms): anything else is a broken
+/// record, and a replay paced on it would wait for centuries.
+pub const EARLIEST_MS: i64 = 946_684_800_000;
+pub const LATEST_MS: i64 = 4_102_444_800_000;
+/// The longest line read: a trade line is under 100 bytes, so anything longer is garbage,
+/// skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 1024;
 
 pub struct CsvReplay {
     path: PathBuf,
-    lines: Lines<BufReader<File>>,
+    reader: BufReader<File>,
     line_no: usize,
+    last_ts: Option<i64>,
 }
 
 impl CsvReplay {
-    /// Opens a trades file. Fails when it cannot be read.
+    /// Opens a trades file. Fails when it cannot be read or is not a regular file (a FIFO
+    /// or a device would block or never end).
     pub fn open(path: &Path) -> Result<Self, FeedError> {
-        let file = File::open(path).map_err(|e| FeedError::Io { path: path.display().to_string(), reason: e.to_string() })?;
-        Ok(CsvReplay { path: path.to_path_buf(), lines: BufReader::new(file).lines(), line_no: 0 })
+        let io = |reason: String| FeedError::Io { path: path.display().to_string(), reason };
+        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        let file = File::open(path).map_err(|e| io(e.to_string()))?;
+        Ok(CsvReplay { path: path.to_path_buf(), reader: BufReader::new(file), line_no: 0, last_ts: None })
     }
 
-    fn malformed(&self, reason: impl Into<String>) -> FeedError {
+    pub(crate) fn malformed(&self, reason: impl Into<String>) -> FeedError {
         FeedError::Malformed { path: self.path.display().to_string(), line: self.line_no, reason: reason.into() }
+    }
+
+    /// The next line, at most [`MAX_LINE_BYTES`]; a longer one is skipped to its end and
+    /// reported. `None` at the end of the file.
+    fn next_line(&mut self) -> Option<Result<String, String>> {
+        let mut buf = Vec::new();
+        let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
+        match read {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(Err(format!("unreadable line: {e}"))),
+        }
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            let skipped = self.reader.skip_until(b'\n').unwrap_or(0);
+            return Some(Err(format!("line longer than {MAX_LINE_BYTES} bytes ({} bytes); skipped", buf.len() + skipped)));
+        }
+        Some(String::from_utf8(buf).map_err(|_| "line is not UTF-8 text".to_string()))
     }
 }
 
@@ -53,9 +84,13 @@ pub fn parse_line(line: &str) -> Result<Option<MarketPrint>, String> {
     if qty <= Decimal::ZERO {
         return Err(format!("qty {qty} is not positive"));
     }
+    bounds::check(Some(price), qty)?;
     let mut ts: i64 = field(4, "time")?.parse().map_err(|_| format!("time {:?} is not a whole number", fields[4]))?;
     if ts > MAX_PLAUSIBLE_MS {
         ts /= 1000;
+    }
+    if !(EARLIEST_MS..=LATEST_MS).contains(&ts) {
+        return Err(format!("time {} is not between 2000 and 2100", fields[4]));
     }
     let aggressor = match field(5, "is_buyer_maker")?.to_ascii_lowercase().as_str() {
         // The buyer was the resting order, so the seller took liquidity.
@@ -69,19 +104,24 @@ pub fn parse_line(line: &str) -> Result<Option<MarketPrint>, String> {
 impl MarketDataSource for CsvReplay {
     fn next_print(&mut self) -> Option<Result<MarketPrint, FeedError>> {
         loop {
-            let line = match self.lines.next()? {
-                Ok(line) => line,
-                Err(e) => {
-                    self.line_no += 1;
-                    return Some(Err(self.malformed(format!("unreadable line: {e}"))));
-                }
-            };
+            let line = self.next_line()?;
             self.line_no += 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(reason) => return Some(Err(self.malformed(reason))),
+            };
             if line.trim().is_empty() {
                 continue;
             }
             match parse_line(&line) {
-                Ok(Some(print)) => return Some(Ok(print)),
+                Ok(Some(print)) => {
+                    // Recorded trades are in time order; one that goes back is broken.
+                    if self.last_ts.is_some_and(|last| print.ts_ms < last) {
+                        return Some(Err(self.malformed(format!("time {} goes back before the previous line's {}", print.ts_ms, self.last_ts.unwrap_or_default()))));
+                    }
+                    self.last_ts = Some(print.ts_ms);
+                    return Some(Ok(print));
+                }
                 Ok(None) if self.line_no == 1 => continue,
                 Ok(None) => return Some(Err(self.malformed("a header line in the middle of the data"))),
                 Err(reason) => return Some(Err(self.malformed(reason))),
@@ -118,7 +158,63 @@ mod tests {
     fn malformed_lines_say_why() {
         assert!(parse_line("1,abc,2,3,4,true").err().unwrap_or_default().contains("price"));
         assert!(parse_line("1,2,3").err().unwrap_or_default().contains("found 3"));
-        assert!(parse_line("1,2,3,4,5,maybe").err().unwrap_or_default().contains("is_buyer_maker"));
+        assert!(parse_line("1,2,3,4,1582329602111,maybe").err().unwrap_or_default().contains("is_buyer_maker"));
         assert!(parse_line("1,-2,3,4,5,true").err().unwrap_or_default().contains("not positive"));
+    }
+
+    #[test]
+    fn out_of_bounds_values_are_refused() {
+        let err = |line: &str| parse_line(line).err().unwrap_or_default();
+        assert!(err("1,1000000000000000000000000000,1,1,1582329602111,false").contains("price"), "a price of 1e27");
+        assert!(err("1,9682,10000000000000,1,1582329602111,false").contains("qty"));
+        assert!(err(&format!("1,9682,1,1,{},false", i64::MAX)).contains("between 2000 and 2100"));
+        assert!(err("1,9682,1,1,-5,false").contains("between 2000 and 2100"));
+    }
+
+    fn replay_of(text: &[u8]) -> (tempfile::TempDir, Vec<Result<MarketPrint, FeedError>>) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("trades.csv");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        let mut replay = CsvReplay::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let all = std::iter::from_fn(|| replay.next_print()).collect();
+        (dir, all)
+    }
+
+    #[test]
+    fn long_lines_and_time_going_back_are_reported_and_skipped() {
+        let mut text = b"1,9682,0.1,1,1582329602111,false\n".to_vec();
+        text.extend(std::iter::repeat_n(b'9', 5 << 20));
+        text.extend(b"\n2,9683,0.1,1,1582329602000,false\n3,9684,0.1,1,1582329602112,true\n");
+        let (_dir, all) = replay_of(&text);
+        assert_eq!(all.len(), 4);
+        assert!(all[0].is_ok());
+        assert!(matches!(&all[1], Err(FeedError::Malformed { line: 2, reason, .. }) if reason.contains("longer than 1024")), "{:?}", all[1]);
+        assert!(matches!(&all[2], Err(FeedError::Malformed { line: 3, reason, .. }) if reason.contains("goes back")), "{:?}", all[2]);
+        assert_eq!(all[3].as_ref().map(|p| p.trade_id).ok(), Some(3));
+    }
+
+    #[test]
+    fn a_folder_is_not_a_trades_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let err = CsvReplay::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever a line holds, parsing it answers and never panics; what it accepts is
+        /// within the bounds.
+        #[test]
+        fn any_line_parses_or_is_refused(line in "[0-9eE.,+\\-a-zTF ]{0,80}") {
+            if let Ok(Some(p)) = parse_line(&line) {
+                proptest::prop_assert!(bounds::check(Some(p.price), p.qty).is_ok());
+                proptest::prop_assert!((EARLIEST_MS..=LATEST_MS).contains(&p.ts_ms));
+            }
+        }
+
+        #[test]
+        fn numeric_fields_of_any_size(id in ".{0,30}", price in "-?[0-9]{0,40}(\\.[0-9]{0,40})?", qty in "-?[0-9]{0,40}(\\.[0-9]{0,40})?", time in "-?[0-9]{0,25}") {
+            let _ = parse_line(&format!("{id},{price},{qty},1,{time},true"));
+        }
     }
 }

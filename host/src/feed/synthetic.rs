@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{FeedError, MarketDataSource};
-use crate::model::{Decimal, Side};
+use crate::model::{bounds, Decimal, Side};
 use crate::venue::paper::MarketPrint;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,17 +45,23 @@ impl MarketDataSource for Synthetic {
         let c = &self.config;
         let max = c.max_step_ticks as i64;
         let step = self.rng.random_range(-max..=max);
-        let next = self.price + c.tick_size * Decimal::from(step);
-        // Never walk to zero or below: bounce off one tick.
-        self.price = if next > Decimal::ZERO { next } else { c.tick_size };
+        let next = c.tick_size.checked_mul(Decimal::from(step)).and_then(|d| self.price.checked_add(d));
+        // Never walk to zero or below, nor past the host's bound: bounce off them.
+        self.price = match next {
+            Some(next) if next > Decimal::ZERO && next <= bounds::MAX_PRICE => next,
+            Some(next) if next > Decimal::ZERO => self.price,
+            _ => c.tick_size,
+        };
         let lots = self.rng.random_range(1..=c.max_lots.max(1));
         let aggressor = if self.rng.random_bool(0.5) { Side::Buy } else { Side::Sell };
+        // A clock that would overflow ends the series.
+        let ts_ms = c.interval_ms.checked_mul(i64::try_from(self.emitted).ok()?).and_then(|d| c.start_ms.checked_add(d))?;
         let print = MarketPrint {
             trade_id: self.emitted + 1,
             price: self.price,
-            qty: c.lot_size * Decimal::from(lots),
+            qty: c.lot_size.checked_mul(Decimal::from(lots)).unwrap_or(c.lot_size),
             aggressor,
-            ts_ms: c.start_ms + c.interval_ms * self.emitted as i64,
+            ts_ms,
         };
         self.emitted += 1;
         Some(Ok(print))

@@ -9,6 +9,7 @@
 
 mod capabilities;
 pub mod convert;
+pub mod limits;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config as WasmConfig, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Config as WasmConfig, Engine, Store, Trap, WasmBacktrace};
+
+use limits::{LimitBreach, SandboxLimiter};
 
 use crate::market::{EventClock, SharedMarket};
 use crate::model::{Action, Event, StrategyId, Subscriptions};
@@ -37,6 +40,10 @@ mod bindings {
 /// The package and version of the WIT contract in `wit/`.
 pub const CONTRACT_PACKAGE: &str = "trading:strategy";
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The largest snapshot a strategy may hand over: it is written at every checkpoint and
+/// given to the next version on a hot swap.
+pub const MAX_SNAPSHOT_BYTES: usize = 4 << 20;
 
 /// How often the epoch advances; the unit of the call deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -105,7 +112,8 @@ pub struct HostState {
     pub clock: EventClock,
     pub rng: ChaCha8Rng,
     pub kv: GuestState,
-    limits: StoreLimits,
+    pub log_budget: capabilities::LogBudget,
+    limits: SandboxLimiter,
 }
 
 /// A strategy instance's key/value state. It belongs to the slot, not the instance, so
@@ -163,8 +171,7 @@ impl PluginHost {
 
     /// Reads, componentizes if needed, checks and compiles a strategy file.
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: shown.clone(), reason: e.to_string() })?;
+        let bytes = read_strategy_file(path)?;
         self.load_bytes(path, &bytes)
     }
 
@@ -221,14 +228,14 @@ impl PluginHost {
 
     /// Starts an instance of a loaded component in a store of its own.
     pub fn instantiate(&self, loaded: &LoadedComponent, ctx: InstanceContext) -> Result<StrategyInstance, GuestTrap> {
-        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
         let state = HostState {
+            log_budget: capabilities::LogBudget::new(&ctx.name),
             strategy: ctx.name,
             market: ctx.market,
             clock: ctx.clock,
             rng: ChaCha8Rng::seed_from_u64(ctx.seed),
             kv: ctx.kv,
-            limits,
+            limits: SandboxLimiter::new(self.limits.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -237,6 +244,31 @@ impl PluginHost {
         let plugin = loaded.pre.instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
         Ok(StrategyInstance { store, plugin, limits: self.limits, id: ctx.id })
     }
+}
+
+/// The largest strategy file read: Python and JavaScript components, which carry their
+/// interpreter, are tens of MiB.
+pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
+
+/// Reads a strategy file: a regular file (a FIFO would block the reader forever, a link to
+/// /dev/zero never end) of at most [`MAX_COMPONENT_BYTES`].
+pub fn read_strategy_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let read_error = |reason: String| LoadError::Read { path: path.display().to_string(), reason };
+    let meta = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(read_error("not a regular file".into()));
+    }
+    if meta.len() > MAX_COMPONENT_BYTES {
+        return Err(read_error(format!("{} bytes is more than the {MAX_COMPONENT_BYTES} a strategy may have", meta.len())));
+    }
+    let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| read_error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        return Err(read_error(format!("more than the {MAX_COMPONENT_BYTES} bytes a strategy may have")));
+    }
+    Ok(bytes)
 }
 
 /// What an instance is given at its start.
@@ -249,12 +281,20 @@ pub struct InstanceContext {
     pub kv: GuestState,
 }
 
-/// Turns a core module with embedded WIT metadata into a component.
+/// Turns a core module with embedded WIT metadata into a component. The encoder is
+/// fed untrusted bytes and has been seen to panic on a truncated module, so a panic is
+/// caught and reported like any other refusal.
 pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
-    wit_component::ComponentEncoder::default()
-        .module(core)
-        .and_then(|e| e.validate(true).encode())
-        .map_err(|e| format!("{e:#}"))
+    let encode = || {
+        wit_component::ComponentEncoder::default()
+            .module(core)
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| format!("{e:#}"))
+    };
+    std::panic::catch_unwind(encode).unwrap_or_else(|panic| {
+        let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+        Err(format!("the module is malformed (the componentizer gave up: {})", first_line(&what)))
+    })
 }
 
 /// `trading:strategy/strategy@0.1.0` -> (`trading:strategy`, `strategy`, `0.1.0`).
@@ -278,18 +318,31 @@ fn compatible(version: &str) -> bool {
     }
 }
 
+/// What ended a call, in words: the trap's own cause (not the "error while executing"
+/// header wasmtime puts first), and the guest function it happened in when known.
 fn classify(error: wasmtime::Error, limits: SandboxLimits) -> GuestTrap {
-    let text = format!("{error:#}");
-    let kind = match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => TrapKind::Timeout,
-        Some(Trap::UnreachableCodeReached) => TrapKind::Panic,
-        _ if text.contains("forcing trap when growing memory") => TrapKind::OutOfMemory,
+    let breach = error.chain().find_map(|e| e.downcast_ref::<LimitBreach>()).map(|b| b.0.clone());
+    let trap = error.downcast_ref::<Trap>().copied();
+    let kind = match (trap, &breach) {
+        (Some(Trap::Interrupt), _) => TrapKind::Timeout,
+        (Some(Trap::UnreachableCodeReached), _) => TrapKind::Panic,
+        (_, Some(text)) if text.starts_with("memory") => TrapKind::OutOfMemory,
         _ => TrapKind::Other,
     };
+    let cause = match (&breach, trap) {
+        (Some(text), _) => text.clone(),
+        (None, Some(trap)) => trap.to_string(),
+        (None, None) => first_line(&error.root_cause().to_string()),
+    };
+    let place = error
+        .downcast_ref::<WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)))
+        .map(|name| format!(" (in {})", crate::model::shown(&name, 80)))
+        .unwrap_or_default();
     let detail = match kind {
-        TrapKind::Timeout => format!("a call ran longer than {} ms", limits.call_timeout.as_millis()),
-        TrapKind::OutOfMemory => format!("memory limit {} MiB; {}", limits.memory_bytes / (1024 * 1024), first_line(&text)),
-        _ => first_line(&text),
+        TrapKind::Timeout => format!("a call ran longer than {} ms{place}", limits.call_timeout.as_millis()),
+        TrapKind::Panic => format!("{cause}{place}"),
+        _ => format!("{}{place}", crate::model::shown(&cause, 300)),
     };
     GuestTrap { kind, detail }
 }
@@ -333,6 +386,11 @@ impl StrategyInstance {
         Ok(actions.into_iter().map(convert::action_from_wit).collect())
     }
 
+    /// Log lines this instance had dropped over its budget.
+    pub fn log_dropped(&self) -> u64 {
+        self.store.data().log_budget.dropped_total
+    }
+
     /// Where the instance's random stream is, so a resumed instance continues it rather
     /// than starting over (a replay must make the same decisions after a restart).
     pub fn random_position(&self) -> u128 {
@@ -343,10 +401,16 @@ impl StrategyInstance {
         self.store.data_mut().rng.set_word_pos(position);
     }
 
+    /// The strategy's snapshot; one over [`MAX_SNAPSHOT_BYTES`] ends the instance like a
+    /// trap, since it would be written to the store at every checkpoint.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, GuestTrap> {
         self.arm();
         let limits = self.limits;
-        self.plugin.trading_strategy_strategy().call_snapshot(&mut self.store).map_err(|e| classify(e, limits))
+        let bytes = self.plugin.trading_strategy_strategy().call_snapshot(&mut self.store).map_err(|e| classify(e, limits))?;
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
+            return Err(GuestTrap { kind: TrapKind::Other, detail: format!("its snapshot is {} bytes; the limit is {MAX_SNAPSHOT_BYTES}", bytes.len()) });
+        }
+        Ok(bytes)
     }
 
     pub fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, GuestTrap> {

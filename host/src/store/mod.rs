@@ -58,11 +58,16 @@ pub fn open(backend: &Backend) -> Result<Box<dyn StateStore>, StoreError> {
     }
 }
 
-/// A Redis URL with any password replaced, for logs and errors.
+/// A Redis URL with any password replaced, for logs and errors: the user info before
+/// `@`, and the whole query (`?password=`, `?pass=`...), which may carry one too.
 pub fn redact_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((url, _)) => (url, "?***"),
+        None => (url, ""),
+    };
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}{query}", &url[..scheme], &url[at + 1..]),
+        _ => format!("{url}{query}"),
     }
 }
 
@@ -79,5 +84,7 @@ mod tests {
     fn passwords_never_reach_logs() {
         assert_eq!(redact_url("redis://user:s3cret@127.0.0.1:6379/0"), "redis://***@127.0.0.1:6379/0");
         assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redact_url("redis://127.0.0.1:6379/0?pass=s3cret"), "redis://127.0.0.1:6379/0?***");
+        assert_eq!(redact_url("redis://u:p@127.0.0.1:6379/0?password=s3cret"), "redis://***@127.0.0.1:6379/0?***");
     }
 }

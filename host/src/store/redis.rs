@@ -2,11 +2,15 @@
 //! and a commit is one MULTI/EXEC, so it is atomic.
 //!
 //! Redis may go away while the market runs. Trading must not stop for that: a commit that
-//! cannot reach Redis is kept in memory, in order, the outage is reported once, and the
-//! buffered commits are applied as soon as Redis answers again. While it is away, retries
-//! are spaced out so the event loop never waits on timeouts batch after batch.
+//! cannot reach Redis is kept in memory, the outage is reported once, and what was
+//! buffered is applied as one atomic commit as soon as Redis answers again. Buffered
+//! commits are folded into the last write of each key (a later checkpoint replaces an
+//! earlier one; a journal entry written then deleted leaves a delete), so an outage of
+//! any length holds one checkpoint and the journal since, never a pile of them. While it
+//! is away, retries are spaced out so the event loop never waits on timeouts batch after
+//! batch.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -22,7 +26,10 @@ pub struct RedisStore {
     conn: ConnectionManager,
     key: String,
     shown: String,
-    buffer: VecDeque<Vec<Write>>,
+    /// The last write of each key not yet applied.
+    buffer: BTreeMap<String, Write>,
+    /// Commits folded into `buffer`.
+    buffered_commits: usize,
     outage_since: Option<Instant>,
     next_try: Option<Instant>,
 }
@@ -40,7 +47,7 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let conn = rt.block_on(ConnectionManager::new_with_config(client, config)).map_err(|e| fail(e.to_string()))?;
-        Ok(RedisStore { rt, conn, key: format!("runtime:{namespace}:state"), shown, buffer: VecDeque::new(), outage_since: None, next_try: None })
+        Ok(RedisStore { rt, conn, key: format!("runtime:{namespace}:state"), shown, buffer: BTreeMap::new(), buffered_commits: 0, outage_since: None, next_try: None })
     }
 
     fn fail(&self, reason: impl ToString) -> StoreError {
@@ -61,15 +68,17 @@ impl RedisStore {
             .unwrap_or_else(|_| Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))))
     }
 
-    /// Applies buffered commits in order, stopping at the first failure.
+    /// Applies what is buffered as one commit; on failure it stays buffered.
     fn flush(&mut self) {
-        if self.next_try.is_some_and(|t| Instant::now() < t) {
+        if self.next_try.is_some_and(|t| Instant::now() < t) || self.buffer.is_empty() {
             return;
         }
-        while let Some(writes) = self.buffer.front().cloned() {
+        {
+            let writes: Vec<Write> = self.buffer.values().cloned().collect();
             match self.apply(&writes) {
                 Ok(()) => {
-                    self.buffer.pop_front();
+                    self.buffer.clear();
+                    self.buffered_commits = 0;
                 }
                 Err(error) => {
                     if self.outage_since.is_none() {
@@ -90,7 +99,13 @@ impl RedisStore {
 
 impl StateStore for RedisStore {
     fn commit(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.buffer.push_back(writes);
+        for write in writes {
+            let key = match &write {
+                Write::Put(key, _) | Write::Delete(key) => key.clone(),
+            };
+            self.buffer.insert(key, write);
+        }
+        self.buffered_commits += 1;
         self.flush();
         Ok(())
     }
@@ -116,13 +131,13 @@ impl StateStore for RedisStore {
     }
 
     fn buffered(&self) -> usize {
-        self.buffer.len()
+        self.buffered_commits
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
         self.next_try = None;
         self.flush();
-        match self.buffer.len() {
+        match self.buffered_commits {
             0 => Ok(()),
             n => Err(self.fail(format!("unreachable; {n} commits still buffered"))),
         }
@@ -137,7 +152,7 @@ impl Drop for RedisStore {
     fn drop(&mut self) {
         // A last chance for what an outage held back.
         if self.sync().is_err() {
-            tracing::error!(store = %self.shown, commits = self.buffer.len(), "Redis still unreachable at exit: buffered writes are lost");
+            tracing::error!(store = %self.shown, commits = self.buffered_commits, "Redis still unreachable at exit: buffered writes are lost");
         }
     }
 }

@@ -1,21 +1,87 @@
 //! `log`: a strategy's messages go into the host's structured log, tagged with the
-//! instance, and cut to a bounded length so a chatty guest cannot flood the log.
+//! instance, within a budget: a guest that logs in a loop must not fill the disk or bury
+//! the host's own lines. Each message is cut to [`MAX_MESSAGE_CHARS`] and its control
+//! characters escaped (a `\n` cannot forge a host log line); past [`LINES_PER_SECOND`] or
+//! [`BYTES_PER_SECOND`] in a second, messages are dropped and counted, and the count is
+//! logged once the second is over.
 
+use std::time::{Duration, Instant};
+
+use crate::model::shown;
 use crate::plugin::bindings::trading::strategy::log::{Host, Level};
 use crate::plugin::HostState;
 
-const MAX_MESSAGE: usize = 4096;
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+pub const LINES_PER_SECOND: u32 = 200;
+pub const BYTES_PER_SECOND: usize = 64 << 10;
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// One instance's log budget, on the wall clock (the log is a host resource, whatever
+/// the replay's clock says).
+#[derive(Debug)]
+pub struct LogBudget {
+    strategy: String,
+    window_start: Instant,
+    lines: u32,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+    /// Every line dropped by this instance, for the summary and tests.
+    pub dropped_total: u64,
+}
+
+impl LogBudget {
+    pub fn new(strategy: &str) -> Self {
+        LogBudget { strategy: strategy.to_string(), window_start: Instant::now(), lines: 0, bytes: 0, dropped_lines: 0, dropped_bytes: 0, dropped_total: 0 }
+    }
+
+    /// Whether a message of `bytes` may be written now; counts it either way.
+    fn admit(&mut self, bytes: usize) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.window_start) >= WINDOW {
+            self.report();
+            self.window_start = now;
+            self.lines = 0;
+            self.bytes = 0;
+        }
+        if self.lines >= LINES_PER_SECOND || self.bytes.saturating_add(bytes) > BYTES_PER_SECOND {
+            self.dropped_lines += 1;
+            self.dropped_bytes += bytes as u64;
+            self.dropped_total += 1;
+            return false;
+        }
+        self.lines += 1;
+        self.bytes += bytes;
+        true
+    }
+
+    /// Says how much was dropped since the last report, if anything was.
+    pub fn report(&mut self) {
+        if self.dropped_lines > 0 {
+            tracing::warn!(
+                target: "strategy",
+                strategy = %self.strategy,
+                dropped_lines = self.dropped_lines,
+                dropped_bytes = self.dropped_bytes,
+                "log budget exceeded ({LINES_PER_SECOND} lines or {BYTES_PER_SECOND} bytes a second): lines dropped"
+            );
+            self.dropped_lines = 0;
+            self.dropped_bytes = 0;
+        }
+    }
+}
+
+impl Drop for LogBudget {
+    fn drop(&mut self) {
+        self.report();
+    }
+}
 
 impl Host for HostState {
     fn write(&mut self, level: Level, message: String) {
-        let mut message = message;
-        if message.len() > MAX_MESSAGE {
-            let mut cut = MAX_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
+        let message = shown(&message, MAX_MESSAGE_CHARS);
+        if !self.log_budget.admit(message.len()) {
+            return;
         }
         let strategy = self.strategy.as_str();
         match level {
@@ -25,5 +91,25 @@ impl Host for HostState {
             Level::Warn => tracing::warn!(target: "strategy", strategy, "{message}"),
             Level::Error => tracing::error!(target: "strategy", strategy, "{message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_drops_and_counts_past_its_lines() {
+        let mut budget = LogBudget::new("t");
+        let admitted = (0..1000).filter(|_| budget.admit(10)).count();
+        assert_eq!(admitted, LINES_PER_SECOND as usize);
+        assert_eq!(budget.dropped_total, 1000 - LINES_PER_SECOND as u64);
+    }
+
+    #[test]
+    fn the_budget_drops_past_its_bytes() {
+        let mut budget = LogBudget::new("t");
+        let admitted = (0..100).filter(|_| budget.admit(4096)).count();
+        assert_eq!(admitted, BYTES_PER_SECOND / 4096);
     }
 }

@@ -4,6 +4,7 @@
 
 mod clock;
 mod log;
+pub use log::LogBudget;
 mod market;
 mod random;
 mod state;

@@ -16,6 +16,7 @@ use book::{Account, Front, OrderBook, RestingOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
+    bounds,
     BookSnapshot, Decimal, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderRequest, OrderStatus, OrderType, OrderUpdate,
     PublicTrade, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId,
 };
@@ -149,7 +150,7 @@ pub mod reasons {
 }
 
 fn is_multiple(value: Decimal, step: Decimal) -> bool {
-    step <= Decimal::ZERO || (value % step).is_zero()
+    step <= Decimal::ZERO || value.checked_rem(step).is_some_and(|r| r.is_zero())
 }
 
 impl PaperVenue {
@@ -250,6 +251,11 @@ impl PaperVenue {
     /// have reached, is published on the tape, and the background liquidity is re-quoted
     /// around it (which fills our orders the market moved through).
     pub fn replay_print(&mut self, instrument: InstrumentId, print: &MarketPrint) {
+        // Feeds bound their prints; a print beyond the bounds would make the background
+        // quotes' arithmetic overflow, so it is not replayed whatever its source.
+        if print.price <= Decimal::ZERO || print.qty <= Decimal::ZERO || bounds::check(Some(print.price), print.qty).is_err() {
+            return;
+        }
         let Some(inst) = self.instruments.get_mut(&instrument) else { return };
         // The old background goes first, so the print only meets orders of ours.
         let background: Vec<(u64, Side, Decimal)> =
@@ -334,20 +340,21 @@ impl PaperVenue {
     fn check_rules(&self, request: &OrderRequest) -> Result<(), &'static str> {
         let inst = self.instruments.get(&request.instrument).ok_or(reasons::UNKNOWN_SYMBOL)?;
         let rules = &inst.info;
-        if request.qty <= Decimal::ZERO || request.qty < rules.min_qty || !is_multiple(request.qty, rules.lot_size) {
+        if request.qty <= Decimal::ZERO || request.qty > bounds::MAX_QTY || request.qty < rules.min_qty || !is_multiple(request.qty, rules.lot_size) {
             return Err(reasons::LOT_SIZE);
         }
         let reference = match request.order_type {
             OrderType::Limit { price, .. } => {
-                if price <= Decimal::ZERO || !is_multiple(price, rules.tick_size) {
+                if price <= Decimal::ZERO || price > bounds::MAX_PRICE || !is_multiple(price, rules.tick_size) {
                     return Err(reasons::PRICE_FILTER);
                 }
                 price
             }
             OrderType::Market => inst.last_price.or(inst.book.best_bid()).or(inst.book.best_ask()).ok_or(reasons::NO_PRICE)?,
         };
-        if request.qty * reference < rules.min_notional {
-            return Err(reasons::NOTIONAL);
+        match request.qty.checked_mul(reference) {
+            Some(notional) if notional >= rules.min_notional && notional <= bounds::MAX_NOTIONAL => {}
+            _ => return Err(reasons::NOTIONAL),
         }
         Ok(())
     }
@@ -533,11 +540,12 @@ impl PaperVenue {
                     }
                 };
                 let fee_rate = self.config.taker_fee.max(self.config.maker_fee);
-                (price * (Decimal::ONE + fee_rate), protect, &inst.info.quote_asset)
+                let per_unit = price.checked_mul(Decimal::ONE + fee_rate).ok_or(reasons::INSUFFICIENT)?;
+                (per_unit, protect, &inst.info.quote_asset)
             }
         };
         let available = self.balances.get(&(Account::Main, asset.clone())).map(Balance::available).unwrap_or_default();
-        if available < per_unit * request.qty {
+        if per_unit.checked_mul(request.qty).is_none_or(|needed| available < needed) {
             return Err(reasons::INSUFFICIENT);
         }
         Ok((per_unit, protect))
@@ -549,9 +557,9 @@ fn round_to_tick(price: Decimal, tick: Decimal, up: bool) -> Decimal {
     if tick <= Decimal::ZERO {
         return price;
     }
-    let units = price / tick;
+    let Some(units) = price.checked_div(tick) else { return price };
     let units = if up { units.ceil() } else { units.floor() };
-    units * tick
+    units.checked_mul(tick).unwrap_or(price)
 }
 
 impl Venue for PaperVenue {
