@@ -560,7 +560,7 @@ impl Engine {
         for saved in cp.slots {
             let Some(index) = self.slots.iter().position(|s| s.name == saved.name) else { continue };
             let slot = &mut self.slots[index];
-            *slot.kv.lock() = saved.kv;
+            slot.kv.lock().replace(saved.kv);
             slot.stats = saved.stats;
             slot.next_timer = saved.next_timer;
             slot.params = saved.params;
@@ -618,7 +618,7 @@ impl Engine {
                 stats: slot.stats.clone(),
                 next_timer: slot.next_timer,
                 snapshot,
-                kv: slot.kv.lock().clone(),
+                kv: slot.kv.lock().entries().clone(),
                 params: slot.params.clone(),
                 random_position,
                 pending: slot.pending.clone(),
@@ -1150,17 +1150,12 @@ pub const MAX_BOOK_DEPTH: u32 = 500;
 
 /// What a strategy asked for at init, bounded: every handle must be one the market knows,
 /// each list is de-duplicated (a handle listed 20,000 times is one subscription, not
-/// 20,000 copies of every print), and a list longer than [`MAX_SUBSCRIPTION_ENTRIES`] is
-/// refused outright.
+/// 20,000 copies of every print), and more than [`MAX_SUBSCRIPTION_ENTRIES`] distinct
+/// instruments in one list is refused outright.
 pub fn check_subscriptions(market: &Market, mut subs: Subscriptions) -> Result<Subscriptions, String> {
     fn dedup<T: PartialEq + Copy>(items: &mut Vec<T>) {
         let mut seen = Vec::new();
         items.retain(|i| if seen.contains(i) { false } else { seen.push(*i); true });
-    }
-    for (field, len) in [("trades", subs.trades.len()), ("books", subs.books.len()), ("account-fills", subs.account_fills.len()), ("orders-on", subs.orders_on.len())] {
-        if len > MAX_SUBSCRIPTION_ENTRIES {
-            return Err(format!("init refused by the host: subscriptions.{field} lists {len} entries; the limit is {MAX_SUBSCRIPTION_ENTRIES}"));
-        }
     }
     let known = |id: &InstrumentId| market.instrument(*id).is_some();
     for (field, ids) in [("trades", &subs.trades), ("account-fills", &subs.account_fills), ("orders-on", &subs.orders_on)] {
@@ -1183,6 +1178,11 @@ pub fn check_subscriptions(market: &Market, mut subs: Subscriptions) -> Result<S
         }
     }
     subs.books = books;
+    for (field, len) in [("trades", subs.trades.len()), ("books", subs.books.len()), ("account-fills", subs.account_fills.len()), ("orders-on", subs.orders_on.len())] {
+        if len > MAX_SUBSCRIPTION_ENTRIES {
+            return Err(format!("init refused by the host: subscriptions.{field} lists {len} instruments; the limit is {MAX_SUBSCRIPTION_ENTRIES}"));
+        }
+    }
     Ok(subs)
 }
 

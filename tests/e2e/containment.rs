@@ -157,7 +157,7 @@ fn the_reloader_survives_hostile_files() {
     let watched = runtime::reload::Watched { strategies: [("counter".to_string(), file.clone())].into(), config: Some(config_path.clone()) };
     let _reloader = runtime::reload::spawn(watched, plugin.clone(), engine.controller()).unwrap_or_else(|e| panic!("{e}"));
     let wait = Duration::from_secs(60);
-    let mut next_notice = |engine: &mut Engine| {
+    let next_notice = |engine: &mut Engine| {
         assert!(engine.wait_control(wait), "no answer from the reloader");
         notices.try_recv().unwrap_or_else(|e| panic!("{e}"))
     };

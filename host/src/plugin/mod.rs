@@ -119,10 +119,58 @@ pub struct HostState {
 /// A strategy instance's key/value state. It belongs to the slot, not the instance, so
 /// a hot swap hands it to the next version untouched.
 #[derive(Clone, Default)]
-pub struct GuestState(Arc<Mutex<std::collections::BTreeMap<String, Vec<u8>>>>);
+pub struct GuestState(Arc<Mutex<KeyValues>>);
+
+/// The entries and their size in bytes (keys and values), kept as the entries change so
+/// that checking the quota costs nothing per write.
+#[derive(Default)]
+pub struct KeyValues {
+    map: std::collections::BTreeMap<String, Vec<u8>>,
+    bytes: usize,
+}
+
+impl KeyValues {
+    pub fn get(&self, key: &str) -> Option<&Vec<u8>> {
+        self.map.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Bytes held if `key` were set to a value of `value_len` bytes.
+    pub fn bytes_with(&self, key: &str, value_len: usize) -> usize {
+        let old = self.map.get(key).map(|v| key.len() + v.len()).unwrap_or(0);
+        self.bytes - old + key.len() + value_len
+    }
+
+    pub fn insert(&mut self, key: String, value: Vec<u8>) {
+        self.bytes = self.bytes_with(&key, value.len());
+        self.map.insert(key, value);
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= key.len() + old.len();
+        }
+    }
+
+    pub fn entries(&self) -> &std::collections::BTreeMap<String, Vec<u8>> {
+        &self.map
+    }
+
+    pub fn replace(&mut self, map: std::collections::BTreeMap<String, Vec<u8>>) {
+        self.bytes = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+        self.map = map;
+    }
+}
 
 impl GuestState {
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>> {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, KeyValues> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -24,11 +24,10 @@ impl Host for HostState {
             wasmtime::bail!("state key {:?} is {} bytes; the limit is {MAX_KEY_BYTES}", crate::model::shown(&key, 40), key.len());
         }
         let mut kv = self.kv.lock();
-        if kv.len() >= MAX_KEYS && !kv.contains_key(&key) {
+        if kv.len() >= MAX_KEYS && kv.get(&key).is_none() {
             wasmtime::bail!("state store would hold more than {MAX_KEYS} keys");
         }
-        let used: usize = kv.iter().filter(|(k, _)| **k != key).map(|(k, v)| k.len() + v.len()).sum();
-        if used + key.len() + value.len() > MAX_TOTAL_BYTES {
+        if kv.bytes_with(&key, value.len()) > MAX_TOTAL_BYTES {
             wasmtime::bail!("state store would exceed {MAX_TOTAL_BYTES} bytes");
         }
         kv.insert(key, value);

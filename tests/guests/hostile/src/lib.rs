@@ -49,11 +49,13 @@ fn dec(s: &str) -> Decimal {
     s.parse().unwrap_or_default()
 }
 
+/// Recursion the optimiser cannot turn into a loop: every frame is a real wasm frame.
 #[inline(never)]
-fn recurse(depth: u64, trail: &mut Vec<u64>) -> u64 {
-    trail.push(depth);
-    let below = recurse(std::hint::black_box(depth + 1), trail);
-    below + trail.len() as u64
+fn recurse(depth: u64) -> u64 {
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) ^ depth
 }
 
 impl Strategy for Hostile {
@@ -115,8 +117,7 @@ impl Strategy for Hostile {
                 actions.push(Action::Place(OrderRequest::limit("not a valid id!", id, Side::Buy, dec("1000"), dec("0.01"), TimeInForce::Gtc)));
             }
             "stack-overflow" if first => {
-                let mut trail = Vec::new();
-                let n = recurse(0, &mut trail);
+                let n = recurse(0);
                 host.log(LogLevel::Info, &format!("{n}"));
             }
             "state-flood" if first => {
