@@ -487,8 +487,11 @@ impl Config {
                     };
                     SecretRef::parse(&format!("venue {}: connection.{field}", venue.name), value)?;
                 }
-                if c.recv_window_ms == 0 || c.recv_window_ms > 60_000 {
-                    return Err(format!("venue {}: connection.recv_window_ms must be 1 to 60000", venue.name));
+                // A window longer than the request timeout would let a request we gave up
+                // on execute after a resend with the same id: two orders for one intent.
+                let timeout_ms = crate::venue::live::HTTP_TIMEOUT.as_millis() as u64;
+                if c.recv_window_ms == 0 || c.recv_window_ms >= timeout_ms {
+                    return Err(format!("venue {}: connection.recv_window_ms must be 1 to {} (shorter than the {timeout_ms} ms request timeout, so a request given up on can no longer execute)", venue.name, timeout_ms - 1));
                 }
                 for inst in &venue.instruments {
                     if inst.feed != FeedConfig::None || inst.liquidity.is_some() {

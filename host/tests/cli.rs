@@ -159,11 +159,127 @@ fn a_malformed_config_names_file_and_line() {
 fn a_strategy_whose_component_was_not_loaded_is_named() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = dir.path().join("runtime.toml");
-    std::fs::write(&config, "[[strategy]]\nname = \"g\"\ncomponent = \"grid9\"\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&config, format!("{}[[strategy]]\nname = \"g\"\ncomponent = \"grid9\"\n", paper_venue(10))).unwrap_or_else(|e| panic!("{e}"));
     let config = config.to_string_lossy().into_owned();
     let files = shipped();
     let out = runtime(&with_strategies(&files, &["--config", &config, "--no-watch"]));
     assert_eq!(out.status.code(), Some(2));
     let line = error_line(&out);
     assert!(line.contains("strategy g: component \"grid9\" is not among --strategies"), "{line}");
+}
+
+/// A paper venue with BTCUSDT on a synthetic feed of `prints` trades.
+fn paper_venue(prints: u64) -> String {
+    format!(
+        r#"
+[[venue]]
+name = "paper"
+kind = "paper"
+balances = {{ USDT = "1000000", BTC = "10" }}
+[[venue.instrument]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.1"
+lot_size = "0.001"
+min_qty = "0.001"
+min_notional = "5"
+feed = {{ kind = "synthetic", seed = 42, start_price = "10000", start_ms = 1600000000000, interval_ms = 1, count = {prints} }}
+liquidity = {{ levels = 5, step = "0.5", qty = "1" }}
+"#
+    )
+}
+
+fn hostile_guest() -> String {
+    let path = root().join("target/guests/hostile.wasm");
+    assert!(path.is_file(), "{} is missing: run strategies/build.sh", path.display());
+    path.to_string_lossy().into_owned()
+}
+
+fn hostile(name: &str, attack: &str) -> String {
+    format!("[[strategy]]\nname = \"{name}\"\ncomponent = \"hostile\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\", attack = \"{attack}\" }}\n")
+}
+
+/// Runs the binary on a config text with the hostile guest loaded.
+fn run_config(text: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
+    let config = config.to_string_lossy().into_owned();
+    let mut args = vec!["--strategies".to_string(), hostile_guest(), "--config".to_string(), config, "--no-watch".to_string(), "--state".to_string(), private_state(), "--fresh".to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    runtime(&args)
+}
+
+#[test]
+fn a_truncated_core_module_is_one_clear_line_not_a_crash() {
+    let core = std::fs::read(root().join("target/guests/core/counter-v1.wasm")).unwrap_or_else(|e| panic!("{e} (run strategies/build.sh)"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = dir.path().join("cut.wasm");
+    std::fs::write(&bad, &core[..core.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let bad = bad.to_string_lossy().into_owned();
+    let out = runtime(&["--strategies", &bad, "--no-watch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(line.starts_with(&format!("error: {bad}: a core module that cannot be made a component")), "{line}");
+}
+
+/// Each bad value is refused at start with one line naming it, never a hang, a panic or
+/// a silent fallback.
+#[test]
+fn out_of_range_config_values_are_refused_by_name() {
+    let venue = paper_venue(10);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let folder = dir.path().to_string_lossy().into_owned();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("[sandbox]\nmemory_limit_mb = 17592186044416\n{venue}"), "memory_limit_mb 17592186044416 must be 1 to 4096"),
+        (venue.replace("levels = 5", "levels = 4000000000"), "liquidity levels 4000000000 must be 1 to 1000"),
+        (venue.replace("step = \"0.5\"", "step = \"79228162514264337593543950335\""), "liquidity step or qty is beyond the host's bounds"),
+        (venue.replace("start_price = \"10000\"", "start_price = \"79228162514264337593543950335\""), "start_price 79228162514264337593543950335 is beyond the host's bound"),
+        (format!("[risk]\nmax_order_notional = \"-5\"\n{venue}"), "risk.max_order_notional must be positive"),
+        (venue.replace("USDT = \"1000000\"", "USDT = \"-1\""), "balance USDT = -1 is outside 0"),
+        (venue.replace("symbol = \"BTCUSDT\"", "symbol = \"\""), "instrument symbol \"\" must be 1 to 32"),
+        (venue.replace("tick_size = \"0.1\"", "tick_size = \"0.00000000000000000000000000001\""), "has more digits than an exact decimal holds"),
+        (venue.replace("feed = { kind = \"synthetic\", seed = 42, start_price = \"10000\", start_ms = 1600000000000, interval_ms = 1, count = 10 }", &format!("feed = {{ kind = \"replay\", file = \"{folder}\" }}")), "is not a regular file"),
+        (String::new(), "no [[venue]]: there is nothing to run"),
+    ];
+    for (config, expected) in cases {
+        let out = run_config(&config, &[]);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {}", text(&out.stderr));
+        let line = error_line(&out);
+        assert!(line.contains(expected), "expected {expected:?} in {line:?}");
+    }
+}
+
+#[test]
+fn a_config_that_is_a_fifo_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fifo = dir.path().join("runtime.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()));
+    let fifo = fifo.to_string_lossy().into_owned();
+    let out = runtime(&["--config", &fifo, "--no-watch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(error_line(&out), format!("error: {fifo}: cannot read: not a regular file"));
+}
+
+#[test]
+fn a_run_whose_every_strategy_is_refused_exits_non_zero() {
+    let out = run_config(&format!("{}{}", paper_venue(10), hostile("h", "subscribe-unknown")), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(line.contains("no strategy could start") && line.contains("unknown instrument handle 987654"), "{line}");
+}
+
+/// A guest logging 2,000 lines of 4 KiB on every print: the log is cut at the budget, the
+/// drops are counted, and a newline in a guest message cannot forge a host line.
+#[test]
+fn a_log_flood_is_bounded_and_cannot_forge_lines() {
+    let out = run_config(&format!("{}{}", paper_venue(200), hostile("flood", "log-flood")), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    // Unbounded, this run would write 200 x 2,000 x 4 KiB = 1.6 GB.
+    assert!(stderr.len() < 2 << 20, "{} bytes of log", stderr.len());
+    assert!(stderr.contains("log budget exceeded"), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(stderr.contains("hello\\nINFO runtime: forged host line"), "the newline is escaped");
+    assert!(!stderr.lines().any(|l| l.starts_with("INFO runtime: forged")), "a guest forged a host log line");
 }

@@ -205,7 +205,7 @@ fn parse_form(text: &str) -> Params {
     url::form_urlencoded::parse(text.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-fn check_time(params: &Params) -> Result<(), ApiError> {
+fn check_time(params: &Params, server: i64) -> Result<(), ApiError> {
     let Some(ts) = params.get("timestamp") else {
         return Err(error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."));
     };
@@ -216,7 +216,6 @@ fn check_time(params: &Params) -> Result<(), ApiError> {
     if window > 60_000.0 {
         return Err(error(StatusCode::BAD_REQUEST, -1131, "recvWindow must be less than 60000"));
     }
-    let server = VenueState::now_ms();
     if ts >= server + 1000 {
         return Err(error(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request was 1000ms ahead of the server's time."));
     }
@@ -248,7 +247,7 @@ fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> R
     }
     let mut params = parse_form(&q);
     params.extend(parse_form(&b));
-    check_time(&params)?;
+    check_time(&params, state.venue_now_ms())?;
     Ok(params)
 }
 
@@ -333,7 +332,7 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
     let now = VenueState::now_ms();
     match (method.as_str(), path) {
         ("GET", "/ping") => Ok(ok(json!({}))),
-        ("GET", "/time") => Ok(ok(json!({"serverTime": now}))),
+        ("GET", "/time") => Ok(ok(json!({"serverTime": state.venue_now_ms()}))),
         ("GET", "/exchangeInfo") => {
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             let symbols: Vec<Value> = market
@@ -623,7 +622,7 @@ async fn ws_api_session(mut socket: WebSocket, state: Arc<VenueState>) {
                 let _ = socket.send(Message::text(reply(200, json!({})))).await;
             }
             "time" => {
-                let _ = socket.send(Message::text(reply(200, json!({"serverTime": VenueState::now_ms()})))).await;
+                let _ = socket.send(Message::text(reply(200, json!({"serverTime": state.venue_now_ms()})))).await;
             }
             "userDataStream.subscribe.signature" => {
                 state.calls.lock().unwrap_or_else(|p| p.into_inner()).push("WS userDataStream.subscribe.signature".into());
@@ -664,7 +663,7 @@ fn check_ws_signature(state: &VenueState, params: &serde_json::Map<String, Value
         return Err((-1022, "Signature for this request is not valid.".into()));
     }
     let as_params: Params = sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect();
-    check_time(&as_params).map_err(|e| (e.code, e.msg))
+    check_time(&as_params, state.venue_now_ms()).map_err(|e| (e.code, e.msg))
 }
 
 #[derive(serde::Deserialize)]

@@ -60,6 +60,10 @@ pub struct Faults {
     pub garbage: u32,
     /// The next book diff is held back and sent after the one that follows it.
     pub book_reorder: bool,
+    /// The venue's clock runs this many ms ahead of the machine's (what a client sees
+    /// when its own clock jumps back): timestamps are checked, and `/time` answers, on it.
+    #[serde(default)]
+    pub clock_ms: i64,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -113,6 +117,11 @@ pub enum Admission {
 impl VenueState {
     pub fn now_ms() -> i64 {
         runtime::venue::live::clock::system_ms()
+    }
+
+    /// The venue's own clock, which a fault may set apart from the machine's.
+    pub fn venue_now_ms(&self) -> i64 {
+        Self::now_ms() + self.faults.lock().unwrap_or_else(|p| p.into_inner()).clock_ms
     }
 
     /// Counts a request of `weight` (and `orders` new orders) against the limits.

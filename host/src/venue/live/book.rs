@@ -105,9 +105,12 @@ impl LocalBook {
                 if diff.last < id || (diff.last == id && self.sequencing == Sequencing::BinanceSpot) {
                     return Ok(Applied::Stale);
                 }
+                // USD-M: a snapshot taken exactly at a diff's end (lastUpdateId equal to
+                // that diff's `u`) is continued by the next diff, whose `pu` is that id:
+                // the venue's chain says it follows on, so it bridges too.
                 let bridges = match self.sequencing {
                     Sequencing::BinanceSpot => diff.first <= id + 1,
-                    _ => diff.first <= id && diff.last >= id,
+                    _ => (diff.first <= id && diff.last >= id) || diff.previous == Some(id),
                 };
                 if !bridges {
                     return Err(gap());
@@ -196,6 +199,20 @@ mod tests {
         assert_eq!(book.apply(diff(195, 205, Some(194), ("1", "1"))), Ok(Applied::Changed));
         assert_eq!(book.apply(diff(206, 210, Some(205), ("2", "1"))), Ok(Applied::Changed));
         assert!(book.apply(diff(215, 220, Some(212), ("3", "1"))).is_err());
+    }
+
+    /// A snapshot whose lastUpdateId is the `u` of the last diff pushed: the next diff
+    /// starts after it (U = id + 1) and names it as `pu`, so it continues the book. It used
+    /// to be taken for a gap, and the book rebuilt on almost every diff.
+    #[test]
+    fn usdm_accepts_the_diff_whose_pu_is_the_snapshot() {
+        let mut book = LocalBook::new(Sequencing::BinanceUsdm);
+        book.snapshot(200, vec![], vec![]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(book.apply(diff(201, 204, Some(200), ("1", "1"))), Ok(Applied::Changed));
+        assert_eq!(book.apply(diff(205, 207, Some(204), ("2", "1"))), Ok(Applied::Changed));
+        let mut other = LocalBook::new(Sequencing::BinanceUsdm);
+        other.snapshot(200, vec![], vec![]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(other.apply(diff(202, 204, Some(201), ("1", "1"))).is_err(), "a diff that neither straddles nor follows is a gap");
     }
 
     /// The two worked examples OKX published for its checksum (an even and an odd book).

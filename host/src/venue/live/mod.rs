@@ -35,6 +35,12 @@ use crate::venue::report::OrderReport;
 use crate::venue::{paper, Venue, VenueEvent};
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
+/// How long a REST request may take before its outcome is unknown. A signed request can
+/// be accepted until its receive window has passed, so the window must be shorter than
+/// this: then, once a request times out, the original can no longer execute, and a query
+/// that finds no order means it never will (config refuses a longer window).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How many trade ids are remembered for deduplication, per venue.
 const SEEN_TRADES: usize = 100_000;
 /// How many times an order of unknown status is queried before it is left to the
@@ -122,6 +128,11 @@ struct Shared {
     unresolved: Mutex<HashSet<String>>,
     symbols: HashMap<String, InstrumentId>,
     last_fill_ms: AtomicI64,
+    /// On a start with no saved state, the venue's time at start: fills before it are
+    /// history, not work, so no reconciliation reaches back past it (a fresh start used
+    /// to hedge again fills of the last minute). Zero once saved state is restored: then
+    /// every fill since the last one seen is work, deduplicated by trade id.
+    history_before_ms: AtomicI64,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     wake: Waker,
     stats: LiveStats,
@@ -332,7 +343,7 @@ impl LiveVenue {
         let VenueSpec { venue, name, symbols, map_id } = spec;
         let exchange = Arc::new(exchange);
         let rest = |what: &'static str| move |error| LiveError::Rest { venue: name.to_string(), what, error };
-        runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
+        let venue_now = runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
         let listed = runtime.block_on(exchange.rules()).map_err(rest("instrument rules"))?;
         // What the account holds, for the operator; a venue that refuses to say is reported
         // but not fatal (the key may lack the permission).
@@ -362,7 +373,8 @@ impl LiveVenue {
             pending: Mutex::new(HashMap::new()),
             unresolved: Mutex::new(HashSet::new()),
             symbols: by_symbol,
-            last_fill_ms: AtomicI64::new(clock::system_ms()),
+            last_fill_ms: AtomicI64::new(venue_now),
+            history_before_ms: AtomicI64::new(venue_now),
             books: Mutex::new(HashMap::new()),
             wake,
             stats: LiveStats::default(),
@@ -480,6 +492,7 @@ impl Venue for LiveVenue {
         }
         if state.last_fill_ms > 0 {
             self.shared.last_fill_ms.store(state.last_fill_ms, Ordering::Relaxed);
+            self.shared.history_before_ms.store(0, Ordering::Relaxed);
         }
         // Strategies see nothing new before the venue has been reconciled (or, if it
         // cannot be reached, until the wait gives up; the next connection reconciles).
@@ -731,12 +744,14 @@ async fn clock_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>) {
 /// After a (re)connect: every fill since the last one seen (a margin back, deduplicated by
 /// trade id) and the state of every order we have not seen end.
 async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
-    let since = shared.last_fill_ms.load(Ordering::Relaxed) - 60_000;
+    let floor = shared.history_before_ms.load(Ordering::Relaxed);
+    let since = shared.last_fill_ms.load(Ordering::Relaxed).saturating_sub(60_000).max(floor);
     let symbols: Vec<String> = shared.symbols.keys().cloned().collect();
     for symbol in &symbols {
         match exchange.fills_since(symbol, since).await {
             Ok(reports) => {
-                for report in reports {
+                // A venue's time filter is not trusted to be exact: history stays history.
+                for report in reports.into_iter().filter(|r| r.ts_ms >= floor) {
                     let before = shared.stats.duplicate_fills.load(Ordering::Relaxed);
                     shared.report_parts(report, false);
                     if shared.stats.duplicate_fills.load(Ordering::Relaxed) == before {

@@ -73,7 +73,7 @@ impl Binance {
     pub fn new(flavor: Flavor, endpoints: Endpoints, api_key: Secret, secret: Secret, recv_window: u64) -> Result<Self, String> {
         ws::install_tls_provider();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(crate::venue::live::HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -105,6 +105,27 @@ impl Binance {
         let stamp = format!("recvWindow={}&timestamp={}", self.recv_window, self.clock.now_ms());
         let payload = if params.is_empty() { stamp } else { format!("{params}&{stamp}") };
         signed_query(&self.secret, &payload)
+    }
+
+    /// A signed request. A timestamp the venue refuses (-1021: our clock drifted, or
+    /// jumped) is not a reason to stop trading for the minutes until the next scheduled
+    /// resync: the clock is resynced at once and the request, which the venue refused
+    /// and so never executed, is signed again and sent once more.
+    async fn call_signed(&self, method: Method, url: String, params: &str, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
+        let first = self.call(method.clone(), url.clone(), self.signed(params), weight, orders, mutating).await;
+        if !matches!(first, Err(RestError::Auth { code: -1021, .. })) {
+            return first;
+        }
+        self.resync_after_timestamp_error().await;
+        self.call(method, url, self.signed(params), weight, orders, mutating).await
+    }
+
+    async fn resync_after_timestamp_error(&self) {
+        let before = self.clock.offset_ms();
+        match Exchange::server_time(self).await {
+            Ok(_) => tracing::warn!(offset_was_ms = before, offset_ms = self.clock.offset_ms(), "the venue refused our timestamp (-1021): clock resynced, request signed again"),
+            Err(error) => tracing::warn!("the venue refused our timestamp (-1021) and the clock resync failed: {error}"),
+        }
     }
 
     /// One request; `query` is sent as is (already signed where needed).
@@ -174,7 +195,7 @@ impl Binance {
         if let Some(id) = self.client_ids.lock().unwrap_or_else(|p| p.into_inner()).get(&(symbol.to_string(), order_id)) {
             return Ok(id.clone());
         }
-        let order = self.call(Method::GET, self.api("/order"), self.signed(&format!("symbol={symbol}&orderId={order_id}")), 4, 0, false).await?;
+        let order = self.call_signed(Method::GET, self.api("/order"), &format!("symbol={symbol}&orderId={order_id}"), 4, 0, false).await?;
         let id = order.get("clientOrderId").and_then(|c| c.as_str()).unwrap_or_default().to_string();
         self.remember(symbol, order_id, &id);
         Ok(id)
@@ -328,8 +349,16 @@ impl Exchange for Binance {
         if orders.len() == 1 || !futures {
             let mut out = Vec::new();
             for o in orders {
-                let params = new_order_params(&o.symbol, &o.request, o.stp, futures, self.recv_window, self.clock.now_ms());
-                let result = self.call(Method::POST, self.api("/order"), signed_query(&self.secret, &params), 1, 1, true).await;
+                let send = || {
+                    let params = new_order_params(&o.symbol, &o.request, o.stp, futures, self.recv_window, self.clock.now_ms());
+                    self.call(Method::POST, self.api("/order"), signed_query(&self.secret, &params), 1, 1, true)
+                };
+                let mut result = send().await;
+                if matches!(result, Err(RestError::Auth { code: -1021, .. })) {
+                    // Refused, so never executed: the same order, signed again.
+                    self.resync_after_timestamp_error().await;
+                    result = send().await;
+                }
                 out.push(result.and_then(|v| {
                     let report = parse_order(&v).map_err(malformed)?;
                     self.remember(&report.symbol, report.venue_order_id.parse().unwrap_or_default(), &report.client_order_id);
@@ -368,7 +397,7 @@ impl Exchange for Binance {
     }
 
     async fn cancel(&self, symbol: &str, client_order_id: &str) -> Result<(), RestError> {
-        self.call(Method::DELETE, self.api("/order"), self.signed(&format!("symbol={symbol}&origClientOrderId={client_order_id}")), 1, 0, true).await.map(|_| ())
+        self.call_signed(Method::DELETE, self.api("/order"), &format!("symbol={symbol}&origClientOrderId={client_order_id}"), 1, 0, true).await.map(|_| ())
     }
 
     async fn cancel_all(&self, symbol: &str) -> Result<(), RestError> {
@@ -376,16 +405,16 @@ impl Exchange for Binance {
             Flavor::Spot => "/openOrders",
             Flavor::UsdM => "/allOpenOrders",
         };
-        self.call(Method::DELETE, self.api(path), self.signed(&format!("symbol={symbol}")), 1, 0, true).await.map(|_| ())
+        self.call_signed(Method::DELETE, self.api(path), &format!("symbol={symbol}"), 1, 0, true).await.map(|_| ())
     }
 
     async fn query(&self, symbol: &str, client_order_id: &str) -> Result<OrderReport, RestError> {
-        let v = self.call(Method::GET, self.api("/order"), self.signed(&format!("symbol={symbol}&origClientOrderId={client_order_id}")), 4, 0, false).await?;
+        let v = self.call_signed(Method::GET, self.api("/order"), &format!("symbol={symbol}&origClientOrderId={client_order_id}"), 4, 0, false).await?;
         parse_order(&v).map_err(malformed)
     }
 
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderReport>, RestError> {
-        let v = self.call(Method::GET, self.api("/openOrders"), self.signed(&format!("symbol={symbol}")), 6, 0, false).await?;
+        let v = self.call_signed(Method::GET, self.api("/openOrders"), &format!("symbol={symbol}"), 6, 0, false).await?;
         v.as_array().into_iter().flatten().map(|o| parse_order(o).map_err(malformed)).collect()
     }
 
@@ -394,7 +423,7 @@ impl Exchange for Binance {
             Flavor::Spot => "/myTrades",
             Flavor::UsdM => "/userTrades",
         };
-        let v = self.call(Method::GET, self.api(path), self.signed(&format!("symbol={symbol}&startTime={since_ms}&limit=1000")), 20, 0, false).await?;
+        let v = self.call_signed(Method::GET, self.api(path), &format!("symbol={symbol}&startTime={since_ms}&limit=1000"), 20, 0, false).await?;
         let mut out = Vec::new();
         for t in v.as_array().into_iter().flatten() {
             let order_id = int_field(t, "orderId").map_err(malformed)?;
@@ -407,7 +436,7 @@ impl Exchange for Binance {
     async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
         match self.flavor {
             Flavor::Spot => {
-                let v = self.call(Method::GET, self.api("/account"), self.signed(""), 20, 0, false).await?;
+                let v = self.call_signed(Method::GET, self.api("/account"), "", 20, 0, false).await?;
                 let mut out = Vec::new();
                 for b in v.get("balances").and_then(|b| b.as_array()).into_iter().flatten() {
                     let total = decimal_field(b, "free").map_err(malformed)? + decimal_field(b, "locked").map_err(malformed)?;
@@ -417,7 +446,7 @@ impl Exchange for Binance {
             }
             Flavor::UsdM => {
                 let url = format!("{}/fapi/v3/positionRisk", self.endpoints.rest.trim_end_matches('/'));
-                let v = self.call(Method::GET, url, self.signed(""), 5, 0, false).await?;
+                let v = self.call_signed(Method::GET, url, "", 5, 0, false).await?;
                 let mut out = Vec::new();
                 for p in v.as_array().into_iter().flatten() {
                     out.push((str_field(p, "symbol").map_err(malformed)?.to_string(), decimal_field(p, "positionAmt").map_err(malformed)?));

@@ -65,7 +65,7 @@ impl Okx {
     pub fn new(endpoints: Endpoints, credentials: Credentials, trade_mode: &str) -> Result<Self, String> {
         ws::install_tls_provider();
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(crate::venue::live::HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -139,11 +139,13 @@ impl Okx {
 
     fn scale_report(&self, mut report: OrderReport) -> OrderReport {
         let ct = self.contract_value(&report.symbol);
+        // Saturating: a venue's figures are checked where they are used, never trusted
+        // not to overflow here.
         if ct != Decimal::ONE {
-            report.order_qty *= ct;
-            report.filled_qty *= ct;
+            report.order_qty = report.order_qty.saturating_mul(ct);
+            report.filled_qty = report.filled_qty.saturating_mul(ct);
             if let Some(e) = report.execution.as_mut() {
-                e.qty *= ct;
+                e.qty = e.qty.saturating_mul(ct);
             }
         }
         report
@@ -151,7 +153,7 @@ impl Okx {
 
     fn order_body(&self, order: &NewOrder) -> Value {
         let mut request = order.request.clone();
-        request.qty /= self.contract_value(&order.symbol);
+        request.qty = request.qty.checked_div(self.contract_value(&order.symbol)).unwrap_or(request.qty);
         new_order_body(&order.symbol, &self.trade_mode, &request, order.stp)
     }
 }
@@ -249,6 +251,9 @@ pub fn parse_instruments(value: &Value) -> Result<Vec<Rules>, ParseError> {
     for i in value.get("data").and_then(|d| d.as_array()).into_iter().flatten() {
         let swap = str_field(i, "instType")? != "SPOT";
         let ct = if swap { decimal_field(i, "ctVal")? } else { Decimal::ONE };
+        if ct <= Decimal::ZERO || ct > Decimal::from(1_000_000) {
+            return Err(ParseError::Malformed(format!("ctVal {ct} is not a contract value (0 to 1000000)")));
+        }
         let (base, quote) = if swap {
             (str_field(i, "ctValCcy")?.to_string(), str_field(i, "settleCcy")?.to_string())
         } else {
@@ -259,8 +264,8 @@ pub fn parse_instruments(value: &Value) -> Result<Vec<Rules>, ParseError> {
             base,
             quote,
             tick_size: decimal_field(i, "tickSz")?.normalize(),
-            lot_size: (decimal_field(i, "lotSz")? * ct).normalize(),
-            min_qty: (decimal_field(i, "minSz")? * ct).normalize(),
+            lot_size: decimal_field(i, "lotSz")?.saturating_mul(ct).normalize(),
+            min_qty: decimal_field(i, "minSz")?.saturating_mul(ct).normalize(),
             min_notional: Decimal::ZERO,
             contract_value: ct,
         });
@@ -426,7 +431,7 @@ impl Exchange for Okx {
                     let ct = self.contract_value(&push.symbol);
                     let (mut bids, mut asks) = book.levels(50);
                     for level in bids.iter_mut().chain(asks.iter_mut()) {
-                        level.qty *= ct;
+                        level.qty = level.qty.saturating_mul(ct);
                     }
                     sink.book(&push.symbol, bids, asks, push.ts);
                     None
@@ -518,7 +523,7 @@ impl Okx {
                 match parse_trades(&value) {
                     Ok(trades) => {
                         for mut trade in trades {
-                            trade.qty *= self.contract_value(&trade.symbol);
+                            trade.qty = trade.qty.saturating_mul(self.contract_value(&trade.symbol));
                             sink.trade(trade);
                         }
                     }
