@@ -558,7 +558,7 @@ impl Config {
                         return Err(format!("{at}: synthetic start_price {start_price} is beyond the host's bound of {}", bounds::MAX_PRICE));
                     }
                     FeedConfig::Synthetic { start_ms, interval_ms, .. } if !(EARLIEST_MS..=LATEST_MS).contains(start_ms) || *interval_ms > 86_400_000 => {
-                        return Err(format!("{at}: synthetic start_ms must be a time between 2000 and 2100 (ms) and interval_ms at most a day"));
+                        return Err(format!("{at}: synthetic start_ms must be a time between 1970 and 2100 (ms) and interval_ms at most a day"));
                     }
                     _ => {}
                 }

@@ -95,7 +95,7 @@ fn init_logging(format: LogFormat) {
     // headers at debug and trace (an OKX login carries the key and passphrase, a Binance
     // subscribe the key), so they never go below info; the compiler's crates would bury
     // the runtime's own lines in tens of thousands of theirs.
-    for quiet in ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util", "reqwest", "h2", "rustls", "cranelift_codegen", "cranelift_frontend", "wasmtime_cranelift", "wit_parser", "wit_component", "wasmparser"] {
+    for quiet in ["tungstenite", "tokio_tungstenite", "hyper", "hyper_util", "reqwest", "h2", "rustls", "cranelift_codegen", "cranelift_frontend", "cranelift_control", "regalloc2", "wasmtime", "wasmtime_environ", "wasmtime_cranelift", "wasmtime_internal_cranelift", "wit_parser", "wit_component", "wasmparser", "wasm_encoder"] {
         if let Ok(directive) = format!("{quiet}=info").parse() {
             filter = filter.add_directive(directive);
         }

@@ -52,7 +52,7 @@ impl BusFeed {
         }
         crate::model::bounds::check(Some(print.price), print.qty).map_err(|e| format!("entry {}: {e}", entry.id))?;
         if !(super::replay::EARLIEST_MS..=super::replay::LATEST_MS).contains(&print.ts_ms) {
-            return Err(format!("entry {}: ts {} is not a time between 2000 and 2100", entry.id, print.ts_ms));
+            return Err(format!("entry {}: ts {} is not a time between 1970 and 2100", entry.id, print.ts_ms));
         }
         Ok(Some(print))
     }

@@ -15,9 +15,9 @@ use crate::venue::paper::MarketPrint;
 
 /// Milliseconds below this are plausible (the year 5138); above, the value is µs.
 const MAX_PLAUSIBLE_MS: i64 = 100_000_000_000_000;
-/// Trade times are accepted from 2000-01-01 to 2100-01-01 (ms): anything else is a broken
+/// Trade times are accepted from the epoch to 2100-01-01 (ms): anything else is a broken
 /// record, and a replay paced on it would wait for centuries.
-pub const EARLIEST_MS: i64 = 946_684_800_000;
+pub const EARLIEST_MS: i64 = 0;
 pub const LATEST_MS: i64 = 4_102_444_800_000;
 /// The longest line read: a trade line is under 100 bytes, so anything longer is garbage,
 /// skipped without being held in memory.
@@ -90,7 +90,7 @@ pub fn parse_line(line: &str) -> Result<Option<MarketPrint>, String> {
         ts /= 1000;
     }
     if !(EARLIEST_MS..=LATEST_MS).contains(&ts) {
-        return Err(format!("time {} is not between 2000 and 2100", fields[4]));
+        return Err(format!("time {} is not between 1970 and 2100", fields[4]));
     }
     let aggressor = match field(5, "is_buyer_maker")?.to_ascii_lowercase().as_str() {
         // The buyer was the resting order, so the seller took liquidity.
@@ -167,8 +167,8 @@ mod tests {
         let err = |line: &str| parse_line(line).err().unwrap_or_default();
         assert!(err("1,1000000000000000000000000000,1,1,1582329602111,false").contains("price"), "a price of 1e27");
         assert!(err("1,9682,10000000000000,1,1582329602111,false").contains("qty"));
-        assert!(err(&format!("1,9682,1,1,{},false", i64::MAX)).contains("between 2000 and 2100"));
-        assert!(err("1,9682,1,1,-5,false").contains("between 2000 and 2100"));
+        assert!(err(&format!("1,9682,1,1,{},false", i64::MAX)).contains("between 1970 and 2100"));
+        assert!(err("1,9682,1,1,-5,false").contains("between 1970 and 2100"));
     }
 
     fn replay_of(text: &[u8]) -> (tempfile::TempDir, Vec<Result<MarketPrint, FeedError>>) {
