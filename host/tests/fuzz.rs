@@ -95,9 +95,9 @@ fn samples() -> Vec<serde_json::Value> {
         .iter()
         .map(|p| serde_json::from_str(&sample(p)).unwrap_or_else(|e| panic!("{p}: {e}")))
         .collect();
-    all.push(serde_json::json!({"e":"trade","E":1,"s":"BTCUSDT","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true}));
+    all.push(serde_json::json!({"e":"trade","E":1,"s":"BTCUSDT","t":12345,"p":"0.001","q":"100","T":1672515782136_i64,"m":true}));
     all.push(serde_json::json!({"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":[["0.0024","10"]],"a":[["0.0026","100"]]}));
-    all.push(serde_json::json!({"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],"ts":"1597026383085","checksum":-855196043,"seqId":123457,"prevSeqId":123456}]}));
+    all.push(serde_json::json!({"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":[["8476.98","415","0","13"]],"bids":[["8476.97","256","0","12"]],"ts":"1597026383085","checksum":-855196043_i64,"seqId":123457,"prevSeqId":123456}]}));
     all.push(serde_json::json!({"arg":{"channel":"trades","instId":"BTC-USDT-SWAP"},"data":[{"instId":"BTC-USDT-SWAP","tradeId":"130639474","px":"42219.9","sz":"0.12","side":"buy","ts":"1630048897897"}]}));
     all.push(serde_json::json!({"code":"0","data":[{"instType":"SWAP","instId":"BTC-USDT-SWAP","ctVal":"0.01","ctValCcy":"BTC","settleCcy":"USDT","tickSz":"0.1","lotSz":"0.01","minSz":"0.01"}]}));
     all.push(serde_json::json!({"symbols":[{"symbol":"BTCUSDT","baseAsset":"BTC","quoteAsset":"USDT","filters":[{"filterType":"PRICE_FILTER","tickSize":"0.01"},{"filterType":"LOT_SIZE","stepSize":"0.00001","minQty":"0.00001"},{"filterType":"NOTIONAL","minNotional":"5"}]}]}));

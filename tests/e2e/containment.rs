@@ -213,3 +213,21 @@ fn write_over(path: &std::path::Path, bytes: &[u8]) {
     std::fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("{e}"));
     std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Point 8: a strategy that uses five new client ids on every print, for 3,000 prints. The
+/// router remembers the ids of the window (one second of event time here) and of open
+/// orders, not all 15,000; a checkpoint carries at most the latest 1,000 journal entries.
+#[test]
+fn the_memory_of_client_ids_is_bounded_by_its_window() {
+    let config = format!("[risk]\nclient_id_window_s = 1\n{}{}", synthetic_venue(PRINTS), hostile("id-flood"));
+    let (engine, _dir) = run(&config);
+    let placed = stats(&engine, "id-flood").placed;
+    assert!(placed >= 5 * (PRINTS - 1), "{:?}", stats(&engine, "id-flood"));
+    let remembered = engine.remembered_ids();
+    // One second of prints (1,000 at one a millisecond) of five ids, and the prune lags by
+    // at most a doubling of the set.
+    assert!(remembered <= 2 * 5 * 1_000 + 1_024, "{remembered} ids remembered of {placed}");
+    assert!(remembered >= 5, "{remembered}");
+    assert_eq!(status(&engine, "id-flood"), SlotStatus::Running);
+    assert!(engine.journal().len() <= runtime::router::JOURNAL_KEEP);
+}

@@ -14,6 +14,8 @@
 //!   always has an event waiting.
 //! - `stack-overflow`: unbounded recursion.
 //! - `state-flood`: more state keys than the host keeps.
+//! - `id-flood`: five new client order ids on every print, cancelled on the next, for
+//!   as long as the market runs: the router's memory of ids must stay bounded.
 //! - `none`: behaves, counting trades.
 //!
 //! Whatever the attack, it records what it saw: trades counted, order updates received.
@@ -42,7 +44,7 @@ struct Hostile {
 }
 
 const ATTACKS: &[&str] = &[
-    "none", "huge-order", "long-id", "dup-id", "log-flood", "subscribe-flood", "subscribe-unknown", "big-snapshot", "snapshot-trap", "busy", "stack-overflow", "state-flood",
+    "none", "huge-order", "long-id", "dup-id", "log-flood", "subscribe-flood", "subscribe-unknown", "big-snapshot", "snapshot-trap", "busy", "stack-overflow", "state-flood", "id-flood",
 ];
 
 fn dec(s: &str) -> Decimal {
@@ -119,6 +121,13 @@ impl Strategy for Hostile {
             "stack-overflow" if first => {
                 let n = recurse(0);
                 host.log(LogLevel::Info, &format!("{n}"));
+            }
+            "id-flood" => {
+                actions.push(Action::CancelAll(Some(id)));
+                for k in 0..5 {
+                    let n = self.seen.calls * 5 + k;
+                    actions.push(Action::Place(OrderRequest::limit(format!("f{n}"), id, Side::Buy, dec("1000"), dec("0.005"), TimeInForce::Gtc)));
+                }
             }
             "state-flood" if first => {
                 for k in 0..20_000u32 {
