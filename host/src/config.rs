@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::feed::replay::{EARLIEST_MS, LATEST_MS};
 use crate::model::{bounds, shown, Decimal};
 
 #[derive(Debug, thiserror::Error)]
@@ -435,7 +434,7 @@ impl Config {
     /// Reads and validates a config file. Fails with the file's path and the first
     /// problem found, with its line and column where TOML knows them.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|message| ConfigError { path: path.display().to_string(), message })?;
+        let text = read_text(path).map_err(|message| ConfigError { path: path.display().to_string(), message })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Config::parse(&text, &base).map_err(|message| ConfigError { path: path.display().to_string(), message })
     }
@@ -557,7 +556,7 @@ impl Config {
                     FeedConfig::Synthetic { start_price, .. } if *start_price > bounds::MAX_PRICE => {
                         return Err(format!("{at}: synthetic start_price {start_price} is beyond the host's bound of {}", bounds::MAX_PRICE));
                     }
-                    FeedConfig::Synthetic { start_ms, interval_ms, .. } if !(EARLIEST_MS..=LATEST_MS).contains(start_ms) || *interval_ms > 86_400_000 => {
+                    FeedConfig::Synthetic { start_ms, interval_ms, .. } if !(bounds::EARLIEST_MS..=bounds::LATEST_MS).contains(start_ms) || *interval_ms > 86_400_000 => {
                         return Err(format!("{at}: synthetic start_ms must be a time between 1970 and 2100 (ms) and interval_ms at most a day"));
                     }
                     _ => {}
@@ -605,23 +604,10 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Background liquidity levels a side: each is re-quoted on every print.
 pub const MAX_LIQUIDITY_LEVELS: u32 = 1000;
 
-/// Reads a regular file of at most `max` bytes: a FIFO would block, a device never end.
-pub fn read_bounded(path: &Path, max: u64) -> Result<String, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_file() {
-        return Err("cannot read: not a regular file".into());
-    }
-    if meta.len() > max {
-        return Err(format!("cannot read: {} bytes is more than the {max} a config may have", meta.len()));
-    }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut text = String::new();
-    file.take(max + 1).read_to_string(&mut text).map_err(|e| format!("cannot read: {e}"))?;
-    if text.len() as u64 > max {
-        return Err(format!("cannot read: more than the {max} bytes a config may have"));
-    }
-    Ok(text)
+/// The text of a config file: a regular file of at most [`MAX_CONFIG_BYTES`], in UTF-8.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    let bytes = crate::files::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| format!("cannot read: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| "cannot read: not UTF-8 text".to_string())
 }
 
 /// An asset or symbol code: what venues use, and safe to print.

@@ -372,13 +372,15 @@ impl Engine {
         let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
         let subscriptions = match instance.init(&slot.params) {
             Ok(Ok(s)) => s,
-            Ok(Err(refusal)) => return Err(format!("init refused: {}", crate::model::shown(&refusal, 300))),
+            Ok(Err(refusal)) => return Err(format!("init refused: {}", shown(&refusal, 300))),
             Err(trap) => return Err(format!("init {trap}")),
         };
-        let subscriptions = check_subscriptions(&self.market.lock(), subscriptions)?;
+        let market = self.market.lock();
+        let subscriptions = check_subscriptions(&market, subscriptions)?;
         if subscriptions.self_trading {
-            check_self_trading(&self.market.lock(), &subscriptions)?;
+            check_self_trading(&market, &subscriptions)?;
         }
+        drop(market);
         Ok((instance, subscriptions))
     }
 
@@ -422,7 +424,7 @@ impl Engine {
     }
 
     /// Every order the strategies sent (or, in recommend mode, recommended).
-    pub fn journal(&self) -> Vec<crate::router::JournalEntry> {
+    pub fn journal(&self) -> &std::collections::VecDeque<crate::router::JournalEntry> {
         self.router.journal()
     }
 

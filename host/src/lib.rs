@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod engine;
 pub mod feed;
+pub mod files;
 pub mod market;
 pub mod model;
 pub mod plugin;

@@ -234,6 +234,10 @@ pub mod bounds {
     pub const MAX_QTY: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
     /// 10^15: price x qty of one order or one print.
     pub const MAX_NOTIONAL: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0);
+    /// Market data times are accepted from the epoch to 2100-01-01 (ms): anything else is a
+    /// broken record, and a replay paced on it would wait for centuries.
+    pub const EARLIEST_MS: i64 = 0;
+    pub const LATEST_MS: i64 = 4_102_444_800_000;
 
     /// Checks a price, a quantity and their product against the bounds; the error names
     /// what is out of range.

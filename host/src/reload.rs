@@ -50,7 +50,7 @@ pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>) -> 
     }
     if let Some(config) = &watched.config {
         let path = absolute(config);
-        let hash = crate::config::read_bounded(&path, crate::config::MAX_CONFIG_BYTES).map(|t| digest(t.as_bytes())).unwrap_or_default();
+        let hash = crate::config::read_text(&path).map(|t| digest(t.as_bytes())).unwrap_or_default();
         targets.insert(path, Target::Config { hash });
     }
     let mut folders: Vec<PathBuf> = targets.keys().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
@@ -145,7 +145,7 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
             }
         }
         Target::Config { hash } => {
-            let text = match crate::config::read_bounded(path, crate::config::MAX_CONFIG_BYTES) {
+            let text = match crate::config::read_text(path) {
                 Ok(text) => text,
                 Err(message) => {
                     let error = crate::config::ConfigError { path: path.display().to_string(), message };

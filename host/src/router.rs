@@ -176,8 +176,8 @@ impl Router {
     }
 
     /// The latest orders sent or recommended, oldest first (at most [`JOURNAL_KEEP`]).
-    pub fn journal(&self) -> Vec<JournalEntry> {
-        self.journal.iter().cloned().collect()
+    pub fn journal(&self) -> &VecDeque<JournalEntry> {
+        &self.journal
     }
 
     fn record(&mut self, entry: JournalEntry) {

@@ -47,13 +47,7 @@ impl BusFeed {
             },
             ts_ms: field("ts")?.parse().map_err(|_| format!("entry {}: ts is not a number", entry.id))?,
         };
-        if print.price <= Decimal::ZERO || print.qty <= Decimal::ZERO {
-            return Err(format!("entry {}: price and qty must be positive", entry.id));
-        }
-        crate::model::bounds::check(Some(print.price), print.qty).map_err(|e| format!("entry {}: {e}", entry.id))?;
-        if !(super::replay::EARLIEST_MS..=super::replay::LATEST_MS).contains(&print.ts_ms) {
-            return Err(format!("entry {}: ts {} is not a time between 1970 and 2100", entry.id, print.ts_ms));
-        }
+        print.check().map_err(|e| format!("entry {}: {e}", entry.id))?;
         Ok(Some(print))
     }
 

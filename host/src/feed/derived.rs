@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::replay::CsvReplay;
 use super::{FeedError, MarketDataSource};
-use crate::model::{bounds, Decimal};
+use crate::model::Decimal;
 use crate::venue::paper::MarketPrint;
 
 pub struct Derived {
@@ -32,8 +32,9 @@ impl Derived {
         let scaled = print.price.checked_mul(self.ratio)?.checked_div(self.tick)?.round().checked_mul(self.tick)?;
         let price = scaled.checked_add(self.tick.checked_mul(Decimal::from(self.offset))?)?.max(self.tick);
         let qty = print.qty.checked_div(self.ratio)?.checked_div(self.lot)?.floor().max(Decimal::ONE).checked_mul(self.lot)?;
-        bounds::check(Some(price), qty).ok()?;
-        Some(MarketPrint { price, qty, ..print })
+        let derived = MarketPrint { price, qty, ..print };
+        derived.check().ok()?;
+        Some(derived)
     }
 }
 

@@ -24,58 +24,68 @@ pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 #[error("{0}")]
 pub struct LimitBreach(pub String);
 
+/// One summed resource (bytes of memory, table elements) against its budget.
+#[derive(Debug)]
+struct Tally {
+    budget: usize,
+    used: usize,
+    /// The growth last allowed, taken back if wasmtime then fails to grow.
+    pending: usize,
+}
+
+impl Tally {
+    fn new(budget: usize) -> Self {
+        Tally { budget, used: 0, pending: 0 }
+    }
+
+    /// Counts a growth from `current` to `desired`; the total it would reach if over budget.
+    fn grow(&mut self, current: usize, desired: usize) -> Result<(), usize> {
+        let growth = desired.saturating_sub(current);
+        let total = self.used.saturating_add(growth);
+        if total > self.budget {
+            return Err(total);
+        }
+        self.used = total;
+        self.pending = growth;
+        Ok(())
+    }
+
+    fn undo(&mut self) {
+        self.used = self.used.saturating_sub(std::mem::take(&mut self.pending));
+    }
+}
+
 /// Counts what the store holds against its budget.
 #[derive(Debug)]
 pub struct SandboxLimiter {
-    memory_budget: usize,
-    memory_used: usize,
-    /// The growth last allowed, taken back if wasmtime then fails to grow.
-    memory_pending: usize,
-    elements_used: usize,
-    elements_pending: usize,
+    memory: Tally,
+    elements: Tally,
 }
 
 impl SandboxLimiter {
     pub fn new(memory_budget: usize) -> Self {
-        SandboxLimiter { memory_budget, memory_used: 0, memory_pending: 0, elements_used: 0, elements_pending: 0 }
+        SandboxLimiter { memory: Tally::new(memory_budget), elements: Tally::new(MAX_TABLE_ELEMENTS) }
     }
 }
 
 impl ResourceLimiter for SandboxLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let growth = desired.saturating_sub(current);
-        let total = self.memory_used.saturating_add(growth);
-        if total > self.memory_budget {
-            return Err(LimitBreach(format!(
-                "memory limit {} MiB: its memories would hold {} MiB",
-                self.memory_budget >> 20,
-                total >> 20
-            ))
-            .into());
-        }
-        self.memory_used = total;
-        self.memory_pending = growth;
+        self.memory.grow(current, desired).map_err(|total| LimitBreach(format!("memory limit {} MiB: its memories would hold {} MiB", self.memory.budget >> 20, total >> 20)))?;
         Ok(true)
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.memory_used = self.memory_used.saturating_sub(std::mem::take(&mut self.memory_pending));
+        self.memory.undo();
         Ok(())
     }
 
     fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let growth = desired.saturating_sub(current);
-        let total = self.elements_used.saturating_add(growth);
-        if total > MAX_TABLE_ELEMENTS {
-            return Err(LimitBreach(format!("table limit: its tables would hold {total} elements; the limit is {MAX_TABLE_ELEMENTS}")).into());
-        }
-        self.elements_used = total;
-        self.elements_pending = growth;
+        self.elements.grow(current, desired).map_err(|total| LimitBreach(format!("table limit: its tables would hold {total} elements; the limit is {MAX_TABLE_ELEMENTS}")))?;
         Ok(true)
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.elements_used = self.elements_used.saturating_sub(std::mem::take(&mut self.elements_pending));
+        self.elements.undo();
         Ok(())
     }
 

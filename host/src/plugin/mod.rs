@@ -301,22 +301,7 @@ pub const MAX_COMPONENT_BYTES: u64 = 128 << 20;
 /// Reads a strategy file: a regular file (a FIFO would block the reader forever, a link to
 /// /dev/zero never end) of at most [`MAX_COMPONENT_BYTES`].
 pub fn read_strategy_file(path: &Path) -> Result<Vec<u8>, LoadError> {
-    use std::io::Read;
-    let read_error = |reason: String| LoadError::Read { path: path.display().to_string(), reason };
-    let meta = std::fs::metadata(path).map_err(|e| read_error(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(read_error("not a regular file".into()));
-    }
-    if meta.len() > MAX_COMPONENT_BYTES {
-        return Err(read_error(format!("{} bytes is more than the {MAX_COMPONENT_BYTES} a strategy may have", meta.len())));
-    }
-    let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| read_error(e.to_string()))?;
-    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
-        return Err(read_error(format!("more than the {MAX_COMPONENT_BYTES} bytes a strategy may have")));
-    }
-    Ok(bytes)
+    crate::files::read_regular(path, MAX_COMPONENT_BYTES).map_err(|reason| LoadError::Read { path: path.display().to_string(), reason })
 }
 
 /// What an instance is given at its start.

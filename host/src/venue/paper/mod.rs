@@ -82,6 +82,25 @@ pub struct MarketPrint {
     pub ts_ms: i64,
 }
 
+impl MarketPrint {
+    /// Whether the print is one the host can replay: positive, within the price, quantity
+    /// and time bounds. Every market data source checks its prints with this, and the
+    /// venue checks again before its arithmetic.
+    pub fn check(&self) -> Result<(), String> {
+        if self.price <= Decimal::ZERO {
+            return Err(format!("price {} is not positive", self.price));
+        }
+        if self.qty <= Decimal::ZERO {
+            return Err(format!("qty {} is not positive", self.qty));
+        }
+        bounds::check(Some(self.price), self.qty)?;
+        if !(bounds::EARLIEST_MS..=bounds::LATEST_MS).contains(&self.ts_ms) {
+            return Err(format!("time {} is not between 1970 and 2100", self.ts_ms));
+        }
+        Ok(())
+    }
+}
+
 /// Everything of a paper venue that changes while it runs: its books, balances and
 /// counters. Saved in checkpoints, so a restarted runtime resumes the same exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,7 +272,7 @@ impl PaperVenue {
     pub fn replay_print(&mut self, instrument: InstrumentId, print: &MarketPrint) {
         // Feeds bound their prints; a print beyond the bounds would make the background
         // quotes' arithmetic overflow, so it is not replayed whatever its source.
-        if print.price <= Decimal::ZERO || print.qty <= Decimal::ZERO || bounds::check(Some(print.price), print.qty).is_err() {
+        if print.check().is_err() {
             return;
         }
         let Some(inst) = self.instruments.get_mut(&instrument) else { return };
