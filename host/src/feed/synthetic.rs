@@ -64,6 +64,11 @@ impl MarketDataSource for Synthetic {
             ts_ms,
         };
         self.emitted += 1;
+        // A walk configured past the bounds (a lot of 10^12 x many lots, a clock past 2100)
+        // says so, print by print, rather than being dropped unseen by the venue.
+        if let Err(reason) = print.check() {
+            return Some(Err(FeedError::Malformed { path: self.describe(), line: self.emitted as usize, reason }));
+        }
         Some(Ok(print))
     }
 
@@ -101,5 +106,13 @@ mod tests {
             assert!((print.price % tick).is_zero());
             assert!(print.price > Decimal::ZERO);
         }
+    }
+
+    #[test]
+    fn prints_beyond_the_bounds_are_reported() {
+        let mut big = config(1);
+        big.lot_size = "1000000000000".parse().unwrap_or_default();
+        let first = Synthetic::new(big).next_print();
+        assert!(matches!(&first, Some(Err(FeedError::Malformed { reason, .. })) if reason.contains("qty")), "{first:?}");
     }
 }
