@@ -3,6 +3,7 @@
 //! strategy beside it sees. Each attack is named with what the host must answer.
 
 use std::collections::HashMap;
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -231,4 +232,106 @@ fn the_memory_of_client_ids_is_bounded_by_its_window() {
     assert!(remembered >= 5, "{remembered}");
     assert_eq!(status(&engine, "id-flood"), SlotStatus::Running);
     assert!(engine.journal().len() <= runtime::router::JOURNAL_KEEP);
+}
+
+// The binary as an operator meets it: one clear line for each hostile input, never a
+// crash, a hang or a silent fallback.
+
+fn binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Command::new(e2e::runtime_binary()).args(args).current_dir(e2e::root()).env("NO_COLOR", "1").output().unwrap_or_else(|e| panic!("cannot run the runtime binary: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The last line on stderr: where the one error line of a failed start is.
+fn error_line(output: &Output) -> String {
+    text(&output.stderr).lines().last().unwrap_or_default().to_string()
+}
+
+/// Runs the binary on a config text with the hostile guest loaded, in a folder of its own.
+fn run_config(config_text: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("runtime.toml");
+    std::fs::write(&config, config_text).unwrap_or_else(|e| panic!("{e}"));
+    let hostile = guest("hostile").to_string_lossy().into_owned();
+    let state = dir.path().join("state.redb").to_string_lossy().into_owned();
+    let config = config.to_string_lossy().into_owned();
+    let mut args = vec!["--strategies", &hostile, "--config", &config, "--no-watch", "--state", &state, "--fresh"];
+    args.extend(extra);
+    binary(&args)
+}
+
+#[test]
+fn a_truncated_core_module_is_one_clear_line_not_a_crash() {
+    let core = std::fs::read(e2e::guest_core("counter-v1")).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = dir.path().join("cut.wasm");
+    std::fs::write(&bad, &core[..core.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let bad = bad.to_string_lossy().into_owned();
+    let out = binary(&["--strategies", &bad, "--no-watch"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(line.starts_with(&format!("error: {bad}: a core module that cannot be made a component")), "{line}");
+}
+
+/// Each bad value is refused at start with one line naming it, never a hang, a panic or
+/// a silent fallback.
+#[test]
+fn out_of_range_config_values_are_refused_by_name() {
+    let venue = synthetic_venue(10);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let folder = dir.path().to_string_lossy().into_owned();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("[sandbox]\nmemory_limit_mb = 17592186044416\n{venue}"), "memory_limit_mb 17592186044416 must be 1 to 4096"),
+        (venue.replace("levels = 5", "levels = 4000000000"), "liquidity levels 4000000000 must be 1 to 1000"),
+        (venue.replace("step = \"0.5\"", "step = \"79228162514264337593543950335\""), "liquidity step or qty is beyond the host's bounds"),
+        (venue.replace("start_price = \"10000\"", "start_price = \"79228162514264337593543950335\""), "start_price 79228162514264337593543950335 is beyond the host's bound"),
+        (format!("[risk]\nmax_order_notional = \"-5\"\n{venue}"), "risk.max_order_notional must be positive"),
+        (venue.replace("USDT = \"1000000\"", "USDT = \"-1\""), "balance USDT = -1 is outside 0"),
+        (venue.replace("symbol = \"BTCUSDT\"", "symbol = \"\""), "instrument symbol \"\" must be 1 to 32"),
+        (venue.replace("tick_size = \"0.1\"", "tick_size = \"0.00000000000000000000000000001\""), "has more digits than an exact decimal holds"),
+        (venue.replace("feed = { kind = \"synthetic\", seed = 42, start_price = \"10000\", start_ms = 1600000000000, interval_ms = 1, count = 10 }", &format!("feed = {{ kind = \"replay\", file = \"{folder}\" }}")), "is not a regular file"),
+        (String::new(), "no [[venue]]: there is nothing to run"),
+    ];
+    for (config, expected) in cases {
+        let out = run_config(&config, &[]);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {}", text(&out.stderr));
+        let line = error_line(&out);
+        assert!(line.contains(expected), "expected {expected:?} in {line:?}");
+    }
+}
+
+#[test]
+fn a_config_that_is_a_fifo_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fifo = dir.path().join("runtime.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()));
+    let fifo = fifo.to_string_lossy().into_owned();
+    let out = binary(&["--config", &fifo, "--no-watch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(error_line(&out), format!("error: {fifo}: cannot read: not a regular file"));
+}
+
+#[test]
+fn a_run_whose_every_strategy_is_refused_exits_non_zero() {
+    let out = run_config(&format!("{}{}", synthetic_venue(10), hostile("subscribe-unknown")), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let line = error_line(&out);
+    assert!(line.contains("no strategy could start") && line.contains("unknown instrument handle 987654"), "{line}");
+}
+
+/// A guest logging 2,000 lines of 4 KiB on every print: the log is cut at the budget, the
+/// drops are counted, and a newline in a guest message cannot forge a host line.
+#[test]
+fn a_log_flood_is_bounded_and_cannot_forge_lines() {
+    let out = run_config(&format!("{}{}", synthetic_venue(200), hostile("log-flood")), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    // Unbounded, this run would write 200 x 2,000 x 4 KiB = 1.6 GB.
+    assert!(stderr.len() < 2 << 20, "{} bytes of log", stderr.len());
+    assert!(stderr.contains("log budget exceeded"), "{}", &stderr[..stderr.len().min(2000)]);
+    assert!(stderr.contains("hello\\nINFO runtime: forged host line"), "the newline is escaped");
+    assert!(!stderr.lines().any(|l| l.starts_with("INFO runtime: forged")), "a guest forged a host log line");
 }
