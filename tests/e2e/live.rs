@@ -288,6 +288,17 @@ fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
     assert_eq!(ex.account("binance-spot")["openOrders"], json!([]), "open orders cancelled at shutdown");
 }
 
+/// The binary hedging on USD-M: connected, the maker orders resting, the market buys
+/// through the maker's sells (0.06) and the hedge is on the exchange's books.
+fn first_run_hedges_a_buy(ex: &Exchange, config: &std::path::Path, state: &std::path::Path) -> Process {
+    let mut first = Process::spawn(config, state);
+    first.connected();
+    until_maker_orders_rest(ex, |rested| first.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    first.wait("the first hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.06"));
+    first
+}
+
 /// kill -9 after the first hedge, fills while it is down, restart: every maker fill is
 /// hedged, none twice. Orders to live venues are journalled before they leave and the
 /// batch that sent them is checkpointed at once; the restart reconciles from there.
@@ -299,11 +310,7 @@ fn a_killed_runtime_restarts_without_losing_or_repeating_a_hedge() {
     let text = config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", "mode = \"live\"\n[store]\nbackend = \"embedded\"\ncheckpoint_every = 1000000");
     std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
     let state = dir.path().join("state.redb");
-    let mut first = Process::spawn(&config, &state);
-    first.connected();
-    until_maker_orders_rest(&ex, |rested| first.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
-    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
-    first.wait("the first hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.06"));
+    let mut first = first_run_hedges_a_buy(&ex, &config, &state);
     first.signal("-KILL");
     // The market goes on while the runtime is down.
     ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
@@ -384,11 +391,7 @@ fn a_fresh_start_does_not_hedge_fills_made_before_it() {
     let config = dir.path().join("live.toml");
     std::fs::write(&config, config_text(&ex, "binance-usdm", "BTCUSDT")).unwrap_or_else(|e| panic!("{e}"));
     let state = dir.path().join("state.redb");
-    let mut first = Process::spawn(&config, &state);
-    first.connected();
-    until_maker_orders_rest(&ex, |rested| first.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
-    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
-    first.wait("the first hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.06"));
+    let mut first = first_run_hedges_a_buy(&ex, &config, &state);
     first.signal("-INT");
     let mut second = Process::spawn_with(&config, &state, &["--fresh"], "runtime=debug,info");
     second.connected();
