@@ -656,7 +656,7 @@ impl Engine {
             Ok(()) => {
                 self.journalled = 0;
                 self.checkpoints = cp.seq;
-                tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), "checkpoint written");
+                tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), buffered_bytes = store.buffered_bytes(), "checkpoint written");
             }
             Err(error) => tracing::error!("checkpoint not written, trading goes on: {error}"),
         }

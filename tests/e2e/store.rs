@@ -53,3 +53,29 @@ fn redis_outage_buffers_commits_and_catches_up() {
     assert_eq!(s.buffered(), 0);
     assert_eq!(s.get("k").ok().flatten(), Some(b"during".to_vec()));
 }
+
+/// Point 9 of the containment issue: an outage of any length holds one checkpoint and the
+/// journal since, not every commit. A thousand checkpoints of 10 KB, each with a journal
+/// entry written before it and deleted by it, as the engine writes them: 20 MB buffered
+/// before, one checkpoint's worth now; and once Redis is back, the state is the last one.
+#[test]
+fn a_redis_outage_buffers_the_latest_state_not_every_commit() {
+    let mut redis = RedisServer::start();
+    let backend = Backend::Redis { url: redis.url(), namespace: "folded".into() };
+    let mut s = store::open(&backend).unwrap_or_else(|e| panic!("{e}"));
+    redis.kill();
+    for n in 0..1_000u32 {
+        s.commit(vec![Write::Put("journal:1".into(), vec![1; 100])]).unwrap_or_else(|e| panic!("{e}"));
+        let mut checkpoint = n.to_le_bytes().to_vec();
+        checkpoint.resize(10_000, 7);
+        s.commit(vec![Write::Put("checkpoint".into(), checkpoint), Write::Delete("journal:1".into())]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(s.buffered(), 2_000, "every commit was accepted");
+    assert!(s.buffered_bytes() <= 10_100, "{} bytes held for 2,000 commits", s.buffered_bytes());
+    redis.restart();
+    let synced = (0..10).any(|_| s.sync().is_ok());
+    assert!(synced, "buffered writes never reached Redis");
+    assert_eq!(s.buffered(), 0);
+    assert_eq!(s.get("checkpoint").ok().flatten().map(|c| c[..4].to_vec()), Some(999u32.to_le_bytes().to_vec()));
+    assert_eq!(s.get("journal:1").ok(), Some(None), "the delete that followed the put is what was applied");
+}

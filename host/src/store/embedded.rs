@@ -60,6 +60,10 @@ impl StateStore for Embedded {
         0
     }
 
+    fn buffered_bytes(&self) -> usize {
+        0
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())
     }

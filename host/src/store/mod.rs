@@ -36,6 +36,8 @@ pub trait StateStore: Send {
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Commits accepted but not yet durable in the backend.
     fn buffered(&self) -> usize;
+    /// Bytes (keys and values) those commits hold in memory.
+    fn buffered_bytes(&self) -> usize;
     /// Tries to make buffered commits durable now; fails while the backend is away.
     fn sync(&mut self) -> Result<(), StoreError>;
     /// Where the state lives, for logs (never a password).

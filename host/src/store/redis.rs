@@ -134,6 +134,16 @@ impl StateStore for RedisStore {
         self.buffered_commits
     }
 
+    fn buffered_bytes(&self) -> usize {
+        self.buffer
+            .values()
+            .map(|w| match w {
+                Write::Put(key, value) => key.len() + value.len(),
+                Write::Delete(key) => key.len(),
+            })
+            .sum()
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
         self.next_try = None;
         self.flush();
