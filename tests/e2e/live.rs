@@ -423,3 +423,30 @@ fn a_clock_jump_is_resynced_at_the_first_timestamp_error() {
     assert_eq!(hedger, Some(0), "no hedge was rejected");
     let _ = engine.controller().send(Control::Shutdown);
 }
+
+/// Point 1 of the containment issue, in live mode: an order whose price x qty overflows
+/// a decimal is refused by the router with the bound named, and nothing reaches the venue.
+#[test]
+fn an_order_beyond_the_bounds_never_reaches_a_live_venue() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let config = format!(
+        "mode = \"live\"\n{}\n[[strategy]]\nname = \"maker\"\ncomponent = \"scripted\"\nparams = {{ orders = [\n  {{ venue = \"maker\", symbol = \"BTCUSDT\", id = \"huge\", side = \"buy\", price = \"100000000000000000000\", qty = \"1000000000\" }},\n] }}\n",
+        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC")
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    let refused = |e: &Engine| e.slots()[0].stats.refused > 0;
+    for _ in 0..60 {
+        ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+        if run_for(&mut engine, Duration::from_secs(1), refused) {
+            break;
+        }
+    }
+    assert!(refused(&engine), "the scripted order was never refused: {:?}", engine.slots()[0].stats);
+    assert_eq!(engine.slots()[0].status, runtime::engine::SlotStatus::Running);
+    let maker = ex.account("binance-spot");
+    assert_eq!(calls(&maker, "POST /api/v3/order"), 0, "nothing was sent: {maker}");
+    assert_eq!(maker["openOrders"], json!([]));
+    let _ = engine.controller().send(Control::Shutdown);
+}
