@@ -918,7 +918,7 @@ impl Engine {
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
         let result = instance.on_events(&events);
-        slot.stats.log_dropped = instance.log_dropped();
+        slot.stats.log_dropped += instance.take_log_dropped();
         let actions = match result {
             Ok(actions) => actions,
             Err(trap) => return self.fail(index, trap),

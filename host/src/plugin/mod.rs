@@ -419,9 +419,10 @@ impl StrategyInstance {
         Ok(actions.into_iter().map(convert::action_from_wit).collect())
     }
 
-    /// Log lines this instance had dropped over its budget.
-    pub fn log_dropped(&self) -> u64 {
-        self.store.data().log_budget.dropped_total
+    /// Log lines dropped over the budget since the last call: the slot adds them to its
+    /// stats, so the count survives a hot swap to a new instance.
+    pub fn take_log_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.store.data_mut().log_budget.dropped_since_taken)
     }
 
     /// Where the instance's random stream is, so a resumed instance continues it rather

@@ -26,13 +26,13 @@ pub struct LogBudget {
     bytes: usize,
     dropped_lines: u64,
     dropped_bytes: u64,
-    /// Every line dropped by this instance, for the summary and tests.
-    pub dropped_total: u64,
+    /// Lines dropped since the host last took the count into the strategy's stats.
+    pub dropped_since_taken: u64,
 }
 
 impl LogBudget {
     pub fn new(strategy: &str) -> Self {
-        LogBudget { strategy: strategy.to_string(), window_start: Instant::now(), lines: 0, bytes: 0, dropped_lines: 0, dropped_bytes: 0, dropped_total: 0 }
+        LogBudget { strategy: strategy.to_string(), window_start: Instant::now(), lines: 0, bytes: 0, dropped_lines: 0, dropped_bytes: 0, dropped_since_taken: 0 }
     }
 
     /// Whether a message of `bytes` may be written now; counts it either way.
@@ -47,7 +47,7 @@ impl LogBudget {
         if self.lines >= LINES_PER_SECOND || self.bytes.saturating_add(bytes) > BYTES_PER_SECOND {
             self.dropped_lines += 1;
             self.dropped_bytes += bytes as u64;
-            self.dropped_total += 1;
+            self.dropped_since_taken += 1;
             return false;
         }
         self.lines += 1;
@@ -103,7 +103,7 @@ mod tests {
         let mut budget = LogBudget::new("t");
         let admitted = (0..1000).filter(|_| budget.admit(10)).count();
         assert_eq!(admitted, LINES_PER_SECOND as usize);
-        assert_eq!(budget.dropped_total, 1000 - LINES_PER_SECOND as u64);
+        assert_eq!(budget.dropped_since_taken, 1000 - LINES_PER_SECOND as u64);
     }
 
     #[test]
