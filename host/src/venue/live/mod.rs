@@ -24,7 +24,7 @@ pub mod protocol;
 pub mod ws;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,6 +133,10 @@ struct Shared {
     /// to hedge again fills of the last minute). Zero once saved state is restored: then
     /// every fill since the last one seen is work, deduplicated by trade id.
     history_before_ms: AtomicI64,
+    /// Set when the runtime stops: orders still queued are not sent (a stopping runtime
+    /// takes no new exposure), so the cancels queued behind them go out at once instead
+    /// of waiting out the rate limit behind a backlog of placements.
+    shutting_down: AtomicBool,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     wake: Waker,
     stats: LiveStats,
@@ -256,9 +260,9 @@ impl Shared {
     }
 
     fn rejected(&self, order: &NewOrder, reason: String) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&order.request.client_order_id);
-        let Some(&instrument) = self.symbols.get(&order.symbol) else { return };
         let venue_id = (self.map_id)(&order.request.client_order_id);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
+        let Some(&instrument) = self.symbols.get(&order.symbol) else { return };
         let owner = self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(&venue_id).map(|(_, o)| *o);
         self.retire(venue_id);
         self.push(vec![VenueEvent::Order(OrderUpdate {
@@ -377,6 +381,7 @@ impl LiveVenue {
             history_before_ms: AtomicI64::new(venue_now),
             books: Mutex::new(HashMap::new()),
             wake,
+            shutting_down: AtomicBool::new(false),
             stats: LiveStats::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -395,12 +400,13 @@ impl LiveVenue {
 }
 
 /// How long shutting down waits for the cancels (and anything else queued) to go out.
-const FLUSH_WAIT: Duration = Duration::from_secs(10);
+const FLUSH_WAIT: Duration = Duration::from_secs(30);
 
 impl Drop for LiveVenue {
     /// The last cancels are queued just before the runtime stops: they must reach the
     /// venue before its connections go.
     fn drop(&mut self) {
+        self.shared.shutting_down.store(true, Ordering::Relaxed);
         let (done, wait) = std::sync::mpsc::channel();
         if self.commands.send(Command::Flush(done)).is_ok() && wait.recv_timeout(FLUSH_WAIT).is_err() {
             tracing::error!(venue = %self.shared.name, "commands still queued after {FLUSH_WAIT:?} at shutdown; check the venue for open orders");
@@ -517,6 +523,12 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
         match first {
             Command::Cancel { symbol, client_order_id } => {
                 let venue_id = client_id_on_venue(&shared, &client_order_id);
+                // An order already final, or refused before it was sent, has nothing to
+                // cancel: the request would only spend weight, and at shutdown, behind a
+                // backlog, that delays the cancels that matter.
+                if !shared.pending.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&venue_id) {
+                    continue;
+                }
                 if let Err(error) = exchange.cancel(&symbol, &venue_id).await {
                     // The order may have filled meanwhile; its final state comes anyway.
                     tracing::info!(venue = %shared.name, client_order_id, "cancel not done: {error}");
@@ -555,6 +567,14 @@ async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrd
     let mut not_sent = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut attempts = 0;
     loop {
+        // Every order here is known not to be on the venue (never sent, or sent again
+        // only after the venue said it has none), so refusing it at shutdown is exact.
+        if shared.shutting_down.load(Ordering::Relaxed) {
+            for order in &batch {
+                shared.rejected(order, "not sent: the runtime is shutting down".into());
+            }
+            return;
+        }
         attempts += 1;
         let results = exchange.place(&batch).await;
         let mut retry = Vec::new();

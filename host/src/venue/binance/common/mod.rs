@@ -24,8 +24,14 @@ fn plain(d: Decimal) -> String {
 
 /// The parameters of `POST /api/v3/order` (spot) or `/fapi/v1/order` (USD-M), in the
 /// order Binance documents them, ending with `recvWindow` and `timestamp`, ready to sign.
-/// A post-only order is spot's `LIMIT_MAKER` (USD-M: `timeInForce=GTX`).
 pub fn new_order_params(symbol: &str, request: &OrderRequest, stp: SelfTradePrevention, futures: bool, recv_window: u64, timestamp: i64) -> String {
+    format!("{}&recvWindow={recv_window}&timestamp={timestamp}", order_fields(symbol, request, stp, futures))
+}
+
+/// The order's own parameters, without the signing ones (a `batchOrders` item, or what
+/// is signed just before it is sent). A post-only order is spot's `LIMIT_MAKER` (USD-M:
+/// `timeInForce=GTX`).
+pub fn order_fields(symbol: &str, request: &OrderRequest, stp: SelfTradePrevention, futures: bool) -> String {
     let side = match request.side {
         Side::Buy => "BUY",
         Side::Sell => "SELL",
@@ -51,8 +57,6 @@ pub fn new_order_params(symbol: &str, request: &OrderRequest, stp: SelfTradePrev
     }
     params.push(("newClientOrderId", request.client_order_id.clone()));
     params.push(("selfTradePreventionMode", stp_mode(stp).into()));
-    params.push(("recvWindow", recv_window.to_string()));
-    params.push(("timestamp", timestamp.to_string()));
     params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 
-use crate::venue::binance::common::{new_order_params, sign, signed_query};
+use crate::venue::binance::common::{order_fields, sign, signed_query};
 use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
@@ -69,6 +69,12 @@ pub struct Binance {
     client_ids: Mutex<HashMap<(String, i64), String>>,
 }
 
+/// A request's query: sent as it is, or signed just before it is sent.
+enum Query<'a> {
+    Plain(&'a str),
+    Signed(&'a str),
+}
+
 impl Binance {
     pub fn new(flavor: Flavor, endpoints: Endpoints, api_key: Secret, secret: Secret, recv_window: u64) -> Result<Self, String> {
         ws::install_tls_provider();
@@ -112,12 +118,12 @@ impl Binance {
     /// resync: the clock is resynced at once and the request, which the venue refused
     /// and so never executed, is signed again and sent once more.
     async fn call_signed(&self, method: Method, url: String, params: &str, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
-        let first = self.call(method.clone(), url.clone(), self.signed(params), weight, orders, mutating).await;
+        let first = self.call(method.clone(), url.clone(), Query::Signed(params), weight, orders, mutating).await;
         if !matches!(first, Err(RestError::Auth { code: -1021, .. })) {
             return first;
         }
         self.resync_after_timestamp_error().await;
-        self.call(method, url, self.signed(params), weight, orders, mutating).await
+        self.call(method, url, Query::Signed(params), weight, orders, mutating).await
     }
 
     async fn resync_after_timestamp_error(&self) {
@@ -128,9 +134,15 @@ impl Binance {
         }
     }
 
-    /// One request; `query` is sent as is (already signed where needed).
-    async fn call(&self, method: Method, url: String, query: String, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
+    /// One request. A signed one is signed once the rate limiter lets it go, not before:
+    /// a request that waited its turn must not arrive with a timestamp already outside
+    /// its receive window.
+    async fn call(&self, method: Method, url: String, query: Query<'_>, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
         self.limiter.acquire(weight, orders).await.map_err(|b| RestError::Banned(b.0))?;
+        let query = match query {
+            Query::Plain(q) => q.to_string(),
+            Query::Signed(params) => self.signed(params),
+        };
         let full = if query.is_empty() { url } else { format!("{url}?{query}") };
         let response = self.http.request(method, &full).header("X-MBX-APIKEY", self.api_key.expose()).send().await;
         let response = match response {
@@ -333,14 +345,14 @@ impl Exchange for Binance {
 
     async fn server_time(&self) -> Result<i64, RestError> {
         let sent = system_ms();
-        let v = self.call(Method::GET, self.api("/time"), String::new(), 1, 0, false).await?;
+        let v = self.call(Method::GET, self.api("/time"), Query::Plain(""), 1, 0, false).await?;
         let server = v.get("serverTime").and_then(|t| t.as_i64()).ok_or_else(|| RestError::Unknown("serverTime missing".into()))?;
         self.clock.observe(sent, server, system_ms());
         Ok(server)
     }
 
     async fn rules(&self) -> Result<Vec<Rules>, RestError> {
-        let v = self.call(Method::GET, self.api("/exchangeInfo"), String::new(), 20, 0, false).await?;
+        let v = self.call(Method::GET, self.api("/exchangeInfo"), Query::Plain(""), 20, 0, false).await?;
         parse_rules(&v).map_err(malformed)
     }
 
@@ -349,16 +361,7 @@ impl Exchange for Binance {
         if orders.len() == 1 || !futures {
             let mut out = Vec::new();
             for o in orders {
-                let send = || {
-                    let params = new_order_params(&o.symbol, &o.request, o.stp, futures, self.recv_window, self.clock.now_ms());
-                    self.call(Method::POST, self.api("/order"), signed_query(&self.secret, &params), 1, 1, true)
-                };
-                let mut result = send().await;
-                if matches!(result, Err(RestError::Auth { code: -1021, .. })) {
-                    // Refused, so never executed: the same order, signed again.
-                    self.resync_after_timestamp_error().await;
-                    result = send().await;
-                }
+                let result = self.call_signed(Method::POST, self.api("/order"), &order_fields(&o.symbol, &o.request, o.stp, futures), 1, 1, true).await;
                 out.push(result.and_then(|v| {
                     let report = parse_order(&v).map_err(malformed)?;
                     self.remember(&report.symbol, report.venue_order_id.parse().unwrap_or_default(), &report.client_order_id);
@@ -371,19 +374,17 @@ impl Exchange for Binance {
         let list: Vec<Value> = orders
             .iter()
             .map(|o| {
-                let params = new_order_params(&o.symbol, &o.request, o.stp, true, 0, 0);
+                let params = order_fields(&o.symbol, &o.request, o.stp, true);
                 let map: serde_json::Map<String, Value> = params
                     .split('&')
                     .filter_map(|kv| kv.split_once('='))
-                    .filter(|(k, _)| *k != "recvWindow" && *k != "timestamp")
                     .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
                     .collect();
                 Value::Object(map)
             })
             .collect();
         let encoded: String = url::form_urlencoded::byte_serialize(Value::Array(list).to_string().as_bytes()).collect();
-        let query = self.signed(&format!("batchOrders={encoded}"));
-        match self.call(Method::POST, self.api("/batchOrders"), query, 5, orders.len() as u32, true).await {
+        match self.call_signed(Method::POST, self.api("/batchOrders"), &format!("batchOrders={encoded}"), 5, orders.len() as u32, true).await {
             Ok(Value::Array(items)) if items.len() == orders.len() => items
                 .iter()
                 .map(|item| match item.get("code").and_then(|c| c.as_i64()) {
@@ -603,7 +604,7 @@ impl Binance {
     /// retrying while the snapshot is older than the diffs already read.
     async fn sync_book(&self, symbol: &str, books: &mut HashMap<String, LocalBook>, sink: &dyn StreamSink) -> Result<(), String> {
         for _ in 0..5 {
-            let v = self.call(Method::GET, self.api("/depth"), format!("symbol={symbol}&limit=1000"), 50, 0, false).await.map_err(|e| format!("depth snapshot: {e}"))?;
+            let v = self.call(Method::GET, self.api("/depth"), Query::Plain(&format!("symbol={symbol}&limit=1000")), 50, 0, false).await.map_err(|e| format!("depth snapshot: {e}"))?;
             let id = v.get("lastUpdateId").and_then(|i| i.as_u64()).ok_or("depth snapshot: lastUpdateId missing")?;
             let bids = levels(&v, "bids").map_err(|e| e.to_string())?;
             let asks = levels(&v, "asks").map_err(|e| e.to_string())?;
@@ -682,7 +683,7 @@ impl Binance {
 
     /// USD-M: a listen key from REST, the `/private/ws` URL, a keepalive every 30 min.
     async fn usdm_user_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let key = match self.call(Method::POST, self.api("/listenKey"), String::new(), 1, 0, false).await {
+        let key = match self.call(Method::POST, self.api("/listenKey"), Query::Plain(""), 1, 0, false).await {
             Ok(v) => match v.get("listenKey").and_then(|k| k.as_str()) {
                 Some(k) => k.to_string(),
                 None => return StreamEnd::Failed("listenKey missing in the answer".into()),
@@ -704,7 +705,7 @@ impl Binance {
                     Err(end) => return end,
                 },
                 _ = keepalive.tick() => {
-                    if let Err(e) = self.call(Method::PUT, self.api("/listenKey"), String::new(), 1, 0, false).await {
+                    if let Err(e) = self.call(Method::PUT, self.api("/listenKey"), Query::Plain(""), 1, 0, false).await {
                         // -1125: the key is gone; a new connection gets a new one.
                         return StreamEnd::Failed(format!("listen key keepalive: {e}"));
                     }
