@@ -12,6 +12,8 @@ use runtime::config::Config;
 use runtime::engine::Engine;
 use runtime::plugin::{LoadedComponent, PluginHost, SandboxLimits};
 
+pub mod soak;
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -200,6 +202,13 @@ impl Exchange {
         self.post(venue, "/_local/print", serde_json::json!({"symbol": symbol, "price": price, "qty": qty, "side": aggressor}));
     }
 
+    /// A client for the rest of the market's trades on `venue` that can run on a thread of
+    /// its own (this one's runtime serves one thread).
+    pub fn printer(&self, venue: &str) -> Printer {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        Printer { url: format!("http://{}/_local/print", self.addr(venue)), runtime, http: reqwest::Client::new() }
+    }
+
     pub fn faults(&self, venue: &str, faults: serde_json::Value) {
         self.post(venue, "/_local/faults", faults);
     }
@@ -253,6 +262,21 @@ base = "{base}"
 quote = "USDT"
 "#
         )
+    }
+}
+
+/// Prints the rest of the market's trades on one venue of the local exchange.
+pub struct Printer {
+    url: String,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+}
+
+impl Printer {
+    pub fn print(&self, symbol: &str, price: &str, qty: &str, aggressor: &str) {
+        let body = serde_json::json!({"symbol": symbol, "price": price, "qty": qty, "side": aggressor});
+        let status = self.runtime.block_on(async { self.http.post(&self.url).json(&body).send().await.map(|r| r.status()) });
+        assert!(status.as_ref().is_ok_and(|s| s.is_success()), "{}: {status:?}", self.url);
     }
 }
 
