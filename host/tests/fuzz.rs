@@ -1,11 +1,17 @@
 //! Property tests of everything that parses input from outside: exchange messages, the
 //! config file, the replay's lines (in `feed::replay`) and strategy files. Whatever the
-//! input, the parser answers (a value or an error) and never panics.
+//! input, the parser answers (a value or an error) and never panics, and the parsers of
+//! messages and configs allocate at most [`ALLOCATION_CAP_PER_BYTE`] bytes per input byte
+//! plus [`ALLOCATION_CAP_BASE`] at their peak (what a WebSocket frame or a config file may
+//! cost, whatever it holds; the component loader compiles on worker threads and is held
+//! to the sandbox's own limits instead).
 //!
 //! The run in the test command is bounded (a few hundred cases each, a few dozen for the
 //! component loader, which compiles); for a longer run set `PROPTEST_CASES`, e.g.
 //! `PROPTEST_CASES=100000 cargo test --release -p runtime --test fuzz`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,6 +20,65 @@ use runtime::config::Config;
 use runtime::plugin::{PluginHost, SandboxLimits};
 use runtime::venue::binance::{rest as binance_rest, websocket as binance_ws};
 use runtime::venue::okx::{rest as okx_rest, websocket as okx_ws};
+
+/// The stated caps on what one parse may allocate at its peak.
+const ALLOCATION_CAP_PER_BYTE: usize = 64;
+const ALLOCATION_CAP_BASE: usize = 1 << 20;
+
+/// The system allocator, counting per thread the bytes allocated and not yet freed and
+/// their peak, so one parse on one thread can be measured.
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn note(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            note(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        note(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            note(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `parse` and checks the peak of what it allocated on this thread against the cap
+/// for an input of `input_len` bytes.
+fn within_cap(input_len: usize, parse: impl FnOnce()) -> Result<(), TestCaseError> {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    parse();
+    let peak = (PEAK.with(Cell::get) - base).max(0) as usize;
+    let cap = input_len * ALLOCATION_CAP_PER_BYTE + ALLOCATION_CAP_BASE;
+    prop_assert!(peak <= cap, "{peak} bytes at the peak for {input_len} bytes of input (cap {cap})");
+    Ok(())
+}
 
 fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -121,7 +186,7 @@ proptest! {
 
     #[test]
     fn any_text_is_a_message_or_an_error(text in ".{0,400}") {
-        parse_everything(&text);
+        within_cap(text.len(), || parse_everything(&text))?;
     }
 
     #[test]
@@ -129,7 +194,8 @@ proptest! {
         let all = samples();
         let mut message = all[which % all.len()].clone();
         mutate(&mut message, pick, &with);
-        parse_everything(&message.to_string());
+        let text = message.to_string();
+        within_cap(text.len(), || parse_everything(&text))?;
     }
 
     #[test]
@@ -139,7 +205,8 @@ proptest! {
         let at = at.min(cut);
         let (Some(head), Some(tail)) = (text.get(..at), text.get(at..cut)) else { return Ok(()) };
         let mutated = format!("{head}{junk}{tail}");
-        let _ = Config::parse(&mutated, &root().join("config"));
+        let base = root().join("config");
+        within_cap(mutated.len(), || { let _ = Config::parse(&mutated, &base); })?;
     }
 }
 
@@ -174,4 +241,14 @@ fn a_truncated_core_module_is_refused_with_a_reason() {
         let error = plugin().load_bytes(&path, &bytes[..keep]).err().map(|e| e.to_string()).unwrap_or_else(|| panic!("{keep} bytes loaded"));
         assert!(error.contains("counter-v1.wasm"), "{error}");
     }
+}
+
+/// A large message (a depth diff of 20,000 levels a side, about 1 MB) stays within the cap
+/// too: the cap is per input byte, so a venue's large frame costs in proportion.
+#[test]
+fn a_large_message_is_parsed_within_the_cap() -> Result<(), TestCaseError> {
+    let levels: Vec<serde_json::Value> = (0..20_000).map(|i| serde_json::json!([format!("{}.5", 30_000 + i), "0.125"])).collect();
+    let text = serde_json::json!({"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":157,"u":160,"pu":149,"b":levels,"a":levels}).to_string();
+    assert!(text.len() > 500_000, "{}", text.len());
+    within_cap(text.len(), || parse_everything(&text))
 }
