@@ -235,7 +235,19 @@ pub struct ConnectionConfig {
     pub trade_mode: Option<String>,
     /// Reconnect on our schedule before the venue's 24 h limit.
     pub max_connection_age_s: Option<u64>,
+    /// How often fills and open orders are reconciled over REST besides after every
+    /// reconnect: the longest a push the venue never delivered goes unnoticed.
+    #[serde(default = "default_reconcile_interval")]
+    pub reconcile_interval_ms: u64,
 }
+
+fn default_reconcile_interval() -> u64 {
+    crate::venue::live::DEFAULT_RECONCILE_INTERVAL.as_millis() as u64
+}
+
+/// Bounds of `reconcile_interval_ms`: more often than twice a second spends weight for
+/// nothing; less often than hourly leaves a lost fill unhedged too long.
+pub const RECONCILE_INTERVAL_MS: std::ops::RangeInclusive<u64> = 500..=3_600_000;
 
 fn default_recv_window() -> u64 {
     5000
@@ -491,6 +503,15 @@ impl Config {
                 let timeout_ms = crate::venue::live::HTTP_TIMEOUT.as_millis() as u64;
                 if c.recv_window_ms == 0 || c.recv_window_ms >= timeout_ms {
                     return Err(format!("venue {}: connection.recv_window_ms must be 1 to {} (shorter than the {timeout_ms} ms request timeout, so a request given up on can no longer execute)", venue.name, timeout_ms - 1));
+                }
+                if !RECONCILE_INTERVAL_MS.contains(&c.reconcile_interval_ms) {
+                    return Err(format!(
+                        "venue {}: connection.reconcile_interval_ms must be {} to {}, not {}",
+                        venue.name,
+                        RECONCILE_INTERVAL_MS.start(),
+                        RECONCILE_INTERVAL_MS.end(),
+                        c.reconcile_interval_ms
+                    ));
                 }
                 for inst in &venue.instruments {
                     if inst.feed != FeedConfig::None || inst.liquidity.is_some() {

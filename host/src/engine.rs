@@ -174,6 +174,8 @@ pub struct Engine {
     live_runtime: Option<tokio::runtime::Runtime>,
     /// Orders journalled to the store since the last checkpoint.
     journalled: u64,
+    /// Whether live venues have been given their saved state (they hold reports until then).
+    live_restored: bool,
     /// Live books changed since they were last published to strategies.
     books_touched: Vec<InstrumentId>,
     pub stats: RunStats,
@@ -310,6 +312,7 @@ impl Engine {
             bus,
             live_runtime,
             journalled: 0,
+            live_restored: false,
             books_touched: Vec::new(),
             stats: RunStats::default(),
         };
@@ -514,16 +517,23 @@ impl Engine {
         if !sent.is_empty() {
             tracing::info!(orders = sent.len(), "orders journalled after the checkpoint: reconciling them with their venues");
         }
+        self.restore_live_venues(saved, &sent);
+        for entry in sent {
+            self.router.adopt_restored(entry);
+        }
+    }
+
+    /// Gives each live venue its saved state (none on a fresh start) and the orders sent
+    /// after it; until then a venue holds back what it hears, as the owners of fills of
+    /// orders placed before a restart are known only from here.
+    fn restore_live_venues(&mut self, saved: Vec<(u32, crate::venue::live::LiveState)>, sent: &[crate::router::JournalEntry]) {
+        self.live_restored = true;
         let mut market = self.market.lock();
         for venue in market.venues.iter_mut().filter(|v| !v.is_paper()) {
             let id = venue.id();
             let state = saved.iter().find(|(v, _)| *v == id.0).map(|(_, s)| s.clone()).unwrap_or_default();
             let orders: Vec<(StrategyId, crate::model::OrderRequest)> = sent.iter().filter(|e| e.venue == id).map(|e| (e.strategy, e.request.clone())).collect();
             venue.restore_live(state, &orders);
-        }
-        drop(market);
-        for entry in sent {
-            self.router.adopt_restored(entry);
         }
     }
 
@@ -664,6 +674,11 @@ impl Engine {
 
     /// Processes one batch; false when there is nothing left to do.
     pub fn step(&mut self) -> bool {
+        if !self.live_restored {
+            // Run without a store: there is no saved state, and live venues hold what
+            // they hear until they are told so.
+            self.restore_live_venues(Vec::new(), &[]);
+        }
         self.apply_controls();
         if self.stopping {
             return false;

@@ -475,10 +475,22 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
         ("GET", "/myTrades") | ("GET", "/userTrades") => {
             let params = signed(state, headers, query, body)?;
             let symbol = need(&params, "symbol")?;
-            let since = params.get("startTime").and_then(|s| s.parse().ok()).unwrap_or(0);
-            let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).min(1000);
+            let number = |name: &str| params.get(name).and_then(|s| s.parse::<i64>().ok());
+            // The documented combinations: `fromId` goes by trade id and takes no time.
+            if params.contains_key("fromId") && (params.contains_key("startTime") || params.contains_key("endTime")) {
+                return Err(error(StatusCode::BAD_REQUEST, -1128, "Combination of optional parameters invalid."));
+            }
+            let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).clamp(1, 1000);
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
-            let trades: Vec<Value> = market.trades_since(symbol, since).into_iter().take(limit).map(|t| trade_json(t, futures)).collect();
+            let trades: Vec<Value> = market
+                .trades_since(symbol, number("startTime").unwrap_or(0))
+                .into_iter()
+                .filter(|t| number("fromId").is_none_or(|from| t.trade_id >= from))
+                .filter(|t| number("endTime").is_none_or(|end| t.ts_ms <= end))
+                .filter(|t| number("orderId").is_none_or(|id| t.order_id == id))
+                .take(limit)
+                .map(|t| trade_json(t, futures))
+                .collect();
             Ok(ok(Value::Array(trades)))
         }
         ("GET", "/account") if !futures => {
@@ -539,7 +551,14 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."));
     }
     match result {
-        Ok(o) => {
+        Ok(mut o) => {
+            if futures && params.get("newOrderRespType").map(String::as_str) != Some("RESULT") {
+                // ACK, the default: the order as accepted, before it met the book.
+                o.status = runtime::model::OrderStatus::Accepted;
+                o.executed = Decimal::ZERO;
+                o.quote = Decimal::ZERO;
+                o.reason = None;
+            }
             let mut v = order_json(&o, futures);
             if !futures {
                 if let Value::Object(map) = &mut v {

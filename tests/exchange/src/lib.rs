@@ -64,6 +64,9 @@ pub struct Faults {
     /// when its own clock jumps back): timestamps are checked, and `/time` answers, on it.
     #[serde(default)]
     pub clock_ms: i64,
+    /// The next immediate-or-cancel or market order fills only this much, and the rest
+    /// expires: a thin book, for partly filled hedges.
+    pub partial_fill: Option<Decimal>,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -370,6 +373,7 @@ async fn control_print(State(state): State<Arc<VenueState>>, Json(p): Json<Print
 }
 
 async fn control_faults(State(state): State<Arc<VenueState>>, Json(faults): Json<Faults>) -> impl IntoResponse {
+    state.market.lock().unwrap_or_else(|p| p.into_inner()).fill_cap = faults.partial_fill;
     *state.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
     "ok"
 }

@@ -121,6 +121,9 @@ pub struct Market {
     next_public_id: i64,
     /// Orders whose acceptance was already pushed.
     announced: std::collections::HashSet<String>,
+    /// A fault: the next immediate-or-cancel or market order finds only this much
+    /// liquidity, fills that and expires (a thin book).
+    pub fill_cap: Option<Decimal>,
 }
 
 const ACCOUNT: StrategyId = StrategyId(0);
@@ -154,7 +157,7 @@ impl Market {
                 l.liquidity.clone(),
             );
         }
-        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default() }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None }
     }
 
     pub fn listings(&self) -> &[Listing] {
@@ -238,9 +241,19 @@ impl Market {
         };
         self.orders.insert(client_order_id.to_string(), order);
         self.by_order_id.insert(order_id, client_order_id.to_string());
-        let request = OrderRequest { client_order_id: client_order_id.to_string(), instrument, side, order_type, qty };
+        let immediate = matches!(order_type, OrderType::Market | OrderType::Limit { time_in_force: TimeInForce::Ioc, .. });
+        let cap = if immediate { self.fill_cap.take() } else { None };
+        let request = OrderRequest { client_order_id: client_order_id.to_string(), instrument, side, order_type, qty: cap.map_or(qty, |c| c.min(qty)) };
         self.venue.submit(ACCOUNT, &request, stp, now_ms);
-        let happenings = self.drain(now_ms);
+        let mut happenings = self.drain(now_ms);
+        if cap.is_some() {
+            if let Some(order) = self.orders.get_mut(client_order_id).filter(|o| o.status == OrderStatus::Accepted) {
+                // What the thin book could not fill expires, as an IOC's rest does.
+                order.status = OrderStatus::Expired;
+                order.updated_ms = now_ms;
+                happenings.push(Happening::Order { order: Box::new(order.clone()), trade: None, kind: ExecKind::Expired });
+            }
+        }
         let order = self.orders.get(client_order_id).cloned().ok_or_else(|| Refusal("lost order".into()))?;
         if order.status == OrderStatus::Rejected {
             // A refused order never existed, as far as queries go.

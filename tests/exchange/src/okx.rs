@@ -285,14 +285,20 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
         }
         ("GET", "/api/v5/trade/fills") | ("GET", "/api/v5/trade/fills-history") => {
             let inst = query_param(&query, "instId").unwrap_or_default();
-            let begin = query_param(&query, "begin").and_then(|b| b.parse().ok()).unwrap_or(0);
+            let number = |name: &str| query_param(&query, name).and_then(|b| b.parse::<i64>().ok());
+            let begin = number("begin").unwrap_or(0);
+            // Newest first; `after` and `before` page by bill id, `limit` at most 100.
+            let limit = number("limit").unwrap_or(100).clamp(1, 100) as usize;
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             let cv = market.listing(&inst).map(|l| l.contract_value).unwrap_or(Decimal::ONE);
             let list: Vec<Value> = market
                 .trades_since(&inst, begin)
                 .into_iter()
                 .rev()
-                .take(100)
+                .filter(|t| number("end").is_none_or(|end| t.ts_ms <= end))
+                .filter(|t| number("after").is_none_or(|after| t.trade_id < after))
+                .filter(|t| number("before").is_none_or(|before| t.trade_id > before))
+                .take(limit)
                 .map(|t| {
                     json!({"instType": inst_type(&t.symbol), "instId": t.symbol, "tradeId": t.trade_id.to_string(), "ordId": t.order_id.to_string(),
                         "clOrdId": t.client_order_id, "billId": t.trade_id.to_string(), "fillPx": plain(t.price), "fillSz": plain(t.qty / cv),

@@ -42,6 +42,7 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
     if let Some(age) = c.max_connection_age_s {
         settings.max_connection_age = Duration::from_secs(age);
     }
+    settings.reconcile_interval = Duration::from_millis(c.reconcile_interval_ms);
     let name = config.name.as_str();
     let started = match config.kind {
         VenueKind::BinanceSpot | VenueKind::BinanceUsdm => {

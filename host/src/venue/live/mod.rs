@@ -13,8 +13,13 @@
 //!   does not exist, and then with the same client order id;
 //! - every fill is delivered once, by trade id, however often the venue pushes it or a
 //!   reconciliation finds it again;
-//! - after every (re)connect, fills since the last one seen and the state of every order
-//!   still open are fetched over REST, so a gap in the stream loses nothing.
+//! - after every (re)connect, and every `reconcile_interval` besides, fills since the last
+//!   reconciliation (a margin back, every page of them) and the state of every order not
+//!   seen final are fetched over REST, so a push lost on a live connection, which no
+//!   reconnect would reveal, is found within one interval;
+//! - nothing the venue reports is delivered before the saved state is restored: a fill of
+//!   an order placed before a restart needs its owner, which the checkpoint names. Reports
+//!   that arrive earlier wait, and go out once the owners are known.
 
 pub mod book;
 pub mod clock;
@@ -41,6 +46,11 @@ use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, Tape
 /// that finds no order means it never will (config refuses a longer window).
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
+/// 10k on OKX): a venue that keeps answering full pages is not followed forever; the
+/// reconciliation is then incomplete and the next one starts from the same point.
+pub const MAX_FILL_PAGES: usize = 100;
+
 /// How many trade ids are remembered for deduplication, per venue.
 const SEEN_TRADES: usize = 100_000;
 /// How many times an order of unknown status is queried before it is left to the
@@ -61,6 +71,8 @@ pub struct LiveStats {
     pub rate_limited: AtomicU64,
     pub reconciled_fills: AtomicU64,
     pub book_gaps: AtomicU64,
+    /// Reconciliations completed (every symbol's fills and every order's state read).
+    pub reconciliations: AtomicU64,
 }
 
 /// Connection settings shared by every adapter.
@@ -70,11 +82,23 @@ pub struct LiveSettings {
     pub max_connection_age: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How often fills and open orders are reconciled over REST on a healthy connection:
+    /// the bound on how long a lost push can go unnoticed.
+    pub reconcile_interval: Duration,
 }
+
+/// The default for [`LiveSettings::reconcile_interval`]: a few requests of weight every
+/// ten seconds is a small share of any venue's limit.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for LiveSettings {
     fn default() -> Self {
-        LiveSettings { max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60), backoff_min: Duration::from_millis(100), backoff_max: Duration::from_secs(30) }
+        LiveSettings {
+            max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+        }
     }
 }
 
@@ -95,6 +119,9 @@ pub struct LiveState {
     pub seen_trades: Vec<String>,
     /// Orders not yet seen final: (venue client id, our client id, owner, symbol).
     pub open: Vec<(String, String, StrategyId, String)>,
+    /// Venue time up to which fills were last reconciled (0 in older checkpoints).
+    #[serde(default)]
+    pub reconciled_ms: i64,
 }
 
 /// How long the client ids and states of final orders are kept: well past the minute a
@@ -106,6 +133,14 @@ const RESTART_RECONCILE_WAIT: Duration = Duration::from_secs(30);
 
 /// Trade ids kept in a checkpoint: the reconciliation looks a minute back, far fewer.
 const SAVED_TRADES: usize = 5_000;
+
+/// How far before the last reconciliation the next one looks: covers fills stamped a
+/// little earlier than they became visible, and a host clock up to this far off the venue's.
+const RECONCILE_MARGIN_MS: i64 = 60_000;
+
+/// Reports held before the saved state is restored. Beyond this they are dropped: not
+/// lost, since they are not marked seen and the reconciliation at the restore finds them.
+const MAX_PARKED: usize = 100_000;
 
 /// What the tasks share with the venue handle.
 struct Shared {
@@ -128,6 +163,24 @@ struct Shared {
     unresolved: Mutex<HashSet<String>>,
     symbols: HashMap<String, InstrumentId>,
     last_fill_ms: AtomicI64,
+    /// Venue time (as the host clock estimates it) up to which every fill has been read by
+    /// a reconciliation; the next one reads from a margin before it.
+    reconciled_ms: AtomicI64,
+    /// One reconciliation at a time: the one after a reconnect and the periodic one
+    /// would otherwise read and report the same things side by side.
+    reconciling: tokio::sync::Mutex<()>,
+    /// Reports that came before the saved state was restored, in arrival order, with
+    /// whether they carry the order's state; `None` once restored.
+    parked: Mutex<Option<Vec<(OrderReport, bool)>>>,
+    /// Fill quantity delivered per venue client id.
+    delivered: Mutex<HashMap<String, Decimal>>,
+    /// Final states that say more was filled than the fills delivered so far (a REST
+    /// answer or query ahead of its pushes, or pushes lost): held back until the fills
+    /// come, so a strategy never sees an order end before its fills. With how many
+    /// complete reconciliations have passed without them.
+    held: Mutex<HashMap<String, (OrderReport, u32)>>,
+    /// Asks the reconciliation task to look now (a final state is waiting for fills).
+    reconcile_soon: tokio::sync::Notify,
     /// On a start with no saved state, the venue's time at start: fills before it are
     /// history, not work, so no reconciliation reaches back past it (a fresh start used
     /// to hedge again fills of the last minute). Zero once saved state is restored: then
@@ -159,11 +212,27 @@ impl Shared {
 
     /// `with_state: false` for a report rebuilt from a trade list, which knows the fill
     /// but not the order's state at that moment.
-    fn report_parts(&self, mut report: OrderReport, with_state: bool) {
+    fn report_parts(&self, report: OrderReport, with_state: bool) {
+        {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(waiting) = parked.as_mut() {
+                if waiting.len() < MAX_PARKED {
+                    waiting.push((report, with_state));
+                }
+                return;
+            }
+        }
+        self.deliver(report, with_state, false);
+    }
+
+    /// `force`: deliver a final state even if its fills have not all come (they never
+    /// will, as far as the venue's own trade list says).
+    fn deliver(&self, mut report: OrderReport, with_state: bool, force: bool) {
         let Some(&instrument) = self.symbols.get(&report.symbol) else {
             tracing::debug!(venue = %self.name, symbol = %report.symbol, "report for an instrument not configured; ignored");
             return;
         };
+        let venue_id = report.client_order_id.clone();
         if let Some(e) = &report.execution {
             let key = format!("{}:{}", report.symbol, e.trade_id);
             let mut seen = self.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
@@ -179,13 +248,31 @@ impl Shared {
                     }
                 }
                 self.last_fill_ms.fetch_max(report.ts_ms, Ordering::Relaxed);
+                let mut delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+                let total = delivered.entry(venue_id.clone()).or_default();
+                *total = total.saturating_add(e.qty);
+            }
+        }
+        let mut with_state = with_state;
+        if with_state && report.status.is_final() && !force {
+            let delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).get(&venue_id).copied().unwrap_or_default();
+            if report.filled_qty > delivered {
+                let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                let waited = held.get(&venue_id).map_or(0, |(_, n)| *n);
+                let mut state = report.clone();
+                state.execution = None;
+                held.insert(venue_id.clone(), (state, waited));
+                drop(held);
+                tracing::debug!(venue = %self.name, client_order_id = %venue_id, filled = %report.filled_qty, %delivered, "final state ahead of its fills: held until they come");
+                self.reconcile_soon.notify_one();
+                with_state = false;
             }
         }
         let (client_order_id, owner) = match self.ours.lock().unwrap_or_else(|p| p.into_inner()).get(&report.client_order_id) {
             Some((ours, owner)) => (ours.clone(), Some(*owner)),
             None => (report.client_order_id.clone(), None),
         };
-        let venue_id = std::mem::replace(&mut report.client_order_id, client_order_id);
+        report.client_order_id = client_order_id;
         let fresh_state = with_state && {
             let mut states = self.order_state.lock().unwrap_or_else(|p| p.into_inner());
             let new = (report.status, report.filled_qty);
@@ -200,6 +287,7 @@ impl Shared {
         };
         if with_state && report.status.is_final() {
             self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
+            self.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
             if fresh_state {
                 self.retire(venue_id.clone());
             }
@@ -214,6 +302,52 @@ impl Shared {
             }
         }
         self.push(events);
+        if has_fill {
+            self.release_held(&venue_id, false);
+        }
+    }
+
+    /// Delivers a held final state once its fills are all in, or (`force`) regardless.
+    fn release_held(&self, venue_id: &str, force: bool) {
+        let ready = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).get(venue_id).copied().unwrap_or_default();
+            match held.get(venue_id) {
+                Some((state, _)) if force || state.filled_qty <= delivered => held.remove(venue_id).map(|(s, _)| s),
+                _ => None,
+            }
+        };
+        if let Some(state) = ready {
+            self.deliver(state, true, true);
+        }
+    }
+
+    /// After a complete reconciliation: a final state whose fills three of them did not
+    /// find is delivered as it is, with an error (the venue's trade list and its order
+    /// disagree; the strategy must not wait forever on an order that ended).
+    fn expire_held(&self) {
+        let give_up: Vec<(String, Decimal)> = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            held.values_mut().for_each(|(_, n)| *n += 1);
+            held.iter().filter(|(_, (_, n))| *n >= 3).map(|(id, (s, _))| (id.clone(), s.filled_qty)).collect()
+        };
+        for (venue_id, filled) in give_up {
+            let delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).get(&venue_id).copied().unwrap_or_default();
+            tracing::error!(venue = %self.name, client_order_id = %venue_id, %filled, %delivered, "the venue says this order ended with more filled than its trade list shows; its final state is delivered without the missing fills");
+            self.release_held(&venue_id, true);
+        }
+    }
+
+    /// The saved state is restored (or there was none): reports that waited for it are
+    /// delivered, in the order they came, and from now on as they come.
+    fn release(&self) {
+        let waiting = self.parked.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_default();
+        if !waiting.is_empty() {
+            tracing::info!(venue = %self.name, reports = waiting.len(), "reports received before the saved state was restored: delivered now that their owners are known");
+        }
+        for (report, with_state) in waiting {
+            self.deliver(report, with_state, false);
+        }
     }
 
     /// Marks an order final, and forgets those final for longer than [`RETAIN`].
@@ -231,9 +365,11 @@ impl Shared {
         if !forget.is_empty() {
             let mut ours = self.ours.lock().unwrap_or_else(|p| p.into_inner());
             let mut states = self.order_state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut delivered = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
             for id in forget {
                 ours.remove(&id);
                 states.remove(&id);
+                delivered.remove(&id);
             }
         }
     }
@@ -378,6 +514,12 @@ impl LiveVenue {
             unresolved: Mutex::new(HashSet::new()),
             symbols: by_symbol,
             last_fill_ms: AtomicI64::new(venue_now),
+            reconciled_ms: AtomicI64::new(venue_now),
+            reconciling: tokio::sync::Mutex::new(()),
+            parked: Mutex::new(Some(Vec::new())),
+            delivered: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+            reconcile_soon: tokio::sync::Notify::new(),
             history_before_ms: AtomicI64::new(venue_now),
             books: Mutex::new(HashMap::new()),
             wake,
@@ -389,6 +531,7 @@ impl LiveVenue {
         runtime.spawn(private_task(exchange.clone(), shared.clone(), settings.clone()));
         runtime.spawn(public_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
         runtime.spawn(book_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
+        runtime.spawn(reconcile_task(exchange.clone(), shared.clone(), settings.reconcile_interval));
         runtime.spawn(clock_task(exchange, shared.clone()));
         let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
         Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of }, rules })
@@ -469,7 +612,7 @@ impl Venue for LiveVenue {
         let mut open: Vec<(String, String, StrategyId, String)> =
             pending.iter().filter_map(|(venue_id, symbol)| ours.get(venue_id).map(|(c, o)| (venue_id.clone(), c.clone(), *o, symbol.clone()))).collect();
         open.sort();
-        Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open })
+        Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open, reconciled_ms: self.shared.reconciled_ms.load(Ordering::Relaxed) })
     }
 
     fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]) {
@@ -498,8 +641,13 @@ impl Venue for LiveVenue {
         }
         if state.last_fill_ms > 0 {
             self.shared.last_fill_ms.store(state.last_fill_ms, Ordering::Relaxed);
+            // Read again from the older of the last fill and the last reconciliation
+            // saved: whatever the stream missed before the crash is after that.
+            let through = if state.reconciled_ms > 0 { state.reconciled_ms.min(state.last_fill_ms) } else { state.last_fill_ms };
+            self.shared.reconciled_ms.store(through, Ordering::Relaxed);
             self.shared.history_before_ms.store(0, Ordering::Relaxed);
         }
+        self.shared.release();
         // Strategies see nothing new before the venue has been reconciled (or, if it
         // cannot be reached, until the wait gives up; the next connection reconciles).
         let (done, wait) = std::sync::mpsc::channel();
@@ -535,7 +683,7 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                 }
             }
             Command::Reconcile(done) => {
-                reconcile(&*exchange, &shared).await;
+                reconcile(&*exchange, &shared, Why::Restored).await;
                 let _ = done.send(());
             }
             Command::Flush(done) => {
@@ -690,7 +838,7 @@ struct Reconciling<E: Exchange> {
 impl<E: Exchange> StreamSink for Reconciling<E> {
     fn connected(&self) {
         let (exchange, shared) = (self.exchange.clone(), self.shared.clone());
-        tokio::spawn(async move { reconcile(&*exchange, &shared).await });
+        tokio::spawn(async move { reconcile(&*exchange, &shared, Why::Connected).await });
     }
 
     fn report(&self, report: OrderReport) {
@@ -761,12 +909,43 @@ async fn clock_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>) {
     }
 }
 
-/// After a (re)connect: every fill since the last one seen (a margin back, deduplicated by
-/// trade id) and the state of every order we have not seen end.
-async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
+/// Reconciles every `interval` on a healthy connection: a push lost without a reconnect
+/// (the venue dropped it, or a proxy did) is otherwise unnoticed until the next one, up
+/// to a day away.
+/// Sooner when a final state waits for fills: after [`HELD_GRACE`], in which the
+/// pushes usually bring them, the venue's trade list is read.
+async fn reconcile_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, interval: Duration) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shared.reconcile_soon.notified() => {
+                tokio::time::sleep(HELD_GRACE).await;
+                if shared.held.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                    continue;
+                }
+            }
+        }
+        reconcile(&*exchange, &shared, Why::Periodic).await;
+    }
+}
+
+/// How long a final state ahead of its fills waits for the pushes before the trade list
+/// is read for them.
+const HELD_GRACE: Duration = Duration::from_millis(500);
+
+/// Every fill since the last reconciliation (a margin back, deduplicated by trade id)
+/// and the state of every order we have not seen end.
+async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared, why: Why) {
+    let _one_at_a_time = shared.reconciling.lock().await;
+    let started_ms = clock::system_ms();
+    // Before the saved state is restored, what is read waits for its owners, and the
+    // restore says from where to read again: nothing here may move that point.
+    let restored = shared.parked.lock().unwrap_or_else(|p| p.into_inner()).is_none();
     let floor = shared.history_before_ms.load(Ordering::Relaxed);
-    let since = shared.last_fill_ms.load(Ordering::Relaxed).saturating_sub(60_000).max(floor);
+    let since = shared.reconciled_ms.load(Ordering::Relaxed).saturating_sub(RECONCILE_MARGIN_MS).max(floor);
     let symbols: Vec<String> = shared.symbols.keys().cloned().collect();
+    let mut complete = true;
+    let mut found = 0u64;
     for symbol in &symbols {
         match exchange.fills_since(symbol, since).await {
             Ok(reports) => {
@@ -776,21 +955,37 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
                     shared.report_parts(report, false);
                     if shared.stats.duplicate_fills.load(Ordering::Relaxed) == before {
                         shared.stats.reconciled_fills.fetch_add(1, Ordering::Relaxed);
+                        found += 1;
                     }
                 }
             }
-            Err(error) => tracing::warn!(venue = %shared.name, symbol, "reconciliation: fills: {error}"),
+            Err(error) => {
+                complete = false;
+                tracing::warn!(venue = %shared.name, symbol, "reconciliation: fills: {error}");
+            }
         }
     }
+    let mut open_on_venue = HashSet::new();
     for symbol in &symbols {
         // Open orders as the venue has them: ours update their state, others (placed
         // by hand, or by another process on the account) become known.
         match exchange.open_orders(symbol).await {
-            Ok(reports) => reports.into_iter().for_each(|r| shared.report(r)),
-            Err(error) => tracing::warn!(venue = %shared.name, symbol, "reconciliation: open orders: {error}"),
+            Ok(reports) => {
+                for r in reports {
+                    open_on_venue.insert(r.client_order_id.clone());
+                    shared.report(r);
+                }
+            }
+            Err(error) => {
+                complete = false;
+                tracing::warn!(venue = %shared.name, symbol, "reconciliation: open orders: {error}");
+            }
         }
     }
-    let pending: Vec<(String, String)> = shared.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(c, s)| (c.clone(), s.clone())).collect();
+    // An order we await that is not open on the venue has ended, or never arrived: one
+    // query each says which. Those still open were just reported above.
+    let pending: Vec<(String, String)> =
+        shared.pending.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(c, _)| !open_on_venue.contains(*c)).map(|(c, s)| (c.clone(), s.clone())).collect();
     for (client_order_id, symbol) in pending {
         match exchange.query(&symbol, &client_order_id).await {
             Ok(report) => shared.report(report),
@@ -799,10 +994,33 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared) {
                 // arrived. Said once, so the strategy can decide again.
                 shared.lost(&client_order_id, &symbol);
             }
-            Err(error) => tracing::warn!(venue = %shared.name, client_order_id, "reconciliation: order: {error}"),
+            Err(error) => {
+                complete = false;
+                tracing::warn!(venue = %shared.name, client_order_id, "reconciliation: order: {error}");
+            }
         }
     }
-    tracing::info!(venue = %shared.name, "reconciled after connecting");
+    if complete && restored {
+        shared.reconciled_ms.fetch_max(started_ms, Ordering::Relaxed);
+        shared.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
+        shared.expire_held();
+    }
+    if found > 0 {
+        tracing::warn!(venue = %shared.name, fills = found, "reconciliation found fills the private stream had not delivered");
+    }
+    match why {
+        Why::Periodic => tracing::debug!(venue = %shared.name, complete, "reconciled (periodic)"),
+        Why::Connected => tracing::info!(venue = %shared.name, complete, "reconciled after connecting"),
+        Why::Restored => tracing::info!(venue = %shared.name, complete, "reconciled after restoring the saved state"),
+    }
+}
+
+/// What started a reconciliation, for the log.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    Connected,
+    Restored,
+    Periodic,
 }
 
 #[cfg(test)]

@@ -57,6 +57,12 @@ pub fn order_fields(symbol: &str, request: &OrderRequest, stp: SelfTradePreventi
     }
     params.push(("newClientOrderId", request.client_order_id.clone()));
     params.push(("selfTradePreventionMode", stp_mode(stp).into()));
+    if futures {
+        // USD-M answers ACK by default: the state before matching, so an IOC's outcome
+        // would be known only from the stream. RESULT gives the state after matching;
+        // a final state is held until its fills arrive (see `venue::live`).
+        params.push(("newOrderRespType", "RESULT".into()));
+    }
     params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 

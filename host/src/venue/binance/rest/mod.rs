@@ -214,6 +214,9 @@ impl Binance {
     }
 }
 
+/// Trades per page of `myTrades` / `userTrades`: the documented maximum.
+const FILLS_PAGE: usize = 1000;
+
 /// reqwest puts the URL, query and signature included, in its errors; we don't.
 fn without_url(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
@@ -419,19 +422,39 @@ impl Exchange for Binance {
         v.as_array().into_iter().flatten().map(|o| parse_order(o).map_err(malformed)).collect()
     }
 
+    /// Every page: from `startTime` (oldest first, 1000 at most), then on from the last
+    /// trade id seen (`fromId`, which the venue does not take together with a time) until
+    /// a short page.
     async fn fills_since(&self, symbol: &str, since_ms: i64) -> Result<Vec<OrderReport>, RestError> {
-        let path = match self.flavor {
-            Flavor::Spot => "/myTrades",
-            Flavor::UsdM => "/userTrades",
+        let (path, weight) = match self.flavor {
+            Flavor::Spot => ("/myTrades", 20),
+            Flavor::UsdM => ("/userTrades", 5),
         };
-        let v = self.call_signed(Method::GET, self.api(path), &format!("symbol={symbol}&startTime={since_ms}&limit=1000"), 20, 0, false).await?;
         let mut out = Vec::new();
-        for t in v.as_array().into_iter().flatten() {
-            let order_id = int_field(t, "orderId").map_err(malformed)?;
-            let client_order_id = self.client_id_of(symbol, order_id).await?;
-            out.push(parse_trade(t, client_order_id).map_err(malformed)?);
+        let mut query = format!("symbol={symbol}&startTime={since_ms}&limit={FILLS_PAGE}");
+        let mut last: Option<i64> = None;
+        for _ in 0..crate::venue::live::MAX_FILL_PAGES {
+            let v = self.call_signed(Method::GET, self.api(path), &query, weight, 0, false).await?;
+            let page = v.as_array().map(Vec::as_slice).unwrap_or_default();
+            for t in page {
+                let order_id = int_field(t, "orderId").map_err(malformed)?;
+                let client_order_id = self.client_id_of(symbol, order_id).await?;
+                out.push(parse_trade(t, client_order_id).map_err(malformed)?);
+            }
+            if page.len() < FILLS_PAGE {
+                return Ok(out);
+            }
+            let newest = page.iter().filter_map(|t| t.get("id").and_then(|i| i.as_i64())).max();
+            match newest {
+                // A page that does not move forward would be asked for forever.
+                Some(newest) if last.is_none_or(|l| newest > l) => {
+                    last = Some(newest);
+                    query = format!("symbol={symbol}&fromId={}&limit={FILLS_PAGE}", newest.saturating_add(1));
+                }
+                _ => return Err(RestError::Unknown("trades: a full page that does not move forward (ids missing or not increasing)".into())),
+            }
         }
-        Ok(out)
+        Err(RestError::Unknown(format!("trades: more than {} pages since {since_ms}", crate::venue::live::MAX_FILL_PAGES)))
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {

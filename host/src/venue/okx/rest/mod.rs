@@ -57,6 +57,9 @@ pub struct Okx {
     contract_values: Mutex<HashMap<String, Decimal>>,
 }
 
+/// Fills per page of `/api/v5/trade/fills`: the documented maximum.
+const FILLS_PAGE: usize = 100;
+
 /// Seconds of silence after which the client sends `ping` (OKX drops a connection
 /// silent for 30 s).
 const PING_AFTER: Duration = Duration::from_secs(20);
@@ -365,9 +368,30 @@ impl Exchange for Okx {
         v.get("data").and_then(|d| d.as_array()).into_iter().flatten().map(|o| parse_order(o).map(|r| self.scale_report(r)).map_err(malformed)).collect()
     }
 
+    /// Every page: OKX answers newest first, 100 at most, so a gap with more fills than
+    /// that is read back page by page (`after` the oldest bill seen) until a short page.
     async fn fills_since(&self, symbol: &str, since_ms: i64) -> Result<Vec<OrderReport>, RestError> {
-        let v = self.call(Method::GET, &format!("/api/v5/trade/fills?instId={symbol}&begin={since_ms}&limit=100"), None, true, 0, false).await?;
-        v.get("data").and_then(|d| d.as_array()).into_iter().flatten().map(|f| parse_fill(f).map(|r| self.scale_report(r)).map_err(malformed)).collect()
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..crate::venue::live::MAX_FILL_PAGES {
+            let page_from = after.as_deref().map(|a| format!("&after={a}")).unwrap_or_default();
+            let v = self.call(Method::GET, &format!("/api/v5/trade/fills?instId={symbol}&begin={since_ms}{page_from}&limit={FILLS_PAGE}"), None, true, 0, false).await?;
+            let page: Vec<&Value> = v.get("data").and_then(|d| d.as_array()).into_iter().flatten().collect();
+            for f in &page {
+                out.push(parse_fill(f).map(|r| self.scale_report(r)).map_err(malformed)?);
+            }
+            if page.len() < FILLS_PAGE {
+                return Ok(out);
+            }
+            let oldest = page.iter().filter_map(|f| f.get("billId").and_then(|b| b.as_str()).and_then(|b| b.parse::<u64>().ok())).min();
+            let previous = after.as_deref().and_then(|a| a.parse::<u64>().ok());
+            match oldest {
+                // A page that does not go further back would be asked for forever.
+                Some(oldest) if previous.is_none_or(|p| oldest < p) => after = Some(oldest.to_string()),
+                _ => return Err(RestError::Unknown("fills: a full page that does not page back (billId missing or not decreasing)".into())),
+            }
+        }
+        Err(RestError::Unknown(format!("fills: more than {} pages since {since_ms}", crate::venue::live::MAX_FILL_PAGES)))
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
