@@ -364,20 +364,24 @@ fn live_books_follow_the_exchange_through_a_gap() {
     let _ = engine.controller().send(Control::Shutdown);
 }
 
-/// A 418 from the hedge venue: nothing more is sent to it (the limiter refuses locally
-/// until the ban ends), the hedge is rejected with the reason, and nothing is hedged twice
-/// or half-way.
+/// A 418 from the hedge venue (point 8): nothing more is sent to it (the limiter refuses
+/// locally until the ban ends), the hedge is rejected once with the ban's end in its
+/// reason, and the hedger waits for that end instead of trying again into the ban every
+/// retry delay; after it, the hedge goes out once and the fills are hedged exactly once.
 #[test]
 fn a_ban_stops_all_sending_to_that_venue() {
     let ex = Exchange::start();
     let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
     run_until(&mut engine, "the books to be synced", |e| !runtime_book(e, 1).0.is_empty());
-    ex.faults("binance-usdm", json!({"ban_secs": 600}));
+    ex.faults("binance-usdm", json!({"ban_secs": 4}));
     maker_burst(&ex, &mut engine, || {});
     run_until(&mut engine, "the hedge to be rejected", |e| e.slots().iter().any(|s| s.name == "hedger" && s.stats.rejected > 0));
     let hedge = ex.account("binance-usdm");
     assert!(calls(&hedge, "POST /fapi/v1/order") <= 1, "after the 418, nothing reached the venue: {hedge}");
     assert_eq!(net(&hedge, "BTCUSDT"), Decimal::ZERO);
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let rejected = engine.slots().iter().find(|s| s.name == "hedger").map(|s| s.stats.rejected);
+    assert_eq!(rejected, Some(1), "the hedger was told of the ban once, and waited for its end");
     let _ = engine.controller().send(Control::Shutdown);
 }
 
@@ -572,4 +576,36 @@ fn fills_are_read_back_page_by_page() {
     let fills = rt.block_on(usdm.fills_since("BTCUSDT", 0)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((fills.len(), distinct(&fills)), (1050, 1050), "every USD-M fill, once");
     assert!(calls(&ex.account("binance-usdm"), "GET /fapi/v1/userTrades") >= 2, "more than one page was read");
+}
+
+/// Point 9: a wrong secret is refused at the first signed request, and the runtime stops
+/// there with the venue's code and a non-zero exit, instead of saying "strategy started"
+/// and retrying the private stream forever; the secret is printed nowhere.
+#[test]
+fn bad_credentials_stop_the_start_with_the_venues_code() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    std::fs::write(&config, config_text(&ex, "binance-usdm", "BTCUSDT")).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = "WrongSecretWrongSecretWrongSecretWrongSecretWrongSecretWrongSec";
+    let out = std::process::Command::new(e2e::runtime_binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--state")
+        .arg(dir.path().join("state.redb"))
+        .arg("--strategies")
+        .arg(strategy("hedger"))
+        .arg(guest("scripted"))
+        .args(["--no-watch"])
+        .env("RUNTIME_LOG", "trace")
+        .env("E2E_LIVE_KEY", e2e::KEY)
+        .env("E2E_LIVE_SECRET", wrong)
+        .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("credentials refused by the venue") && all.contains("-1022"), "the venue's code is named: {all}");
+    assert!(!all.contains("strategy started"), "{all}");
+    assert!(!all.contains(wrong) && !all.contains(e2e::SECRET), "a secret was printed: {all}");
 }

@@ -189,7 +189,9 @@ impl Hedger {
             }
             self.state.risk.sources = sources;
             self.state.attempt = hedge.attempt + 1;
-            self.state.retry_after = update.ts_ms.max(host.now_ms()) + self.params.retry_delay_ms;
+            // A venue's ban says when it ends: one retry then, not one every delay into it.
+            let after_delay = update.ts_ms.max(host.now_ms()) + self.params.retry_delay_ms;
+            self.state.retry_after = after_delay.max(update.retry_after_ms().unwrap_or(i64::MIN));
         }
     }
 

@@ -147,6 +147,15 @@ pub struct OrderUpdate {
     pub ts_ms: i64,
 }
 
+impl OrderUpdate {
+    /// When the venue takes orders again, if the host said so: a rejection during a
+    /// venue's ban ends its reason with `retry-after-ms=<epoch ms>` (see the contract).
+    /// A strategy that waits until then is told of the ban once, not on every retry.
+    pub fn retry_after_ms(&self) -> Option<i64> {
+        self.reason.as_deref()?.rsplit_once("retry-after-ms=")?.1.trim().parse().ok()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicTrade {
     pub instrument: InstrumentId,

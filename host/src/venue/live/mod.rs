@@ -191,6 +191,9 @@ struct Shared {
     /// of waiting out the rate limit behind a backlog of placements.
     shutting_down: AtomicBool,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
+    /// When the venue's ban (HTTP 418) ends, in host clock ms: orders are refused at once
+    /// until then, never queued behind it, and the ban is announced once.
+    banned_until_ms: AtomicI64,
     wake: Waker,
     stats: LiveStats,
 }
@@ -395,6 +398,25 @@ impl Shared {
         }
     }
 
+    /// A 418 for `for_`: the ALERT is raised once per ban (a later 418 that only confirms
+    /// the known end says nothing new), and the reason orders are refused with.
+    fn banned(&self, for_: Duration) -> String {
+        let now = clock::system_ms();
+        let until = now.saturating_add(i64::try_from(for_.as_millis()).unwrap_or(i64::MAX));
+        let known = self.banned_until_ms.fetch_max(until, Ordering::Relaxed);
+        // The limiter reports what is left of the same ban, ending within a second of it.
+        if known < now || until > known.saturating_add(1000) {
+            tracing::error!(venue = %self.name, until = %utc(until), "ALERT: the venue banned this client for {for_:?} (HTTP 418): nothing is sent to it until then; orders are refused at once meanwhile");
+        }
+        ban_reason(&self.name, self.banned_until_ms.load(Ordering::Relaxed))
+    }
+
+    /// The ban's end, while one lasts.
+    fn ban_in_force(&self) -> Option<i64> {
+        let until = self.banned_until_ms.load(Ordering::Relaxed);
+        (until > clock::system_ms()).then_some(until)
+    }
+
     fn rejected(&self, order: &NewOrder, reason: String) {
         let venue_id = (self.map_id)(&order.request.client_order_id);
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&venue_id);
@@ -492,6 +514,9 @@ impl LiveVenue {
                 let held: Vec<String> = balances.iter().filter(|(_, q)| !q.is_zero()).map(|(a, q)| format!("{a} {q}")).collect();
                 tracing::info!(venue = name, "account: {}", if held.is_empty() { "nothing held".to_string() } else { held.join(", ") });
             }
+            // The first signed call: refused credentials are fatal here, with the venue's
+            // code, rather than a runtime that says it started and retries forever.
+            Err(error @ RestError::Auth { .. }) => return Err(LiveError::Rest { venue: name.to_string(), what: "credentials refused by the venue (the first signed request)", error }),
             Err(error) => tracing::warn!(venue = name, "balances and positions: {error}"),
         }
         let mut rules = Vec::new();
@@ -522,6 +547,7 @@ impl LiveVenue {
             reconcile_soon: tokio::sync::Notify::new(),
             history_before_ms: AtomicI64::new(venue_now),
             books: Mutex::new(HashMap::new()),
+            banned_until_ms: AtomicI64::new(0),
             wake,
             shutting_down: AtomicBool::new(false),
             stats: LiveStats::default(),
@@ -576,6 +602,13 @@ impl Venue for LiveVenue {
         self.shared.ours.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id.clone(), (request.client_order_id.clone(), owner));
         self.shared.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id, symbol.clone());
         let order = NewOrder { symbol, request: request.clone(), stp };
+        if let Some(until) = self.shared.ban_in_force() {
+            // Refused here, not queued behind the ban: a hedge sent minutes late is a
+            // different trade. The reason says when to try again.
+            tracing::debug!(venue = %self.shared.name, client_order_id = %request.client_order_id, "refused: the venue's ban lasts until {}", utc(until));
+            self.shared.rejected(&order, ban_reason(&self.shared.name, until));
+            return;
+        }
         if self.commands.send(Command::Place(order.clone())).is_err() {
             self.shared.rejected(&order, format!("venue {} is shut down", self.shared.name));
         }
@@ -707,6 +740,21 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
     }
 }
 
+/// The reason an order is refused during a ban. It ends with `retry-after-ms=<epoch ms>`,
+/// the convention the contract documents for `order-update.reason`, so a strategy can
+/// wait for the end instead of trying again into the ban.
+fn ban_reason(venue: &str, until_ms: i64) -> String {
+    format!("venue {venue} has banned this client (HTTP 418) until {}; not sent; retry-after-ms={until_ms}", utc(until_ms))
+}
+
+/// Epoch ms as a UTC date and time, for people.
+fn utc(ms: i64) -> String {
+    match u64::try_from(ms).ok().and_then(|ms| std::time::UNIX_EPOCH.checked_add(Duration::from_millis(ms))) {
+        Some(at) => httpdate::fmt_http_date(at),
+        None => format!("{ms} ms since the epoch"),
+    }
+}
+
 fn client_id_on_venue(shared: &Shared, ours: &str) -> String {
     (shared.map_id)(ours)
 }
@@ -752,8 +800,8 @@ async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrd
                     retry.push(order);
                 }
                 Err(RestError::Banned(for_)) => {
-                    tracing::error!(venue = %shared.name, "ALERT: the venue banned this client for {for_:?} (HTTP 418); nothing more is sent to it until then");
-                    shared.rejected(&order, format!("venue {} has banned this client for {for_:?} (418)", shared.name));
+                    let reason = shared.banned(for_);
+                    shared.rejected(&order, reason);
                 }
                 Err(error) => shared.rejected(&order, error.to_string()),
             }
