@@ -609,3 +609,34 @@ fn bad_credentials_stop_the_start_with_the_venues_code() {
     assert!(!all.contains("strategy started"), "{all}");
     assert!(!all.contains(wrong) && !all.contains(e2e::SECRET), "a secret was printed: {all}");
 }
+
+/// Point 6: a hedge held by the venue past our request timeout, then executed late. The
+/// client times out (10 s), the query finds no order, the hedge is sent again with the
+/// same id and fills; the late original must then be refused by the venue (its receive
+/// window, or OKX's `expTime`, has passed), so the fills are hedged exactly once.
+fn late_execution_is_refused(hedge_kind: &str, hedge_symbol: &str) {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, hedge_kind, hedge_symbol);
+    run_until(&mut engine, "the books to be synced", |e| !runtime_book(e, 1).0.is_empty());
+    ex.faults(hedge_kind, json!({"late_order_ms": 11_000}));
+    maker_burst(&ex, &mut engine, || {});
+    assert_hedged_once(&ex, &mut engine, hedge_kind, hedge_symbol);
+    // The late original is processed 11 s after it was sent, whatever the hedge did
+    // meanwhile; the exchange says when it has been.
+    run_until(&mut engine, "the late original to be processed", |_| ex.account(hedge_kind)["lateServed"] == 1);
+    let hedge = ex.account(hedge_kind);
+    let placements = calls(&hedge, "POST /fapi/v1/order") + calls(&hedge, "POST /fapi/v1/batchOrders") + calls(&hedge, "POST /api/v5/trade/order") + calls(&hedge, "POST /api/v5/trade/batch-orders");
+    assert!(placements >= 2, "the hedge was sent again after the timeout: {hedge}");
+    assert_eq!(net(&hedge, hedge_symbol), d("0.035"), "the late original did not execute: {hedge}");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
+#[test]
+fn a_late_execution_after_a_timeout_is_refused_on_binance() {
+    late_execution_is_refused("binance-usdm", "BTCUSDT");
+}
+
+#[test]
+fn a_late_execution_after_a_timeout_is_refused_on_okx() {
+    late_execution_is_refused("okx", "BTC-USDT-SWAP");
+}

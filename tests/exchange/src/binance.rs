@@ -292,10 +292,23 @@ fn ok(v: Value) -> Response {
     (StatusCode::OK, [("Content-Type", "application/json")], v.to_string()).into_response()
 }
 
+/// Each request is served by a task of its own, as a venue's backend goes on with a
+/// request whatever became of the connection that brought it: a client that times out
+/// does not stop a late placement from executing.
 async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    match tokio::spawn(serve_rest(state, method, uri, headers, body)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
     state.stall().await;
     let futures = state.kind == Kind::BinanceUsdm;
     let full = uri.path().to_string();
+    if method == Method::POST && (full.ends_with("/order") || full.ends_with("/batchOrders")) {
+        state.late_placement().await;
+    }
     state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{method} {full}"));
     let path = match (futures, full.as_str()) {
         (false, p) if p.starts_with("/api/v3/") => p["/api/v3".len()..].to_string(),

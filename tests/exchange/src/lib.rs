@@ -67,6 +67,9 @@ pub struct Faults {
     /// The next immediate-or-cancel or market order fills only this much, and the rest
     /// expires: a thin book, for partly filled hedges.
     pub partial_fill: Option<Decimal>,
+    /// The next placement is held this long before it is processed, then processed as
+    /// if it had just arrived: the late execution of a request its client gave up on.
+    pub late_order_ms: u64,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -108,6 +111,8 @@ pub struct VenueState {
     pub books: Mutex<depth::Books>,
     /// Requests by path, for tests that check what was called.
     pub calls: Mutex<Vec<String>>,
+    /// Placements held by the late-execution fault that have since been processed.
+    pub late_served: std::sync::atomic::AtomicU64,
 }
 
 /// What a rate-limit check says.
@@ -193,10 +198,20 @@ impl VenueState {
         }
     }
 
+    /// Holds a placement back if the late-execution fault is armed (once).
+    pub async fn late_placement(&self) {
+        let ms = std::mem::take(&mut self.faults.lock().unwrap_or_else(|p| p.into_inner()).late_order_ms);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            self.late_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     pub async fn stall(&self) {
         let ms = self.faults.lock().unwrap_or_else(|p| p.into_inner()).stall_ms;
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
+            self.late_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -348,6 +363,7 @@ fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) ->
         listen_keys: Mutex::new(HashMap::new()),
         books: Mutex::new(books),
         calls: Mutex::new(Vec::new()),
+        late_served: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
@@ -401,7 +417,8 @@ async fn control_account(State(state): State<Arc<VenueState>>) -> impl IntoRespo
     for c in state.calls.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         *calls.entry(c.clone()).or_default() += 1;
     }
-    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": calls}))
+    let late = state.late_served.load(std::sync::atomic::Ordering::Relaxed);
+    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": calls, "lateServed": late}))
 }
 
 fn control_routes() -> Router<Arc<VenueState>> {

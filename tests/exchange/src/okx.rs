@@ -158,10 +158,24 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
+/// Each request is served by a task of its own, as a venue's backend goes on with a
+/// request whatever became of the connection that brought it: a client that times out
+/// does not stop a late placement from executing.
 async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    match tokio::spawn(serve_rest(state, method, uri, headers, body)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
     state.stall().await;
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
+    let placement = method == Method::POST && (path == "/api/v5/trade/order" || path == "/api/v5/trade/batch-orders");
+    if placement {
+        state.late_placement().await;
+    }
     state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{method} {path}"));
     let orders = match path.as_str() {
         "/api/v5/trade/order" => 1,
@@ -213,6 +227,14 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
                     _ => return reply(StatusCode::BAD_REQUEST, "51000", "Parameter body error", json!([])),
                 }
             };
+            // expTime: a request processed after its deadline is not processed at all.
+            if let Some(deadline) = headers.get("expTime").and_then(|v| v.to_str().ok()) {
+                match deadline.parse::<i64>() {
+                    Ok(deadline) if state.venue_now_ms() <= deadline => {}
+                    Ok(_) => return reply(StatusCode::OK, "50036", "The expTime can't be earlier than the current system time. Please adjust the expTime and try again.", json!([])),
+                    Err(_) => return reply(StatusCode::BAD_REQUEST, "50014", "Parameter expTime can not be empty", json!([])),
+                }
+            }
             let fault = state.placement_fault();
             if fault == Some(true) {
                 return reply(StatusCode::SERVICE_UNAVAILABLE, "50001", "Service temporarily unavailable. Please try again later.", json!([]));

@@ -57,6 +57,10 @@ pub struct Okx {
     contract_values: Mutex<HashMap<String, Decimal>>,
 }
 
+/// How long after sending a placement OKX may still process it (`expTime`): well inside
+/// [`crate::venue::live::HTTP_TIMEOUT`].
+const ORDER_DEADLINE_MS: i64 = 5_000;
+
 /// Fills per page of `/api/v5/trade/fills`: the documented maximum.
 const FILLS_PAGE: usize = 100;
 
@@ -110,6 +114,12 @@ impl Okx {
                 .header("OK-ACCESS-SIGN", sign(&self.credentials.secret, &ts, method.as_str(), path, &body_text))
                 .header("OK-ACCESS-TIMESTAMP", ts)
                 .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase.expose());
+        }
+        if mutating && orders > 0 {
+            // A placement the venue processes after this is not processed at all: once
+            // our timeout has passed (it is longer), a query that finds no order means the
+            // original can no longer execute, and sending it again cannot make two.
+            request = request.header("expTime", (self.clock.now_ms() + ORDER_DEADLINE_MS).to_string());
         }
         if !body_text.is_empty() {
             request = request.body(body_text);
