@@ -640,3 +640,32 @@ fn a_late_execution_after_a_timeout_is_refused_on_binance() {
 fn a_late_execution_after_a_timeout_is_refused_on_okx() {
     late_execution_is_refused("okx", "BTC-USDT-SWAP");
 }
+
+/// Point 7: the orders of one strategy call leave together, in USD-M batches of up to 5
+/// (six orders: one batch of five and one single order), journalled to the store first.
+#[test]
+fn orders_given_together_go_out_in_usdm_batches() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = format!(
+        "mode = \"live\"\n[risk]\nmax_order_notional = \"1000000\"\n{}\n[[strategy]]\nname = \"maker\"\ncomponent = \"scripted\"\nparams = {{ orders = [\n{}] }}\n",
+        ex.venue_section("perp", "binance-usdm", "BTCUSDT", "BTC"),
+        (1..=6).map(|i| format!("  {{ venue = \"perp\", symbol = \"BTCUSDT\", id = \"g{i}\", side = \"sell\", price = \"{}\", qty = \"0.001\" }},\n", 30100 + i * 10)).collect::<String>()
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    let store = runtime::store::embedded::Embedded::open(&dir.path().join("state.redb")).unwrap_or_else(|e| panic!("{e}"));
+    engine.attach_store(Box::new(store), 1_000_000).unwrap_or_else(|e| panic!("{e}"));
+    let rested = || ex.account("binance-usdm")["openOrders"].as_array().is_some_and(|o| o.len() == 6);
+    for _ in 0..60 {
+        ex.print("binance-usdm", "BTCUSDT", "30000", "0.001", "BUY");
+        if run_for(&mut engine, Duration::from_secs(1), |_| rested()) {
+            break;
+        }
+    }
+    assert!(rested(), "the six orders never rested: {}", ex.account("binance-usdm"));
+    let account = ex.account("binance-usdm");
+    assert_eq!((calls(&account, "POST /fapi/v1/batchOrders"), calls(&account, "POST /fapi/v1/order")), (1, 1), "one batch of five and one order: {account}");
+    let _ = engine.controller().send(Control::Shutdown);
+}

@@ -103,7 +103,8 @@ impl Default for LiveSettings {
 }
 
 enum Command {
-    Place(NewOrder),
+    /// Orders given together (one strategy call's), placed in batches of the venue's size.
+    Place(Vec<NewOrder>),
     Cancel { symbol: String, client_order_id: String },
     /// Fetch fills and order states now (after a restart); says when done.
     Reconcile(std::sync::mpsc::Sender<()>),
@@ -470,6 +471,10 @@ impl StreamSink for Shared {
 pub struct LiveVenue {
     shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
+    /// Commands given since the engine last collected events: sent together then, so the
+    /// orders of one strategy call (each journalled to the store as it is routed, which
+    /// spaces them out) leave in batches instead of one at a time.
+    outbox: Vec<Command>,
     symbol_of: HashMap<InstrumentId, String>,
 }
 
@@ -560,11 +565,24 @@ impl LiveVenue {
         runtime.spawn(reconcile_task(exchange.clone(), shared.clone(), settings.reconcile_interval));
         runtime.spawn(clock_task(exchange, shared.clone()));
         let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
-        Ok(Started { venue: LiveVenue { shared, commands: tx, symbol_of }, rules })
+        Ok(Started { venue: LiveVenue { shared, commands: tx, outbox: Vec::new(), symbol_of }, rules })
     }
 
     pub fn stats(&self) -> &LiveStats {
         &self.shared.stats
+    }
+
+    /// Hands the outbox to the order task, in order.
+    fn send_outbox(&mut self) {
+        for command in std::mem::take(&mut self.outbox) {
+            if let Err(mpsc::error::SendError(command)) = self.commands.send(command) {
+                if let Command::Place(orders) = command {
+                    for order in &orders {
+                        self.shared.rejected(order, format!("venue {} is shut down", self.shared.name));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -575,6 +593,7 @@ impl Drop for LiveVenue {
     /// The last cancels are queued just before the runtime stops: they must reach the
     /// venue before its connections go.
     fn drop(&mut self) {
+        self.send_outbox();
         self.shared.shutting_down.store(true, Ordering::Relaxed);
         let (done, wait) = std::sync::mpsc::channel();
         if self.commands.send(Command::Flush(done)).is_ok() && wait.recv_timeout(FLUSH_WAIT).is_err() {
@@ -609,17 +628,19 @@ impl Venue for LiveVenue {
             self.shared.rejected(&order, ban_reason(&self.shared.name, until));
             return;
         }
-        if self.commands.send(Command::Place(order.clone())).is_err() {
-            self.shared.rejected(&order, format!("venue {} is shut down", self.shared.name));
+        match self.outbox.last_mut() {
+            Some(Command::Place(orders)) => orders.push(order),
+            _ => self.outbox.push(Command::Place(vec![order])),
         }
     }
 
     fn cancel(&mut self, _owner: StrategyId, instrument: InstrumentId, client_order_id: &str, _now_ms: i64) {
         let Some(symbol) = self.symbol_of.get(&instrument).cloned() else { return };
-        let _ = self.commands.send(Command::Cancel { symbol, client_order_id: client_order_id.to_string() });
+        self.outbox.push(Command::Cancel { symbol, client_order_id: client_order_id.to_string() });
     }
 
     fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+        self.send_outbox();
         out.append(&mut self.shared.events.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
@@ -722,11 +743,11 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
             Command::Flush(done) => {
                 let _ = done.send(());
             }
-            Command::Place(order) => {
-                let mut batch = vec![order];
-                while batch.len() < exchange.max_batch() {
+            Command::Place(mut orders) => {
+                // Placements queued behind these go with them.
+                loop {
                     match rx.try_recv() {
-                        Ok(Command::Place(o)) => batch.push(o),
+                        Ok(Command::Place(more)) => orders.extend(more),
                         Ok(other) => {
                             held = Some(other);
                             break;
@@ -734,7 +755,12 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                         Err(_) => break,
                     }
                 }
-                place(&*exchange, &shared, batch).await;
+                let size = exchange.max_batch().max(1);
+                while !orders.is_empty() {
+                    let rest = orders.split_off(size.min(orders.len()));
+                    place(&*exchange, &shared, orders).await;
+                    orders = rest;
+                }
             }
         }
     }
