@@ -575,11 +575,9 @@ impl LiveVenue {
     /// Hands the outbox to the order task, in order.
     fn send_outbox(&mut self) {
         for command in std::mem::take(&mut self.outbox) {
-            if let Err(mpsc::error::SendError(command)) = self.commands.send(command) {
-                if let Command::Place(orders) = command {
-                    for order in &orders {
-                        self.shared.rejected(order, format!("venue {} is shut down", self.shared.name));
-                    }
+            if let Err(mpsc::error::SendError(Command::Place(orders))) = self.commands.send(command) {
+                for order in &orders {
+                    self.shared.rejected(order, format!("venue {} is shut down", self.shared.name));
                 }
             }
         }
