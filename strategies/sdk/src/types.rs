@@ -236,3 +236,29 @@ pub enum LogLevel {
     Warn,
     Error,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(reason: Option<&str>) -> OrderUpdate {
+        OrderUpdate {
+            instrument: 0,
+            client_order_id: "h1".into(),
+            status: OrderStatus::Rejected,
+            filled_qty: Decimal::ZERO,
+            remaining_qty: Decimal::ZERO,
+            reason: reason.map(str::to_string),
+            ts_ms: 0,
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_end_of_a_reason_and_nowhere_else() {
+        let ban = "venue hedge has banned this client (HTTP 418) until Wed, 02 Dec 2026 19:00:00 GMT; not sent; retry-after-ms=1796151600000";
+        assert_eq!(rejected(Some(ban)).retry_after_ms(), Some(1_796_151_600_000));
+        assert_eq!(rejected(Some("Insufficient balance")).retry_after_ms(), None);
+        assert_eq!(rejected(Some("retry-after-ms=soon")).retry_after_ms(), None);
+        assert_eq!(rejected(None).retry_after_ms(), None);
+    }
+}
