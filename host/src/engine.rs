@@ -1152,6 +1152,11 @@ impl Engine {
         let now = self.clock.now_ms();
         {
             let mut market = self.market.lock();
+            // Orders still queued for a live venue (behind its rate limit) would arrive
+            // after the strategy that sent them has stopped: they are refused, not sent.
+            for venue in market.venues.iter_mut() {
+                venue.stop_placing();
+            }
             for slot in &self.slots {
                 self.router.cancel_all(&mut market, slot.id, None, now);
             }

@@ -249,12 +249,18 @@ pub fn run(settings: Settings) -> Report {
     ex.faults("binance-spot", json!({}));
     ex.faults("binance-usdm", json!({}));
 
-    // Settle: the market has stopped; every maker fill must come to be hedged.
+    // Settle: the market has stopped; every maker fill must come to be hedged, and stay
+    // so for two seconds of the runtime at work: orders the grid sent just before the
+    // market stopped may still fill on arrival, and their hedges must follow before the
+    // runtime stops (fills after a stop are the next start's work, not this run's).
     let settle = Instant::now() + Duration::from_secs(30);
     let hedged = |ex: &Exchange| net(&ex.account("binance-usdm"), "BTCUSDT").0 == -net(&ex.account("binance-spot"), "BTCUSDT").0;
-    while Instant::now() < settle && !hedged(&ex) {
+    let mut hedged_since: Option<Instant> = None;
+    while Instant::now() < settle && hedged_since.is_none_or(|at| at.elapsed() < Duration::from_secs(2)) {
         engine.step();
+        hedged_since = if hedged(&ex) { hedged_since.or(Some(Instant::now())) } else { None };
     }
+    let trades_at_settle = [("binance-spot", net(&ex.account("binance-spot"), "BTCUSDT").1), ("binance-usdm", net(&ex.account("binance-usdm"), "BTCUSDT").1)];
     // Ours cancelled on the way out, as at any shutdown; dropping the engine waits for the
     // live venues' queued cancels to go out.
     let _ = engine.controller().send(Control::Shutdown);
@@ -276,6 +282,12 @@ pub fn run(settings: Settings) -> Report {
 
     let maker = ex.account("binance-spot");
     let hedge = ex.account("binance-usdm");
+    for ((venue, before), account) in trades_at_settle.iter().zip([&maker, &hedge]) {
+        let after: Vec<&Value> = account["trades"].as_array().into_iter().flatten().filter(|t| t["symbol"] == "BTCUSDT").skip(*before).collect();
+        if !after.is_empty() {
+            report.unhedged.push(format!("{venue} traded while the runtime stopped: {after:?}"));
+        }
+    }
     (report.maker_net, report.maker_fills) = net(&maker, "BTCUSDT");
     (report.hedge_net, report.hedge_fills) = net(&hedge, "BTCUSDT");
     report.open_after_shutdown = [&maker, &hedge].iter().map(|a| a["openOrders"].as_array().map(Vec::len).unwrap_or(0)).sum();

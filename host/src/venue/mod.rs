@@ -52,4 +52,6 @@ pub trait Venue: Send {
     /// After a restart: the saved state and the orders sent since (from the journal);
     /// the venue reconciles them before anything else.
     fn restore_live(&mut self, state: live::LiveState, sent: &[(StrategyId, OrderRequest)]);
+    /// The runtime is stopping: placements not yet sent never will be (cancels still go).
+    fn stop_placing(&mut self) {}
 }

@@ -60,15 +60,33 @@ struct State {
     windows: Vec<WindowState>,
     paused_until: Option<Instant>,
     banned_until: Option<Instant>,
+    /// Set when the runtime stops: placements waiting for room are not sent when it comes.
+    placing_closed: bool,
 }
 
 pub struct RateLimiter {
     state: Mutex<State>,
 }
 
-/// The venue has banned us; nothing may be sent until `.0` has passed.
+/// Why a request may not go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Banned(pub Duration);
+pub enum Refused {
+    /// The venue has banned us; nothing may be sent until this has passed.
+    Banned(Duration),
+    /// Placements are closed: the runtime is stopping. An order that waited its turn
+    /// through a stop would reach the market at a price decided before it, for a
+    /// strategy no longer there to manage it.
+    Closed,
+}
+
+impl From<Refused> for crate::venue::live::protocol::RestError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Banned(left) => crate::venue::live::protocol::RestError::Banned(left),
+            Refused::Closed => crate::venue::live::protocol::RestError::NotSent("placements are closed: the runtime is stopping".into()),
+        }
+    }
+}
 
 impl RateLimiter {
     pub fn new(windows: &[Window]) -> Self {
@@ -77,6 +95,7 @@ impl RateLimiter {
                 windows: windows.iter().map(|w| WindowState { window: *w, used: VecDeque::new() }).collect(),
                 paused_until: None,
                 banned_until: None,
+                placing_closed: false,
             }),
         }
     }
@@ -86,14 +105,18 @@ impl RateLimiter {
     }
 
     /// Waits until a request of `weight` placing `orders` orders fits every window, then
-    /// counts it. Fails at once while the venue has banned us.
-    pub async fn acquire(&self, weight: u32, orders: u32) -> Result<(), Banned> {
+    /// counts it. Fails at once while the venue has banned us, and for placements once
+    /// they are closed (checked again after every wait).
+    pub async fn acquire(&self, weight: u32, orders: u32) -> Result<(), Refused> {
         loop {
             let wait = {
                 let mut state = self.lock();
                 let now = Instant::now();
                 if let Some(until) = state.banned_until.filter(|u| *u > now) {
-                    return Err(Banned(until - now));
+                    return Err(Refused::Banned(until - now));
+                }
+                if orders > 0 && state.placing_closed {
+                    return Err(Refused::Closed);
                 }
                 let mut wait = state.paused_until.map(|u| u.saturating_duration_since(now)).unwrap_or_default();
                 for w in &mut state.windows {
@@ -152,6 +175,11 @@ impl RateLimiter {
         state.banned_until = Some(Instant::now() + duration);
     }
 
+    /// No placement goes from now on, including those waiting for room.
+    pub fn close_placing(&self) {
+        self.lock().placing_closed = true;
+    }
+
     pub fn banned(&self) -> Option<Duration> {
         let state = self.lock();
         state.banned_until.map(|u| u.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
@@ -193,7 +221,7 @@ mod tests {
         limiter.ban(Duration::from_secs(120));
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap_or_else(|e| panic!("{e}"));
         let refused = rt.block_on(limiter.acquire(1, 1));
-        assert!(matches!(refused, Err(Banned(d)) if d > Duration::from_secs(100)));
+        assert!(matches!(refused, Err(Refused::Banned(d)) if d > Duration::from_secs(100)));
         assert!(limiter.banned().is_some());
     }
 }

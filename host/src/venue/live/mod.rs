@@ -191,6 +191,8 @@ struct Shared {
     /// takes no new exposure), so the cancels queued behind them go out at once instead
     /// of waiting out the rate limit behind a backlog of placements.
     shutting_down: AtomicBool,
+    /// Closes the adapter's placements (see [`Exchange::close_placing`]).
+    close_placing: Box<dyn Fn() + Send + Sync>,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     /// When the venue's ban (HTTP 418) ends, in host clock ms: orders are refused at once
     /// until then, never queued behind it, and the ban is announced once.
@@ -555,6 +557,10 @@ impl LiveVenue {
             banned_until_ms: AtomicI64::new(0),
             wake,
             shutting_down: AtomicBool::new(false),
+            close_placing: {
+                let exchange = exchange.clone();
+                Box::new(move || exchange.close_placing())
+            },
             stats: LiveStats::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -593,6 +599,7 @@ impl Drop for LiveVenue {
     fn drop(&mut self) {
         self.send_outbox();
         self.shared.shutting_down.store(true, Ordering::Relaxed);
+        (self.shared.close_placing)();
         let (done, wait) = std::sync::mpsc::channel();
         if self.commands.send(Command::Flush(done)).is_ok() && wait.recv_timeout(FLUSH_WAIT).is_err() {
             tracing::error!(venue = %self.shared.name, "commands still queued after {FLUSH_WAIT:?} at shutdown; check the venue for open orders");
@@ -665,6 +672,11 @@ impl Venue for LiveVenue {
             pending.iter().filter_map(|(venue_id, symbol)| ours.get(venue_id).map(|(c, o)| (venue_id.clone(), c.clone(), *o, symbol.clone()))).collect();
         open.sort();
         Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open, reconciled_ms: self.shared.reconciled_ms.load(Ordering::Relaxed) })
+    }
+
+    fn stop_placing(&mut self) {
+        self.shared.shutting_down.store(true, Ordering::Relaxed);
+        (self.shared.close_placing)();
     }
 
     fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]) {

@@ -98,6 +98,9 @@ pub enum StreamEnd {
 pub trait Exchange: Send + Sync + 'static {
     /// Largest batch the venue takes in one placement call (1: no batch endpoint used).
     fn max_batch(&self) -> usize;
+    /// From now on no placement is sent, including one waiting for the rate limit: the
+    /// runtime is stopping. It fails as not sent.
+    fn close_placing(&self);
     /// The venue's clock, for the timestamps signed requests carry.
     fn server_time(&self) -> impl Future<Output = Result<i64, RestError>> + Send;
     fn rules(&self) -> impl Future<Output = Result<Vec<Rules>, RestError>> + Send;

@@ -138,7 +138,7 @@ impl Binance {
     /// a request that waited its turn must not arrive with a timestamp already outside
     /// its receive window.
     async fn call(&self, method: Method, url: String, query: Query<'_>, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
-        self.limiter.acquire(weight, orders).await.map_err(|b| RestError::Banned(b.0))?;
+        self.limiter.acquire(weight, orders).await?;
         let query = match query {
             Query::Plain(q) => q.to_string(),
             Query::Signed(params) => self.signed(params),
@@ -339,6 +339,10 @@ pub fn parse_rules(info: &Value) -> Result<Vec<Rules>, ParseError> {
 }
 
 impl Exchange for Binance {
+    fn close_placing(&self) {
+        self.limiter.close_placing();
+    }
+
     fn max_batch(&self) -> usize {
         match self.flavor {
             Flavor::Spot => 1,

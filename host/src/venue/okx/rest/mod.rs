@@ -103,7 +103,7 @@ impl Okx {
 
     /// One request. `path` includes the query string; `body` is JSON text or empty.
     async fn call(&self, method: Method, path: &str, body: Option<Value>, signed: bool, orders: u32, mutating: bool) -> Result<Value, RestError> {
-        self.limiter.acquire(1, orders).await.map_err(|b| RestError::Banned(b.0))?;
+        self.limiter.acquire(1, orders).await?;
         let body_text = body.map(|b| b.to_string()).unwrap_or_default();
         let url = format!("{}{path}", self.endpoints.rest.trim_end_matches('/'));
         let mut request = self.http.request(method.clone(), &url).header("Content-Type", "application/json");
@@ -287,6 +287,10 @@ pub fn parse_instruments(value: &Value) -> Result<Vec<Rules>, ParseError> {
 }
 
 impl Exchange for Okx {
+    fn close_placing(&self) {
+        self.limiter.close_placing();
+    }
+
     fn max_batch(&self) -> usize {
         20
     }
