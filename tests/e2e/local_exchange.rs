@@ -159,3 +159,51 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
         exercise(&okx, "BTC-USDT-SWAP", orders, order("BTC-USDT-SWAP", "take1", "30010", "0.01")).await;
     });
 }
+
+/// (HTTP status, body) of a signed Binance request, its parameters in the query string.
+async fn binance_signed(method: reqwest::Method, base: &str, path: &str, params: &str) -> (u16, Value) {
+    let query = signed_query(&Secret::new(SECRET), &format!("{params}&recvWindow=5000&timestamp={}", system_ms()));
+    let url = format!("{base}{path}?{query}");
+    let response = reqwest::Client::new().request(method, &url).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_else(|e| panic!("{url}: {e}")))
+}
+
+/// Order refusals and defaults as each venue documents them (issue #17): USD-M answers a
+/// duplicate open client id with -4116, a post-only order that would take with -5022, a
+/// fill-or-kill it cannot fill with -5021 (and keeps no record of it), and defaults
+/// `selfTradePreventionMode` to NONE; Binance spot takes a client id again only after its
+/// order FILLED, and the old order id still finds the old order.
+#[test]
+fn binance_order_refusals_and_defaults_follow_the_docs() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    let usdm = format!("http://{}", ex.addr("binance-usdm"));
+    let spot = format!("http://{}", ex.addr("binance-spot"));
+    block_on(async {
+        let resting = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=31000&newClientOrderId=dup1";
+        let (s, b) = binance_signed(Method::POST, &usdm, "/fapi/v1/order", resting).await;
+        assert_eq!((s, b["selfTradePreventionMode"].as_str()), (200, Some("NONE")), "{b}");
+        let (s, b) = binance_signed(Method::POST, &usdm, "/fapi/v1/order", resting).await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-4116)), "{b}");
+        let crossing = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTX&quantity=0.001&price=30100&newClientOrderId=gtx1";
+        let (s, b) = binance_signed(Method::POST, &usdm, "/fapi/v1/order", crossing).await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-5022)), "{b}");
+        let unfillable = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=FOK&quantity=100&price=30010&newClientOrderId=fok1";
+        let (s, b) = binance_signed(Method::POST, &usdm, "/fapi/v1/order", unfillable).await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-5021)), "{b}");
+        let (s, b) = binance_signed(Method::GET, &usdm, "/fapi/v1/order", "symbol=BTCUSDT&origClientOrderId=fok1").await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-2013)), "a refused FOK leaves no order: {b}");
+
+        let first = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=31000&newClientOrderId=re1";
+        let (s, placed) = binance_signed(Method::POST, &spot, "/api/v3/order", first).await;
+        assert_eq!(s, 200, "{placed}");
+        let (s, b) = binance_signed(Method::DELETE, &spot, "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=re1").await;
+        assert_eq!((s, b["status"].as_str()), (200, Some("CANCELED")), "{b}");
+        let (s, b) = binance_signed(Method::POST, &spot, "/api/v3/order", first).await;
+        assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (400, Some(-2010), Some("Duplicate order sent.")), "a canceled order's client id is not taken again: {b}");
+        let old_id = placed["orderId"].as_i64().unwrap_or_default();
+        let (s, b) = binance_signed(Method::GET, &spot, "/api/v3/order", &format!("symbol=BTCUSDT&orderId={old_id}")).await;
+        assert_eq!((s, b["orderId"].as_i64(), b["status"].as_str()), (200, Some(old_id), Some("CANCELED")), "{b}");
+    });
+}

@@ -81,8 +81,11 @@ fn stp_word(s: SelfTradePrevention) -> &'static str {
     runtime::venue::binance::common::stp_mode(s)
 }
 
-fn parse_stp(s: Option<&str>) -> Result<SelfTradePrevention, String> {
+/// `selfTradePreventionMode`; when absent, the venue's default: spot's is EXPIRE_MAKER
+/// (the symbol's `defaultSelfTradePreventionMode`), USD-M's is NONE.
+fn parse_stp(s: Option<&str>, futures: bool) -> Result<SelfTradePrevention, String> {
     Ok(match s {
+        None if futures => SelfTradePrevention::None,
         None | Some("EXPIRE_MAKER") => SelfTradePrevention::ExpireMaker,
         Some("NONE") => SelfTradePrevention::None,
         Some("EXPIRE_TAKER") => SelfTradePrevention::ExpireTaker,
@@ -550,12 +553,18 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
     let kind = need(params, "type")?;
     let order_type = binance_order_type(kind, params.get("timeInForce").map(String::as_str), decimal(params, "price")?).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
     let qty = decimal(params, "quantity")?.ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."))?;
-    let stp = parse_stp(params.get("selfTradePreventionMode").map(String::as_str)).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
+    let stp = parse_stp(params.get("selfTradePreventionMode").map(String::as_str), futures).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
     let cid = params.get("newClientOrderId").cloned().unwrap_or_else(|| format!("local{now}{}", rand_suffix()));
     if fault == Some(true) {
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."));
     }
     let result = state.with_market(|m| match m.place(&symbol, &cid, side, order_type, qty, stp, now) {
+        // USD-M refuses a fill-or-kill it cannot fill in full (-5021) rather than accepting
+        // and expiring it: the order never existed, and nothing is pushed.
+        Ok((o, _)) if futures && o.reason.as_deref() == Some(runtime::venue::paper::reasons::FOK_EXPIRED) => {
+            m.forget(&cid);
+            (Err(crate::market::Refusal(FOK_REJECTED.into())), Vec::new())
+        }
         Ok((o, h)) => (Ok(o), h),
         Err(e) => (Err(e), Vec::new()),
     });
@@ -580,11 +589,19 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
             }
             Ok(v)
         }
+        Err(refusal) if futures && refusal.0 == runtime::venue::paper::reasons::DUPLICATE => Err(error(StatusCode::BAD_REQUEST, -4116, "ClientOrderId is duplicated.")),
+        Err(refusal) if futures && refusal.0 == runtime::venue::paper::reasons::WOULD_TAKE => {
+            Err(error(StatusCode::BAD_REQUEST, -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history"))
+        }
+        Err(refusal) if refusal.0 == FOK_REJECTED => Err(error(StatusCode::BAD_REQUEST, -5021, FOK_REJECTED)),
         Err(refusal) if refusal.0.starts_with("Filter failure") => Err(error(StatusCode::BAD_REQUEST, -1013, &refusal.0)),
         Err(refusal) if refusal.0 == "Invalid symbol." => Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")),
         Err(refusal) => Err(error(StatusCode::BAD_REQUEST, -2010, &refusal.0)),
     }
 }
+
+/// USD-M's words for -5021.
+const FOK_REJECTED: &str = "Due to the order could not be filled immediately, the FOK order has been rejected. The order will not be recorded in the order history";
 
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -345,6 +345,7 @@ pub struct Running {
 fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) -> Arc<VenueState> {
     let perpetual = kind == Kind::BinanceUsdm;
     let mut market = Market::new(name, perpetual, setup.listings.clone(), setup.balances.clone(), setup.maker_fee, setup.taker_fee);
+    market.reuse_only_after_fill = kind == Kind::BinanceSpot;
     for (symbol, price) in &setup.opening_prices {
         let _ = market.print(symbol, *price, d("0.001"), Side::Buy, VenueState::now_ms());
     }

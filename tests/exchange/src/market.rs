@@ -124,6 +124,10 @@ pub struct Market {
     /// A fault: the next immediate-or-cancel or market order finds only this much
     /// liquidity, fills that and expires (a thin book).
     pub fill_cap: Option<Decimal>,
+    /// Binance spot: a client id is taken again only after its order FILLED.
+    pub reuse_only_after_fill: bool,
+    /// Orders whose client id was taken again, by order id.
+    earlier: HashMap<i64, Order>,
 }
 
 const ACCOUNT: StrategyId = StrategyId(0);
@@ -157,7 +161,7 @@ impl Market {
                 l.liquidity.clone(),
             );
         }
-        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new() }
     }
 
     pub fn listings(&self) -> &[Listing] {
@@ -177,7 +181,15 @@ impl Market {
     }
 
     pub fn order_by_id(&self, order_id: i64) -> Option<&Order> {
-        self.by_order_id.get(&order_id).and_then(|c| self.orders.get(c))
+        self.earlier.get(&order_id).or_else(|| self.by_order_id.get(&order_id).and_then(|c| self.orders.get(c)).filter(|o| o.order_id == order_id))
+    }
+
+    /// Forgets an order the venue refused after all (a USD-M fill-or-kill it could not fill).
+    pub fn forget(&mut self, client_order_id: &str) {
+        if let Some(order) = self.orders.remove(client_order_id) {
+            self.by_order_id.remove(&order.order_id);
+        }
+        self.announced.remove(client_order_id);
     }
 
     pub fn open_orders(&self, symbol: Option<&str>) -> Vec<&Order> {
@@ -219,8 +231,18 @@ impl Market {
     #[allow(clippy::too_many_arguments)] // the fields of one order
     pub fn place(&mut self, symbol: &str, client_order_id: &str, side: Side, order_type: OrderType, qty: Decimal, stp: SelfTradePrevention, now_ms: i64) -> Result<(Order, Vec<Happening>), Refusal> {
         let Some(instrument) = self.instrument(symbol) else { return Err(Refusal("Invalid symbol.".into())) };
-        if self.orders.get(client_order_id).is_some_and(|o| o.status == OrderStatus::Accepted) {
-            return Err(Refusal(runtime::venue::paper::reasons::DUPLICATE.into()));
+        // A client id may be used again once its order is done, on Binance spot only once
+        // it FILLED; the order it named stays reachable by its order id.
+        if let Some(previous) = self.orders.get(client_order_id) {
+            let reusable = match previous.status {
+                OrderStatus::Accepted => false,
+                OrderStatus::Filled => true,
+                _ => !self.reuse_only_after_fill,
+            };
+            if !reusable {
+                return Err(Refusal(runtime::venue::paper::reasons::DUPLICATE.into()));
+            }
+            self.earlier.insert(previous.order_id, previous.clone());
         }
         let order_id = self.next_order_id;
         self.next_order_id += 1;
