@@ -199,11 +199,23 @@ fn binance_order_refusals_and_defaults_follow_the_docs() {
         let (s, placed) = binance_signed(Method::POST, &spot, "/api/v3/order", first).await;
         assert_eq!(s, 200, "{placed}");
         let (s, b) = binance_signed(Method::DELETE, &spot, "/api/v3/order", "symbol=BTCUSDT&origClientOrderId=re1").await;
-        assert_eq!((s, b["status"].as_str()), (200, Some("CANCELED")), "{b}");
+        assert_eq!((s, b["status"].as_str(), b["origClientOrderId"].as_str()), (200, Some("CANCELED"), Some("re1")), "{b}");
         let (s, b) = binance_signed(Method::POST, &spot, "/api/v3/order", first).await;
         assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (400, Some(-2010), Some("Duplicate order sent.")), "a canceled order's client id is not taken again: {b}");
         let old_id = placed["orderId"].as_i64().unwrap_or_default();
         let (s, b) = binance_signed(Method::GET, &spot, "/api/v3/order", &format!("symbol=BTCUSDT&orderId={old_id}")).await;
         assert_eq!((s, b["orderId"].as_i64(), b["status"].as_str()), (200, Some(old_id), Some("CANCELED")), "{b}");
+
+        // The order count (100 per 10 s on spot), not the weight: -1015.
+        let mut refused = None;
+        for n in 0..=100 {
+            let (s, b) = binance_signed(Method::POST, &spot, "/api/v3/order", &format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=31000&newClientOrderId=many{n}")).await;
+            if s != 200 {
+                refused = Some((n, s, b));
+                break;
+            }
+        }
+        let (n, s, b) = refused.unwrap_or_else(|| panic!("101 orders in 10 s were all accepted"));
+        assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (429, Some(-1015), Some("Too many new orders; current limit is 100 orders per 10 SECOND.")), "order {n}: {b}");
     });
 }

@@ -321,8 +321,13 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
     let (weight, orders) = cost(&method, &path);
     let admitted = match state.admit(weight, orders) {
         Admission::Ok { weight, orders } => (weight, orders),
-        Admission::TooMany { retry_after } => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.").into_response();
+        Admission::TooMany { retry_after, orders } => {
+            let mut r = if orders {
+                // The order count, not the weight: -1015, with the limit in the venue's words.
+                error(StatusCode::TOO_MANY_REQUESTS, -1015, &format!("Too many new orders; current limit is {} orders per 10 SECOND.", state.limits.orders_per_10s)).into_response()
+            } else {
+                error(StatusCode::TOO_MANY_REQUESTS, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.").into_response()
+            };
             if let Ok(v) = retry_after.to_string().parse() {
                 r.headers_mut().insert("Retry-After", v);
             }
@@ -452,7 +457,20 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 Err(e) => (Err(e), Vec::new()),
             });
             match result {
-                Ok(o) => Ok(ok(order_json(&o, futures))),
+                Ok(o) => {
+                    let mut v = order_json(&o, futures);
+                    if !futures {
+                        // Spot names the canceled order `origClientOrderId`; `clientOrderId`
+                        // is the cancel request's own id (`newClientOrderId`, or one made up).
+                        if let Value::Object(map) = &mut v {
+                            let cancel_id = params.get("newClientOrderId").cloned().unwrap_or_else(|| format!("cancel{now}{}", rand_suffix()));
+                            map.insert("origClientOrderId".into(), json!(o.client_order_id));
+                            map.insert("clientOrderId".into(), json!(cancel_id));
+                            map.insert("transactTime".into(), json!(now));
+                        }
+                    }
+                    Ok(ok(v))
+                }
                 Err(_) => Err(error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.")),
             }
         }

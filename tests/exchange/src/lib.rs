@@ -118,7 +118,8 @@ pub struct VenueState {
 /// What a rate-limit check says.
 pub enum Admission {
     Ok { weight: u32, orders: u32 },
-    TooMany { retry_after: u64 },
+    /// `orders`: the order count was the limit hit (not the request weight).
+    TooMany { retry_after: u64, orders: bool },
     Banned { retry_after: u64 },
 }
 
@@ -168,7 +169,8 @@ impl VenueState {
                 let w = s.weights.front().map(|(t, _)| Duration::from_secs(60).saturating_sub(now.duration_since(*t)));
                 oldest.or(w).unwrap_or(Duration::from_secs(1)).as_secs().max(1)
             };
-            return Admission::TooMany { retry_after };
+            let orders_hit = !forced && used + weight <= self.limits.weight_per_minute;
+            return Admission::TooMany { retry_after, orders: orders_hit };
         }
         s.violations = 0;
         s.weights.push_back((now, weight));
