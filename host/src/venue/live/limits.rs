@@ -224,4 +224,21 @@ mod tests {
         assert!(matches!(refused, Err(Refused::Banned(d)) if d > Duration::from_secs(100)));
         assert!(limiter.banned().is_some());
     }
+
+    /// A placement waiting for room when placements close is refused when it wakes,
+    /// not sent; requests that place nothing (cancels, queries) still go.
+    #[tokio::test(start_paused = true)]
+    async fn closing_refuses_placements_even_those_already_waiting() {
+        let limiter = std::sync::Arc::new(RateLimiter::new(&[window(1, 10_000)]));
+        assert_eq!(limiter.acquire(1, 1).await, Ok(()));
+        let waiting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.acquire(1, 1).await }
+        });
+        tokio::task::yield_now().await;
+        limiter.close_placing();
+        assert_eq!(waiting.await.ok(), Some(Err(Refused::Closed)));
+        assert_eq!(limiter.acquire(1, 0).await, Ok(()), "a cancel still goes");
+        assert_eq!(limiter.acquire(1, 1).await, Err(Refused::Closed));
+    }
 }

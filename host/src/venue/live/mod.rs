@@ -946,41 +946,51 @@ impl<E: Exchange> StreamSink for Reconciling<E> {
     }
 }
 
+/// How long a connection must have held for its loss to start the backoff over.
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(30);
+
 /// Keeps one stream connected: reconnects after a rollover at once, after a failure with
 /// jittered exponential backoff.
-async fn keep_connected<F, Fut>(shared: &Shared, what: &str, settings: &LiveSettings, mut connect: F)
+async fn keep_connected<F, Fut>(venue: &str, reconnects: &AtomicU64, what: &str, settings: &LiveSettings, mut connect: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StreamEnd>,
 {
     let mut backoff = Backoff::new(settings.backoff_min, settings.backoff_max);
     loop {
+        let began = tokio::time::Instant::now();
         match connect().await {
             StreamEnd::Rollover(why) => {
-                tracing::info!(venue = %shared.name, "{what} rolled over ({why}); reconnecting");
+                tracing::info!(venue, "{what} rolled over ({why}); reconnecting");
                 backoff.reset();
             }
             StreamEnd::Failed(why) => {
+                // A connection that held for a while was a success: its loss starts the
+                // backoff over (after a dozen drops in a day, the next one used to wait
+                // the full 30 s before reconnecting).
+                if began.elapsed() >= HEALTHY_CONNECTION {
+                    backoff.reset();
+                }
                 let delay = backoff.delay();
-                tracing::warn!(venue = %shared.name, "{what} lost ({why}); reconnecting in {delay:?}");
+                tracing::warn!(venue, "{what} lost ({why}); reconnecting in {delay:?}");
                 tokio::time::sleep(delay).await;
             }
         }
-        shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        reconnects.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
     let sink = Reconciling { shared: shared.clone(), exchange: exchange.clone() };
-    keep_connected(&shared, "private stream", &settings, || exchange.private_stream(&sink, settings.max_connection_age)).await;
+    keep_connected(&shared.name, &shared.stats.reconnects, "private stream", &settings, || exchange.private_stream(&sink, settings.max_connection_age)).await;
 }
 
 async fn public_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
-    keep_connected(&shared, "public stream", &settings, || exchange.public_stream(&symbols, &*shared, settings.max_connection_age)).await;
+    keep_connected(&shared.name, &shared.stats.reconnects, "public stream", &settings, || exchange.public_stream(&symbols, &*shared, settings.max_connection_age)).await;
 }
 
 async fn book_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {
-    keep_connected(&shared, "book stream", &settings, || exchange.book_stream(&symbols, &*shared, settings.max_connection_age)).await;
+    keep_connected(&shared.name, &shared.stats.reconnects, "book stream", &settings, || exchange.book_stream(&symbols, &*shared, settings.max_connection_age)).await;
 }
 
 /// Re-syncs the clock every few minutes: signed requests fail when it drifts.
@@ -1120,5 +1130,35 @@ mod tests {
         }
         b.reset();
         assert!(b.delay() <= Duration::from_millis(100));
+    }
+
+    /// Drops in a row back off (100, 200, 400, 800 ms...), but the loss of a connection
+    /// that held for a while starts over at the minimum.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_held_resets_the_backoff() {
+        let settings = LiveSettings { backoff_min: Duration::from_millis(100), backoff_max: Duration::from_secs(30), ..LiveSettings::default() };
+        let starts = Mutex::new(Vec::new());
+        let reconnects = AtomicU64::new(0);
+        let connect = || {
+            let n = {
+                let mut s = starts.lock().unwrap_or_else(|p| p.into_inner());
+                s.push(tokio::time::Instant::now());
+                s.len()
+            };
+            async move {
+                // The sixth connection holds for a minute before it drops.
+                if n == 6 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                StreamEnd::Failed("dropped".into())
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(120), keep_connected("test", &reconnects, "stream", &settings, connect)).await;
+        let starts = starts.into_inner().unwrap_or_else(|p| p.into_inner());
+        assert!(starts.len() >= 8, "{}", starts.len());
+        let gap = |i: usize| starts[i] - starts[i - 1];
+        assert!(gap(5) >= Duration::from_millis(800), "backed off before the long connection: {:?}", gap(5));
+        // The sixth start held 60 s; the seventh follows it after the minimum delay.
+        assert!(gap(6) <= Duration::from_millis(60_100), "the drop of the long connection started over: {:?}", gap(6));
     }
 }
