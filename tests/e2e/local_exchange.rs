@@ -219,3 +219,50 @@ fn binance_order_refusals_and_defaults_follow_the_docs() {
         assert_eq!((s, b["code"].as_i64(), b["msg"].as_str()), (429, Some(-1015), Some("Too many new orders; current limit is 100 orders per 10 SECOND.")), "order {n}: {b}");
     });
 }
+
+/// (HTTP status, body) of a signed OKX request.
+async fn okx_signed(method: reqwest::Method, base: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let ts = iso_ms(system_ms());
+    let body_text = body.map(|b| b.to_string()).unwrap_or_default();
+    let signature = sign(&Secret::new(SECRET), &ts, method.as_str(), path, &body_text);
+    let url = format!("{base}{path}");
+    let mut request = reqwest::Client::new()
+        .request(method, &url)
+        .header("OK-ACCESS-KEY", KEY)
+        .header("OK-ACCESS-PASSPHRASE", PASSPHRASE)
+        .header("OK-ACCESS-TIMESTAMP", ts)
+        .header("OK-ACCESS-SIGN", signature)
+        .header("Content-Type", "application/json");
+    if !body_text.is_empty() {
+        request = request.body(body_text);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_else(|e| panic!("{url}: {e}")))
+}
+
+/// OKX as documented (issue #17): orders without a client id in one batch are two orders;
+/// `stpMode` defaults to cancel_maker; a cancel or query by `ordId` works beside an empty
+/// `clOrdId` (python-okx sends one), `ordId` winning over a `clOrdId` when both are given.
+#[test]
+fn okx_ids_and_defaults_follow_the_docs() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    let base = format!("http://{}", ex.addr("okx"));
+    block_on(async {
+        let order = |px: &str| json!({"instId": "BTC-USDT", "tdMode": "cash", "side": "sell", "ordType": "limit", "sz": "0.001", "px": px});
+        let (s, b) = okx_signed(Method::POST, &base, "/api/v5/trade/batch-orders", Some(json!([order("31000"), order("31010")]))).await;
+        assert_eq!((s, b["code"].as_str()), (200, Some("0")), "{b}");
+        let ids: Vec<String> = b["data"].as_array().into_iter().flatten().filter_map(|d| d["ordId"].as_str().map(str::to_string)).collect();
+        assert!(ids.len() == 2 && ids[0] != ids[1], "two orders: {b}");
+        let (s, b) = okx_signed(Method::GET, &base, "/api/v5/trade/orders-pending?instId=BTC-USDT", None).await;
+        let pending = b["data"].as_array().map(Vec::len);
+        assert_eq!((s, pending, b["data"][0]["stpMode"].as_str()), (200, Some(2), Some("cancel_maker")), "{b}");
+        let (s, b) = okx_signed(Method::GET, &base, &format!("/api/v5/trade/order?instId=BTC-USDT&ordId={}&clOrdId=", ids[0]), None).await;
+        assert_eq!((s, b["data"][0]["ordId"].as_str()), (200, Some(ids[0].as_str())), "{b}");
+        let (s, b) = okx_signed(Method::POST, &base, "/api/v5/trade/cancel-order", Some(json!({"instId": "BTC-USDT", "ordId": ids[0], "clOrdId": ""}))).await;
+        assert_eq!((s, b["data"][0]["sCode"].as_str()), (200, Some("0")), "cancel by ordId beside an empty clOrdId: {b}");
+        let (s, b) = okx_signed(Method::POST, &base, "/api/v5/trade/cancel-order", Some(json!({"instId": "BTC-USDT", "ordId": ids[1], "clOrdId": "not-this-one"}))).await;
+        assert_eq!((s, b["data"][0]["sCode"].as_str(), b["data"][0]["ordId"].as_str()), (200, Some("0"), Some(ids[1].as_str())), "ordId wins: {b}");
+    });
+}

@@ -154,6 +154,12 @@ fn check_auth(state: &VenueState, headers: &HeaderMap, method: &Method, path_and
     Ok(())
 }
 
+/// A number for each order placed without a client id.
+fn unnamed() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
@@ -262,9 +268,12 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
             let mut out = Vec::new();
             for item in items {
                 let inst = item.get("instId").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                let cid = match (item.get("clOrdId").and_then(|v| v.as_str()), item.get("ordId").and_then(|v| v.as_str())) {
-                    (Some(c), _) => Some(c.to_string()),
-                    (None, Some(id)) => id.parse().ok().and_then(|id| state.market.lock().unwrap_or_else(|p| p.into_inner()).order_by_id(id).map(|o| o.client_order_id.clone())),
+                // Either id names the order; when both are given, `ordId` wins (the docs).
+                // An empty string is no id at all (python-okx sends `clOrdId: ""`).
+                let given = |name: &str| item.get(name).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+                let cid = match (given("ordId"), given("clOrdId")) {
+                    (Some(id), _) => id.parse().ok().and_then(|id| state.market.lock().unwrap_or_else(|p| p.into_inner()).order_by_id(id).map(|o| o.client_order_id.clone())),
+                    (None, Some(c)) => Some(c.to_string()),
                     _ => None,
                 };
                 let result = cid.map(|cid| {
@@ -285,9 +294,10 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
             let inst = query_param(&query, "instId").unwrap_or_default();
             let cv = ct(&state, &inst);
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
-            let order = match (query_param(&query, "clOrdId"), query_param(&query, "ordId")) {
-                (Some(c), _) => market.order(&c),
-                (None, Some(id)) => id.parse().ok().and_then(|id| market.order_by_id(id)),
+            let given = |name: &str| query_param(&query, name).filter(|v| !v.is_empty());
+            let order = match (given("ordId"), given("clOrdId")) {
+                (Some(id), _) => id.parse().ok().and_then(|id| market.order_by_id(id)),
+                (None, Some(c)) => market.order(&c),
                 _ => return reply(StatusCode::OK, "51003", "Either client order ID or order ID is required.", json!([])),
             };
             match order.filter(|o| o.symbol == inst) {
@@ -366,12 +376,15 @@ fn place_one(state: &VenueState, item: &Value, now: i64) -> Value {
         ("fok", Some(p)) => OrderType::Limit { price: p, time_in_force: TimeInForce::Fok },
         _ => return fail("51000", "Parameter ordType or px error"),
     };
+    // The docs' default is cancel_maker.
     let stp = match s("stpMode").as_str() {
-        "cancel_maker" => SelfTradePrevention::ExpireMaker,
+        "" | "cancel_maker" => SelfTradePrevention::ExpireMaker,
         "cancel_both" => SelfTradePrevention::ExpireBoth,
-        _ => SelfTradePrevention::ExpireTaker,
+        "cancel_taker" => SelfTradePrevention::ExpireTaker,
+        _ => return fail("51000", "Parameter stpMode error"),
     };
-    let cid_for = if cid.is_empty() { format!("local{now}") } else { cid.clone() };
+    // An order without a client id still needs a key here, unique even within a batch.
+    let cid_for = if cid.is_empty() { format!("local{now}-{}", unnamed()) } else { cid.clone() };
     let result = state.with_market(|m| match m.place(&inst, &cid_for, side, order_type, sz * cv, stp, now) {
         Ok((o, h)) => (Ok(o), h),
         Err(e) => (Err(e), Vec::new()),
