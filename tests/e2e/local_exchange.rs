@@ -264,5 +264,18 @@ fn okx_ids_and_defaults_follow_the_docs() {
         assert_eq!((s, b["data"][0]["sCode"].as_str()), (200, Some("0")), "cancel by ordId beside an empty clOrdId: {b}");
         let (s, b) = okx_signed(Method::POST, &base, "/api/v5/trade/cancel-order", Some(json!({"instId": "BTC-USDT", "ordId": ids[1], "clOrdId": "not-this-one"}))).await;
         assert_eq!((s, b["data"][0]["sCode"].as_str(), b["data"][0]["ordId"].as_str()), (200, Some("0"), Some(ids[1].as_str())), "ordId wins: {b}");
+
+        // A spot market buy's sz is quote currency unless tgtCcy says base_ccy.
+        for (body, low, high) in [
+            (json!({"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "100"}), "0.003", "0.004"),
+            (json!({"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "0.001", "tgtCcy": "base_ccy"}), "0.001", "0.001"),
+        ] {
+            let (s, b) = okx_signed(Method::POST, &base, "/api/v5/trade/order", Some(body)).await;
+            let id = b["data"][0]["ordId"].as_str().unwrap_or_default().to_string();
+            assert_eq!((s, b["data"][0]["sCode"].as_str()), (200, Some("0")), "{b}");
+            let (_, b) = okx_signed(Method::GET, &base, &format!("/api/v5/trade/order?instId=BTC-USDT&ordId={id}"), None).await;
+            let filled: runtime::model::Decimal = b["data"][0]["accFillSz"].as_str().unwrap_or("0").parse().unwrap_or_default();
+            assert!(filled >= low.parse().unwrap_or_default() && filled <= high.parse().unwrap_or_default(), "bought {filled} BTC: {b}");
+        }
     });
 }

@@ -366,8 +366,26 @@ fn place_one(state: &VenueState, item: &Value, now: i64) -> Value {
         "sell" => Side::Sell,
         _ => return fail("51000", "Parameter side error"),
     };
-    let Ok(sz) = s("sz").parse::<Decimal>() else { return fail("51000", "Parameter sz error") };
+    let Ok(mut sz) = s("sz").parse::<Decimal>() else { return fail("51000", "Parameter sz error") };
     let px = s("px").parse::<Decimal>().ok();
+    // A spot market buy is sized in the quote currency unless `tgtCcy` says base_ccy (a
+    // market sell, in the base unless it says quote_ccy): converted here at the last price,
+    // rounded down to the lot.
+    if s("ordType") == "market" && inst_type(&inst) == "SPOT" {
+        let quote_sized = match (side, s("tgtCcy").as_str()) {
+            (Side::Buy, "" | "quote_ccy") | (Side::Sell, "quote_ccy") => true,
+            (_, "" | "base_ccy") => false,
+            _ => return fail("51000", "Parameter tgtCcy error"),
+        };
+        if quote_sized {
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let (Some(price), Some(lot)) = (market.last_price(&inst).filter(|p| *p > Decimal::ZERO), market.listing(&inst).map(|l| l.lot_size)) else {
+                return fail("51000", "Parameter sz error");
+            };
+            let base = sz / price;
+            sz = if lot > Decimal::ZERO { (base / lot).floor() * lot } else { base };
+        }
+    }
     let order_type = match (s("ordType").as_str(), px) {
         ("market", _) => OrderType::Market,
         ("limit", Some(p)) => OrderType::Limit { price: p, time_in_force: TimeInForce::Gtc },
