@@ -162,11 +162,40 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
 
 /// (HTTP status, body) of a signed Binance request, its parameters in the query string.
 async fn binance_signed(method: reqwest::Method, base: &str, path: &str, params: &str) -> (u16, Value) {
+    let (status, _, body) = binance_signed_headers(method, base, path, params).await;
+    (status, body)
+}
+
+/// The same with the answer's header names (lower case).
+async fn binance_signed_headers(method: reqwest::Method, base: &str, path: &str, params: &str) -> (u16, Vec<String>, Value) {
     let query = signed_query(&Secret::new(SECRET), &format!("{params}&recvWindow=5000&timestamp={}", system_ms()));
     let url = format!("{base}{path}?{query}");
     let response = reqwest::Client::new().request(method, &url).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_else(|e| panic!("{url}: {e}")))
+    let headers = response.headers().keys().map(|k| k.as_str().to_string()).collect();
+    (status, headers, response.json().await.unwrap_or_else(|e| panic!("{url}: {e}")))
+}
+
+/// Order counts are on order answers only: USD-M's for 10 s and a minute, spot's for 10 s
+/// and a day; the weight on every answer (issue #17).
+#[test]
+fn binance_order_count_headers_follow_the_docs() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    block_on(async {
+        for (venue, path, longer) in [("binance-usdm", "/fapi/v1", "x-mbx-order-count-1m"), ("binance-spot", "/api/v3", "x-mbx-order-count-1d")] {
+            let base = format!("http://{}", ex.addr(venue));
+            let order = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=31000&newClientOrderId=hdr1";
+            let (s, headers, b) = binance_signed_headers(Method::POST, &base, &format!("{path}/order"), order).await;
+            assert_eq!(s, 200, "{b}");
+            for name in ["x-mbx-used-weight-1m", "x-mbx-order-count-10s", longer] {
+                assert!(headers.iter().any(|h| h == name), "{venue}: {name} missing from {headers:?}");
+            }
+            let (s, headers, b) = binance_signed_headers(Method::GET, &base, &format!("{path}/openOrders"), "symbol=BTCUSDT").await;
+            assert_eq!(s, 200, "{b}");
+            assert!(headers.iter().any(|h| h == "x-mbx-used-weight-1m") && !headers.iter().any(|h| h.starts_with("x-mbx-order-count")), "{venue}: {headers:?}");
+        }
+    });
 }
 
 /// Order refusals and defaults as each venue documents them (issue #17): USD-M answers a

@@ -280,15 +280,32 @@ fn cost(method: &Method, path: &str) -> (u32, u32) {
     }
 }
 
-fn with_limit_headers(mut response: Response, admitted: (u32, u32)) -> Response {
+/// Weight on every answer; order counts on order answers only, per the docs: spot's
+/// windows are 10 s and a day, USD-M's 10 s and a minute.
+fn with_limit_headers(mut response: Response, admitted: Admitted, futures: bool) -> Response {
     let h = response.headers_mut();
-    if let Ok(v) = admitted.0.to_string().parse() {
+    if let Ok(v) = admitted.weight.to_string().parse() {
         h.insert("X-MBX-USED-WEIGHT-1M", v);
     }
-    if let Ok(v) = admitted.1.to_string().parse() {
-        h.insert("X-MBX-ORDER-COUNT-10S", v);
+    if admitted.placed {
+        let longer = if futures { ("X-MBX-ORDER-COUNT-1M", admitted.orders_minute) } else { ("X-MBX-ORDER-COUNT-1D", admitted.orders_day) };
+        for (name, count) in [("X-MBX-ORDER-COUNT-10S", admitted.orders), longer] {
+            if let Ok(v) = count.to_string().parse() {
+                h.insert(name, v);
+            }
+        }
     }
     response
+}
+
+/// What the rate limits counted for an admitted request.
+#[derive(Clone, Copy)]
+struct Admitted {
+    weight: u32,
+    orders: u32,
+    orders_minute: u32,
+    orders_day: u32,
+    placed: bool,
 }
 
 fn ok(v: Value) -> Response {
@@ -320,7 +337,7 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
     };
     let (weight, orders) = cost(&method, &path);
     let admitted = match state.admit(weight, orders) {
-        Admission::Ok { weight, orders } => (weight, orders),
+        Admission::Ok { weight, orders, orders_minute, orders_day, placed } => Admitted { weight, orders, orders_minute, orders_day, placed },
         Admission::TooMany { retry_after, orders } => {
             let mut r = if orders {
                 // The order count, not the weight: -1015, with the limit in the venue's words.
@@ -346,7 +363,7 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    with_limit_headers(response, admitted)
+    with_limit_headers(response, admitted, futures)
 }
 
 fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &HeaderMap, query: &str, body: &str, futures: bool) -> Result<Response, ApiError> {

@@ -90,6 +90,8 @@ pub struct Credentials {
 struct LimitState {
     weights: VecDeque<(Instant, u32)>,
     orders: VecDeque<Instant>,
+    /// Orders of the last day, for the longer order-count headers (1M, 1D).
+    orders_day: VecDeque<Instant>,
     violations: u32,
     banned_until: Option<Instant>,
 }
@@ -117,7 +119,9 @@ pub struct VenueState {
 
 /// What a rate-limit check says.
 pub enum Admission {
-    Ok { weight: u32, orders: u32 },
+    /// Counts after this request: weight this minute, orders in the last 10 s, minute and
+    /// day, and whether it placed orders (only those answers carry order counts).
+    Ok { weight: u32, orders: u32, orders_minute: u32, orders_day: u32, placed: bool },
     /// `orders`: the order count was the limit hit (not the request weight).
     TooMany { retry_after: u64, orders: bool },
     Banned { retry_after: u64 },
@@ -176,8 +180,13 @@ impl VenueState {
         s.weights.push_back((now, weight));
         for _ in 0..orders {
             s.orders.push_back(now);
+            s.orders_day.push_back(now);
         }
-        Admission::Ok { weight: used + weight, orders: s.orders.len() as u32 }
+        while s.orders_day.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(86_400)) {
+            s.orders_day.pop_front();
+        }
+        let minute = s.orders_day.iter().rev().take_while(|t| now.duration_since(**t) < Duration::from_secs(60)).count() as u32;
+        Admission::Ok { weight: used + weight, orders: s.orders.len() as u32, orders_minute: minute, orders_day: s.orders_day.len() as u32, placed: orders > 0 }
     }
 
     /// Sends private pushes, applying the push faults.
@@ -359,7 +368,7 @@ fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) ->
         credentials: Credentials { api_key: setup_all.api_key.clone(), api_secret: setup_all.api_secret.clone(), passphrase: setup_all.passphrase.clone() },
         faults: Mutex::new(Faults::default()),
         limits: setup.limits,
-        limit_state: Mutex::new(LimitState { weights: VecDeque::new(), orders: VecDeque::new(), violations: 0, banned_until: None }),
+        limit_state: Mutex::new(LimitState { weights: VecDeque::new(), orders: VecDeque::new(), orders_day: VecDeque::new(), violations: 0, banned_until: None }),
         private_tx: broadcast::channel(65_536).0,
         public_tx: broadcast::channel(65_536).0,
         disconnect_tx: broadcast::channel(16).0,
