@@ -235,6 +235,13 @@ fn binance_order_refusals_and_defaults_follow_the_docs() {
         let (s, b) = binance_signed(Method::GET, &spot, "/api/v3/order", &format!("symbol=BTCUSDT&orderId={old_id}")).await;
         assert_eq!((s, b["orderId"].as_i64(), b["status"].as_str()), (200, Some(old_id), Some("CANCELED")), "{b}");
 
+        // A FULL answer lists the fills the order made on arrival.
+        let taking = "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30010&newClientOrderId=full1";
+        let (s, b) = binance_signed(Method::POST, &spot, "/api/v3/order", taking).await;
+        let fills = b["fills"].as_array().cloned().unwrap_or_default();
+        assert_eq!((s, b["status"].as_str(), fills.len()), (200, Some("FILLED"), 1), "{b}");
+        assert!(fills[0]["tradeId"].as_i64().is_some() && fills[0]["qty"] == "0.001", "{b}");
+
         // The order count (100 per 10 s on spot), not the weight: -1015.
         let mut refused = None;
         for n in 0..=100 {

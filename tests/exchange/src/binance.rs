@@ -600,7 +600,15 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
             m.forget(&cid);
             (Err(crate::market::Refusal(FOK_REJECTED.into())), Vec::new())
         }
-        Ok((o, h)) => (Ok(o), h),
+        Ok((o, h)) => {
+            // FULL answers list the fills the order made as it arrived.
+            let fills: Vec<Value> = m
+                .trades_of_order(o.order_id)
+                .into_iter()
+                .map(|t| json!({"price": plain(t.price), "qty": plain(t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "tradeId": t.trade_id}))
+                .collect();
+            (Ok((o, fills)), h)
+        }
         Err(e) => (Err(e), Vec::new()),
     });
     if fault == Some(false) {
@@ -608,7 +616,7 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
         return Err(error(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."));
     }
     match result {
-        Ok(mut o) => {
+        Ok((mut o, fills)) => {
             if futures && params.get("newOrderRespType").map(String::as_str) != Some("RESULT") {
                 // ACK, the default: the order as accepted, before it met the book.
                 o.status = runtime::model::OrderStatus::Accepted;
@@ -617,9 +625,9 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
                 o.reason = None;
             }
             let mut v = order_json(&o, futures);
-            if !futures {
+            if !futures && params.get("newOrderRespType").is_none_or(|t| t == "FULL") {
                 if let Value::Object(map) = &mut v {
-                    map.insert("fills".into(), json!([]));
+                    map.insert("fills".into(), Value::Array(fills));
                 }
             }
             Ok(v)

@@ -198,6 +198,11 @@ impl Market {
         open
     }
 
+    /// The trades of one order, oldest first.
+    pub fn trades_of_order(&self, order_id: i64) -> Vec<&Trade> {
+        self.trades.iter().filter(|t| t.order_id == order_id).collect()
+    }
+
     pub fn trades_since(&self, symbol: &str, since_ms: i64) -> Vec<&Trade> {
         self.trades.iter().filter(|t| t.symbol == symbol && t.ts_ms >= since_ms).collect()
     }
