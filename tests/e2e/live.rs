@@ -397,6 +397,10 @@ fn a_fresh_start_does_not_hedge_fills_made_before_it() {
     let state = dir.path().join("state.redb");
     let mut first = first_run_hedges_a_buy(&ex, &config, &state);
     first.signal("-INT");
+    // Binance spot takes a client id again only after its order FILLED: the maker's
+    // orders of the second run are named anew, as a changed strategy's would be.
+    let text = std::fs::read_to_string(&config).unwrap_or_else(|e| panic!("{e}")).replace("id = \"", "id = \"again-");
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("{e}"));
     let mut second = Process::spawn_with(&config, &state, &["--fresh"], "runtime=debug,info");
     second.connected();
     until_maker_orders_rest(&ex, |rested| second.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
