@@ -315,3 +315,23 @@ fn okx_ids_and_defaults_follow_the_docs() {
         }
     });
 }
+
+/// USD-M `exchangeInfo` lists perpetual contracts as such (issue #17: ccxt took BTCUSDT for
+/// a spot market): contract type, margin asset, precisions, the futures type; and the
+/// runtime's adapter still reads its rules from it.
+#[test]
+fn usdm_exchange_info_describes_perpetual_contracts() {
+    let ex = Exchange::start();
+    block_on(async {
+        let (s, b) = get(format!("http://{}/fapi/v1/exchangeInfo", ex.addr("binance-usdm")), &[]).await;
+        let symbol = &b["symbols"][0];
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(
+            (b["futuresType"].as_str(), symbol["contractType"].as_str(), symbol["marginAsset"].as_str(), symbol["pricePrecision"].as_u64(), symbol["quantityPrecision"].as_u64()),
+            (Some("U_MARGINED"), Some("PERPETUAL"), Some("USDT"), Some(1), Some(3)),
+            "{symbol}"
+        );
+        let rules = runtime::venue::binance::rest::parse_rules(&b).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((rules[0].tick_size.to_string(), rules[0].lot_size.to_string(), rules[0].min_notional.to_string()), ("0.1".into(), "0.001".into(), "5".into()));
+    });
+}

@@ -377,6 +377,9 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 .listings()
                 .iter()
                 .map(|l| {
+                    if futures {
+                        return usdm_symbol(l);
+                    }
                     let notional = if futures { json!({"filterType": "MIN_NOTIONAL", "notional": plain(l.min_notional)}) } else { json!({"filterType": "NOTIONAL", "minNotional": plain(l.min_notional), "applyMinToMarket": true, "maxNotional": "9000000", "applyMaxToMarket": false, "avgPriceMins": 5}) };
                     json!({"symbol": l.symbol, "status": "TRADING", "baseAsset": l.base, "quoteAsset": l.quote, "baseAssetPrecision": 8, "quoteAssetPrecision": 8,
                         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
@@ -388,10 +391,18 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                         ]})
                 })
                 .collect();
-            Ok(ok(json!({"timezone": "UTC", "serverTime": now, "rateLimits": [
+            let mut info = json!({"timezone": "UTC", "serverTime": now, "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": state.limits.weight_per_minute},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": state.limits.orders_per_10s}
-            ], "symbols": symbols})))
+            ], "exchangeFilters": [], "symbols": symbols});
+            if futures {
+                if let Value::Object(map) = &mut info {
+                    let margin: std::collections::BTreeSet<&str> = market.listings().iter().map(|l| l.quote.as_str()).collect();
+                    map.insert("futuresType".into(), json!("U_MARGINED"));
+                    map.insert("assets".into(), Value::Array(margin.into_iter().map(|a| json!({"asset": a, "marginAvailable": true, "autoAssetExchange": "-10000"})).collect()));
+                }
+            }
+            Ok(ok(info))
         }
         ("GET", "/depth") => {
             let params = parse_form(query);
@@ -641,6 +652,33 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
         Err(refusal) if refusal.0 == "Invalid symbol." => Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")),
         Err(refusal) => Err(error(StatusCode::BAD_REQUEST, -2010, &refusal.0)),
     }
+}
+
+/// A USD-M `exchangeInfo` symbol: a perpetual contract with the fields clients read to
+/// tell it from a spot market (contract type, margin asset, precisions), per Binance's
+/// public USD-M docs (the copied ones do not cover market data).
+fn usdm_symbol(l: &crate::market::Listing) -> Value {
+    let decimals = |step: Decimal| step.normalize().scale();
+    json!({
+        "symbol": l.symbol, "pair": l.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000i64, "onboardDate": 1569398400000i64,
+        "status": "TRADING", "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
+        "baseAsset": l.base, "quoteAsset": l.quote, "marginAsset": l.quote,
+        "pricePrecision": decimals(l.tick_size), "quantityPrecision": decimals(l.lot_size), "baseAssetPrecision": 8, "quotePrecision": 8,
+        "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "maxMoveOrderLimit": 10000,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": plain(l.tick_size), "maxPrice": "1000000", "tickSize": plain(l.tick_size)},
+            {"filterType": "LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "1000", "stepSize": plain(l.lot_size)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "120", "stepSize": plain(l.lot_size)},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+            {"filterType": "MIN_NOTIONAL", "notional": plain(l.min_notional)},
+            {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"}
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
+        "permissionSets": ["GRID", "COPY"]
+    })
 }
 
 /// USD-M's words for -5021.
