@@ -335,3 +335,47 @@ fn usdm_exchange_info_describes_perpetual_contracts() {
         assert_eq!((rules[0].tick_size.to_string(), rules[0].lot_size.to_string(), rules[0].min_notional.to_string()), ("0.1".into(), "0.001".into(), "5".into()));
     });
 }
+
+/// The USD-M endpoints clients call besides the runtime's (issue #17): account (v2 and
+/// v3), leverage brackets, one open order, all orders, cancel of a batch, a test order,
+/// tickers and the premium index; a wrong secret on them gets -1022, not a 404.
+#[test]
+fn usdm_serves_the_account_order_and_ticker_endpoints() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    let base = format!("http://{}", ex.addr("binance-usdm"));
+    block_on(async {
+        for path in ["/fapi/v2/account", "/fapi/v3/account"] {
+            let (s, b) = binance_signed(Method::GET, &base, path, "").await;
+            assert!(s == 200 && b["assets"].as_array().is_some_and(|a| a.iter().any(|x| x["asset"] == "USDT")), "{path}: {b}");
+        }
+        let (s, b) = binance_signed(Method::GET, &base, "/fapi/v1/leverageBracket", "symbol=BTCUSDT").await;
+        assert!(s == 200 && b[0]["brackets"][0]["initialLeverage"].as_u64() == Some(125), "{b}");
+        let mut ids = Vec::new();
+        for (n, price) in ["31000", "31010", "31020"].iter().enumerate() {
+            let (s, b) = binance_signed(Method::POST, &base, "/fapi/v1/order", &format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price={price}&newClientOrderId=ep{n}")).await;
+            assert_eq!(s, 200, "{b}");
+            ids.push(b["orderId"].as_i64().unwrap_or_default());
+        }
+        let (s, b) = binance_signed(Method::GET, &base, "/fapi/v1/openOrder", "symbol=BTCUSDT&origClientOrderId=ep1").await;
+        assert_eq!((s, b["orderId"].as_i64()), (200, Some(ids[1])), "{b}");
+        let (s, b) = binance_signed(Method::DELETE, &base, "/fapi/v1/batchOrders", &format!("symbol=BTCUSDT&orderIdList=[{},{}]", ids[0], ids[1])).await;
+        let statuses: Vec<&str> = b.as_array().into_iter().flatten().filter_map(|o| o["status"].as_str()).collect();
+        assert_eq!((s, statuses), (200, vec!["CANCELED", "CANCELED"]), "{b}");
+        let (s, b) = binance_signed(Method::GET, &base, "/fapi/v1/openOrder", "symbol=BTCUSDT&origClientOrderId=ep0").await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-2013)), "a canceled order is not open: {b}");
+        let (s, b) = binance_signed(Method::GET, &base, "/fapi/v1/allOrders", "symbol=BTCUSDT").await;
+        assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(3)), "{b}");
+        let (s, b) = binance_signed(Method::POST, &base, "/fapi/v1/order/test", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=29000").await;
+        assert_eq!((s, b.clone()), (200, json!({})), "{b}");
+        let (_, b) = binance_signed(Method::GET, &base, "/fapi/v1/allOrders", "symbol=BTCUSDT").await;
+        assert_eq!(b.as_array().map(Vec::len), Some(3), "a test order is never placed: {b}");
+        for path in ["/fapi/v1/ticker/price", "/fapi/v2/ticker/price", "/fapi/v1/ticker/bookTicker", "/fapi/v1/premiumIndex"] {
+            let (s, b) = get(format!("{base}{path}?symbol=BTCUSDT"), &[]).await;
+            assert!(s == 200 && b["symbol"] == "BTCUSDT", "{path}: {b}");
+        }
+        let wrong = signed_query(&Secret::new("not-the-secret"), &format!("recvWindow=5000&timestamp={}", system_ms()));
+        let (s, b) = get(format!("{base}/fapi/v2/account?{wrong}"), &[("X-MBX-APIKEY", KEY.to_string())]).await;
+        assert_eq!((s, b["code"].as_i64()), (400, Some(-1022)), "{b}");
+    });
+}

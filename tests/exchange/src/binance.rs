@@ -571,6 +571,124 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             let positions: Vec<Value> = market.positions().into_iter().map(|(s, q)| json!({"symbol": s, "positionAmt": plain(q), "positionSide": "BOTH"})).collect();
             Ok(ok(Value::Array(positions)))
         }
+        ("GET", "/account") if futures => {
+            signed(state, headers, query, body)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let assets: Vec<Value> = market
+                .balances()
+                .into_iter()
+                .map(|(a, free, locked)| json!({"asset": a, "walletBalance": plain(free + locked), "unrealizedProfit": "0", "marginBalance": plain(free + locked), "availableBalance": plain(free), "maxWithdrawAmount": plain(free), "updateTime": now}))
+                .collect();
+            let positions: Vec<Value> = market
+                .positions()
+                .into_iter()
+                .filter(|(_, q)| !q.is_zero())
+                .map(|(s, q)| json!({"symbol": s, "positionSide": "BOTH", "positionAmt": plain(q), "unrealizedProfit": "0", "isolatedMargin": "0", "notional": "0", "isolatedWallet": "0", "initialMargin": "0", "maintMargin": "0", "updateTime": now}))
+                .collect();
+            let wallet: Decimal = market.balances().into_iter().filter(|(a, _, _)| a == "USDT").map(|(_, f, l)| f + l).sum();
+            Ok(ok(json!({"totalInitialMargin": "0", "totalMaintMargin": "0", "totalWalletBalance": plain(wallet), "totalUnrealizedProfit": "0", "totalMarginBalance": plain(wallet),
+                "totalPositionInitialMargin": "0", "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": plain(wallet), "totalCrossUnPnl": "0", "availableBalance": plain(wallet),
+                "maxWithdrawAmount": plain(wallet), "assets": assets, "positions": positions})))
+        }
+        ("GET", "/leverageBracket") if futures => {
+            let params = signed(state, headers, query, body)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let brackets: Vec<Value> = market
+                .listings()
+                .iter()
+                .filter(|l| params.get("symbol").is_none_or(|s| *s == l.symbol))
+                .map(|l| json!({"symbol": l.symbol, "notionalCoef": 1.0, "brackets": [
+                    {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},
+                    {"bracket": 2, "initialLeverage": 100, "notionalCap": 600000, "notionalFloor": 50000, "maintMarginRatio": 0.005, "cum": 50.0}
+                ]}))
+                .collect();
+            Ok(ok(Value::Array(brackets)))
+        }
+        ("GET", "/openOrder") if futures => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            let cid = client_id(state, &params)?;
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            match market.order(&cid).filter(|o| o.symbol == symbol && o.status == runtime::model::OrderStatus::Accepted) {
+                Some(o) => Ok(ok(order_json(o, true))),
+                None => Err(error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")),
+            }
+        }
+        ("GET", "/allOrders") => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).clamp(1, 1000);
+            let from: Option<i64> = params.get("orderId").and_then(|s| s.parse().ok());
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let orders: Vec<Value> = market.all_orders(&symbol).into_iter().filter(|o| from.is_none_or(|f| o.order_id >= f)).take(limit).map(|o| order_json(o, futures)).collect();
+            Ok(ok(Value::Array(orders)))
+        }
+        ("DELETE", "/batchOrders") if futures => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            // Either list, a JSON array of at most 10.
+            let list = |name: &str| params.get(name).map(|l| serde_json::from_str::<Vec<Value>>(l).map_err(|_| error(StatusCode::BAD_REQUEST, -1130, &format!("Data sent for parameter '{name}' is not valid."))));
+            let ids: Vec<Params> = match (list("orderIdList"), list("origClientOrderIdList")) {
+                (Some(ids), _) => ids?.iter().map(|id| Params::from([("orderId".to_string(), id.as_i64().map(|i| i.to_string()).unwrap_or_else(|| id.to_string()))])).collect(),
+                (None, Some(ids)) => ids?.iter().map(|id| Params::from([("origClientOrderId".to_string(), id.as_str().unwrap_or_default().to_string())])).collect(),
+                (None, None) => return Err(error(StatusCode::BAD_REQUEST, -1102, "Param 'orderIdList' or 'origClientOrderIdList' must be sent, but both were empty/null!")),
+            };
+            if ids.len() > 10 {
+                return Err(error(StatusCode::BAD_REQUEST, -1130, "Data sent for parameter 'orderIdList' is not valid."));
+            }
+            let mut out = Vec::new();
+            for p in ids {
+                let result = client_id(state, &p).and_then(|cid| {
+                    state
+                        .with_market(|m| match m.cancel(&symbol, &cid, now) {
+                            Ok((o, h)) => (Ok(o), h),
+                            Err(e) => (Err(e), Vec::new()),
+                        })
+                        .map_err(|_| error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent."))
+                });
+                out.push(match result {
+                    Ok(o) => order_json(&o, true),
+                    Err(e) => json!({"code": e.code, "msg": e.msg}),
+                });
+            }
+            Ok(ok(Value::Array(out)))
+        }
+        ("POST", "/order/test") => {
+            // Validated as an order would be, never placed.
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?;
+            if state.market.lock().unwrap_or_else(|p| p.into_inner()).listing(symbol).is_none() {
+                return Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."));
+            }
+            need(&params, "side")?;
+            let kind = need(&params, "type")?;
+            binance_order_type(kind, params.get("timeInForce").map(String::as_str), decimal(&params, "price")?).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
+            decimal(&params, "quantity")?.ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."))?;
+            Ok(ok(json!({})))
+        }
+        ("GET", "/ticker/price") | ("GET", "/ticker/bookTicker") | ("GET", "/premiumIndex") if futures => {
+            let params = parse_form(query);
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = Vec::new();
+            for l in market.listings().iter().filter(|l| params.get("symbol").is_none_or(|s| *s == l.symbol)) {
+                let last = market.last_price(&l.symbol).unwrap_or_default();
+                let book = market.depth(&l.symbol, 1);
+                let (bid, ask) = book.map(|b| (b.bids.first().map(|x| (x.price, x.qty)), b.asks.first().map(|x| (x.price, x.qty)))).unwrap_or((None, None));
+                let side = |s: Option<(Decimal, Decimal)>| s.map(|(p, q)| (plain(p), plain(q))).unwrap_or(("0".into(), "0".into()));
+                let ((bid_price, bid_qty), (ask_price, ask_qty)) = (side(bid), side(ask));
+                out.push(match path {
+                    "/ticker/price" => json!({"symbol": l.symbol, "price": plain(last), "time": now}),
+                    "/ticker/bookTicker" => json!({"symbol": l.symbol, "bidPrice": bid_price, "bidQty": bid_qty, "askPrice": ask_price, "askQty": ask_qty, "time": now}),
+                    _ => json!({"symbol": l.symbol, "markPrice": plain(last), "indexPrice": plain(last), "estimatedSettlePrice": plain(last), "lastFundingRate": "0.00010000",
+                        "interestRate": "0.00010000", "nextFundingTime": (now / 28_800_000 + 1) * 28_800_000, "time": now}),
+                });
+            }
+            match (params.contains_key("symbol"), out.len()) {
+                (true, 0) => Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")),
+                (true, _) => Ok(ok(out.swap_remove(0))),
+                (false, _) => Ok(ok(Value::Array(out))),
+            }
+        }
         _ => Err(error(StatusCode::NOT_FOUND, -1000, "Unknown path.")),
     }
 }

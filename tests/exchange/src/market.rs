@@ -198,6 +198,14 @@ impl Market {
         open
     }
 
+    /// Every order of `symbol` the venue knows, oldest first (those whose client id was
+    /// taken again included).
+    pub fn all_orders(&self, symbol: &str) -> Vec<&Order> {
+        let mut all: Vec<&Order> = self.orders.values().chain(self.earlier.values()).filter(|o| o.symbol == symbol).collect();
+        all.sort_by_key(|o| o.order_id);
+        all
+    }
+
     /// The trades of one order, oldest first.
     pub fn trades_of_order(&self, order_id: i64) -> Vec<&Trade> {
         self.trades.iter().filter(|t| t.order_id == order_id).collect()
