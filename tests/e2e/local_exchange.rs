@@ -379,3 +379,53 @@ fn usdm_serves_the_account_order_and_ticker_endpoints() {
         assert_eq!((s, b["code"].as_i64()), (400, Some(-1022)), "{b}");
     });
 }
+
+/// After a trade the account's change is pushed behind the order report, as the venues
+/// do (issue #17): spot `outboundAccountPosition` on the WebSocket API subscription, USD-M
+/// `ACCOUNT_UPDATE` on the listen key stream.
+#[test]
+fn account_changes_are_pushed_after_a_trade() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        // Spot: subscribe, then an order that takes liquidity.
+        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let ts = system_ms();
+        let payload = format!("apiKey={KEY}&timestamp={ts}");
+        let signature = signed_query(&Secret::new(SECRET), &payload).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
+        let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
+        spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+        let answer: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!(answer["status"].as_i64(), Some(200), "{answer}");
+        let base = format!("http://{}", ex.addr("binance-spot"));
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30010&newClientOrderId=acct1").await;
+        assert_eq!(s, 200, "{b}");
+        let mut kinds = Vec::new();
+        while !kinds.iter().any(|k| k == "outboundAccountPosition") {
+            let frame: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?} after {kinds:?}"))).unwrap_or_default();
+            let event = &frame["event"];
+            if event["e"] == "outboundAccountPosition" {
+                let assets: Vec<&str> = event["B"].as_array().into_iter().flatten().filter_map(|b| b["a"].as_str()).collect();
+                assert!(assets.contains(&"BTC") && assets.contains(&"USDT"), "{event}");
+            }
+            kinds.push(event["e"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(kinds.first().map(String::as_str), Some("executionReport"), "the order report comes first: {kinds:?}");
+
+        // USD-M: a listen key, its stream, and a taking order.
+        let base = format!("http://{}", ex.addr("binance-usdm"));
+        let response = reqwest::Client::new().post(format!("{base}/fapi/v1/listenKey")).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let key: Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut usdm = Connection::open(&format!("ws://{}/private/ws?listenKey={}", ex.addr("binance-usdm"), key["listenKey"].as_str().unwrap_or_default())).await.unwrap_or_else(|e| panic!("{e}"));
+        let (s, b) = binance_signed(Method::POST, &base, "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.002&price=30010&newClientOrderId=acct2").await;
+        assert_eq!(s, 200, "{b}");
+        loop {
+            let event: Value = serde_json::from_str(&usdm.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            if event["e"] == "ACCOUNT_UPDATE" {
+                assert_eq!((event["a"]["P"][0]["s"].as_str(), event["a"]["P"][0]["pa"].as_str(), event["a"]["B"][0]["a"].as_str()), (Some("BTCUSDT"), Some("0.002"), Some("USDT")), "{event}");
+                break;
+            }
+        }
+    });
+}

@@ -145,6 +145,25 @@ fn trade_json(t: &Trade, futures: bool) -> Value {
     }
 }
 
+/// What a trade changed in the account, pushed after its order report as the venues do:
+/// spot `outboundAccountPosition` (the balances of the pair's two assets), USD-M
+/// `ACCOUNT_UPDATE` (the margin balance and the symbol's position).
+fn account_push(state: &VenueState, symbol: &str, futures: bool, now: i64) -> String {
+    let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+    let assets: Vec<String> = market.listing(symbol).map(|l| vec![l.base.clone(), l.quote.clone()]).unwrap_or_default();
+    let balances: Vec<(String, Decimal, Decimal)> = market.balances().into_iter().filter(|(a, _, _)| assets.contains(a)).collect();
+    if futures {
+        let position = market.positions().into_iter().find(|(s, _)| s == symbol).map(|(_, q)| q).unwrap_or_default();
+        let margin: Vec<Value> = balances.iter().filter(|(a, _, _)| assets.last() == Some(a)).map(|(a, f, l)| json!({"a": a, "wb": plain(*f + *l), "cw": plain(*f + *l), "bc": "0"})).collect();
+        json!({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {"m": "ORDER", "B": margin,
+            "P": [{"s": symbol, "pa": plain(position), "ep": "0", "bep": "0", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}})
+        .to_string()
+    } else {
+        let b: Vec<Value> = balances.iter().map(|(a, f, l)| json!({"a": a, "f": plain(*f), "l": plain(*l)})).collect();
+        json!({"e": "outboundAccountPosition", "E": now, "u": now, "B": b}).to_string()
+    }
+}
+
 /// Private and public pushes for what happened, in this venue's formats.
 pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec<(String, String)>) {
     let futures = state.kind == Kind::BinanceUsdm;
@@ -185,6 +204,9 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                             "V": stp_word(order.stp)})
                         .to_string(),
                     );
+                }
+                if trade.is_some() {
+                    private.push(account_push(state, &order.symbol, futures, now));
                 }
             }
             Happening::Public { symbol, trade_id, price, qty, buyer_is_maker, ts_ms } => {
