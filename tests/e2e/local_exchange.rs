@@ -429,3 +429,22 @@ fn account_changes_are_pushed_after_a_trade() {
         }
     });
 }
+
+/// OKX WebSocket answers carry the request's `id` (issue #17), a subscription's and an
+/// error's alike.
+#[test]
+fn okx_websocket_answers_carry_the_request_id() {
+    let ex = Exchange::start();
+    block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut ws = Connection::open(&format!("ws://{}/ws/v5/public", ex.addr("okx"))).await.unwrap_or_else(|e| panic!("{e}"));
+        for (request, event) in [
+            (json!({"id": "sub1", "op": "subscribe", "args": [{"channel": "trades", "instId": "BTC-USDT"}]}), "subscribe"),
+            (json!({"id": "bad2", "op": "subscribe", "args": [{"channel": "no-such-channel", "instId": "BTC-USDT"}]}), "error"),
+        ] {
+            ws.send_text(request.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+            let answer: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            assert_eq!((answer["event"].as_str(), answer["id"].clone()), (Some(event), request["id"].clone()), "{answer}");
+        }
+    });
+}

@@ -452,6 +452,14 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
                 };
                 let op = request.get("op").and_then(|o| o.as_str()).unwrap_or_default();
                 let args = request.get("args").and_then(|a| a.as_array()).cloned().unwrap_or_default();
+                // A request's `id` comes back in its answer.
+                let request_id = request.get("id").and_then(|i| i.as_str()).map(str::to_string);
+                let with_id = |mut answer: Value| {
+                    if let (Some(id), Value::Object(map)) = (&request_id, &mut answer) {
+                        map.insert("id".into(), json!(id));
+                    }
+                    answer
+                };
                 let answer = match op {
                     "login" if private => match login(&state, args.first()) {
                         Ok(()) => {
@@ -483,7 +491,7 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
                                         }
                                     }
                                 }
-                                if socket.send(Message::text(json!({"event": "subscribe", "arg": arg, "connId": conn_id}).to_string())).await.is_err() { return }
+                                if socket.send(Message::text(with_id(json!({"event": "subscribe", "arg": arg, "connId": conn_id})).to_string())).await.is_err() { return }
                                 for snapshot in snapshots {
                                     if socket.send(Message::text(snapshot)).await.is_err() { return }
                                 }
@@ -503,7 +511,7 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
                     }
                     _ => json!({"event": "error", "code": "60012", "msg": format!("Invalid request: {text}"), "connId": conn_id}),
                 };
-                if socket.send(Message::text(answer.to_string())).await.is_err() { return }
+                if socket.send(Message::text(with_id(answer).to_string())).await.is_err() { return }
             }
             push = orders_next => {
                 let Some(push) = push else { return };
