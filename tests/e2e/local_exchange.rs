@@ -448,3 +448,34 @@ fn okx_websocket_answers_carry_the_request_id() {
         }
     });
 }
+
+/// A spot order expired by self-trade prevention is reported with execution type
+/// `TRADE_PREVENTION`, status `EXPIRED_IN_MATCH` and the prevented quantity (the STP FAQ;
+/// issue #17: it said `EXPIRED`).
+#[test]
+fn a_prevented_self_trade_is_reported_as_such_on_spot() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let ts = system_ms();
+        let signature = signed_query(&Secret::new(SECRET), &format!("apiKey={KEY}&timestamp={ts}")).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
+        let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
+        spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+        spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let base = format!("http://{}", ex.addr("binance-spot"));
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.002&price=30000.2&newClientOrderId=stpmaker").await;
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=30000.2&newClientOrderId=stptaker&selfTradePreventionMode=EXPIRE_TAKER").await;
+        assert_eq!((s, b["status"].as_str()), (200, Some("EXPIRED_IN_MATCH")), "{b}");
+        loop {
+            let frame: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            let event = &frame["event"];
+            if event["e"] == "executionReport" && event["c"] == "stptaker" && event["X"] == "EXPIRED_IN_MATCH" {
+                assert_eq!((event["x"].as_str(), event["A"].as_str(), event["B"].as_str()), (Some("TRADE_PREVENTION"), Some("0.001"), Some("0.001")), "{event}");
+                break;
+            }
+        }
+    });
+}

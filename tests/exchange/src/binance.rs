@@ -179,6 +179,10 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                     None => ("0".into(), "0".into(), "0".into(), Value::Null, -1, false),
                 };
                 let canceled = *kind == ExecKind::Canceled;
+                // Spot reports an order expired by self-trade prevention as its own
+                // execution type, with the quantity prevented (the STP FAQ).
+                let prevented = *kind == ExecKind::Expired && order.reason.as_deref() == Some(runtime::venue::paper::reasons::STP_EXPIRED);
+                let prevented_qty = if prevented { order.qty - order.executed } else { Decimal::ZERO };
                 if futures {
                     let avg = if order.executed.is_zero() { Decimal::ZERO } else { (order.quote / order.executed).round_dp(8) };
                     private.push(
@@ -193,17 +197,20 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                         .to_string(),
                     );
                 } else {
-                    private.push(
-                        json!({"e": "executionReport", "E": now, "s": order.symbol,
+                    let mut report = json!({"e": "executionReport", "E": now, "s": order.symbol,
                             "c": if canceled { format!("cancel{}", order.order_id) } else { order.client_order_id.clone() },
                             "S": side_word(order.side), "o": otype, "f": tif, "q": plain(order.qty), "p": plain(order.price()), "P": "0", "F": "0", "g": -1,
                             "C": if canceled { order.client_order_id.clone() } else { String::new() },
-                            "x": kind.binance(), "X": order.binance_status(), "r": "NONE", "i": order.order_id, "l": last_qty, "z": plain(order.executed),
+                            "x": if prevented { "TRADE_PREVENTION" } else { kind.binance() }, "X": order.binance_status(), "r": "NONE", "i": order.order_id, "l": last_qty, "z": plain(order.executed),
                             "L": last_px, "n": fee, "N": fee_asset, "T": now, "t": trade_id, "v": 0, "I": order.order_id * 2, "w": order.executed < order.qty,
                             "m": maker, "M": false, "O": order.created_ms, "Z": plain(order.quote), "Y": "0", "Q": "0", "W": order.created_ms,
-                            "V": stp_word(order.stp)})
-                        .to_string(),
-                    );
+                            "V": stp_word(order.stp)});
+                    if let (true, Value::Object(map)) = (prevented, &mut report) {
+                        map.insert("u".into(), json!(-1));
+                        map.insert("A".into(), json!(plain(prevented_qty)));
+                        map.insert("B".into(), json!(plain(prevented_qty)));
+                    }
+                    private.push(report.to_string());
                 }
                 if trade.is_some() {
                     private.push(account_push(state, &order.symbol, futures, now));
