@@ -479,3 +479,38 @@ fn a_prevented_self_trade_is_reported_as_such_on_spot() {
         }
     });
 }
+
+/// Every documented market stream name is served (issue #17): USD-M `@trade` besides
+/// `@aggTrade`, and depth at `@depth`, `@depth@500ms` and `@depth@100ms`.
+#[test]
+fn usdm_serves_every_documented_trade_and_depth_stream() {
+    let ex = Exchange::start();
+    // The market trades on a thread of its own until every stream has been heard from
+    // (a print before the session has subscribed would go unheard).
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let printer = ex.printer("binance-usdm");
+    let market = std::thread::spawn({
+        let done = done.clone();
+        move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                printer.print("BTCUSDT", "30005", "0.5", "BUY");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    });
+    block_on(async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let wanted = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@depth", "btcusdt@depth@500ms", "btcusdt@depth@100ms"];
+        let mut ws = Connection::open(&format!("ws://{}/market/stream?streams={}", ex.addr("binance-usdm"), wanted.join("/"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut seen = std::collections::BTreeSet::new();
+        while seen.len() < wanted.len() {
+            let frame: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}; seen {seen:?}"))).unwrap_or_default();
+            let (stream, kind) = (frame["stream"].as_str().unwrap_or_default().to_string(), frame["data"]["e"].as_str().unwrap_or_default().to_string());
+            let expected = if stream.contains("depth") { "depthUpdate" } else { stream.split('@').nth(1).unwrap_or_default() };
+            assert_eq!(kind, expected, "{frame}");
+            seen.insert(stream);
+        }
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = market.join();
+}

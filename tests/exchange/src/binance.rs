@@ -217,13 +217,20 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 }
             }
             Happening::Public { symbol, trade_id, price, qty, buyer_is_maker, ts_ms } => {
-                let event = if futures {
-                    json!({"e": "aggTrade", "E": ts_ms, "s": symbol, "a": trade_id, "p": plain(*price), "q": plain(*qty), "f": trade_id, "l": trade_id, "T": ts_ms, "m": buyer_is_maker})
+                // Both venues publish the raw `trade` and the `aggTrade` streams (one trade
+                // per aggregate here).
+                let trade = if futures {
+                    json!({"e": "trade", "E": ts_ms, "T": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "X": "MARKET", "m": buyer_is_maker})
                 } else {
                     json!({"e": "trade", "E": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "T": ts_ms, "m": buyer_is_maker, "M": true})
                 };
-                let kind = if futures { "aggTrade" } else { "trade" };
-                public.push((format!("{}@{kind}", symbol.to_ascii_lowercase()), event.to_string()));
+                let mut aggregate = json!({"e": "aggTrade", "E": ts_ms, "s": symbol, "a": trade_id, "p": plain(*price), "q": plain(*qty), "f": trade_id, "l": trade_id, "T": ts_ms, "m": buyer_is_maker});
+                if let (false, Value::Object(map)) = (futures, &mut aggregate) {
+                    map.insert("M".into(), json!(true));
+                }
+                let lower = symbol.to_ascii_lowercase();
+                public.push((format!("{lower}@trade"), trade.to_string()));
+                public.push((format!("{lower}@aggTrade"), aggregate.to_string()));
             }
         }
     }
@@ -972,13 +979,24 @@ async fn public_single(State(state): State<Arc<VenueState>>, Path(stream): Path<
     upgrade.on_upgrade(move |socket| public_session(socket, state, vec![stream], false))
 }
 
+/// The stream a requested one is served from: every documented depth speed (spot `@depth`
+/// and `@depth@100ms`; USD-M `@depth`, `@depth@500ms` and `@depth@100ms`) carries the same
+/// diffs here, each a valid link in the update-id chain, only more often than the slower
+/// speeds would send them.
+fn published_as(wanted: &str) -> String {
+    match wanted.split_once('@') {
+        Some((symbol, "depth" | "depth@500ms" | "depth@1000ms")) => format!("{symbol}@depth@100ms"),
+        _ => wanted.to_string(),
+    }
+}
+
 async fn public_session(socket: WebSocket, state: Arc<VenueState>, streams: Vec<String>, combined: bool) {
     let (tx, rx) = tokio::sync::broadcast::channel(65_536);
     let mut public = state.public_tx.subscribe();
     let relay = tokio::spawn(async move {
         while let Ok((name, text)) = public.recv().await {
-            if streams.contains(&name) {
-                let out = if combined { format!("{{\"stream\":\"{name}\",\"data\":{text}}}") } else { text };
+            for wanted in streams.iter().filter(|w| published_as(w) == name) {
+                let out = if combined { format!("{{\"stream\":\"{wanted}\",\"data\":{text}}}") } else { text.clone() };
                 if tx.send(out).is_err() {
                     return;
                 }
