@@ -492,8 +492,12 @@ fn usdm_serves_every_documented_trade_and_depth_stream() {
     let market = std::thread::spawn({
         let done = done.clone();
         move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                printer.print("BTCUSDT", "30005", "0.5", "BUY");
+            // Prices alternate, so every print moves the book and makes a depth diff.
+            for price in ["30005", "30015"].iter().cycle() {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                printer.print("BTCUSDT", price, "0.5", "BUY");
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
