@@ -678,3 +678,36 @@ fn orders_given_together_go_out_in_usdm_batches() {
     assert_eq!((calls(&account, "POST /fapi/v1/batchOrders"), calls(&account, "POST /fapi/v1/order")), (1, 1), "one batch of five and one order: {account}");
     let _ = engine.controller().send(Control::Shutdown);
 }
+
+/// An order partly filled before a kill -9 and filled in full after the restart: its final
+/// state is delivered at once, not held for the fills delivered before the crash (their
+/// quantity is saved with the checkpoint), and never delivered short with an error after
+/// the reconciliations give up on them.
+#[test]
+fn an_order_filled_across_a_restart_ends_without_waiting() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    let text = config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", "mode = \"live\"\n[store]\nbackend = \"embedded\"\ncheckpoint_every = 1000000");
+    std::fs::write(&config, with_reconcile_interval(&text, 500)).unwrap_or_else(|e| panic!("{e}"));
+    let state = dir.path().join("state.redb");
+    let mut first = Process::spawn(&config, &state);
+    first.connected();
+    until_maker_orders_rest(&ex, |rested| first.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
+    // Half of the first maker sell (0.005 of 0.01 at 30010) fills and is hedged.
+    ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
+    first.wait("the first half's hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.005"));
+    first.signal("-KILL");
+    let mut second = Process::spawn(&config, &state);
+    second.connected();
+    second.wait("the resume", |l| l.iter().any(|l| l.contains("resumed from checkpoint")));
+    ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
+    second.wait("the second half's hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.01"));
+    // Four reconciliations later (more than the three a held state waits), nothing was
+    // delivered short.
+    let before = second.lines.iter().filter(|l| l.contains("reconciled")).count();
+    second.wait("four more reconciliations", |l| l.iter().filter(|l| l.contains("reconciled")).count() >= before + 8);
+    let all = second.signal("-INT");
+    assert!(!all.contains("more filled than its trade list shows"), "a final state was held for fills delivered before the crash:\n{all}");
+    assert_eq!(net(&ex.account("binance-usdm"), "BTCUSDT"), d("0.01"));
+}

@@ -175,6 +175,10 @@ pub fn run(settings: Settings) -> Report {
     let stop = Arc::new(AtomicBool::new(false));
     let printer = {
         let (printer, stop) = (ex.printer("binance-spot"), stop.clone());
+        // The hedge venue trades too, at the same prices, now and then: its background
+        // liquidity is re-quoted around each print, and without them the hedges would use
+        // it up over a long run and expire unfilled (a 600 s soak left 0.33 BTC waiting).
+        let hedge_printer = ex.printer("binance-usdm");
         std::thread::spawn(move || {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let mut price = d("30000");
@@ -190,6 +194,9 @@ pub fn run(settings: Settings) -> Report {
                 price += Decimal::from(rng.random_range(-50i64..=50)) * d("0.1");
                 let side = if rng.random_bool(0.5) { "BUY" } else { "SELL" };
                 printer.print("BTCUSDT", &price.to_string(), "0.03", side);
+                if prints % 10 == 0 {
+                    hedge_printer.print("BTCUSDT", &price.to_string(), "0.001", side);
+                }
                 prints += 1;
             }
             prints

@@ -123,6 +123,11 @@ pub struct LiveState {
     /// Venue time up to which fills were last reconciled (0 in older checkpoints).
     #[serde(default)]
     pub reconciled_ms: i64,
+    /// Fill quantity delivered so far per order in `open` (venue client id): saved with
+    /// the trade ids, so after a restart an order's final state is not held for fills
+    /// delivered before it.
+    #[serde(default)]
+    pub delivered: Vec<(String, Decimal)>,
 }
 
 /// How long the client ids and states of final orders are kept: well past the minute a
@@ -671,7 +676,10 @@ impl Venue for LiveVenue {
         let mut open: Vec<(String, String, StrategyId, String)> =
             pending.iter().filter_map(|(venue_id, symbol)| ours.get(venue_id).map(|(c, o)| (venue_id.clone(), c.clone(), *o, symbol.clone()))).collect();
         open.sort();
-        Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open, reconciled_ms: self.shared.reconciled_ms.load(Ordering::Relaxed) })
+        let delivered_map = self.shared.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        let mut delivered: Vec<(String, Decimal)> = pending.keys().filter_map(|id| delivered_map.get(id).map(|q| (id.clone(), *q))).collect();
+        delivered.sort();
+        Some(LiveState { last_fill_ms: self.shared.last_fill_ms.load(Ordering::Relaxed), seen_trades, open, reconciled_ms: self.shared.reconciled_ms.load(Ordering::Relaxed), delivered })
     }
 
     fn stop_placing(&mut self) {
@@ -692,6 +700,10 @@ impl Venue for LiveVenue {
             for (venue_id, cid, owner, symbol) in state.open {
                 ours.insert(venue_id.clone(), (cid, owner));
                 pending.insert(venue_id, symbol);
+            }
+            let mut delivered = self.shared.delivered.lock().unwrap_or_else(|p| p.into_inner());
+            for (venue_id, qty) in state.delivered {
+                delivered.insert(venue_id, qty);
             }
             for (owner, request) in sent {
                 let Some(symbol) = self.symbol_of.get(&request.instrument) else { continue };
