@@ -194,7 +194,7 @@ pub fn run(settings: Settings) -> Report {
                 price += Decimal::from(rng.random_range(-50i64..=50)) * d("0.1");
                 let side = if rng.random_bool(0.5) { "BUY" } else { "SELL" };
                 printer.print("BTCUSDT", &price.to_string(), "0.03", side);
-                if prints % 10 == 0 {
+                if prints.is_multiple_of(10) {
                     hedge_printer.print("BTCUSDT", &price.to_string(), "0.001", side);
                 }
                 prints += 1;
