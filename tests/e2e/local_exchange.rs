@@ -518,3 +518,22 @@ fn usdm_serves_every_documented_trade_and_depth_stream() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = market.join();
 }
+
+/// The retired `/ws/<listenKey>` path is refused on both Binance venues (issue #17: it
+/// accepted the upgrade and then said nothing), while market streams on `/ws/` still open.
+#[test]
+fn the_retired_listen_key_path_is_refused() {
+    let ex = Exchange::start();
+    block_on(async {
+        let response = reqwest::Client::new().post(format!("http://{}/fapi/v1/listenKey", ex.addr("binance-usdm"))).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let key: Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
+        let key = key["listenKey"].as_str().unwrap_or_default().to_string();
+        assert!(!key.is_empty());
+        for venue in ["binance-usdm", "binance-spot"] {
+            let refused = Connection::open(&format!("ws://{}/ws/{key}", ex.addr(venue))).await;
+            assert!(refused.is_err(), "{venue}: /ws/<listenKey> was accepted");
+            let market = Connection::open(&format!("ws://{}/ws/btcusdt@trade", ex.addr(venue))).await;
+            assert!(market.is_ok(), "{venue}: a market stream on /ws/ must still open");
+        }
+    });
+}

@@ -976,6 +976,11 @@ async fn public_combined(State(state): State<Arc<VenueState>>, Query(q): Query<S
 }
 
 async fn public_single(State(state): State<Arc<VenueState>>, Path(stream): Path<String>, upgrade: WebSocketUpgrade) -> Response {
+    // A market stream is `<symbol>@<kind>`; `/ws/<listenKey>` was the user data path both
+    // venues retired (spot 2026-02-20, USD-M 2026-04): refused, not accepted and left silent.
+    if !stream.contains('@') {
+        return error(StatusCode::NOT_FOUND, -1000, "Unknown stream: user data is served on the WebSocket API (spot) or /private/ws?listenKey= (USD-M); /ws/<listenKey> is retired.").into_response();
+    }
     upgrade.on_upgrade(move |socket| public_session(socket, state, vec![stream], false))
 }
 
