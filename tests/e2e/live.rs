@@ -365,28 +365,26 @@ fn live_books_follow_the_exchange_through_a_gap() {
 }
 
 /// A 418 from the hedge venue (point 8): nothing more is sent to it (the limiter refuses
-/// locally until the ban ends), the hedge is rejected once with the ban's end in its
-/// reason, and the hedger waits for that end instead of trying again into the ban every
-/// retry delay; after it, the hedge goes out once and the fills are hedged exactly once.
+/// locally until the ban ends), each hedge on its way when the ban began is rejected with
+/// the ban's end in its reason, and the hedger then waits for that end instead of trying
+/// again into the ban every retry delay (1.7 s: a 10 s ban used to cost a rejection each
+/// time); after it, the hedge goes out once and the fills are hedged exactly once.
 #[test]
 fn a_ban_stops_all_sending_to_that_venue() {
     let ex = Exchange::start();
     let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
     run_until(&mut engine, "the books to be synced", |e| !runtime_book(e, 1).0.is_empty());
-    ex.faults("binance-usdm", json!({"ban_secs": 4}));
+    ex.faults("binance-usdm", json!({"ban_secs": 10}));
     maker_burst(&ex, &mut engine, || {});
     let rejected = |e: &Engine| e.slots().iter().find(|s| s.name == "hedger").map_or(0, |s| s.stats.rejected);
     run_until(&mut engine, "the hedge to be rejected", |e| rejected(e) > 0);
-    // Hedges already on their way when the ban began are each answered; after that the
-    // hedger knows the end and tries nothing more into the ban (it used to retry every
-    // 1.7 s, a rejection each time, for the whole ban).
-    let told = rejected(&engine);
     let hedge = ex.account("binance-usdm");
     assert!(calls(&hedge, "POST /fapi/v1/order") + calls(&hedge, "POST /fapi/v1/batchOrders") <= 1, "after the 418, nothing reached the venue: {hedge}");
     assert_eq!(net(&hedge, "BTCUSDT"), Decimal::ZERO);
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
-    assert!(told <= 5, "at most the hedges in flight (one per maker fill) were refused: {told}");
-    assert_eq!(rejected(&engine), told, "no hedge was tried into the ban once its end was known");
+    // At most one hedge per maker fill can have been on its way before the hedger heard
+    // of the ban; retries into it would add one every 1.7 s of the 10.
+    assert!(rejected(&engine) <= 5, "the hedger tried again into the ban: {} rejections", rejected(&engine));
     let _ = engine.controller().send(Control::Shutdown);
 }
 
