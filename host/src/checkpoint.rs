@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::engine::{RunStats, SlotStatus, StrategyStats};
+use crate::stats::{RunStats, SlotStatus, StrategyStats};
 use crate::router::RouterState;
 use crate::venue::paper::PaperState;
 
@@ -39,7 +39,7 @@ pub struct Checkpoint {
     /// Live venues by id: the last fill seen and the trade ids around it, so a restart
     /// reconciles from there without delivering a fill twice.
     #[serde(default)]
-    pub live: Vec<(u32, crate::venue::live::LiveState)>,
+    pub live: Vec<(u32, crate::venue::LiveState)>,
 }
 
 /// The key of the `n`th order journalled since the last checkpoint: written before the

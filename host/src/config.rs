@@ -242,8 +242,21 @@ pub struct ConnectionConfig {
 }
 
 fn default_reconcile_interval() -> u64 {
-    crate::venue::live::DEFAULT_RECONCILE_INTERVAL.as_millis() as u64
+    DEFAULT_RECONCILE_INTERVAL_MS
 }
+
+/// The default of `reconcile_interval_ms`: a few requests of weight every ten seconds is
+/// a small share of any venue's limit.
+pub const DEFAULT_RECONCILE_INTERVAL_MS: u64 = 10_000;
+
+/// How long a REST request may take before its outcome is unknown. A signed request can
+/// be accepted until its receive window has passed, so the window must be shorter than
+/// this: then, once a request times out, the original can no longer execute, and a query
+/// that finds no order means it never will (config refuses a longer window).
+///
+/// Here, with the connection settings, because the receive window is checked against it;
+/// the venue adapters build their HTTP clients with it.
+pub const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Bounds of `reconcile_interval_ms`: more often than twice a second spends weight for
 /// nothing; less often than hourly leaves a lost fill unhedged too long.
@@ -272,10 +285,10 @@ impl SecretRef {
         }
     }
 
-    pub fn load(&self) -> Result<crate::venue::secrets::Secret, crate::venue::secrets::SecretError> {
+    pub fn load(&self) -> Result<crate::secrets::Secret, crate::secrets::SecretError> {
         match self {
-            SecretRef::Env(name) => crate::venue::secrets::from_env(name),
-            SecretRef::File(path) => crate::venue::secrets::from_file(path),
+            SecretRef::Env(name) => crate::secrets::from_env(name),
+            SecretRef::File(path) => crate::secrets::from_file(path),
         }
     }
 }
@@ -500,7 +513,7 @@ impl Config {
                 }
                 // A window longer than the request timeout would let a request we gave up
                 // on execute after a resend with the same id: two orders for one intent.
-                let timeout_ms = crate::venue::live::HTTP_TIMEOUT.as_millis() as u64;
+                let timeout_ms = HTTP_TIMEOUT.as_millis() as u64;
                 if c.recv_window_ms == 0 || c.recv_window_ms >= timeout_ms {
                     return Err(format!("venue {}: connection.recv_window_ms must be 1 to {} (shorter than the {timeout_ms} ms request timeout, so a request given up on can no longer execute)", venue.name, timeout_ms - 1));
                 }

@@ -5,7 +5,12 @@
 //! A newcomer's map: [`model`] holds the domain types; [`plugin`] is the only place that
 //! names wasmtime; [`venue`] holds the venue seam and the paper exchange; [`feed`] the
 //! market data sources; [`router`] the checks every order passes; [`engine`] the event
-//! loop that ties them together; [`reload`] watches files for hot swaps.
+//! loop that ties them together (its rooms: start-up, delivery, control, resume);
+//! [`checkpoint`] and [`stats`] what a restart carries; [`secrets`] the credentials;
+//! [`reload`] watches files for hot swaps.
+//!
+//! Imports go one way, down: `tests/structure.rs` fails on any two modules that use each
+//! other.
 
 pub mod bus;
 pub mod checkpoint;
@@ -18,6 +23,8 @@ pub mod model;
 pub mod plugin;
 pub mod reload;
 pub mod router;
+pub mod secrets;
+pub mod stats;
 pub mod store;
 pub mod summary;
 pub mod venue;

@@ -151,12 +151,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let store_config = config.store.clone();
     let mut engine = Engine::new(config, &components, plugin.clone())?;
     let slots = engine.slots();
-    if !slots.is_empty() && slots.iter().all(|s| s.status != runtime::engine::SlotStatus::Running) {
+    if !slots.is_empty() && slots.iter().all(|s| s.status != runtime::stats::SlotStatus::Running) {
         let reasons: Vec<String> = slots
             .iter()
             .map(|s| match &s.status {
-                runtime::engine::SlotStatus::Refused(r) | runtime::engine::SlotStatus::Failed(r) => format!("{}: {r}", s.name),
-                runtime::engine::SlotStatus::Running => s.name.clone(),
+                runtime::stats::SlotStatus::Refused(r) | runtime::stats::SlotStatus::Failed(r) => format!("{}: {r}", s.name),
+                runtime::stats::SlotStatus::Running => s.name.clone(),
             })
             .collect();
         bail!("no strategy could start, so there is nothing to run: {}", reasons.join("; "));

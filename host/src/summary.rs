@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::engine::{Engine, SlotStatus};
+use crate::engine::Engine;
+use crate::stats::SlotStatus;
 use crate::model::Decimal;
 
 /// Renders the end-of-run summary as text.

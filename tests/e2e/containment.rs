@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::{counter_state, guest, load_all, parse_config, plugin_host, synthetic_venue};
-use runtime::engine::{Control, Engine, Notice, SlotStatus, StrategyStats};
+use runtime::engine::{Control, Engine, Notice};
+use runtime::stats::{SlotStatus, StrategyStats};
 
 const PRINTS: u64 = 3_000;
 

@@ -2,7 +2,8 @@
 //! its resting orders cancelled, while the host and the other strategies carry on.
 
 use e2e::{counter_state, guest, plugin_host, synthetic_venue};
-use runtime::engine::{Notice, SlotStatus};
+use runtime::engine::Notice;
+use runtime::stats::SlotStatus;
 use runtime::model::Decimal;
 use runtime::venue::paper::book::Account;
 

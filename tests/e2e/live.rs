@@ -455,7 +455,7 @@ fn an_order_beyond_the_bounds_never_reaches_a_live_venue() {
         }
     }
     assert!(refused(&engine), "the scripted order was never refused: {:?}", engine.slots()[0].stats);
-    assert_eq!(engine.slots()[0].status, runtime::engine::SlotStatus::Running);
+    assert_eq!(engine.slots()[0].status, runtime::stats::SlotStatus::Running);
     let maker = ex.account("binance-spot");
     assert_eq!(calls(&maker, "POST /api/v3/order"), 0, "nothing was sent: {maker}");
     assert_eq!(maker["openOrders"], json!([]));
@@ -528,7 +528,7 @@ fn a_kill_during_a_partly_filled_hedge_does_not_over_hedge_on_restart() {
 fn fills_are_read_back_page_by_page() {
     use runtime::model::{OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
     use runtime::venue::live::protocol::{Exchange as _, NewOrder};
-    use runtime::venue::secrets::Secret;
+    use runtime::secrets::Secret;
     let ex = Exchange::start();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     let sell = |symbol: &str, id: &str, qty: &str| NewOrder {

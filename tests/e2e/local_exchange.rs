@@ -9,7 +9,7 @@ use runtime::venue::live::clock::system_ms;
 use runtime::venue::live::ws::Connection;
 use runtime::venue::okx::common::{login_sign, sign};
 use runtime::venue::okx::rest::iso_ms;
-use runtime::venue::secrets::Secret;
+use runtime::secrets::Secret;
 use serde_json::{json, Value};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
-use runtime::engine::{Control, Engine, SlotStatus};
+use runtime::engine::{Control, Engine};
+use runtime::stats::SlotStatus;
 use runtime::model::Decimal;
 use serde_json::{json, Value};
 

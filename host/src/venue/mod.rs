@@ -6,13 +6,14 @@
 //! answer comes later, over a socket; the paper venue simply answers at once.
 
 pub mod binance;
+pub mod connect;
 pub mod live;
 pub mod okx;
 pub mod paper;
 pub mod report;
-pub mod secrets;
 
-use crate::model::{BookSnapshot, Fill, InstrumentId, OrderRequest, OrderUpdate, PublicTrade, SelfTradePrevention, StrategyId, VenueId};
+
+use crate::model::{BookSnapshot, Decimal, Fill, InstrumentId, OrderRequest, OrderUpdate, PublicTrade, SelfTradePrevention, StrategyId, VenueId};
 
 /// Something a venue reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +49,28 @@ pub trait Venue: Send {
     fn as_paper(&self) -> Option<&paper::PaperVenue>;
     /// What a live venue must remember across a restart (none for a paper venue, whose
     /// whole state is checkpointed).
-    fn live_state(&self) -> Option<live::LiveState>;
+    fn live_state(&self) -> Option<LiveState>;
     /// After a restart: the saved state and the orders sent since (from the journal);
     /// the venue reconciles them before anything else.
-    fn restore_live(&mut self, state: live::LiveState, sent: &[(StrategyId, OrderRequest)]);
+    fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]);
     /// The runtime is stopping: placements not yet sent never will be (cancels still go).
     fn stop_placing(&mut self) {}
+}
+
+/// What a live venue carries across a restart, in a checkpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LiveState {
+    pub last_fill_ms: i64,
+    /// The most recent trade ids delivered (symbol:id).
+    pub seen_trades: Vec<String>,
+    /// Orders not yet seen final: (venue client id, our client id, owner, symbol).
+    pub open: Vec<(String, String, StrategyId, String)>,
+    /// Venue time up to which fills were last reconciled (0 in older checkpoints).
+    #[serde(default)]
+    pub reconciled_ms: i64,
+    /// Fill quantity delivered so far per order in `open` (venue client id): saved with
+    /// the trade ids, so after a restart an order's final state is not held for fills
+    /// delivered before it.
+    #[serde(default)]
+    pub delivered: Vec<(String, Decimal)>,
 }

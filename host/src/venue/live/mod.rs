@@ -23,7 +23,6 @@
 
 pub mod book;
 pub mod clock;
-pub mod connect;
 pub mod limits;
 pub mod protocol;
 pub mod ws;
@@ -37,14 +36,8 @@ use tokio::sync::mpsc;
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
 use crate::venue::report::OrderReport;
-use crate::venue::{paper, Venue, VenueEvent};
+use crate::venue::{paper, LiveState, Venue, VenueEvent};
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
-
-/// How long a REST request may take before its outcome is unknown. A signed request can
-/// be accepted until its receive window has passed, so the window must be shorter than
-/// this: then, once a request times out, the original can no longer execute, and a query
-/// that finds no order means it never will (config refuses a longer window).
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
 /// 10k on OKX): a venue that keeps answering full pages is not followed forever; the
@@ -87,9 +80,6 @@ pub struct LiveSettings {
     pub reconcile_interval: Duration,
 }
 
-/// The default for [`LiveSettings::reconcile_interval`]: a few requests of weight every
-/// ten seconds is a small share of any venue's limit.
-pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Default for LiveSettings {
     fn default() -> Self {
@@ -97,7 +87,7 @@ impl Default for LiveSettings {
             max_connection_age: Duration::from_secs(23 * 3600 + 50 * 60),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
-            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            reconcile_interval: Duration::from_millis(crate::config::DEFAULT_RECONCILE_INTERVAL_MS),
         }
     }
 }
@@ -110,24 +100,6 @@ enum Command {
     Reconcile(std::sync::mpsc::Sender<()>),
     /// Says when every command before it has been carried out.
     Flush(std::sync::mpsc::Sender<()>),
-}
-
-/// What a live venue carries across a restart, in a checkpoint.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LiveState {
-    pub last_fill_ms: i64,
-    /// The most recent trade ids delivered (symbol:id).
-    pub seen_trades: Vec<String>,
-    /// Orders not yet seen final: (venue client id, our client id, owner, symbol).
-    pub open: Vec<(String, String, StrategyId, String)>,
-    /// Venue time up to which fills were last reconciled (0 in older checkpoints).
-    #[serde(default)]
-    pub reconciled_ms: i64,
-    /// Fill quantity delivered so far per order in `open` (venue client id): saved with
-    /// the trade ids, so after a restart an order's final state is not held for fills
-    /// delivered before it.
-    #[serde(default)]
-    pub delivered: Vec<(String, Decimal)>,
 }
 
 /// How long the client ids and states of final orders are kept: well past the minute a

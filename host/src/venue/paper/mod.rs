@@ -684,9 +684,9 @@ impl Venue for PaperVenue {
         Some(self)
     }
 
-    fn live_state(&self) -> Option<crate::venue::live::LiveState> {
+    fn live_state(&self) -> Option<crate::venue::LiveState> {
         None
     }
 
-    fn restore_live(&mut self, _state: crate::venue::live::LiveState, _sent: &[(StrategyId, OrderRequest)]) {}
+    fn restore_live(&mut self, _state: crate::venue::LiveState, _sent: &[(StrategyId, OrderRequest)]) {}
 }

@@ -5,7 +5,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::model::{Decimal, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
-use crate::venue::secrets::Secret;
+use crate::secrets::Secret;
 
 /// Binance's `selfTradePreventionMode` for ours; set on every order.
 pub fn stp_mode(stp: SelfTradePrevention) -> &'static str {

@@ -20,7 +20,7 @@ use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
-use crate::venue::secrets::Secret;
+use crate::secrets::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -79,7 +79,7 @@ impl Binance {
     pub fn new(flavor: Flavor, endpoints: Endpoints, api_key: Secret, secret: Secret, recv_window: u64) -> Result<Self, String> {
         ws::install_tls_provider();
         let http = reqwest::Client::builder()
-            .timeout(crate::venue::live::HTTP_TIMEOUT)
+            .timeout(crate::config::HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;

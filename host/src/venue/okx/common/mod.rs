@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::model::{OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
-use crate::venue::secrets::Secret;
+use crate::secrets::Secret;
 
 /// OKX allows only letters and digits in `clOrdId` (up to 32); our ids may also hold `-`
 /// and `_`, which are dropped. Deterministic, so a retry maps to the same OKX id.

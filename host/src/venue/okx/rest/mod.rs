@@ -19,7 +19,7 @@ use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
 use crate::venue::okx::websocket::{parse_orders, side, status};
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
-use crate::venue::secrets::Secret;
+use crate::secrets::Secret;
 
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -58,7 +58,7 @@ pub struct Okx {
 }
 
 /// How long after sending a placement OKX may still process it (`expTime`): well inside
-/// [`crate::venue::live::HTTP_TIMEOUT`].
+/// [`crate::config::HTTP_TIMEOUT`].
 const ORDER_DEADLINE_MS: i64 = 5_000;
 
 /// Fills per page of `/api/v5/trade/fills`: the documented maximum.
@@ -72,7 +72,7 @@ impl Okx {
     pub fn new(endpoints: Endpoints, credentials: Credentials, trade_mode: &str) -> Result<Self, String> {
         ws::install_tls_provider();
         let http = reqwest::Client::builder()
-            .timeout(crate::venue::live::HTTP_TIMEOUT)
+            .timeout(crate::config::HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;

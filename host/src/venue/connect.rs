@@ -7,9 +7,9 @@ use crate::config::{SecretRef, VenueConfig, VenueKind};
 use crate::model::{Decimal, InstrumentId, InstrumentInfo, VenueId};
 use crate::venue::binance::rest::{Binance, Endpoints as BinanceEndpoints, Flavor};
 use crate::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
-use crate::venue::secrets::Secret;
+use crate::secrets::Secret;
 
-use super::{LiveSettings, LiveVenue, VenueSpec, Waker};
+use super::live::{LiveSettings, LiveVenue, VenueSpec, Waker};
 
 /// A started live venue and its instruments, with the venue's own rules.
 pub struct Connected {

@@ -1,0 +1,170 @@
+//! Changes applied between two batches: hot swaps of a component and config reloads.
+
+use std::time::{Duration, Instant};
+
+use super::{Control, Engine, Notice};
+use crate::config::Config;
+use crate::model::{shown, Event};
+use crate::plugin::LoadedComponent;
+use crate::stats::SlotStatus;
+
+impl Engine {
+    /// Waits up to `timeout` for one control message and applies it, then delivers what
+    /// it caused; for when no market data is flowing. False when none came.
+    pub fn wait_control(&mut self, timeout: Duration) -> bool {
+        match self.control_rx.recv_timeout(timeout) {
+            Ok(control) => {
+                self.apply_control(control);
+                self.deliver();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub(super) fn apply_controls(&mut self) {
+        while let Ok(control) = self.control_rx.try_recv() {
+            self.apply_control(control);
+        }
+    }
+
+    pub(super) fn apply_control(&mut self, control: Control) {
+        match control {
+            Control::Swap { component, loaded } => self.swap(&component, &loaded),
+            Control::Config(config) => self.apply_config(*config),
+            Control::SwapFailed { component, reason } => self.notify(Notice::SwapRejected { component, reason }),
+            Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
+            Control::Shutdown => self.stopping = true,
+            Control::Wake => {}
+        }
+    }
+
+    /// Replaces every instance of `component` with the new version: init it, hand it the
+    /// old version's snapshot, and only then switch. Any failure keeps the old version.
+    pub(super) fn swap(&mut self, component: &str, loaded: &LoadedComponent) {
+        let mut matched = false;
+        for index in 0..self.slots.len() {
+            if self.slots[index].component != component {
+                continue;
+            }
+            matched = true;
+            let started = Instant::now();
+            let slot = &self.slots[index];
+            let (mut next, subscriptions) = match self.start_instance(slot, loaded) {
+                Ok(started) => started,
+                Err(reason) => {
+                    self.reject_swap(index, loaded, reason);
+                    continue;
+                }
+            };
+            let slot = &mut self.slots[index];
+            if let Some(old) = slot.instance.as_mut() {
+                let state = match old.snapshot() {
+                    Ok(state) => state,
+                    Err(trap) => {
+                        // A trap ends an instance: the running version is gone, not kept.
+                        let reason = format!("the running version {trap} while taking its snapshot for the swap; it is stopped, and the new version is not started since there is no state to hand it");
+                        tracing::error!(strategy = %self.slots[index].name, version = %loaded.hash, "hot swap failed: {reason}");
+                        self.notify(Notice::SwapRejected { component: self.slots[index].component.clone(), reason });
+                        self.fail(index, trap);
+                        continue;
+                    }
+                };
+                match next.restore(&state) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(refusal)) => {
+                        self.reject_swap(index, loaded, format!("restore refused: {refusal}"));
+                        continue;
+                    }
+                    Err(trap) => {
+                        self.reject_swap(index, loaded, format!("restore {trap}"));
+                        continue;
+                    }
+                }
+            } else {
+                tracing::warn!(strategy = %slot.name, "the previous version had stopped; the new version starts from its init state");
+            }
+            let slot = &mut self.slots[index];
+            let from = std::mem::replace(&mut slot.hash, loaded.hash.clone());
+            if slot.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
+                slot.next_timer = None;
+            }
+            slot.instance = Some(next);
+            slot.subscriptions = subscriptions;
+            slot.status = SlotStatus::Running;
+            slot.stats.swaps += 1;
+            let (id, permissions) = (slot.id, slot.subscriptions.clone());
+            let micros = started.elapsed().as_micros();
+            tracing::info!(strategy = %slot.name, from = %from, to = %loaded.hash, micros, compile_ms = loaded.compile_time.as_millis() as u64, "hot swap done");
+            let notice = Notice::Swapped { strategy: slot.name.clone(), from, to: loaded.hash.clone(), micros };
+            self.router.set_permissions(id, &permissions);
+            self.notify(notice);
+        }
+        if !matched {
+            tracing::warn!(component, "a new version was loaded but no strategy instance runs this component");
+        }
+    }
+
+    pub(super) fn reject_swap(&mut self, index: usize, loaded: &LoadedComponent, reason: String) {
+        let slot = &self.slots[index];
+        tracing::error!(strategy = %slot.name, version = %loaded.hash, "hot swap refused, the running version stays: {reason}");
+        let component = slot.component.clone();
+        self.notify(Notice::SwapRejected { component, reason });
+    }
+
+    /// Applies a reloaded config: new params reach their strategies as a `params` event;
+    /// what needs a restart is named and left as it was.
+    ///
+    /// A config that changes what needs a restart (venues, mode, sandbox, the set of
+    /// strategies or their components) is refused whole, with what it changes named: a
+    /// file cut short by an editor mid-write looks exactly like that (strategies gone,
+    /// limits back to defaults), and half of an intended change is worse than none.
+    pub(super) fn apply_config(&mut self, config: Config) {
+        let mut needs_restart = Vec::new();
+        if config.venues != self.config.venues {
+            needs_restart.push("the venues".to_string());
+        }
+        if config.mode != self.config.mode {
+            needs_restart.push("the mode".to_string());
+        }
+        if config.sandbox != self.config.sandbox {
+            needs_restart.push("the sandbox limits".to_string());
+        }
+        for old in &self.config.strategies {
+            match config.strategies.iter().find(|s| s.name == old.name) {
+                None => needs_restart.push(format!("strategy {} removed", old.name)),
+                Some(new) if new.component != old.component => needs_restart.push(format!("strategy {} moved to component {}", old.name, shown(&new.component, 40))),
+                Some(_) => {}
+            }
+        }
+        for new in &config.strategies {
+            if !self.config.strategies.iter().any(|s| s.name == new.name) {
+                needs_restart.push(format!("strategy {} added", new.name));
+            }
+        }
+        if !needs_restart.is_empty() {
+            let reason = format!("config change not applied: it changes what needs a restart ({}); the running config stays in force", needs_restart.join(", "));
+            tracing::warn!("{reason}");
+            return self.notify(Notice::ConfigRejected { reason });
+        }
+        let mut changed = Vec::new();
+        for sc in &config.strategies {
+            if let Some(slot) = self.slots.iter_mut().find(|s| s.name == sc.name.as_str()) {
+                let params = sc.params_json();
+                if params != slot.params {
+                    tracing::info!(strategy = %slot.name, "params changed; delivering them to the strategy");
+                    slot.params = params.clone();
+                    slot.pending.push(Event::Params(params));
+                    changed.push(slot.name.clone());
+                }
+            }
+        }
+        if config.risk != self.config.risk {
+            tracing::info!("risk limits updated");
+            self.router.set_risk(config.risk.clone());
+        }
+        self.config.strategies = config.strategies;
+        self.config.risk = config.risk;
+        self.notify(Notice::ConfigApplied { changed });
+    }
+}

@@ -1,0 +1,203 @@
+//! Getting events to strategies and their decisions to the router: timers, books, what
+//! the venues report, the strategy calls themselves, and stopping a strategy that traps.
+
+use super::{Engine, Notice, MAX_ROUNDS};
+use crate::checkpoint;
+use crate::model::{shown, Action, Event, InstrumentId, OrderStatus, Side};
+use crate::plugin::GuestTrap;
+use crate::router::Routed;
+use crate::stats::SlotStatus;
+use crate::store::Write;
+use crate::venue::VenueEvent;
+
+impl Engine {
+    pub(super) fn fire_timers(&mut self, ts: i64) {
+        for slot in &mut self.slots {
+            let Some(interval) = slot.subscriptions.timer_interval_ms.filter(|i| *i > 0) else { continue };
+            let interval = interval as i64;
+            let due = *slot.next_timer.get_or_insert((ts / interval + 1) * interval);
+            if ts >= due {
+                // Missed intervals are coalesced into one timer at the latest due time.
+                let latest = due + (ts - due) / interval * interval;
+                slot.pending.push(Event::Timer(latest));
+                slot.next_timer = Some(latest + interval);
+            }
+        }
+    }
+
+    pub(super) fn publish_books(&mut self, touched: &[InstrumentId], ts: i64) {
+        if !self.slots.iter().any(|s| !s.subscriptions.books.is_empty()) {
+            return;
+        }
+        let market = self.market.lock();
+        for slot in self.slots.iter_mut().filter(|s| s.status == SlotStatus::Running) {
+            for (instrument, depth) in &slot.subscriptions.books {
+                if touched.contains(instrument) {
+                    if let Some(book) = market.book(*instrument, *depth as usize, ts) {
+                        slot.pending.push(Event::Book(book));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves what the venues reported into the strategies' queues.
+    pub(super) fn collect_venue_events(&mut self) {
+        let mut events = Vec::new();
+        {
+            let mut market = self.market.lock();
+            for venue in market.venues.iter_mut() {
+                venue.drain_events(&mut events);
+            }
+            for event in &events {
+                self.router.on_venue_event(&market, event);
+                if let VenueEvent::Trade(trade) = event {
+                    market.record_trade(trade);
+                    if let Some(bus) = self.bus.as_mut() {
+                        bus.on_trade(trade);
+                    }
+                }
+            }
+        }
+        for event in events {
+            self.dispatch(event);
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, event: VenueEvent) {
+        match event {
+            VenueEvent::Book(instrument) => {
+                if !self.books_touched.contains(&instrument) {
+                    self.books_touched.push(instrument);
+                }
+            }
+            VenueEvent::Trade(trade) => {
+                for slot in &mut self.slots {
+                    if slot.status == SlotStatus::Running && slot.subscriptions.trades.contains(&trade.instrument) {
+                        slot.pending.push(Event::Trade(trade.clone()));
+                    }
+                }
+            }
+            VenueEvent::Fill(fill) => {
+                for slot in &mut self.slots {
+                    let own = fill.owner == Some(slot.id);
+                    if own {
+                        // Saturating: a venue's figures are not trusted to be sane.
+                        let p = slot.stats.positions.entry(fill.instrument).or_default();
+                        let notional = fill.qty.saturating_mul(fill.price);
+                        match fill.side {
+                            Side::Buy => {
+                                p.bought = p.bought.saturating_add(fill.qty);
+                                p.buy_notional = p.buy_notional.saturating_add(notional);
+                            }
+                            Side::Sell => {
+                                p.sold = p.sold.saturating_add(fill.qty);
+                                p.sell_notional = p.sell_notional.saturating_add(notional);
+                            }
+                        }
+                        p.fees = p.fees.saturating_add(fill.fee);
+                        slot.stats.fills += 1;
+                    }
+                    if slot.status == SlotStatus::Running && (own || slot.subscriptions.account_fills.contains(&fill.instrument)) {
+                        slot.pending.push(Event::Fill(fill.clone()));
+                    }
+                }
+            }
+            VenueEvent::Order(update) => {
+                let Some(slot) = self.slots.iter_mut().find(|s| Some(s.id) == update.owner) else { return };
+                match update.status {
+                    OrderStatus::Rejected => slot.stats.rejected += 1,
+                    OrderStatus::Canceled => slot.stats.canceled += 1,
+                    _ => {}
+                }
+                slot.pending.push(Event::Order(update));
+            }
+        }
+    }
+
+    /// Calls every strategy that has events, routes what they decide, and repeats while
+    /// their decisions cause new events, up to [`MAX_ROUNDS`].
+    pub(super) fn deliver(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            let mut any = false;
+            for index in 0..self.slots.len() {
+                if self.slots[index].pending.is_empty() {
+                    continue;
+                }
+                if self.slots[index].status != SlotStatus::Running {
+                    // A stopped strategy's events are dropped, not hoarded.
+                    self.slots[index].pending.clear();
+                    continue;
+                }
+                any = true;
+                self.call_strategy(index);
+                self.collect_venue_events();
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn call_strategy(&mut self, index: usize) {
+        let now = self.clock.now_ms();
+        let slot = &mut self.slots[index];
+        let events = std::mem::take(&mut slot.pending);
+        let Some(instance) = slot.instance.as_mut() else { return };
+        slot.stats.events += events.len() as u64;
+        slot.stats.calls += 1;
+        let result = instance.on_events(&events);
+        slot.stats.log_dropped += instance.take_log_dropped();
+        let actions = match result {
+            Ok(actions) => actions,
+            Err(trap) => return self.fail(index, trap),
+        };
+        let owner = slot.id;
+        let mut market = self.market.lock();
+        for action in actions {
+            let slot = &mut self.slots[index];
+            match action {
+                Err((client_order_id, reason)) => {
+                    slot.stats.refused += 1;
+                    tracing::warn!(strategy = %slot.name, client_order_id = %shown(&client_order_id, 40), "action refused: {reason}");
+                }
+                Ok(Action::Place(request)) => match self.router.place(&mut market, owner, &request, now, &mut |entry| {
+                    let Some(store) = self.store.as_mut() else { return Ok(()) };
+                    let bytes = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
+                    // The number is taken only once written: a failed write must not leave a
+                    // hole, since reading the journal back stops at the first missing key.
+                    let n = self.journalled + 1;
+                    store.commit(vec![Write::Put(checkpoint::journal_key(n), bytes)]).map_err(|e| e.to_string())?;
+                    self.journalled = n;
+                    Ok(())
+                }) {
+                    Routed::Sent | Routed::Recommended => slot.stats.placed += 1,
+                    Routed::Refused(update) => {
+                        slot.stats.refused += 1;
+                        tracing::debug!(strategy = %slot.name, client_order_id = %shown(&update.client_order_id, 40), reason = ?update.reason, "order refused by the router");
+                        slot.pending.push(Event::Order(update));
+                    }
+                },
+                Ok(Action::Cancel { instrument, client_order_id }) => self.router.cancel(&mut market, owner, instrument, &client_order_id, now),
+                Ok(Action::CancelAll(instrument)) => self.router.cancel_all(&mut market, owner, instrument, now),
+            }
+        }
+    }
+
+    /// Stops a strategy that trapped, cancels its orders and tells the operator.
+    pub(super) fn fail(&mut self, index: usize, trap: GuestTrap) {
+        let now = self.clock.now_ms();
+        let slot = &mut self.slots[index];
+        slot.instance = None;
+        slot.pending.clear();
+        slot.status = SlotStatus::Failed(trap.to_string());
+        let (id, name) = (slot.id, slot.name.clone());
+        tracing::error!(strategy = %name, "strategy stopped: it {trap}; cancelling its orders, the others keep running");
+        {
+            let mut market = self.market.lock();
+            self.router.cancel_all(&mut market, id, None, now);
+        }
+        self.collect_venue_events();
+        self.notify(Notice::StrategyFailed { strategy: name, reason: trap.to_string() });
+    }
+}

@@ -1,0 +1,372 @@
+//! The event loop: market data in, strategy decisions out, one batch at a time.
+//!
+//! A batch is every print sharing one timestamp. The engine replays those prints on the
+//! paper venues, routes what the venues report (tape, fills, order updates) to the
+//! strategies that asked for it, and calls each strategy once with its events; the
+//! actions it returns go through the router, and anything they cause is delivered in a
+//! further round, until the batch settles.
+//!
+//! Control messages (a hot swap, a new config) are applied only between batches, which is
+//! what makes a swap exact: events waiting for a strategy live in its slot, not in its
+//! instance, so the new version receives exactly what the old one had not yet seen.
+//!
+//! The rooms: this file holds the engine's state and the loop (`step`, `run`);
+//! [`start`] builds venues, feeds and instances; [`deliver`] takes events to strategies
+//! and their actions to the router; [`control`] applies swaps and config reloads;
+//! [`resume`] writes checkpoints and resumes from them.
+
+mod control;
+mod deliver;
+mod resume;
+mod start;
+
+pub use start::{check_self_trading, check_subscriptions, MAX_BOOK_DEPTH, MAX_SUBSCRIPTION_ENTRIES};
+
+use std::collections::HashMap;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::checkpoint;
+use crate::config::{Config, Mode};
+use crate::feed::MarketDataSource;
+use crate::market::{EventClock, SharedMarket};
+use crate::model::{Event, InstrumentId, StrategyId, Subscriptions, VenueId};
+use crate::plugin::{GuestState, GuestTrap, LoadedComponent, PluginHost, StrategyInstance};
+use crate::router::Router;
+use crate::stats::{RunStats, SlotStatus, StrategyStats};
+use crate::store::{StateStore, Write};
+use crate::venue::paper::MarketPrint;
+
+/// Rounds of strategy calls within one batch before the rest waits for the next batch:
+/// two strategies reacting to each other must not spin forever.
+const MAX_ROUNDS: usize = 16;
+
+/// Asks the engine to do something between two batches.
+pub enum Control {
+    /// A new version of a component is compiled and ready; swap it into every instance
+    /// that runs it.
+    Swap { component: String, loaded: Arc<LoadedComponent> },
+    /// The config file changed and parsed; apply what can change while running.
+    Config(Box<Config>),
+    /// A changed strategy file could not be loaded; the running version stays.
+    SwapFailed { component: String, reason: String },
+    /// A changed config file is invalid; the previous config stays in force.
+    ConfigFailed { reason: String },
+    /// Stop after the current batch.
+    Shutdown,
+    /// A live venue has something to report.
+    Wake,
+}
+
+/// Something operators and tests may want to know about as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Swapped { strategy: String, from: String, to: String, micros: u128 },
+    SwapRejected { component: String, reason: String },
+    StrategyFailed { strategy: String, reason: String },
+    ConfigApplied { changed: Vec<String> },
+    ConfigRejected { reason: String },
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("strategy {strategy}: component {component:?} is not among --strategies (loaded: {loaded})")]
+    MissingComponent { strategy: String, component: String, loaded: String },
+    #[error("venue {venue} instrument {symbol}: {reason}")]
+    Feed { venue: String, symbol: String, reason: String },
+    #[error("market data bus: {reason}")]
+    Bus { reason: String },
+    #[error("{0}")]
+    Live(String),
+}
+
+pub struct Slot {
+    pub id: StrategyId,
+    pub name: String,
+    pub component: String,
+    pub params: String,
+    pub hash: String,
+    pub status: SlotStatus,
+    pub subscriptions: Subscriptions,
+    pub stats: StrategyStats,
+    instance: Option<StrategyInstance>,
+    next_timer: Option<i64>,
+    kv: GuestState,
+    pending: Vec<Event>,
+}
+
+struct Feed {
+    venue: VenueId,
+    instrument: InstrumentId,
+    source: Box<dyn MarketDataSource>,
+    next: Option<MarketPrint>,
+    /// Records read from the source so far, good or bad, the peeked one included.
+    consumed: u64,
+}
+
+pub struct Engine {
+    config: Config,
+    plugin: PluginHost,
+    market: SharedMarket,
+    clock: EventClock,
+    router: Router,
+    slots: Vec<Slot>,
+    feeds: Vec<Feed>,
+    control_tx: Sender<Control>,
+    control_rx: Receiver<Control>,
+    notices: Vec<Sender<Notice>>,
+    pace: Option<(i64, Instant)>,
+    stopping: bool,
+    store: Option<Box<dyn StateStore>>,
+    checkpoints: u64,
+    checkpoint_every: u64,
+    /// The loaded components by name, to start instances again on resume.
+    loaded: HashMap<String, Arc<LoadedComponent>>,
+    bus: Option<crate::bus::Publisher>,
+    /// The tasks of live venues run here; none in a paper-only run.
+    live_runtime: Option<tokio::runtime::Runtime>,
+    /// Orders journalled to the store since the last checkpoint.
+    journalled: u64,
+    /// Whether live venues have been given their saved state (they hold reports until then).
+    live_restored: bool,
+    /// Live books changed since they were last published to strategies.
+    books_touched: Vec<InstrumentId>,
+    pub stats: RunStats,
+}
+
+impl Engine {
+    /// A sender for control messages, for the file watcher or an embedding program.
+    pub fn controller(&self) -> Sender<Control> {
+        self.control_tx.clone()
+    }
+
+    /// Registers a listener for notices (swaps, failures, config changes).
+    pub fn subscribe(&mut self) -> Receiver<Notice> {
+        let (tx, rx) = channel();
+        self.notices.push(tx);
+        rx
+    }
+
+    fn notify(&mut self, notice: Notice) {
+        self.notices.retain(|tx| tx.send(notice.clone()).is_ok());
+    }
+
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// Checkpoints written by this run (and the run it resumed).
+    pub fn checkpoints_written(&self) -> u64 {
+        self.checkpoints
+    }
+
+    /// Client order ids the router remembers now.
+    pub fn remembered_ids(&self) -> usize {
+        self.router.remembered_ids()
+    }
+
+    pub fn market(&self) -> &SharedMarket {
+        &self.market
+    }
+
+    /// A value from a strategy's key/value state, as the strategy wrote it.
+    pub fn state_value(&self, strategy: &str, key: &str) -> Option<Vec<u8>> {
+        self.slots.iter().find(|s| s.name == strategy).and_then(|s| s.kv.lock().get(key).cloned())
+    }
+
+    /// Every order the strategies sent (or, in recommend mode, recommended).
+    pub fn journal(&self) -> &std::collections::VecDeque<crate::router::JournalEntry> {
+        self.router.journal()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// The strategy's current state, as its `snapshot` export returns it.
+    pub fn snapshot_strategy(&mut self, name: &str) -> Option<Result<Vec<u8>, GuestTrap>> {
+        let slot = self.slots.iter_mut().find(|s| s.name == name)?;
+        Some(slot.instance.as_mut()?.snapshot())
+    }
+
+    /// Runs batches until the market data ends or a shutdown is asked for, then cancels
+    /// every open order. With a store, a run that reached the end of its data clears its
+    /// checkpoint (there is nothing to resume); one that was shut down keeps a fresh one.
+    pub fn run(&mut self) {
+        while self.step() {}
+        if self.stopping {
+            self.checkpoint();
+        } else if let Some(store) = self.store.as_mut() {
+            let mut writes = vec![Write::Delete(checkpoint::KEY.into())];
+            writes.extend((1..=self.journalled).map(|n| Write::Delete(checkpoint::journal_key(n))));
+            match store.commit(writes) {
+                Ok(()) => tracing::info!(store = %store.describe(), "run complete; its checkpoint is cleared"),
+                Err(error) => tracing::error!("clearing the checkpoint: {error}"),
+            }
+        }
+        self.cancel_everything();
+    }
+
+    /// Processes one batch; false when there is nothing left to do.
+    pub fn step(&mut self) -> bool {
+        if !self.live_restored {
+            // Run without a store: there is no saved state, and live venues hold what
+            // they hear until they are told so.
+            self.restore_live_venues(Vec::new(), &[]);
+        }
+        self.apply_controls();
+        if self.stopping {
+            return false;
+        }
+        let Some(ts) = self.feeds.iter().filter_map(|f| f.next.as_ref().map(|p| p.ts_ms)).min() else {
+            if self.live_runtime.is_some() {
+                return self.live_step();
+            }
+            // No more market data, but the strategies may still have work queued.
+            self.deliver();
+            return false;
+        };
+        self.wait_for(ts);
+        if self.stopping {
+            return false;
+        }
+        self.clock.advance_to(ts);
+        self.stats.first_ts.get_or_insert(ts);
+        self.stats.last_ts = Some(ts);
+        self.stats.batches += 1;
+        self.fire_timers(ts);
+        let mut touched = Vec::new();
+        let mut ended = Vec::new();
+        {
+            let mut market = self.market.lock();
+            for feed in &mut self.feeds {
+                while feed.next.as_ref().is_some_and(|p| p.ts_ms == ts) {
+                    let Some(print) = feed.next.take() else { break };
+                    if let Some(paper) = market.venues.get_mut(feed.venue.0 as usize).and_then(|v| v.as_paper_mut()) {
+                        paper.replay_print(feed.instrument, &print);
+                    }
+                    self.stats.prints += 1;
+                    if !touched.contains(&feed.instrument) {
+                        touched.push(feed.instrument);
+                    }
+                    feed.next = next_good_print(feed, &mut self.stats);
+                    if feed.next.is_none() {
+                        ended.push(feed.instrument);
+                    }
+                }
+            }
+        }
+        self.collect_venue_events();
+        // After this batch's trades: a reader stops at the end marker.
+        if let Some(bus) = self.bus.as_mut() {
+            for instrument in ended {
+                bus.end(instrument);
+            }
+        }
+        self.publish_books(&touched, ts);
+        self.deliver();
+        if let Some(bus) = self.bus.as_mut() {
+            bus.flush();
+        }
+        if self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every) {
+            self.checkpoint();
+        }
+        true
+    }
+
+    /// One batch on live venues: whatever they reported since the last one, at the wall
+    /// clock's time. Waits for a report, a control or the next timer, whichever is first.
+    fn live_step(&mut self) -> bool {
+        let now = crate::venue::live::clock::system_ms();
+        let next_timer = self.slots.iter().filter_map(|s| s.next_timer).min();
+        let wait = next_timer.map(|t| (t - now).clamp(0, 1000)).unwrap_or(1000) as u64;
+        match self.control_rx.recv_timeout(Duration::from_millis(wait)) {
+            Ok(control) => self.apply_control(control),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return false,
+        }
+        self.apply_controls();
+        if self.stopping {
+            return false;
+        }
+        let now = crate::venue::live::clock::system_ms();
+        self.clock.advance_to(now);
+        self.stats.first_ts.get_or_insert(now);
+        self.stats.last_ts = Some(now);
+        self.stats.batches += 1;
+        self.fire_timers(now);
+        self.collect_venue_events();
+        let touched = std::mem::take(&mut self.books_touched);
+        self.publish_books(&touched, now);
+        self.deliver();
+        if let Some(bus) = self.bus.as_mut() {
+            bus.flush();
+        }
+        // A batch that sent orders to a live venue is checkpointed at once: a restart then
+        // resumes strategies that know what they sent, and the journal covers only the
+        // moment between the send and this checkpoint.
+        if self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every)) {
+            self.checkpoint();
+        }
+        true
+    }
+
+    /// Sleeps until a print is due when a replay speed is set, waking early for controls.
+    fn wait_for(&mut self, ts: i64) {
+        let speed = self.config.replay.speed;
+        if speed == 0 {
+            return;
+        }
+        let (origin_ts, origin_wall) = *self.pace.get_or_insert((ts, Instant::now()));
+        let due = origin_wall + Duration::from_millis(((ts - origin_ts).max(0) as u64) / speed as u64);
+        loop {
+            let now = Instant::now();
+            if now >= due || self.stopping {
+                return;
+            }
+            match self.control_rx.recv_timeout(due - now) {
+                Ok(control) => self.apply_control(control),
+                Err(RecvTimeoutError::Timeout) => return,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Cancels every open order of every strategy: at shutdown nothing is left resting.
+    pub fn cancel_everything(&mut self) {
+        let now = self.clock.now_ms();
+        {
+            let mut market = self.market.lock();
+            // Orders still queued for a live venue (behind its rate limit) would arrive
+            // after the strategy that sent them has stopped: they are refused, not sent.
+            for venue in market.venues.iter_mut() {
+                venue.stop_placing();
+            }
+            for slot in &self.slots {
+                self.router.cancel_all(&mut market, slot.id, None, now);
+            }
+        }
+        self.collect_venue_events();
+    }
+}
+
+/// The next usable print; a bad record is counted and logged with its place, never
+/// silently skipped and never fatal.
+fn next_good_print(feed: &mut Feed, stats: &mut RunStats) -> Option<MarketPrint> {
+    loop {
+        let next = feed.source.next_print()?;
+        feed.consumed += 1;
+        match next {
+            Ok(print) => return Some(print),
+            Err(error) => {
+                tracing::error!("market data: {error}; skipping this record");
+                stats.feed_errors += 1;
+                if stats.first_feed_errors.len() < 5 {
+                    stats.first_feed_errors.push(error.to_string());
+                }
+            }
+        }
+    }
+}

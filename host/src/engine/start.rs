@@ -1,0 +1,293 @@
+//! Start-up: venues, instruments and feeds from the config, then one strategy instance
+//! per config entry, each checked before it runs.
+
+use std::collections::HashMap;
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{next_good_print, Control, Engine, Feed, Slot, StartError};
+use crate::config::{Config, FeedConfig, SettlementConfig, VenueKind};
+use crate::feed::bus::BusFeed;
+use crate::feed::derived::Derived;
+use crate::feed::replay::CsvReplay;
+use crate::feed::synthetic::{Synthetic, SyntheticConfig};
+use crate::feed::MarketDataSource;
+use crate::market::{EventClock, Market, SharedMarket};
+use crate::model::{shown, InstrumentId, InstrumentInfo, StrategyId, Subscriptions, VenueId};
+use crate::plugin::{GuestState, InstanceContext, LoadedComponent, PluginHost, StrategyInstance};
+use crate::router::Router;
+use crate::stats::{RunStats, SlotStatus, StrategyStats};
+use crate::venue::paper::{LiquidityProfile, PaperVenue, PaperVenueConfig, Settlement};
+use crate::venue::Venue;
+
+impl Engine {
+    /// Builds venues, feeds and strategy instances from a validated config and the
+    /// loaded components (by file stem). A strategy whose `init` refuses or traps is
+    /// reported and left out; the others run.
+    pub fn new(config: Config, components: &HashMap<String, Arc<LoadedComponent>>, plugin: PluginHost) -> Result<Engine, StartError> {
+        let mut instruments = Vec::new();
+        let mut venues: Vec<Box<dyn Venue>> = Vec::new();
+        let mut feeds = Vec::new();
+        let mut published = HashMap::new();
+        let (control_tx, control_rx) = channel();
+        let mut live_runtime: Option<tokio::runtime::Runtime> = None;
+        for (v, vc) in config.venues.iter().enumerate() {
+            let venue_id = VenueId(v as u32);
+            if vc.kind != VenueKind::Paper {
+                if live_runtime.is_none() {
+                    let rt = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("venues")
+                        .enable_all()
+                        .build()
+                        .map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?;
+                    live_runtime = Some(rt);
+                }
+                let Some(rt) = live_runtime.as_ref() else { continue };
+                let tx = std::sync::Mutex::new(control_tx.clone());
+                let wake: crate::venue::live::Waker = Arc::new(move || {
+                    let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(Control::Wake);
+                });
+                let connected = crate::venue::connect::connect(rt.handle(), vc, venue_id, instruments.len() as u32, wake).map_err(StartError::Live)?;
+                for info in &connected.instruments {
+                    if vc.instruments.iter().any(|ic| ic.symbol == info.symbol && ic.publish) {
+                        published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, info.symbol));
+                    }
+                }
+                instruments.extend(connected.instruments);
+                venues.push(Box::new(connected.venue));
+                continue;
+            }
+            let mut venue = PaperVenue::new(PaperVenueConfig {
+                id: venue_id,
+                name: vc.name.to_string(),
+                settlement: match vc.settlement {
+                    SettlementConfig::Spot => Settlement::Spot,
+                    SettlementConfig::Perpetual => Settlement::Perpetual,
+                },
+                maker_fee: vc.maker_fee,
+                taker_fee: vc.taker_fee,
+                balances: vc.balances.clone(),
+                faults: crate::venue::paper::Faults { duplicate_fills: vc.faults.duplicate_fills },
+            });
+            for ic in &vc.instruments {
+                let info = InstrumentInfo {
+                    id: InstrumentId(instruments.len() as u32),
+                    venue: venue_id,
+                    venue_name: vc.name.to_string(),
+                    symbol: ic.symbol.clone(),
+                    base_asset: ic.base.clone(),
+                    quote_asset: ic.quote.clone(),
+                    tick_size: ic.tick_size,
+                    lot_size: ic.lot_size,
+                    min_qty: ic.min_qty,
+                    min_notional: ic.min_notional,
+                    paper: true,
+                };
+                let liquidity = ic.liquidity.as_ref().map(|l| LiquidityProfile { levels: l.levels, step: l.step, qty: l.qty });
+                venue.add_instrument(info.clone(), liquidity);
+                if ic.publish {
+                    published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, ic.symbol));
+                }
+                let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
+                let source: Option<Box<dyn MarketDataSource>> = match &ic.feed {
+                    FeedConfig::None => None,
+                    FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+                    FeedConfig::Bus { venue, symbol, idle_timeout_ms } => {
+                        let url = config.bus.redis_url().map_err(feed_error)?;
+                        let key = crate::bus::trades_key(&config.bus.prefix, venue, symbol);
+                        Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?))
+                    }
+                    FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
+                        let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
+                        Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
+                    }
+                    FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => {
+                        Some(Box::new(Synthetic::new(SyntheticConfig {
+                            seed: *seed,
+                            start_price: *start_price,
+                            tick_size: ic.tick_size,
+                            max_step_ticks: *max_step_ticks,
+                            lot_size: ic.lot_size,
+                            max_lots: *max_lots,
+                            start_ms: *start_ms,
+                            interval_ms: *interval_ms,
+                            count: *count,
+                        })))
+                    }
+                };
+                if let Some(source) = source {
+                    tracing::info!(venue = %vc.name, symbol = %ic.symbol, "market data: {}", source.describe());
+                    feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None, consumed: 0 });
+                }
+                instruments.push(info);
+            }
+            venues.push(Box::new(venue));
+        }
+        let bus = if published.is_empty() {
+            None
+        } else {
+            let url = config.bus.redis_url().map_err(|reason| StartError::Bus { reason })?;
+            Some(crate::bus::Publisher::connect(&url, config.bus.maxlen, published).map_err(|reason| StartError::Bus { reason })?)
+        };
+        let market = SharedMarket::new(Market::new(instruments, venues));
+        let mut engine = Engine {
+            router: Router::new(config.mode, config.risk.clone()),
+            config,
+            plugin,
+            market,
+            clock: EventClock::default(),
+            slots: Vec::new(),
+            feeds,
+            control_tx,
+            control_rx,
+            notices: Vec::new(),
+            pace: None,
+            stopping: false,
+            store: None,
+            checkpoints: 0,
+            checkpoint_every: u64::MAX,
+            loaded: components.clone(),
+            bus,
+            live_runtime,
+            journalled: 0,
+            live_restored: false,
+            books_touched: Vec::new(),
+            stats: RunStats::default(),
+        };
+        let loaded_names = || {
+            let mut names: Vec<_> = components.keys().cloned().collect();
+            names.sort();
+            names.join(", ")
+        };
+        for (i, sc) in engine.config.strategies.clone().iter().enumerate() {
+            let loaded = components.get(&sc.component).ok_or_else(|| StartError::MissingComponent {
+                strategy: sc.name.to_string(),
+                component: sc.component.clone(),
+                loaded: loaded_names(),
+            })?;
+            let mut slot = Slot {
+                id: StrategyId(i as u32),
+                name: sc.name.to_string(),
+                component: sc.component.clone(),
+                params: sc.params_json(),
+                hash: loaded.hash.clone(),
+                status: SlotStatus::Running,
+                subscriptions: Subscriptions::default(),
+                stats: StrategyStats::default(),
+                instance: None,
+                next_timer: None,
+                kv: GuestState::default(),
+                pending: Vec::new(),
+            };
+            match engine.start_instance(&slot, loaded) {
+                Ok((instance, subscriptions)) => {
+                    tracing::info!(strategy = %slot.name, component = %slot.component, version = %slot.hash, "strategy started");
+                    engine.router.set_permissions(slot.id, &subscriptions);
+                    slot.instance = Some(instance);
+                    slot.subscriptions = subscriptions;
+                }
+                Err(reason) => {
+                    tracing::error!(strategy = %slot.name, "strategy not started: {reason}");
+                    slot.status = SlotStatus::Refused(reason);
+                }
+            }
+            engine.slots.push(slot);
+        }
+        for feed in &mut engine.feeds {
+            feed.next = next_good_print(feed, &mut engine.stats);
+        }
+        Ok(engine)
+    }
+
+    /// Instantiates and initialises a component for a slot; checks that a strategy that
+    /// trades against itself only touches paper venues.
+    pub(super) fn start_instance(&self, slot: &Slot, loaded: &LoadedComponent) -> Result<(StrategyInstance, Subscriptions), String> {
+        let ctx = InstanceContext {
+            id: slot.id,
+            name: slot.name.clone(),
+            market: self.market.clone(),
+            clock: self.clock.clone(),
+            seed: 0x5EED_0000 + slot.id.0 as u64,
+            kv: slot.kv.clone(),
+        };
+        let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
+        let subscriptions = match instance.init(&slot.params) {
+            Ok(Ok(s)) => s,
+            Ok(Err(refusal)) => return Err(format!("init refused: {}", shown(&refusal, 300))),
+            Err(trap) => return Err(format!("init {trap}")),
+        };
+        let market = self.market.lock();
+        let subscriptions = check_subscriptions(&market, subscriptions)?;
+        if subscriptions.self_trading {
+            check_self_trading(&market, &subscriptions)?;
+        }
+        drop(market);
+        Ok((instance, subscriptions))
+    }
+}
+
+/// Entries a strategy may list in one field of its subscriptions.
+pub const MAX_SUBSCRIPTION_ENTRIES: usize = 1024;
+/// Deepest book a strategy may ask to be handed.
+pub const MAX_BOOK_DEPTH: u32 = 500;
+
+/// What a strategy asked for at init, bounded: every handle must be one the market knows,
+/// each list is de-duplicated (a handle listed 20,000 times is one subscription, not
+/// 20,000 copies of every print), and more than [`MAX_SUBSCRIPTION_ENTRIES`] distinct
+/// instruments in one list is refused outright.
+pub fn check_subscriptions(market: &Market, mut subs: Subscriptions) -> Result<Subscriptions, String> {
+    fn dedup<T: PartialEq + Copy>(items: &mut Vec<T>) {
+        let mut seen = Vec::new();
+        items.retain(|i| if seen.contains(i) { false } else { seen.push(*i); true });
+    }
+    let known = |id: &InstrumentId| market.instrument(*id).is_some();
+    for (field, ids) in [("trades", &subs.trades), ("account-fills", &subs.account_fills), ("orders-on", &subs.orders_on)] {
+        if let Some(bad) = ids.iter().find(|id| !known(id)) {
+            return Err(format!("init refused by the host: subscriptions.{field} names unknown instrument handle {}", bad.0));
+        }
+    }
+    if let Some((bad, _)) = subs.books.iter().find(|(id, _)| !known(id)) {
+        return Err(format!("init refused by the host: subscriptions.books names unknown instrument handle {}", bad.0));
+    }
+    dedup(&mut subs.trades);
+    dedup(&mut subs.account_fills);
+    dedup(&mut subs.orders_on);
+    let mut books: Vec<(InstrumentId, u32)> = Vec::new();
+    for (id, depth) in subs.books.drain(..) {
+        let depth = depth.clamp(1, MAX_BOOK_DEPTH);
+        match books.iter_mut().find(|(b, _)| *b == id) {
+            Some(existing) => existing.1 = existing.1.max(depth),
+            None => books.push((id, depth)),
+        }
+    }
+    subs.books = books;
+    for (field, len) in [("trades", subs.trades.len()), ("books", subs.books.len()), ("account-fills", subs.account_fills.len()), ("orders-on", subs.orders_on.len())] {
+        if len > MAX_SUBSCRIPTION_ENTRIES {
+            return Err(format!("init refused by the host: subscriptions.{field} lists {len} instruments; the limit is {MAX_SUBSCRIPTION_ENTRIES}"));
+        }
+    }
+    Ok(subs)
+}
+
+/// A strategy that crosses its own orders may only trade on paper venues, and must say
+/// where it trades so that can be checked before it starts.
+pub fn check_self_trading(market: &Market, subscriptions: &Subscriptions) -> Result<(), String> {
+    if subscriptions.orders_on.is_empty() {
+        return Err("refused: it declares self-trading but not the instruments it trades on (orders-on), so the host cannot check they are all on paper venues".into());
+    }
+    for id in &subscriptions.orders_on {
+        match market.instrument(*id) {
+            Some(info) if info.paper => {}
+            Some(info) => {
+                return Err(format!(
+                    "refused: it crosses its own orders, which on a live venue ({}) is wash trading, a form of market manipulation; it runs on paper venues only",
+                    info.venue_name
+                ))
+            }
+            None => return Err(format!("refused: orders-on names unknown instrument handle {}", id.0)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! What a run and each strategy in it have done: the counters the summary prints and a
+//! checkpoint carries across a restart. Below the engine, so the checkpoint can save them
+//! without knowing the engine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Decimal, InstrumentId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SlotStatus {
+    Running,
+    /// Stopped by a trap; its orders were cancelled.
+    Failed(String),
+    /// Never started: init refused or could not run.
+    Refused(String),
+}
+
+/// What one strategy did, for the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrategyStats {
+    pub events: u64,
+    pub calls: u64,
+    pub placed: u64,
+    pub refused: u64,
+    pub rejected: u64,
+    pub canceled: u64,
+    pub fills: u64,
+    pub swaps: u64,
+    /// Log lines dropped over the strategy's log budget.
+    #[serde(default)]
+    pub log_dropped: u64,
+    pub positions: BTreeMap<InstrumentId, Position>,
+}
+
+/// Executed volume of one strategy on one instrument.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub bought: Decimal,
+    pub sold: Decimal,
+    pub buy_notional: Decimal,
+    pub sell_notional: Decimal,
+    pub fees: Decimal,
+}
+
+impl Position {
+    pub fn net(&self) -> Decimal {
+        self.bought.saturating_sub(self.sold)
+    }
+}
+
+/// Counters of the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub prints: u64,
+    pub batches: u64,
+    pub feed_errors: u64,
+    pub first_feed_errors: Vec<String>,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+}
