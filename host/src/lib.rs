@@ -19,7 +19,8 @@ pub mod engine;
 pub mod feed;
 pub mod files;
 pub mod market;
-pub mod model;
+/// The domain types, from the `trading-model` crate the SDK and the local exchange share.
+pub use trading_model as model;
 pub mod plugin;
 pub mod reload;
 pub mod router;

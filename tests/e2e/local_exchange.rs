@@ -12,6 +12,10 @@ use runtime::venue::okx::rest::iso_ms;
 use runtime::secrets::Secret;
 use serde_json::{json, Value};
 
+/// How long a test waits on a WebSocket for the frames it expects: the connection's age
+/// limit, after which `text` ends with a rollover and the test fails.
+const FRAME_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}")).block_on(f)
 }
@@ -51,11 +55,11 @@ fn binance_refusals_carry_binance_codes() {
         let (s, b) = get(format!("{base}?{}", signed(system_ms())), &key()).await;
         assert_eq!((s, b), (200, json!([])));
         // The WebSocket API subscription, with a signature over other parameters.
-        let mut ws = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = system_ms();
         let request = json!({"id": 7, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": "00ff"}});
         ws.send_text(request.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-        let answer: Value = serde_json::from_str(&ws.text(tokio::time::Instant::now() + std::time::Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        let answer: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
         assert_eq!((answer["id"].as_i64(), answer["status"].as_i64(), answer["error"]["code"].as_i64()), (Some(7), Some(400), Some(-1022)), "{answer}");
     });
 }
@@ -86,13 +90,12 @@ fn okx_refusals_carry_okx_codes() {
         let (s, b) = get(url.clone(), &headers(KEY, PASSPHRASE, now(), None)).await;
         assert_eq!((s, b["code"].as_str(), b["data"].clone()), (200, Some("0"), json!([])), "{b}");
         // The private WebSocket login: a bad signature, then a good one.
-        let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx"))).await.unwrap_or_else(|e| panic!("{e}"));
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = (system_ms() / 1000).to_string();
         for (signature, expected) in [("AAAA".to_string(), ("error", "60007")), (login_sign(&secret, &ts), ("login", "0"))] {
             let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": signature}]});
             ws.send_text(login.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-            let answer: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            let answer: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             assert_eq!((answer["event"].as_str(), answer["code"].as_str()), (Some(expected.0), Some(expected.1)), "{answer}");
         }
     });
@@ -388,22 +391,21 @@ fn account_changes_are_pushed_after_a_trade() {
     use reqwest::Method;
     let ex = Exchange::start();
     block_on(async {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         // Spot: subscribe, then an order that takes liquidity.
-        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = system_ms();
         let payload = format!("apiKey={KEY}&timestamp={ts}");
         let signature = signed_query(&Secret::new(SECRET), &payload).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
         let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
         spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-        let answer: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        let answer: Value = serde_json::from_str(&spot.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
         assert_eq!(answer["status"].as_i64(), Some(200), "{answer}");
         let base = format!("http://{}", ex.addr("binance-spot"));
         let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30010&newClientOrderId=acct1").await;
         assert_eq!(s, 200, "{b}");
         let mut kinds = Vec::new();
         while !kinds.iter().any(|k| k == "outboundAccountPosition") {
-            let frame: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?} after {kinds:?}"))).unwrap_or_default();
+            let frame: Value = serde_json::from_str(&spot.text().await.unwrap_or_else(|e| panic!("{e:?} after {kinds:?}"))).unwrap_or_default();
             let event = &frame["event"];
             if event["e"] == "outboundAccountPosition" {
                 let assets: Vec<&str> = event["B"].as_array().into_iter().flatten().filter_map(|b| b["a"].as_str()).collect();
@@ -417,11 +419,11 @@ fn account_changes_are_pushed_after_a_trade() {
         let base = format!("http://{}", ex.addr("binance-usdm"));
         let response = reqwest::Client::new().post(format!("{base}/fapi/v1/listenKey")).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{e}"));
         let key: Value = response.json().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut usdm = Connection::open(&format!("ws://{}/private/ws?listenKey={}", ex.addr("binance-usdm"), key["listenKey"].as_str().unwrap_or_default())).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut usdm = Connection::open(&format!("ws://{}/private/ws?listenKey={}", ex.addr("binance-usdm"), key["listenKey"].as_str().unwrap_or_default()), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let (s, b) = binance_signed(Method::POST, &base, "/fapi/v1/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.002&price=30010&newClientOrderId=acct2").await;
         assert_eq!(s, 200, "{b}");
         loop {
-            let event: Value = serde_json::from_str(&usdm.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            let event: Value = serde_json::from_str(&usdm.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             if event["e"] == "ACCOUNT_UPDATE" {
                 assert_eq!((event["a"]["P"][0]["s"].as_str(), event["a"]["P"][0]["pa"].as_str(), event["a"]["B"][0]["a"].as_str()), (Some("BTCUSDT"), Some("0.002"), Some("USDT")), "{event}");
                 break;
@@ -436,14 +438,13 @@ fn account_changes_are_pushed_after_a_trade() {
 fn okx_websocket_answers_carry_the_request_id() {
     let ex = Exchange::start();
     block_on(async {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        let mut ws = Connection::open(&format!("ws://{}/ws/v5/public", ex.addr("okx"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = Connection::open(&format!("ws://{}/ws/v5/public", ex.addr("okx")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         for (request, event) in [
             (json!({"id": "sub1", "op": "subscribe", "args": [{"channel": "trades", "instId": "BTC-USDT"}]}), "subscribe"),
             (json!({"id": "bad2", "op": "subscribe", "args": [{"channel": "no-such-channel", "instId": "BTC-USDT"}]}), "error"),
         ] {
             ws.send_text(request.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-            let answer: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            let answer: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             assert_eq!((answer["event"].as_str(), answer["id"].clone()), (Some(event), request["id"].clone()), "{answer}");
         }
     });
@@ -457,20 +458,19 @@ fn a_prevented_self_trade_is_reported_as_such_on_spot() {
     use reqwest::Method;
     let ex = Exchange::start();
     block_on(async {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = system_ms();
         let signature = signed_query(&Secret::new(SECRET), &format!("apiKey={KEY}&timestamp={ts}")).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
         let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
         spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-        spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"));
+        spot.text().await.unwrap_or_else(|e| panic!("{e:?}"));
         let base = format!("http://{}", ex.addr("binance-spot"));
         let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.002&price=30000.2&newClientOrderId=stpmaker").await;
         assert_eq!(s, 200, "{b}");
         let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&quantity=0.001&price=30000.2&newClientOrderId=stptaker&selfTradePreventionMode=EXPIRE_TAKER").await;
         assert_eq!((s, b["status"].as_str()), (200, Some("EXPIRED_IN_MATCH")), "{b}");
         loop {
-            let frame: Value = serde_json::from_str(&spot.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            let frame: Value = serde_json::from_str(&spot.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             let event = &frame["event"];
             if event["e"] == "executionReport" && event["c"] == "stptaker" && event["X"] == "EXPIRED_IN_MATCH" {
                 assert_eq!((event["x"].as_str(), event["A"].as_str(), event["B"].as_str()), (Some("TRADE_PREVENTION"), Some("0.001"), Some("0.001")), "{event}");
@@ -503,12 +503,11 @@ fn usdm_serves_every_documented_trade_and_depth_stream() {
         }
     });
     block_on(async {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
         let wanted = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@depth", "btcusdt@depth@500ms", "btcusdt@depth@100ms"];
-        let mut ws = Connection::open(&format!("ws://{}/market/stream?streams={}", ex.addr("binance-usdm"), wanted.join("/"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut ws = Connection::open(&format!("ws://{}/market/stream?streams={}", ex.addr("binance-usdm"), wanted.join("/")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let mut seen = std::collections::BTreeSet::new();
         while seen.len() < wanted.len() {
-            let frame: Value = serde_json::from_str(&ws.text(deadline).await.unwrap_or_else(|e| panic!("{e:?}; seen {seen:?}"))).unwrap_or_default();
+            let frame: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}; seen {seen:?}"))).unwrap_or_default();
             let (stream, kind) = (frame["stream"].as_str().unwrap_or_default().to_string(), frame["data"]["e"].as_str().unwrap_or_default().to_string());
             let expected = if stream.contains("depth") { "depthUpdate" } else { stream.split('@').nth(1).unwrap_or_default() };
             assert_eq!(kind, expected, "{frame}");
@@ -530,9 +529,9 @@ fn the_retired_listen_key_path_is_refused() {
         let key = key["listenKey"].as_str().unwrap_or_default().to_string();
         assert!(!key.is_empty());
         for venue in ["binance-usdm", "binance-spot"] {
-            let refused = Connection::open(&format!("ws://{}/ws/{key}", ex.addr(venue))).await;
+            let refused = Connection::open(&format!("ws://{}/ws/{key}", ex.addr(venue)), FRAME_WAIT).await;
             assert!(refused.is_err(), "{venue}: /ws/<listenKey> was accepted");
-            let market = Connection::open(&format!("ws://{}/ws/btcusdt@trade", ex.addr(venue))).await;
+            let market = Connection::open(&format!("ws://{}/ws/btcusdt@trade", ex.addr(venue)), FRAME_WAIT).await;
             assert!(market.is_ok(), "{venue}: a market stream on /ws/ must still open");
         }
     });

@@ -102,7 +102,7 @@ impl Strategy for Hello {
         for event in events {
             match event {
                 Event::Trade(trade) => last = Some(trade.price),
-                Event::Fill(fill) if fill.own => {
+                Event::Fill(fill) if fill.is_mine() => {
                     self.state.position += fill.side.sign() * fill.qty;
                     host.log(LogLevel::Debug, &format!("filled {} {} at {}; position {}", fill.side_name(), fill.qty, fill.price, self.state.position));
                 }
@@ -151,6 +151,7 @@ export_strategy!(Hello);
 mod tests {
     use super::*;
     use strategy_sdk::harness::{fill, trade, Harness, TestHost};
+    use strategy_sdk::{InstrumentId, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
@@ -165,7 +166,7 @@ mod tests {
     #[test]
     fn quotes_around_the_first_trade_and_not_again_for_small_moves() {
         let mut h = harness();
-        let actions = h.feed(vec![trade(0, 1, d("100.0"), d("1"), Side::Buy, 1_000)]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 1, d("100.0"), d("1"), Side::Buy, 1_000)]);
         let prices: Vec<_> = actions
             .iter()
             .filter_map(|a| match a {
@@ -174,16 +175,16 @@ mod tests {
             })
             .collect();
         assert_eq!(prices, vec![(Side::Buy, Some(d("99.5"))), (Side::Sell, Some(d("100.5")))]);
-        assert!(h.feed(vec![trade(0, 2, d("100.2"), d("1"), Side::Buy, 1_001)]).is_empty());
-        let moved = h.feed(vec![trade(0, 3, d("101.0"), d("1"), Side::Buy, 1_002)]);
+        assert!(h.feed(vec![trade(InstrumentId(0), 2, d("100.2"), d("1"), Side::Buy, 1_001)]).is_empty());
+        let moved = h.feed(vec![trade(InstrumentId(0), 3, d("101.0"), d("1"), Side::Buy, 1_002)]);
         assert_eq!(moved.iter().filter(|a| matches!(a, Action::Cancel { .. })).count(), 2);
     }
 
     #[test]
     fn position_survives_a_swap() {
         let mut h = harness();
-        h.feed(vec![trade(0, 1, d("100.0"), d("1"), Side::Buy, 1_000)]);
-        h.feed(vec![fill(0, "x", true, "t1", Side::Buy, d("99.5"), d("0.002"), 1_001)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("100.0"), d("1"), Side::Buy, 1_000)]);
+        h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "t1", Side::Buy, d("99.5"), d("0.002"), 1_001)]);
         h.swap(r#"{"venue":"paper","symbol":"BTCUSDT","qty":"0.002"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(h.strategy.state.position, d("0.002"));
         assert_eq!(h.strategy.state.generation, 1);

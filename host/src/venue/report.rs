@@ -44,6 +44,23 @@ pub enum ParseError {
 }
 
 impl OrderReport {
+    /// A fill read back from a venue's trade list: it says nothing of the order's state
+    /// (status `Accepted`, quantities zero), only that this execution happened.
+    pub fn trade_only(symbol: String, client_order_id: String, venue_order_id: String, side: Side, execution: Execution, ts_ms: i64) -> Self {
+        OrderReport {
+            symbol,
+            client_order_id,
+            venue_order_id,
+            side,
+            status: OrderStatus::Accepted,
+            order_qty: Decimal::ZERO,
+            filled_qty: Decimal::ZERO,
+            execution: Some(execution),
+            reason: None,
+            ts_ms,
+        }
+    }
+
     /// The fill (if the report is a trade) and the order's new state.
     pub fn into_events(self, instrument: InstrumentId, owner: Option<StrategyId>) -> Vec<VenueEvent> {
         let mut events = Vec::new();

@@ -265,7 +265,7 @@ impl Strategy for CrossAsset {
                         }
                         s.primary.apply(f.side, f.qty, f.price, f.fee);
                     }
-                    Event::Fill(f) if f.own && f.instrument == pair.hedge.id => {
+                    Event::Fill(f) if f.is_mine() && f.instrument == pair.hedge.id => {
                         s.hedge.apply(f.side, f.qty, f.price, f.fee);
                         if let Some(w) = s.working.as_mut().filter(|w| w.id == f.client_order_id) {
                             w.filled += f.qty;
@@ -308,6 +308,7 @@ export_strategy!(CrossAsset);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, trade, Harness, TestHost};
     use strategy_sdk::{OrderStatus, OrderUpdate};
 
@@ -327,7 +328,7 @@ mod tests {
     }
 
     fn prices(h: &mut Harness<CrossAsset>, btc: &str, eth: &str, ts: i64) -> Vec<Action> {
-        h.feed(vec![trade(0, ts as u64, d(btc), d("1"), Side::Buy, ts), trade(1, ts as u64, d(eth), d("1"), Side::Buy, ts)])
+        h.feed(vec![trade(InstrumentId(0), ts as u64, d(btc), d("1"), Side::Buy, ts), trade(InstrumentId(1), ts as u64, d(eth), d("1"), Side::Buy, ts)])
     }
 
     fn only_place(actions: &[Action]) -> OrderRequest {
@@ -342,11 +343,11 @@ mod tests {
         let mut h = harness("notional", "market", "");
         assert!(prices(&mut h, "10000", "250", 1).is_empty(), "flat: nothing to hedge");
         // The account buys 1 BTC: hedge notional -10000 / 250 = sell 40 ETH.
-        let order = only_place(&h.feed(vec![fill(0, "", false, "m1", Side::Buy, d("10000"), d("1"), 2)]));
+        let order = only_place(&h.feed(vec![fill(InstrumentId(0), "", Whose::Others, "m1", Side::Buy, d("10000"), d("1"), 2)]));
         assert_eq!((order.side, order.qty, order.limit_price()), (Side::Sell, d("40"), None));
         h.feed(vec![
-            fill(1, &order.client_order_id, true, "h1", Side::Sell, d("250"), d("40"), 3),
-            Event::Order(OrderUpdate { instrument: 1, client_order_id: order.client_order_id.clone(), status: OrderStatus::Filled, filled_qty: d("40"), remaining_qty: Decimal::ZERO, reason: None, ts_ms: 3 }),
+            fill(InstrumentId(1), &order.client_order_id, Whose::Mine, "h1", Side::Sell, d("250"), d("40"), 3),
+            Event::Order(OrderUpdate { instrument: InstrumentId(1), owner: Whose::Mine, client_order_id: order.client_order_id.clone(), status: OrderStatus::Filled, filled_qty: d("40"), remaining_qty: Decimal::ZERO, reason: None, ts_ms: 3 }),
         ]);
         // BTC to 10010: target -40.04, a 0.04 deviation, under both 1% and 0.1 ETH.
         assert!(prices(&mut h, "10010", "250", 4).is_empty());
@@ -359,12 +360,12 @@ mod tests {
     fn pnl_matches_a_hand_computation() {
         let mut h = harness("notional", "market", "");
         prices(&mut h, "10000", "250", 1);
-        let mut primary = fill(0, "", false, "m1", Side::Buy, d("10000"), d("1"), 2);
+        let mut primary = fill(InstrumentId(0), "", Whose::Others, "m1", Side::Buy, d("10000"), d("1"), 2);
         if let Event::Fill(f) = &mut primary {
             f.fee = d("2");
         }
         let order = only_place(&h.feed(vec![primary]));
-        let mut hedge = fill(1, &order.client_order_id, true, "h1", Side::Sell, d("250"), d("40"), 3);
+        let mut hedge = fill(InstrumentId(1), &order.client_order_id, Whose::Mine, "h1", Side::Sell, d("250"), d("40"), 3);
         if let Event::Fill(f) = &mut hedge {
             f.fee = d("1");
         }
@@ -388,7 +389,7 @@ mod tests {
             // Both prices are sampled together on the interval.
             h.feed(vec![Event::Timer(1000 * i as i64)]);
         }
-        let order = only_place(&h.feed(vec![fill(0, "", false, "m1", Side::Buy, d("10197"), d("1"), 10)]));
+        let order = only_place(&h.feed(vec![fill(InstrumentId(0), "", Whose::Others, "m1", Side::Buy, d("10197"), d("1"), 10)]));
         // Hedge notional about 2 x 10197 = 20394 at ~252.49: about 80.77 ETH.
         assert_eq!(order.side, Side::Sell);
         assert!(order.qty > d("80") && order.qty < d("81.5"), "{}", order.qty);
@@ -398,13 +399,14 @@ mod tests {
     fn a_stale_limit_hedge_is_cancelled_and_replaced() {
         let mut h = harness("notional", "limit", r#","limit_timeout_ms":500"#);
         prices(&mut h, "10000", "250", 1);
-        let order = only_place(&h.feed(vec![fill(0, "", false, "m1", Side::Buy, d("10000"), d("1"), 2)]));
+        let order = only_place(&h.feed(vec![fill(InstrumentId(0), "", Whose::Others, "m1", Side::Buy, d("10000"), d("1"), 2)]));
         assert_eq!(order.limit_price(), Some(d("250")));
         h.host.now_ms = 600;
         let cancel = h.feed(vec![Event::Timer(600)]);
-        assert_eq!(cancel, vec![Action::Cancel { instrument: 1, client_order_id: order.client_order_id.clone() }]);
+        assert_eq!(cancel, vec![Action::Cancel { instrument: InstrumentId(1), client_order_id: order.client_order_id.clone() }]);
         let replaced = h.feed(vec![Event::Order(OrderUpdate {
-            instrument: 1,
+            instrument: InstrumentId(1),
+            owner: Whose::Mine,
             client_order_id: order.client_order_id.clone(),
             status: OrderStatus::Canceled,
             filled_qty: Decimal::ZERO,

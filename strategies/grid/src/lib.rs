@@ -292,7 +292,7 @@ impl Strategy for Grid {
                     self.state.vol_returns.push(t.price);
                     self.state.var_returns.push(t.price);
                 }
-                Event::Fill(fill) if fill.own && fill.instrument == self.info.id => {
+                Event::Fill(fill) if fill.is_mine() && fill.instrument == self.info.id => {
                     self.on_fill(fill);
                     let answered = self.state.orders.get(&fill.client_order_id).cloned();
                     if let Some(order) = answered {
@@ -371,6 +371,7 @@ export_strategy!(Grid);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, trade, Harness, TestHost};
 
     fn d(s: &str) -> Decimal {
@@ -408,19 +409,19 @@ mod tests {
     #[test]
     fn levels_around_the_reference_price() {
         let mut h = harness("");
-        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
-        assert_eq!(actions.first(), Some(&Action::CancelAll(Some(0))));
+        let actions = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
+        assert_eq!(actions.first(), Some(&Action::CancelAll(Some(InstrumentId(0)))));
         assert_eq!(places(&actions), vec![(Side::Buy, d("99")), (Side::Sell, d("101")), (Side::Buy, d("98")), (Side::Sell, d("102"))]);
     }
 
     #[test]
     fn levels_snap_to_support_and_resistance_and_respect_min_distance() {
         let mut h = harness(r#","min_price_distance":"1.5""#);
-        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         // Spacing 1% of 100 = 1, raised to the 1.5 minimum, rounded up onto the tick: 2.
         assert_eq!(places(&actions), vec![(Side::Buy, d("98")), (Side::Sell, d("102")), (Side::Buy, d("96")), (Side::Sell, d("104"))]);
         let mut h = harness(r#","support_levels":["98.6"],"resistance_levels":["101.4"]"#);
-        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         assert_eq!(places(&actions)[..2], [(Side::Buy, d("98.6")), (Side::Sell, d("101.4"))]);
     }
 
@@ -429,7 +430,7 @@ mod tests {
         let mut h = harness(r#","volatility_reference_pct":"0.5","volatility_window":4"#);
         // Returns of about ±2%: four times the reference, so spacing x3 (the cap).
         let prices = ["100", "102", "100", "102", "100"];
-        let events = prices.iter().enumerate().map(|(i, p)| trade(0, i as u64, d(p), d("1"), Side::Buy, i as i64)).collect();
+        let events = prices.iter().enumerate().map(|(i, p)| trade(InstrumentId(0), i as u64, d(p), d("1"), Side::Buy, i as i64)).collect();
         let actions = h.feed(events);
         assert_eq!(places(&actions)[..2], [(Side::Buy, d("97")), (Side::Sell, d("103"))]);
     }
@@ -437,12 +438,12 @@ mod tests {
     #[test]
     fn a_fill_is_answered_one_level_away_and_pnl_is_exact() {
         let mut h = harness(r#","max_drawdown":"0.5""#);
-        let grid = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let grid = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         let Some(Action::Place(bid)) = grid.get(1).cloned() else { panic!("no bid: {grid:?}") };
-        let answer = h.feed(vec![fill(0, &bid.client_order_id, true, "f1", Side::Buy, d("99"), d("1"), 1)]);
+        let answer = h.feed(vec![fill(InstrumentId(0), &bid.client_order_id, Whose::Mine, "f1", Side::Buy, d("99"), d("1"), 1)]);
         assert_eq!(places(&answer), vec![(Side::Sell, d("100"))]);
         let Some(Action::Place(ask)) = answer.first().cloned() else { panic!() };
-        h.feed(vec![fill(0, &ask.client_order_id, true, "f2", Side::Sell, d("100"), d("1"), 2)]);
+        h.feed(vec![fill(InstrumentId(0), &ask.client_order_id, Whose::Mine, "f2", Side::Sell, d("100"), d("1"), 2)]);
         assert_eq!(h.strategy.state.book.qty, Decimal::ZERO);
         assert_eq!(h.strategy.state.book.realized, d("1"));
     }
@@ -450,30 +451,30 @@ mod tests {
     #[test]
     fn drawdown_halts_and_cancels() {
         let mut h = harness("");
-        let grid = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let grid = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         let Some(Action::Place(bid)) = grid.get(1).cloned() else { panic!() };
-        h.feed(vec![fill(0, &bid.client_order_id, true, "f1", Side::Buy, d("99"), d("2"), 1)]);
+        h.feed(vec![fill(InstrumentId(0), &bid.client_order_id, Whose::Mine, "f1", Side::Buy, d("99"), d("2"), 1)]);
         // Long 2 from 99: at 93, equity is 1000 - 12 = 988, 1.2% under the peak.
-        let actions = h.feed(vec![trade(0, 2, d("93"), d("1"), Side::Sell, 2)]);
-        assert_eq!(actions, vec![Action::CancelAll(Some(0))]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 2, d("93"), d("1"), Side::Sell, 2)]);
+        assert_eq!(actions, vec![Action::CancelAll(Some(InstrumentId(0)))]);
         assert!(h.strategy.state.halted.is_some());
-        assert!(h.feed(vec![trade(0, 3, d("80"), d("1"), Side::Sell, 3)]).is_empty(), "halted: nothing more");
+        assert!(h.feed(vec![trade(InstrumentId(0), 3, d("80"), d("1"), Side::Sell, 3)]).is_empty(), "halted: nothing more");
     }
 
     #[test]
     fn stop_loss_closes_the_position() {
         let mut h = harness(r#","max_drawdown":"0.9","stop_loss_pct":"5""#);
-        h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         h.strategy.state.orders.insert("x".into(), GridOrder { side: Side::Buy, price: d("99"), qty: d("1") });
-        h.feed(vec![fill(0, "x", true, "f1", Side::Buy, d("99"), d("1"), 1)]);
-        let actions = h.feed(vec![trade(0, 2, d("94"), d("1"), Side::Sell, 2)]);
+        h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "f1", Side::Buy, d("99"), d("1"), 1)]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 2, d("94"), d("1"), Side::Sell, 2)]);
         assert!(matches!(actions.last(), Some(Action::Place(o)) if o.side == Side::Sell && o.qty == d("1") && o.limit_price().is_none()), "{actions:?}");
     }
 
     #[test]
     fn var_limit_blocks_new_exposure() {
         let volatile = ["100", "103", "99", "104", "98", "103", "100"];
-        let events = |p: &[&str]| p.iter().enumerate().map(|(i, p)| trade(0, i as u64, d(p), d("1"), Side::Buy, i as i64)).collect::<Vec<_>>();
+        let events = |p: &[&str]| p.iter().enumerate().map(|(i, p)| trade(InstrumentId(0), i as u64, d(p), d("1"), Side::Buy, i as i64)).collect::<Vec<_>>();
         let mut tight = harness(r#","var_limit":"1","var_window":6"#);
         assert!(places(&tight.feed(events(&volatile))).is_empty());
         assert!(tight.strategy.state.var_blocks > 0);
@@ -484,7 +485,7 @@ mod tests {
     #[test]
     fn funding_skews_the_grid_against_the_paying_side() {
         let mut h = harness(r#","funding_rate":"0.0005","grid_spacing_pct":"2""#);
-        let actions = h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        let actions = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         // Longs pay: centre 100 - 1 = 99, spacing 2.
         assert_eq!(places(&actions)[..2], [(Side::Buy, d("97")), (Side::Sell, d("101"))]);
     }
@@ -492,7 +493,7 @@ mod tests {
     #[test]
     fn state_survives_a_swap() {
         let mut h = harness("");
-        h.feed(vec![trade(0, 1, d("100"), d("1"), Side::Buy, 0)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
         let orders = h.strategy.state.orders.len();
         h.swap(&params("")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(h.strategy.state.orders.len(), orders);

@@ -288,8 +288,8 @@ impl Strategy for Hedger {
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
         for event in events {
             match event {
-                Event::Fill(fill) if fill.instrument == self.maker.id && !fill.own => self.on_maker_fill(fill, host),
-                Event::Fill(fill) if fill.instrument == self.hedge.id && fill.own => self.on_hedge_fill(fill),
+                Event::Fill(fill) if fill.instrument == self.maker.id && !fill.is_mine() => self.on_maker_fill(fill, host),
+                Event::Fill(fill) if fill.instrument == self.hedge.id && fill.is_mine() => self.on_hedge_fill(fill),
                 Event::Order(update) if update.instrument == self.hedge.id => self.on_hedge_update(update, host),
                 Event::Params(_) => host.log(LogLevel::Warn, "hedger params changed: they take effect on the next hot swap or restart"),
                 _ => {}
@@ -314,6 +314,7 @@ export_strategy!(Hedger);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, Harness, TestHost};
 
     fn d(s: &str) -> Decimal {
@@ -330,7 +331,7 @@ mod tests {
     }
 
     fn maker(trade: &str, side: Side, price: &str, qty: &str, ts: i64) -> Event {
-        fill(0, "grid-1", false, trade, side, d(price), d(qty), ts)
+        fill(InstrumentId(0), "grid-1", Whose::Others, trade, side, d(price), d(qty), ts)
     }
 
     fn placed(actions: &[Action]) -> Vec<(String, Side, Decimal, Decimal)> {
@@ -345,7 +346,8 @@ mod tests {
 
     fn update(id: &str, status: OrderStatus, filled: &str) -> Event {
         Event::Order(OrderUpdate {
-            instrument: 1,
+            instrument: InstrumentId(1),
+            owner: Whose::Mine,
             client_order_id: id.into(),
             status,
             filled_qty: d(filled),
@@ -390,7 +392,7 @@ mod tests {
         assert_eq!(retry, vec![(ids::client_order_id("hedge", &["t1", "1"]), Side::Buy, d("10010"), d("0.002"))]);
         // The retry fills: nothing more is sent.
         let done = h.feed(vec![
-            fill(1, &retry[0].0, true, "h1", Side::Buy, d("10005"), d("0.002"), 1_002),
+            fill(InstrumentId(1), &retry[0].0, Whose::Mine, "h1", Side::Buy, d("10005"), d("0.002"), 1_002),
             update(&retry[0].0, OrderStatus::Filled, "0.002"),
         ]);
         assert!(placed(&done).is_empty());
@@ -402,7 +404,7 @@ mod tests {
     fn a_partial_fill_returns_only_the_rest() {
         let mut h = harness();
         let first = placed(&h.feed(vec![maker("t1", Side::Buy, "10000", "0.005", 1_000)]));
-        h.feed(vec![fill(1, &first[0].0, true, "h1", Side::Sell, d("9990"), d("0.003"), 1_001), update(&first[0].0, OrderStatus::Expired, "0.003")]);
+        h.feed(vec![fill(InstrumentId(1), &first[0].0, Whose::Mine, "h1", Side::Sell, d("9990"), d("0.003"), 1_001), update(&first[0].0, OrderStatus::Expired, "0.003")]);
         h.host.now_ms = 2_001;
         let retry = placed(&h.feed(vec![Event::Timer(2_001)]));
         assert_eq!(retry, vec![(ids::client_order_id("hedge", &["t1", "1"]), Side::Sell, d("9990"), d("0.002"))]);

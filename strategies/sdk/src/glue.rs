@@ -42,10 +42,10 @@ impl Host for WasmHost {
         market::lookup(venue, symbol).map(instrument_from_wit)
     }
     fn recent_trades(&mut self, instrument: InstrumentId, limit: u32) -> Vec<PublicTrade> {
-        market::recent_trades(instrument, limit).into_iter().map(trade_from_wit).collect()
+        market::recent_trades(instrument.0, limit).into_iter().map(trade_from_wit).collect()
     }
     fn book(&mut self, instrument: InstrumentId, depth: u32) -> Option<BookSnapshot> {
-        market::book(instrument, depth).map(book_from_wit)
+        market::book(instrument.0, depth).map(book_from_wit)
     }
 }
 
@@ -61,16 +61,17 @@ pub fn init<S: Strategy>(cell: &RefCell<Option<S>>, params: &str) -> Result<wit:
     install_panic_hook();
     let (strategy, subs) = S::init(params, &mut WasmHost)?;
     *cell.borrow_mut() = Some(strategy);
+    let ids = |ids: Vec<InstrumentId>| ids.into_iter().map(|i| i.0).collect();
     Ok(wit::Subscriptions {
-        trades: subs.trades,
+        trades: ids(subs.trades),
         books: subs
             .books
             .into_iter()
-            .map(|(instrument, depth)| wit::BookSubscription { instrument, depth })
+            .map(|(instrument, depth)| wit::BookSubscription { instrument: instrument.0, depth })
             .collect(),
-        account_fills: subs.account_fills,
+        account_fills: ids(subs.account_fills),
         timer_interval_ms: subs.timer_interval_ms,
-        orders_on: subs.orders_on,
+        orders_on: ids(subs.orders_on),
         self_trading: subs.self_trading,
     })
 }
@@ -130,8 +131,8 @@ fn side_to_wit(s: Side) -> wit::Side {
 
 fn instrument_from_wit(i: wit::InstrumentInfo) -> InstrumentInfo {
     InstrumentInfo {
-        id: i.id,
-        venue: i.venue,
+        id: InstrumentId(i.id),
+        venue: VenueId(i.venue),
         venue_name: i.venue_name,
         symbol: i.symbol,
         base_asset: i.base_asset,
@@ -146,7 +147,7 @@ fn instrument_from_wit(i: wit::InstrumentInfo) -> InstrumentInfo {
 
 fn trade_from_wit(t: wit::PublicTrade) -> PublicTrade {
     PublicTrade {
-        instrument: t.instrument,
+        instrument: InstrumentId(t.instrument),
         trade_id: t.trade_id,
         price: decimal_from_wit(t.price),
         qty: decimal_from_wit(t.qty),
@@ -158,7 +159,7 @@ fn trade_from_wit(t: wit::PublicTrade) -> PublicTrade {
 fn book_from_wit(b: wit::BookSnapshot) -> BookSnapshot {
     let level = |l: wit::BookLevel| BookLevel { price: decimal_from_wit(l.price), qty: decimal_from_wit(l.qty) };
     BookSnapshot {
-        instrument: b.instrument,
+        instrument: InstrumentId(b.instrument),
         bids: b.bids.into_iter().map(level).collect(),
         asks: b.asks.into_iter().map(level).collect(),
         ts_ms: b.ts_ms,
@@ -170,9 +171,9 @@ fn event_from_wit(e: wit::Event) -> Event {
         wit::Event::Trade(t) => Event::Trade(trade_from_wit(t)),
         wit::Event::Book(b) => Event::Book(book_from_wit(b)),
         wit::Event::Fill(f) => Event::Fill(Fill {
-            instrument: f.instrument,
+            instrument: InstrumentId(f.instrument),
             client_order_id: f.client_order_id,
-            own: f.own_order,
+            owner: if f.own_order { Whose::Mine } else { Whose::Others },
             trade_id: f.trade_id,
             side: side_from_wit(f.side),
             price: decimal_from_wit(f.price),
@@ -186,8 +187,10 @@ fn event_from_wit(e: wit::Event) -> Event {
             ts_ms: f.ts_ms,
         }),
         wit::Event::Order(o) => Event::Order(OrderUpdate {
-            instrument: o.instrument,
+            instrument: InstrumentId(o.instrument),
             client_order_id: o.client_order_id,
+            // The host hands a strategy the updates of its own orders only.
+            owner: Whose::Mine,
             status: match o.status {
                 wit::OrderStatus::Accepted => OrderStatus::Accepted,
                 wit::OrderStatus::Filled => OrderStatus::Filled,
@@ -209,7 +212,7 @@ fn action_to_wit(a: Action) -> wit::Action {
     match a {
         Action::Place(o) => wit::Action::Place(wit::OrderRequest {
             client_order_id: o.client_order_id,
-            instrument: o.instrument,
+            instrument: o.instrument.0,
             side: side_to_wit(o.side),
             order_type: match o.order_type {
                 OrderType::Market => wit::OrderType::Market,
@@ -226,8 +229,8 @@ fn action_to_wit(a: Action) -> wit::Action {
             qty: decimal_to_wit(o.qty),
         }),
         Action::Cancel { instrument, client_order_id } => {
-            wit::Action::Cancel(wit::CancelRequest { instrument, client_order_id })
+            wit::Action::Cancel(wit::CancelRequest { instrument: instrument.0, client_order_id })
         }
-        Action::CancelAll(instrument) => wit::Action::CancelAll(instrument),
+        Action::CancelAll(instrument) => wit::Action::CancelAll(instrument.map(|i| i.0)),
     }
 }

@@ -47,9 +47,9 @@ impl TestHost {
             .iter()
             .find(|i| i.venue_name == venue)
             .map(|i| i.venue)
-            .unwrap_or_else(|| self.instruments.iter().map(|i| i.venue + 1).max().unwrap_or(0));
+            .unwrap_or_else(|| VenueId(self.instruments.iter().map(|i| i.venue.0 + 1).max().unwrap_or(0)));
         let info = InstrumentInfo {
-            id: self.instruments.len() as u32,
+            id: InstrumentId(self.instruments.len() as u32),
             venue: venue_id,
             venue_name: venue.to_string(),
             symbol: symbol.to_string(),
@@ -169,11 +169,11 @@ pub fn trade(instrument: InstrumentId, trade_id: u64, price: Decimal, qty: Decim
 
 /// Shorthand for a fill event in tests (fees zero, taker).
 #[allow(clippy::too_many_arguments)]
-pub fn fill(instrument: InstrumentId, client_order_id: &str, own: bool, trade_id: &str, side: Side, price: Decimal, qty: Decimal, ts_ms: i64) -> Event {
+pub fn fill(instrument: InstrumentId, client_order_id: &str, owner: Whose, trade_id: &str, side: Side, price: Decimal, qty: Decimal, ts_ms: i64) -> Event {
     Event::Fill(Fill {
         instrument,
         client_order_id: client_order_id.to_string(),
-        own,
+        owner,
         trade_id: trade_id.to_string(),
         side,
         price,

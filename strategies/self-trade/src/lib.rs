@@ -242,6 +242,7 @@ export_strategy!(SelfTrade);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{trade, Harness, TestHost};
     use strategy_sdk::{BookLevel, BookSnapshot};
 
@@ -281,7 +282,7 @@ mod tests {
     fn declares_self_trading_on_its_paper_instrument_only() {
         let h = harness();
         assert!(h.subscriptions.self_trading);
-        assert_eq!(h.subscriptions.orders_on, vec![1]);
+        assert_eq!(h.subscriptions.orders_on, vec![InstrumentId(1)]);
     }
 
     #[test]
@@ -298,7 +299,7 @@ mod tests {
     #[test]
     fn a_maker_then_a_taker_at_the_followed_price() {
         let mut h = harness();
-        h.feed(vec![trade(0, 1, d("10000.004"), d("0.05"), Side::Buy, 500)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("10000.004"), d("0.05"), Side::Buy, 500)]);
         let actions = h.feed(vec![Event::Timer(1000)]);
         let o = orders(&actions);
         assert_eq!(o.len(), 2);
@@ -311,14 +312,14 @@ mod tests {
     #[test]
     fn equal_prices_are_nudged_and_changes_clamped_to_the_divergence() {
         let mut h = harness();
-        h.feed(vec![trade(0, 1, d("10000"), d("0.05"), Side::Buy, 500)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("10000"), d("0.05"), Side::Buy, 500)]);
         h.feed(vec![Event::Timer(1000)]);
         h.strategy.state.maker = None;
         let nudged = orders(&h.feed(vec![Event::Timer(2000)]))[0].1;
         assert!(nudged == d("10000.01") || nudged == d("9999.99"), "{nudged}");
         h.strategy.state.maker = None;
         // The followed market jumps 5%: clamped to 1% from the previous price.
-        h.feed(vec![trade(0, 2, d("10500"), d("0.05"), Side::Buy, 2500)]);
+        h.feed(vec![trade(InstrumentId(0), 2, d("10500"), d("0.05"), Side::Buy, 2500)]);
         let clamped = orders(&h.feed(vec![Event::Timer(3000)]))[0].1;
         assert_eq!(clamped, round_dp(nudged * d("1.01"), 2, Rounding::Down));
     }
@@ -326,13 +327,13 @@ mod tests {
     #[test]
     fn stays_inside_the_paper_book_and_respects_amount_limits() {
         let mut h = harness();
-        h.host.books.insert(1, BookSnapshot {
-            instrument: 1,
+        h.host.books.insert(InstrumentId(1), BookSnapshot {
+            instrument: InstrumentId(1),
             bids: vec![BookLevel { price: d("9990"), qty: d("1") }],
             asks: vec![BookLevel { price: d("9995"), qty: d("1") }],
             ts_ms: 0,
         });
-        h.feed(vec![trade(0, 1, d("10000"), d("5"), Side::Buy, 500)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("10000"), d("5"), Side::Buy, 500)]);
         let o = orders(&h.feed(vec![Event::Timer(1000)]));
         assert_eq!(o[0].1, d("9994.99"));
         // 5 BTC is worth far more than 5000 USDT: capped at 5000 / 9994.99.
@@ -342,14 +343,15 @@ mod tests {
     #[test]
     fn a_leftover_maker_order_is_cancelled_up_to_three_times() {
         let mut h = harness();
-        h.feed(vec![trade(0, 1, d("10000"), d("0.05"), Side::Buy, 500)]);
+        h.feed(vec![trade(InstrumentId(0), 1, d("10000"), d("0.05"), Side::Buy, 500)]);
         h.feed(vec![Event::Timer(1000)]);
         let maker = h.strategy.state.maker.clone().map(|(id, _)| id).unwrap_or_default();
         let taker = h.strategy.state.taker.clone().unwrap_or_default();
-        let cancel = vec![Action::Cancel { instrument: 1, client_order_id: maker.clone() }];
+        let cancel = vec![Action::Cancel { instrument: InstrumentId(1), client_order_id: maker.clone() }];
         // The taker expires having taken nothing: the maker is cancelled at once.
         let expired = strategy_sdk::OrderUpdate {
-            instrument: 1,
+            instrument: InstrumentId(1),
+            owner: Whose::Mine,
             client_order_id: taker,
             status: strategy_sdk::OrderStatus::Expired,
             filled_qty: Decimal::ZERO,

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use runtime::model::{Decimal, OrderType, SelfTradePrevention, Side, TimeInForce};
+use trading_model::{Decimal, OrderType, SelfTradePrevention, Side, TimeInForce};
 use serde_json::{json, Value};
 
 use crate::auth::{binance_signature_ok, strip_signature};
@@ -645,7 +645,7 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             let symbol = need(&params, "symbol")?.to_string();
             let cid = client_id(state, &params)?;
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
-            match market.order(&cid).filter(|o| o.symbol == symbol && o.status == runtime::model::OrderStatus::Accepted) {
+            match market.order(&cid).filter(|o| o.symbol == symbol && o.status == trading_model::OrderStatus::Accepted) {
                 Some(o) => Ok(ok(order_json(o, true))),
                 None => Err(error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")),
             }
@@ -784,7 +784,7 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
         Ok((mut o, fills)) => {
             if futures && params.get("newOrderRespType").map(String::as_str) != Some("RESULT") {
                 // ACK, the default: the order as accepted, before it met the book.
-                o.status = runtime::model::OrderStatus::Accepted;
+                o.status = trading_model::OrderStatus::Accepted;
                 o.executed = Decimal::ZERO;
                 o.quote = Decimal::ZERO;
                 o.reason = None;

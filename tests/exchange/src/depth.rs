@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use runtime::model::Decimal;
+use trading_model::Decimal;
 use serde_json::{json, Value};
 
 use crate::market::Market;

@@ -22,7 +22,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use runtime::model::{Decimal, Side};
+use trading_model::{Decimal, Side};
 use runtime::venue::paper::LiquidityProfile;
 use serde::Deserialize;
 use tokio::sync::broadcast;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use runtime::model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId};
+use trading_model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId};
 use runtime::venue::paper::{Faults, LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
 use runtime::venue::{Venue, VenueEvent};
 
@@ -235,7 +235,7 @@ impl Market {
         self.instrument(symbol).and_then(|i| self.venue.last_price(i))
     }
 
-    pub fn depth(&self, symbol: &str, levels: usize) -> Option<runtime::model::BookSnapshot> {
+    pub fn depth(&self, symbol: &str, levels: usize) -> Option<trading_model::BookSnapshot> {
         self.instrument(symbol).and_then(|i| self.venue.book(i, levels))
     }
 
@@ -348,7 +348,7 @@ impl Market {
                         qty: f.qty,
                         fee: f.fee,
                         fee_asset: f.fee_asset.clone(),
-                        maker: f.liquidity == runtime::model::Liquidity::Maker,
+                        maker: f.liquidity == trading_model::Liquidity::Maker,
                         ts_ms: now_ms,
                     };
                     self.trades.push(trade.clone());

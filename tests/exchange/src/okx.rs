@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use runtime::model::{Decimal, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce};
+use trading_model::{Decimal, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce};
 use serde_json::{json, Value};
 
 use crate::auth::{okx_signature, parse_iso_ms};

@@ -23,6 +23,7 @@
 
 pub mod book;
 pub mod clock;
+pub mod http;
 pub mod limits;
 pub mod protocol;
 pub mod ws;

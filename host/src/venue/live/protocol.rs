@@ -84,6 +84,18 @@ pub trait StreamSink: Send + Sync {
     fn malformed(&self, what: String);
 }
 
+/// A pushed message as JSON; one that is not JSON is reported to the sink as malformed
+/// (`stream` says which) and skipped, never the end of the connection.
+pub fn json_push(sink: &dyn StreamSink, stream: &str, text: &str) -> Option<serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            sink.malformed(format!("{stream}: {e}"));
+            None
+        }
+    }
+}
+
 /// Why a stream connection ended; the supervisor reconnects after either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEnd {

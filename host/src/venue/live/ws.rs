@@ -12,9 +12,15 @@ use super::protocol::StreamEnd;
 
 pub struct Connection {
     inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The connection's age limit: the caller reconnects on its own schedule, before the
+    /// venue's.
+    deadline: tokio::time::Instant,
+    /// Client-side keep-alive (OKX): `ping` after this much silence.
+    ping_after: Option<Duration>,
+    awaiting_pong: bool,
 }
 
-pub enum Next {
+enum Next {
     Text(String),
     /// The connection reached its age limit; the caller closes it and reconnects.
     Aged,
@@ -27,15 +33,25 @@ pub fn install_tls_provider() {
 }
 
 impl Connection {
-    pub async fn open(url: &str) -> Result<Connection, String> {
+    /// Connects; [`Connection::text`] ends with a rollover once `max_age` has passed.
+    pub async fn open(url: &str, max_age: Duration) -> Result<Connection, String> {
         install_tls_provider();
         let connect = tokio_tungstenite::connect_async(url);
+        let deadline = tokio::time::Instant::now() + max_age;
         match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
-            Ok(Ok((inner, _))) => Ok(Connection { inner }),
+            Ok(Ok((inner, _))) => Ok(Connection { inner, deadline, ping_after: None, awaiting_pong: false }),
             // The URL may carry a listen key; name the host only.
             Ok(Err(e)) => Err(format!("connecting to {}: {e}", host_of(url))),
             Err(_) => Err(format!("connecting to {}: timed out", host_of(url))),
         }
+    }
+
+    /// For a venue where the client keeps the connection alive (OKX): after `every` of
+    /// silence [`Connection::text`] sends `ping`; a second silence without the `pong` ends
+    /// the connection. `pong`s are not returned.
+    pub fn pinging(mut self, every: Duration) -> Self {
+        self.ping_after = Some(every);
+        self
     }
 
     pub async fn send_text(&mut self, text: String) -> Result<(), String> {
@@ -44,7 +60,8 @@ impl Connection {
 
     /// The next text frame. Pings are answered with their payload (tungstenite queues the
     /// pong; the flush sends it now rather than with the next frame we write).
-    pub async fn next_text(&mut self, deadline: tokio::time::Instant) -> Next {
+    async fn next_text(&mut self) -> Next {
+        let deadline = self.deadline;
         loop {
             let next = tokio::select! {
                 next = self.inner.next() => next,
@@ -69,34 +86,32 @@ impl Connection {
 
 impl Connection {
     /// The next text frame, or how the connection ended, in the supervisor's terms.
-    pub async fn text(&mut self, deadline: tokio::time::Instant) -> Result<String, StreamEnd> {
-        match self.next_text(deadline).await {
-            Next::Text(t) => Ok(t),
-            Next::Aged => Err(StreamEnd::Rollover("connection age".into())),
-            Next::Closed(why) => Err(StreamEnd::Failed(why)),
-        }
-    }
-
-    /// The same for a venue where the client keeps the connection alive (OKX): after
-    /// `ping_after` of silence it sends `ping`; a second silence without the `pong` ends
-    /// the connection. `pong`s are not returned.
-    pub async fn text_pinging(&mut self, deadline: tokio::time::Instant, ping_after: Duration, awaiting_pong: &mut bool) -> Result<String, StreamEnd> {
+    pub async fn text(&mut self) -> Result<String, StreamEnd> {
+        let Some(ping_after) = self.ping_after else { return self.frame().await };
         loop {
             let next = tokio::select! {
-                next = self.text(deadline) => next?,
+                next = self.frame() => next?,
                 _ = tokio::time::sleep(ping_after) => {
-                    if *awaiting_pong {
+                    if self.awaiting_pong {
                         return Err(StreamEnd::Failed("no pong within the ping interval".into()));
                     }
-                    *awaiting_pong = true;
+                    self.awaiting_pong = true;
                     self.send_text("ping".into()).await.map_err(StreamEnd::Failed)?;
                     continue;
                 }
             };
-            *awaiting_pong = false;
+            self.awaiting_pong = false;
             if next != "pong" {
                 return Ok(next);
             }
+        }
+    }
+
+    async fn frame(&mut self) -> Result<String, StreamEnd> {
+        match self.next_text().await {
+            Next::Text(t) => Ok(t),
+            Next::Aged => Err(StreamEnd::Rollover("connection age".into())),
+            Next::Closed(why) => Err(StreamEnd::Failed(why)),
         }
     }
 }

@@ -21,7 +21,7 @@
 //! Whatever the attack, it records what it saw: trades counted, order updates received.
 
 use serde::{Deserialize, Serialize};
-use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentInfo, LogLevel, OrderRequest, OrderStatus, Side, Strategy, Subscriptions, TimeInForce};
+use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentId, InstrumentInfo, LogLevel, OrderRequest, OrderStatus, Side, Strategy, Subscriptions, TimeInForce};
 
 #[derive(Deserialize)]
 struct Params {
@@ -69,7 +69,7 @@ impl Strategy for Hostile {
         let info = host.lookup(&p.venue, &p.symbol)?;
         let trades = match p.attack.as_str() {
             "subscribe-flood" => vec![info.id; 20_000],
-            "subscribe-unknown" => vec![info.id, 987_654],
+            "subscribe-unknown" => vec![info.id, InstrumentId(987_654)],
             _ => vec![info.id],
         };
         let subs = Subscriptions { trades, books: vec![(info.id, u32::MAX)], ..Default::default() };

@@ -2,7 +2,7 @@
 //! its `at_ms`, so a test can make exact fills happen on a paper venue.
 
 use serde::Deserialize;
-use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, OrderRequest, Side, Strategy, Subscriptions, TimeInForce};
+use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentId, OrderRequest, Side, Strategy, Subscriptions, TimeInForce};
 
 #[derive(Deserialize)]
 struct Order {
@@ -23,7 +23,7 @@ struct Params {
 
 struct Scripted {
     /// (instrument, order), in time order; drained as they are placed.
-    pending: Vec<(u32, Order)>,
+    pending: Vec<(InstrumentId, Order)>,
 }
 
 impl Strategy for Scripted {

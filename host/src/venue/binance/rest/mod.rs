@@ -10,14 +10,14 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::model::{Decimal, Liquidity, OrderStatus, Side};
+use crate::model::{Decimal, Liquidity, Side};
 
 use crate::venue::binance::common::{order_fields, sign, signed_query};
 use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
-use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
+use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::secrets::Secret;
@@ -77,12 +77,7 @@ enum Query<'a> {
 
 impl Binance {
     pub fn new(flavor: Flavor, endpoints: Endpoints, api_key: Secret, secret: Secret, recv_window: u64) -> Result<Self, String> {
-        ws::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(crate::config::HTTP_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = crate::venue::live::http::client()?;
         // The documented limits: spot 6000 weight/min, 100 orders/10 s; USD-M 2400
         // weight/min, 300 orders/10 s and 1200 orders/min.
         let windows: Vec<Window> = match flavor {
@@ -279,25 +274,16 @@ pub fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
 fn parse_trade(t: &Value, client_order_id: String) -> Result<OrderReport, ParseError> {
     let buyer = t.get("isBuyer").or_else(|| t.get("buyer")).and_then(|v| v.as_bool()).ok_or_else(|| ParseError::Malformed("buyer flag missing".into()))?;
     let maker = t.get("isMaker").or_else(|| t.get("maker")).and_then(|v| v.as_bool()).unwrap_or(false);
-    Ok(OrderReport {
-        symbol: str_field(t, "symbol")?.to_string(),
-        client_order_id,
-        venue_order_id: int_field(t, "orderId")?.to_string(),
-        side: if buyer { Side::Buy } else { Side::Sell },
-        status: OrderStatus::Accepted,
-        order_qty: Decimal::ZERO,
-        filled_qty: Decimal::ZERO,
-        execution: Some(Execution {
-            trade_id: int_field(t, "id")?.to_string(),
-            price: decimal_field(t, "price")?,
-            qty: decimal_field(t, "qty")?,
-            fee: decimal_field(t, "commission")?,
-            fee_asset: str_field(t, "commissionAsset")?.to_string(),
-            liquidity: if maker { Liquidity::Maker } else { Liquidity::Taker },
-        }),
-        reason: None,
-        ts_ms: int_field(t, "time")?,
-    })
+    let execution = Execution {
+        trade_id: int_field(t, "id")?.to_string(),
+        price: decimal_field(t, "price")?,
+        qty: decimal_field(t, "qty")?,
+        fee: decimal_field(t, "commission")?,
+        fee_asset: str_field(t, "commissionAsset")?.to_string(),
+        liquidity: if maker { Liquidity::Maker } else { Liquidity::Taker },
+    };
+    let side = if buyer { Side::Buy } else { Side::Sell };
+    Ok(OrderReport::trade_only(str_field(t, "symbol")?.to_string(), client_order_id, int_field(t, "orderId")?.to_string(), side, execution, int_field(t, "time")?))
 }
 
 fn malformed(e: ParseError) -> RestError {
@@ -498,7 +484,7 @@ impl Exchange for Binance {
         };
         let streams: Vec<String> = symbols.iter().map(|s| format!("{}@depth@100ms", s.to_ascii_lowercase())).collect();
         let url = format!("{}{path}{}", self.endpoints.public_ws.trim_end_matches('/'), streams.join("/"));
-        let mut conn = match ws::Connection::open(&url).await {
+        let mut conn = match ws::Connection::open(&url, max_age).await {
             Ok(c) => c,
             Err(e) => return StreamEnd::Failed(e),
         };
@@ -510,12 +496,8 @@ impl Exchange for Binance {
                 return StreamEnd::Failed(e);
             }
         }
-        let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.text(deadline).await {
-                Ok(t) => t,
-                Err(end) => return end,
-            };
+            let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
             let (symbol, diff, ts) = match parse_depth_update(&text) {
                 Ok(d) => d,
                 Err(ParseError::Ignored(_)) => continue,
@@ -551,17 +533,13 @@ impl Exchange for Binance {
         };
         let streams: Vec<String> = symbols.iter().map(|s| format!("{}@{kind}", s.to_ascii_lowercase())).collect();
         let url = format!("{}{path}{}", self.endpoints.public_ws.trim_end_matches('/'), streams.join("/"));
-        let mut conn = match ws::Connection::open(&url).await {
+        let mut conn = match ws::Connection::open(&url, max_age).await {
             Ok(c) => c,
             Err(e) => return StreamEnd::Failed(e),
         };
         sink.connected();
-        let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.text(deadline).await {
-                Ok(t) => t,
-                Err(end) => return end,
-            };
+            let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
             match parse_public_trade(&text) {
                 Ok(trade) => sink.trade(trade),
                 Err(ParseError::Ignored(_)) => {}
@@ -654,7 +632,7 @@ impl Binance {
     /// Spot: one WebSocket API connection, subscribed by signature (the HMAC of the
     /// sorted parameters `apiKey`, `recvWindow`, `timestamp`).
     async fn spot_user_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let mut conn = match ws::Connection::open(&self.endpoints.private_ws).await {
+        let mut conn = match ws::Connection::open(&self.endpoints.private_ws, max_age).await {
             Ok(c) => c,
             Err(e) => return StreamEnd::Failed(e),
         };
@@ -673,19 +651,9 @@ impl Binance {
         if let Err(e) = conn.send_text(request.to_string()).await {
             return StreamEnd::Failed(e);
         }
-        let deadline = tokio::time::Instant::now() + max_age;
         loop {
-            let text = match conn.text(deadline).await {
-                Ok(t) => t,
-                Err(end) => return end,
-            };
-            let value: Value = match serde_json::from_str(&text) {
-                Ok(v) => v,
-                Err(e) => {
-                    sink.malformed(format!("user stream: {e}"));
-                    continue;
-                }
-            };
+            let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
+            let Some(value) = json_push(sink, "user stream", &text) else { continue };
             if value.get("id").is_some() && value.get("status").is_some() {
                 if value.get("status").and_then(|s| s.as_i64()) == Some(200) {
                     sink.connected();
@@ -718,16 +686,15 @@ impl Binance {
             Err(e) => return StreamEnd::Failed(format!("listen key: {e}")),
         };
         let url = format!("{}/private/ws?listenKey={key}", self.endpoints.private_ws.trim_end_matches('/'));
-        let mut conn = match ws::Connection::open(&url).await {
+        let mut conn = match ws::Connection::open(&url, max_age).await {
             Ok(c) => c,
             Err(e) => return StreamEnd::Failed(e),
         };
         sink.connected();
-        let deadline = tokio::time::Instant::now() + max_age;
         let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(30 * 60), Duration::from_secs(30 * 60));
         loop {
             let text = tokio::select! {
-                next = conn.text(deadline) => match next {
+                next = conn.text() => match next {
                     Ok(t) => t,
                     Err(end) => return end,
                 },

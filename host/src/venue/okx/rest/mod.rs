@@ -14,7 +14,7 @@ use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{okx_checksum, Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
-use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
+use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
 use crate::venue::okx::websocket::{parse_orders, side, status};
@@ -70,12 +70,7 @@ const PING_AFTER: Duration = Duration::from_secs(20);
 
 impl Okx {
     pub fn new(endpoints: Endpoints, credentials: Credentials, trade_mode: &str) -> Result<Self, String> {
-        ws::install_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(crate::config::HTTP_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let http = crate::venue::live::http::client()?;
         // Place/cancel/query: 60 requests per 2 s each; batches: 300 orders per 2 s.
         let windows = [
             Window { counted: Counted::Weight, span: Duration::from_secs(2), max: 60 },
@@ -229,25 +224,16 @@ fn parse_order(o: &Value) -> Result<OrderReport, ParseError> {
 
 /// A fill of `GET /api/v5/trade/fills`; `fee` is negative when charged.
 fn parse_fill(f: &Value) -> Result<OrderReport, ParseError> {
-    Ok(OrderReport {
-        symbol: str_field(f, "instId")?.to_string(),
-        client_order_id: str_field(f, "clOrdId")?.to_string(),
-        venue_order_id: str_field(f, "ordId")?.to_string(),
-        side: side(str_field(f, "side")?)?,
-        status: OrderStatus::Accepted,
-        order_qty: Decimal::ZERO,
-        filled_qty: Decimal::ZERO,
-        execution: Some(Execution {
-            trade_id: str_field(f, "tradeId")?.to_string(),
-            price: decimal_field(f, "fillPx")?,
-            qty: decimal_field(f, "fillSz")?,
-            fee: -decimal_field(f, "fee")?,
-            fee_asset: str_field(f, "feeCcy")?.to_string(),
-            liquidity: if f.get("execType").and_then(|v| v.as_str()) == Some("M") { Liquidity::Maker } else { Liquidity::Taker },
-        }),
-        reason: None,
-        ts_ms: int_field(f, "ts")?,
-    })
+    let execution = Execution {
+        trade_id: str_field(f, "tradeId")?.to_string(),
+        price: decimal_field(f, "fillPx")?,
+        qty: decimal_field(f, "fillSz")?,
+        fee: -decimal_field(f, "fee")?,
+        fee_asset: str_field(f, "feeCcy")?.to_string(),
+        liquidity: if f.get("execType").and_then(|v| v.as_str()) == Some("M") { Liquidity::Maker } else { Liquidity::Taker },
+    };
+    let (instrument, client_order_id, order_id) = (str_field(f, "instId")?, str_field(f, "clOrdId")?, str_field(f, "ordId")?);
+    Ok(OrderReport::trade_only(instrument.to_string(), client_order_id.to_string(), order_id.to_string(), side(str_field(f, "side")?)?, execution, int_field(f, "ts")?))
 }
 
 fn malformed(e: ParseError) -> RestError {
@@ -418,8 +404,8 @@ impl Exchange for Okx {
     }
 
     async fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let mut conn = match ws::Connection::open(&self.endpoints.private_ws).await {
-            Ok(c) => c,
+        let mut conn = match ws::Connection::open(&self.endpoints.private_ws, max_age).await {
+            Ok(c) => c.pinging(PING_AFTER),
             Err(e) => return StreamEnd::Failed(e),
         };
         let ts = (self.clock.now_ms() / 1000).to_string();
@@ -432,22 +418,17 @@ impl Exchange for Okx {
         if let Err(e) = conn.send_text(login.to_string()).await {
             return StreamEnd::Failed(e);
         }
-        self.read_loop(conn, sink, max_age, true).await
+        self.read_loop(conn, sink, true).await
     }
 
     async fn book_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let mut conn = match self.subscribe_public("books", symbols).await {
+        let mut conn = match self.subscribe_public("books", symbols, max_age).await {
             Ok(c) => c,
             Err(end) => return end,
         };
         let mut books: HashMap<String, LocalBook> = symbols.iter().map(|s| (s.clone(), LocalBook::new(Sequencing::Okx))).collect();
-        let deadline = tokio::time::Instant::now() + max_age;
-        let mut awaiting_pong = false;
         loop {
-            let text = match conn.text_pinging(deadline, PING_AFTER, &mut awaiting_pong).await {
-                Ok(t) => t,
-                Err(end) => return end,
-            };
+            let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
             let push = match parse_books(&text) {
                 Ok(p) => p,
                 Err(ParseError::Ignored(_)) => continue,
@@ -492,18 +473,18 @@ impl Exchange for Okx {
     }
 
     async fn public_stream(&self, symbols: &[String], sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
-        let conn = match self.subscribe_public("trades", symbols).await {
+        let conn = match self.subscribe_public("trades", symbols, max_age).await {
             Ok(c) => c,
             Err(end) => return end,
         };
-        self.read_loop(conn, sink, max_age, false).await
+        self.read_loop(conn, sink, false).await
     }
 }
 
 impl Okx {
     /// A connection to the public service subscribed to `channel` for `symbols`.
-    async fn subscribe_public(&self, channel: &str, symbols: &[String]) -> Result<ws::Connection, StreamEnd> {
-        let mut conn = ws::Connection::open(&self.endpoints.public_ws).await.map_err(StreamEnd::Failed)?;
+    async fn subscribe_public(&self, channel: &str, symbols: &[String], max_age: Duration) -> Result<ws::Connection, StreamEnd> {
+        let mut conn = ws::Connection::open(&self.endpoints.public_ws, max_age).await.map_err(StreamEnd::Failed)?.pinging(PING_AFTER);
         let args: Vec<Value> = symbols.iter().map(|s| json!({"channel": channel, "instId": s})).collect();
         conn.send_text(json!({"op": "subscribe", "args": args}).to_string()).await.map_err(StreamEnd::Failed)?;
         Ok(conn)
@@ -511,21 +492,10 @@ impl Okx {
 
     /// Reads pushes, pinging after [`PING_AFTER`] of silence; `private` logs in first and
     /// subscribes to `orders` once the login is confirmed.
-    async fn read_loop(&self, mut conn: ws::Connection, sink: &dyn StreamSink, max_age: Duration, private: bool) -> StreamEnd {
-        let deadline = tokio::time::Instant::now() + max_age;
-        let mut awaiting_pong = false;
+    async fn read_loop(&self, mut conn: ws::Connection, sink: &dyn StreamSink, private: bool) -> StreamEnd {
         loop {
-            let text = match conn.text_pinging(deadline, PING_AFTER, &mut awaiting_pong).await {
-                Ok(t) => t,
-                Err(end) => return end,
-            };
-            let value: Value = match serde_json::from_str(&text) {
-                Ok(v) => v,
-                Err(e) => {
-                    sink.malformed(format!("{e}"));
-                    continue;
-                }
-            };
+            let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
+            let Some(value) = json_push(sink, if private { "private stream" } else { "public stream" }, &text) else { continue };
             match value.get("event").and_then(|e| e.as_str()) {
                 Some("login") if value.get("code").and_then(|c| c.as_str()) == Some("0") => {
                     let subscribe = json!({"op": "subscribe", "args": [{"channel": "orders", "instType": "ANY"}]});

@@ -1,6 +1,16 @@
-//! Domain types shared by every part of the host: exact decimals, ids, orders, fills and
-//! events. No I/O and no wasmtime here; the plugin module converts these to and from the
-//! WIT types at the sandbox boundary, and venue adapters convert exchange JSON into them.
+//! The runtime's domain types: exact decimals, ids, orders, fills, order updates, market
+//! data and the events a strategy receives. One definition, used by the host, by the
+//! strategy SDK inside every component, and by the local exchange; the WIT contract's
+//! types are converted to and from these at the sandbox boundary only (the host's
+//! `plugin` module and the SDK's glue), so no other code meets the wire layout.
+//!
+//! No I/O here, and nothing of wasmtime or wit-bindgen: this crate builds for wasm32 in
+//! every strategy.
+//!
+//! Who placed an order is known differently on the two sides of the sandbox: the host
+//! knows the strategy (`Option<StrategyId>`, none for an order placed outside the runtime),
+//! a strategy knows only whether it was itself ([`Whose`]). [`Fill`], [`OrderUpdate`] and
+//! [`Event`] take that as a parameter, the host's view by default.
 
 use std::fmt;
 
@@ -19,17 +29,31 @@ pub struct InstrumentId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StrategyId(pub u32);
 
+/// Enums are written in lowercase (as strategies always wrote them in their snapshots);
+/// the capitalised spelling older host checkpoints used is still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
+    #[serde(alias = "Buy")]
     Buy,
+    #[serde(alias = "Sell")]
     Sell,
 }
 
 impl Side {
+    /// The side that closes what this side opens.
     pub fn opposite(self) -> Side {
         match self {
             Side::Buy => Side::Sell,
             Side::Sell => Side::Buy,
+        }
+    }
+
+    /// +1 for a buy, -1 for a sell: the sign of the position change.
+    pub fn sign(self) -> Decimal {
+        match self {
+            Side::Buy => Decimal::ONE,
+            Side::Sell => Decimal::NEGATIVE_ONE,
         }
     }
 }
@@ -44,10 +68,15 @@ impl fmt::Display for Side {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TimeInForce {
+    #[serde(alias = "Gtc")]
     Gtc,
+    #[serde(alias = "Ioc")]
     Ioc,
+    #[serde(alias = "Fok")]
     Fok,
+    #[serde(alias = "PostOnly")]
     PostOnly,
 }
 
@@ -79,6 +108,16 @@ pub struct OrderRequest {
 }
 
 impl OrderRequest {
+    /// A limit order with the given time in force.
+    pub fn limit(client_order_id: impl Into<String>, instrument: InstrumentId, side: Side, price: Decimal, qty: Decimal, time_in_force: TimeInForce) -> Self {
+        OrderRequest { client_order_id: client_order_id.into(), instrument, side, order_type: OrderType::Limit { price, time_in_force }, qty }
+    }
+
+    pub fn market(client_order_id: impl Into<String>, instrument: InstrumentId, side: Side, qty: Decimal) -> Self {
+        OrderRequest { client_order_id: client_order_id.into(), instrument, side, order_type: OrderType::Market, qty }
+    }
+
+    /// The limit price; none for a market order.
     pub fn limit_price(&self) -> Option<Decimal> {
         match self.order_type {
             OrderType::Limit { price, .. } => Some(price),
@@ -91,22 +130,36 @@ impl OrderRequest {
 pub enum Action {
     Place(OrderRequest),
     Cancel { instrument: InstrumentId, client_order_id: String },
+    /// Cancel every resting order of this strategy on one instrument, or everywhere.
     CancelAll(Option<InstrumentId>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Liquidity {
+    #[serde(alias = "Maker")]
     Maker,
+    #[serde(alias = "Taker")]
     Taker,
+}
+
+/// Whose order a fill or an update is about, as a strategy is told: its own, or another's
+/// (another strategy's, or one placed outside the runtime, seen through an account-fills
+/// subscription). Order updates reach only the strategy that placed the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Whose {
+    Mine,
+    Others,
 }
 
 /// One execution of an order of the venue account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fill {
+pub struct Fill<Owner = Option<StrategyId>> {
     pub instrument: InstrumentId,
     pub client_order_id: String,
-    /// The strategy that placed the order, if a strategy did.
-    pub owner: Option<StrategyId>,
+    /// Who placed the order: the strategy (host), or whether it was the reader (strategy).
+    pub owner: Owner,
     pub trade_id: String,
     pub side: Side,
     pub price: Decimal,
@@ -117,31 +170,55 @@ pub struct Fill {
     pub ts_ms: i64,
 }
 
+impl Fill<Whose> {
+    /// True when the strategy reading it placed the order.
+    pub fn is_mine(&self) -> bool {
+        self.owner == Whose::Mine
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
+    #[serde(alias = "Accepted")]
     Accepted,
+    #[serde(alias = "Filled")]
     Filled,
+    #[serde(alias = "Canceled")]
     Canceled,
+    #[serde(alias = "Expired")]
     Expired,
+    #[serde(alias = "Rejected")]
     Rejected,
 }
 
 impl OrderStatus {
+    /// True once the order can no longer trade.
     pub fn is_final(self) -> bool {
         !matches!(self, OrderStatus::Accepted)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderUpdate {
+pub struct OrderUpdate<Owner = Option<StrategyId>> {
     pub instrument: InstrumentId,
     pub client_order_id: String,
-    pub owner: Option<StrategyId>,
+    /// Who placed the order (see [`Fill::owner`]); always [`Whose::Mine`] for a strategy.
+    pub owner: Owner,
     pub status: OrderStatus,
     pub filled_qty: Decimal,
     pub remaining_qty: Decimal,
     pub reason: Option<String>,
     pub ts_ms: i64,
+}
+
+impl<Owner> OrderUpdate<Owner> {
+    /// When the venue takes orders again, if the host said so: a rejection during a
+    /// venue's ban ends its reason with `retry-after-ms=<epoch ms>` (see the contract).
+    /// A strategy that waits until then is told of the ban once, not on every retry.
+    pub fn retry_after_ms(&self) -> Option<i64> {
+        self.reason.as_deref()?.rsplit_once("retry-after-ms=")?.1.trim().parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,19 +240,32 @@ pub struct BookLevel {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BookSnapshot {
     pub instrument: InstrumentId,
+    /// Best first.
     pub bids: Vec<BookLevel>,
+    /// Best first.
     pub asks: Vec<BookLevel>,
     pub ts_ms: i64,
 }
 
+impl BookSnapshot {
+    pub fn best_bid(&self) -> Option<Decimal> {
+        self.bids.first().map(|l| l.price)
+    }
+    pub fn best_ask(&self) -> Option<Decimal> {
+        self.asks.first().map(|l| l.price)
+    }
+}
+
 /// What a strategy is handed, in the order things happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Event {
+pub enum Event<Owner = Option<StrategyId>> {
     Trade(PublicTrade),
     Book(BookSnapshot),
-    Fill(Fill),
-    Order(OrderUpdate),
+    Fill(Fill<Owner>),
+    Order(OrderUpdate<Owner>),
+    /// The timer fired; the scheduled time in ms.
     Timer(i64),
+    /// New params (JSON) from a config reload.
     Params(String),
 }
 
@@ -202,8 +292,9 @@ pub struct Subscriptions {
     pub books: Vec<(InstrumentId, u32)>,
     pub account_fills: Vec<InstrumentId>,
     pub timer_interval_ms: Option<u64>,
-    /// Where it may place orders; empty: anywhere.
+    /// Instruments it will place orders on; the host refuses others. Empty: any.
     pub orders_on: Vec<InstrumentId>,
+    /// Crosses its own orders on purpose: paper venues only (see the WIT contract).
     pub self_trading: bool,
 }
 
@@ -289,6 +380,42 @@ mod tests {
         assert!(bounds::check(Some(d("10000000")), d("1000000000")).err().unwrap_or_default().contains("notional"));
         assert!(bounds::check(Some(d("9682.19")), d("0.132")).is_ok());
         assert!(bounds::check(None, d("1e13")).is_err());
+    }
+
+    fn rejected(reason: Option<&str>) -> OrderUpdate<Whose> {
+        OrderUpdate {
+            instrument: InstrumentId(0),
+            client_order_id: "h1".into(),
+            owner: Whose::Mine,
+            status: OrderStatus::Rejected,
+            filled_qty: Decimal::ZERO,
+            remaining_qty: Decimal::ZERO,
+            reason: reason.map(str::to_string),
+            ts_ms: 0,
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_end_of_a_reason_and_nowhere_else() {
+        let ban = "venue hedge has banned this client (HTTP 418) until Wed, 02 Dec 2026 19:00:00 GMT; not sent; retry-after-ms=1796151600000";
+        assert_eq!(rejected(Some(ban)).retry_after_ms(), Some(1_796_151_600_000));
+        assert_eq!(rejected(Some("Insufficient balance")).retry_after_ms(), None);
+        assert_eq!(rejected(Some("retry-after-ms=soon")).retry_after_ms(), None);
+        assert_eq!(rejected(None).retry_after_ms(), None);
+    }
+
+    /// Checkpoints written before the types were shared spelled enums capitalised; they
+    /// must still load. New ones are written in lowercase, as strategy snapshots were.
+    #[test]
+    fn enums_read_both_spellings_and_write_lowercase() {
+        let old = r#"{"client_order_id":"a","instrument":3,"side":"Sell","order_type":{"Limit":{"price":"1.5","time_in_force":"PostOnly"}},"qty":"2"}"#;
+        let request: OrderRequest = serde_json::from_str(old).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(request, OrderRequest::limit("a", InstrumentId(3), Side::Sell, Decimal::new(15, 1), Decimal::TWO, TimeInForce::PostOnly));
+        let written = serde_json::to_string(&request).unwrap_or_default();
+        assert!(written.contains(r#""side":"sell""#) && written.contains(r#""time_in_force":"postonly""#), "{written}");
+        let status: OrderStatus = serde_json::from_str(r#""Canceled""#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status, OrderStatus::Canceled);
+        assert_eq!(serde_json::from_str::<Liquidity>(r#""maker""#).ok(), Some(Liquidity::Maker));
     }
 
     #[test]
