@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{next_good_print, Control, Engine, Feed, Slot, StartError};
-use crate::config::{Config, FeedConfig, SettlementConfig, VenueKind};
+use crate::config::{Config, FeedConfig, InstrumentConfig, SettlementConfig, VenueConfig, VenueKind};
 use crate::feed::bus::BusFeed;
 use crate::feed::derived::Derived;
 use crate::feed::replay::CsvReplay;
@@ -29,101 +29,42 @@ impl Engine {
         let mut instruments = Vec::new();
         let mut venues: Vec<Box<dyn Venue>> = Vec::new();
         let mut feeds = Vec::new();
+        // Instruments whose trades go on the market data bus, with their stream names.
         let mut published = HashMap::new();
         let (control_tx, control_rx) = channel();
         let mut live_runtime: Option<tokio::runtime::Runtime> = None;
         for (v, vc) in config.venues.iter().enumerate() {
             let venue_id = VenueId(v as u32);
-            if vc.kind != VenueKind::Paper {
-                if live_runtime.is_none() {
-                    let rt = tokio::runtime::Builder::new_multi_thread()
+            let first = instruments.len() as u32;
+            if vc.kind == VenueKind::Paper {
+                let (venue, listed) = paper_venue(&config, venue_id, vc, first, &mut feeds)?;
+                instruments.extend(listed);
+                venues.push(Box::new(venue));
+            } else {
+                let rt = match live_runtime.take() {
+                    Some(rt) => rt,
+                    None => tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(2)
                         .thread_name("venues")
                         .enable_all()
                         .build()
-                        .map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?;
-                    live_runtime = Some(rt);
-                }
-                let Some(rt) = live_runtime.as_ref() else { continue };
+                        .map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?,
+                };
                 let tx = std::sync::Mutex::new(control_tx.clone());
                 let wake: crate::venue::live::Waker = Arc::new(move || {
                     let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(Control::Wake);
                 });
-                let connected = crate::venue::connect::connect(rt.handle(), vc, venue_id, instruments.len() as u32, wake).map_err(StartError::Live)?;
-                for info in &connected.instruments {
-                    if vc.instruments.iter().any(|ic| ic.symbol == info.symbol && ic.publish) {
-                        published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, info.symbol));
-                    }
-                }
+                let connected = crate::venue::connect::connect(rt.handle(), vc, venue_id, first, wake);
+                live_runtime = Some(rt);
+                let connected = connected.map_err(StartError::Live)?;
                 instruments.extend(connected.instruments);
                 venues.push(Box::new(connected.venue));
-                continue;
             }
-            let mut venue = PaperVenue::new(PaperVenueConfig {
-                id: venue_id,
-                name: vc.name.to_string(),
-                settlement: match vc.settlement {
-                    SettlementConfig::Spot => Settlement::Spot,
-                    SettlementConfig::Perpetual => Settlement::Perpetual,
-                },
-                maker_fee: vc.maker_fee,
-                taker_fee: vc.taker_fee,
-                balances: vc.balances.clone(),
-                faults: crate::venue::paper::Faults { duplicate_fills: vc.faults.duplicate_fills },
-            });
-            for ic in &vc.instruments {
-                let info = InstrumentInfo {
-                    id: InstrumentId(instruments.len() as u32),
-                    venue: venue_id,
-                    venue_name: vc.name.to_string(),
-                    symbol: ic.symbol.clone(),
-                    base_asset: ic.base.clone(),
-                    quote_asset: ic.quote.clone(),
-                    tick_size: ic.tick_size,
-                    lot_size: ic.lot_size,
-                    min_qty: ic.min_qty,
-                    min_notional: ic.min_notional,
-                    paper: true,
-                };
-                let liquidity = ic.liquidity.as_ref().map(|l| LiquidityProfile { levels: l.levels, step: l.step, qty: l.qty });
-                venue.add_instrument(info.clone(), liquidity);
-                if ic.publish {
-                    published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, ic.symbol));
+            for info in &instruments[first as usize..] {
+                if vc.instruments.iter().any(|ic| ic.symbol == info.symbol && ic.publish) {
+                    published.insert(info.id, format!("{}:{}:{}", config.bus.prefix, vc.name, info.symbol));
                 }
-                let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
-                let source: Option<Box<dyn MarketDataSource>> = match &ic.feed {
-                    FeedConfig::None => None,
-                    FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
-                    FeedConfig::Bus { venue, symbol, idle_timeout_ms } => {
-                        let url = config.bus.redis_url().map_err(feed_error)?;
-                        let key = crate::bus::trades_key(&config.bus.prefix, venue, symbol);
-                        Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?))
-                    }
-                    FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
-                        let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
-                        Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
-                    }
-                    FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => {
-                        Some(Box::new(Synthetic::new(SyntheticConfig {
-                            seed: *seed,
-                            start_price: *start_price,
-                            tick_size: ic.tick_size,
-                            max_step_ticks: *max_step_ticks,
-                            lot_size: ic.lot_size,
-                            max_lots: *max_lots,
-                            start_ms: *start_ms,
-                            interval_ms: *interval_ms,
-                            count: *count,
-                        })))
-                    }
-                };
-                if let Some(source) = source {
-                    tracing::info!(venue = %vc.name, symbol = %ic.symbol, "market data: {}", source.describe());
-                    feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None, consumed: 0 });
-                }
-                instruments.push(info);
             }
-            venues.push(Box::new(venue));
         }
         let bus = if published.is_empty() {
             None
@@ -156,12 +97,22 @@ impl Engine {
             books_touched: Vec::new(),
             stats: RunStats::default(),
         };
+        engine.start_strategies(components)?;
+        for feed in &mut engine.feeds {
+            feed.next = next_good_print(feed, &mut engine.stats);
+        }
+        Ok(engine)
+    }
+
+    /// One slot per config entry, each with its instance started; a strategy that cannot
+    /// start keeps its slot, marked refused with the reason.
+    fn start_strategies(&mut self, components: &HashMap<String, Arc<LoadedComponent>>) -> Result<(), StartError> {
         let loaded_names = || {
             let mut names: Vec<_> = components.keys().cloned().collect();
             names.sort();
             names.join(", ")
         };
-        for (i, sc) in engine.config.strategies.clone().iter().enumerate() {
+        for (i, sc) in self.config.strategies.clone().iter().enumerate() {
             let loaded = components.get(&sc.component).ok_or_else(|| StartError::MissingComponent {
                 strategy: sc.name.to_string(),
                 component: sc.component.clone(),
@@ -181,10 +132,10 @@ impl Engine {
                 kv: GuestState::default(),
                 pending: Vec::new(),
             };
-            match engine.start_instance(&slot, loaded) {
+            match self.start_instance(&slot, loaded) {
                 Ok((instance, subscriptions)) => {
                     tracing::info!(strategy = %slot.name, component = %slot.component, version = %slot.hash, "strategy started");
-                    engine.router.set_permissions(slot.id, &subscriptions);
+                    self.router.set_permissions(slot.id, &subscriptions);
                     slot.instance = Some(instance);
                     slot.subscriptions = subscriptions;
                 }
@@ -193,12 +144,9 @@ impl Engine {
                     slot.status = SlotStatus::Refused(reason);
                 }
             }
-            engine.slots.push(slot);
+            self.slots.push(slot);
         }
-        for feed in &mut engine.feeds {
-            feed.next = next_good_print(feed, &mut engine.stats);
-        }
-        Ok(engine)
+        Ok(())
     }
 
     /// Instantiates and initialises a component for a slot; checks that a strategy that
@@ -226,6 +174,76 @@ impl Engine {
         drop(market);
         Ok((instance, subscriptions))
     }
+}
+
+/// A paper venue with its instruments (handles from `first` on) and their market data
+/// feeds, added to `feeds`.
+fn paper_venue(config: &Config, venue_id: VenueId, vc: &VenueConfig, first: u32, feeds: &mut Vec<Feed>) -> Result<(PaperVenue, Vec<InstrumentInfo>), StartError> {
+    let mut venue = PaperVenue::new(PaperVenueConfig {
+        id: venue_id,
+        name: vc.name.to_string(),
+        settlement: match vc.settlement {
+            SettlementConfig::Spot => Settlement::Spot,
+            SettlementConfig::Perpetual => Settlement::Perpetual,
+        },
+        maker_fee: vc.maker_fee,
+        taker_fee: vc.taker_fee,
+        balances: vc.balances.clone(),
+        faults: crate::venue::paper::Faults { duplicate_fills: vc.faults.duplicate_fills },
+    });
+    let mut instruments = Vec::new();
+    for ic in &vc.instruments {
+        let info = InstrumentInfo {
+            id: InstrumentId(first + instruments.len() as u32),
+            venue: venue_id,
+            venue_name: vc.name.to_string(),
+            symbol: ic.symbol.clone(),
+            base_asset: ic.base.clone(),
+            quote_asset: ic.quote.clone(),
+            tick_size: ic.tick_size,
+            lot_size: ic.lot_size,
+            min_qty: ic.min_qty,
+            min_notional: ic.min_notional,
+            paper: true,
+        };
+        let liquidity = ic.liquidity.as_ref().map(|l| LiquidityProfile { levels: l.levels, step: l.step, qty: l.qty });
+        venue.add_instrument(info.clone(), liquidity);
+        if let Some(source) = feed_source(config, vc, ic)? {
+            tracing::info!(venue = %vc.name, symbol = %ic.symbol, "market data: {}", source.describe());
+            feeds.push(Feed { venue: venue_id, instrument: info.id, source, next: None, consumed: 0 });
+        }
+        instruments.push(info);
+    }
+    Ok((venue, instruments))
+}
+
+/// The market data source an instrument's config names, opened; none for `feed = none`.
+fn feed_source(config: &Config, vc: &VenueConfig, ic: &InstrumentConfig) -> Result<Option<Box<dyn MarketDataSource>>, StartError> {
+    let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
+    Ok(match &ic.feed {
+        FeedConfig::None => None,
+        FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+        FeedConfig::Bus { venue, symbol, idle_timeout_ms } => {
+            let url = config.bus.redis_url().map_err(feed_error)?;
+            let key = crate::bus::trades_key(&config.bus.prefix, venue, symbol);
+            Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?))
+        }
+        FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
+            let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
+            Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
+        }
+        FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => Some(Box::new(Synthetic::new(SyntheticConfig {
+            seed: *seed,
+            start_price: *start_price,
+            tick_size: ic.tick_size,
+            max_step_ticks: *max_step_ticks,
+            lot_size: ic.lot_size,
+            max_lots: *max_lots,
+            start_ms: *start_ms,
+            interval_ms: *interval_ms,
+            count: *count,
+        }))),
+    })
 }
 
 /// Entries a strategy may list in one field of its subscriptions.

@@ -308,9 +308,8 @@ export_strategy!(CrossAsset);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, trade, Harness, TestHost};
-    use strategy_sdk::{OrderStatus, OrderUpdate};
+    use strategy_sdk::{InstrumentId, OrderStatus, OrderUpdate, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()

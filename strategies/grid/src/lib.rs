@@ -371,8 +371,8 @@ export_strategy!(Grid);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, trade, Harness, TestHost};
+    use strategy_sdk::{InstrumentId, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()

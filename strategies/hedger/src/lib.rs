@@ -314,8 +314,8 @@ export_strategy!(Hedger);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{fill, Harness, TestHost};
+    use strategy_sdk::{InstrumentId, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()

@@ -242,9 +242,8 @@ export_strategy!(SelfTrade);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::{InstrumentId, Whose};
     use strategy_sdk::harness::{trade, Harness, TestHost};
-    use strategy_sdk::{BookLevel, BookSnapshot};
+    use strategy_sdk::{BookLevel, BookSnapshot, InstrumentId, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
