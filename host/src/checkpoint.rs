@@ -74,6 +74,9 @@ pub struct SlotState {
     /// Events delivered to the strategy's queue but not yet to the strategy.
     #[serde(default)]
     pub pending: Vec<crate::model::Event>,
+    /// Why the risk engine halted it, if it is halted: a restart does not lift a halt.
+    #[serde(default)]
+    pub halted: Option<String>,
 }
 
 /// Bytes as base64 strings in the checkpoint's JSON.

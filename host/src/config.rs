@@ -101,23 +101,72 @@ pub struct ReplayConfig {
     pub speed: u32,
 }
 
+/// The risk engine's limits for every strategy (`[risk]`); a strategy's own entry
+/// (`[strategy.risk]`) overrides any of the per-strategy ones. Money figures are in the
+/// quote asset of the instrument concerned; none means no limit.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RiskConfig {
     /// Open orders one strategy may have across all venues.
     pub max_open_orders: u32,
-    /// Largest notional (price x qty, in quote) of a single order; none: no limit.
+    /// Largest notional (price x qty) of a single order.
     pub max_order_notional: Option<Decimal>,
+    /// Largest position on one instrument, as notional at the order's price, counting the
+    /// strategy's open orders on that side as if they filled.
+    pub max_position_notional: Option<Decimal>,
+    /// Orders a strategy may place in any one second of event time.
+    pub max_orders_per_s: Option<u32>,
+    /// Cancels a strategy may ask for in any one second of event time (the host's own
+    /// cancels, at a halt or a shutdown, are never limited).
+    pub max_cancels_per_s: Option<u32>,
+    /// Fat-finger check: a limit price at most this many percent away from the last trade.
+    pub price_band_pct: Option<Decimal>,
+    /// Halts a strategy whose PnL, marked to the last trades, falls to minus this.
+    pub max_loss: Option<Decimal>,
+    /// Halts a strategy whose PnL falls this far below its peak.
+    pub max_drawdown: Option<Decimal>,
+    /// Whether a halted strategy may still place orders that only reduce a position.
+    pub halt_allows_reducing: bool,
+    /// All strategies together: the sum over instruments of position notional at the last
+    /// trade, open orders counted as if they filled (global only).
+    pub max_gross_exposure: Option<Decimal>,
     /// How long (event time, seconds) a client order id is remembered after it was sent,
     /// so a second order with it is refused: a day by default. Ids of open orders are
-    /// always remembered; at most 500,000 ids are kept whatever the window.
+    /// always remembered; at most 500,000 ids are kept whatever the window (global only).
     pub client_id_window_s: u64,
 }
 
 impl Default for RiskConfig {
     fn default() -> Self {
-        RiskConfig { max_open_orders: 200, max_order_notional: None, client_id_window_s: 86_400 }
+        RiskConfig {
+            max_open_orders: 200,
+            max_order_notional: None,
+            max_position_notional: None,
+            max_orders_per_s: None,
+            max_cancels_per_s: None,
+            price_band_pct: None,
+            max_loss: None,
+            max_drawdown: None,
+            halt_allows_reducing: true,
+            max_gross_exposure: None,
+            client_id_window_s: 86_400,
+        }
     }
+}
+
+/// A strategy's own limits (`[strategy.risk]`), each overriding `[risk]`'s.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyRiskConfig {
+    pub max_open_orders: Option<u32>,
+    pub max_order_notional: Option<Decimal>,
+    pub max_position_notional: Option<Decimal>,
+    pub max_orders_per_s: Option<u32>,
+    pub max_cancels_per_s: Option<u32>,
+    pub price_band_pct: Option<Decimal>,
+    pub max_loss: Option<Decimal>,
+    pub max_drawdown: Option<Decimal>,
+    pub halt_allows_reducing: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -422,6 +471,13 @@ pub struct StrategyConfig {
     pub component: String,
     #[serde(default)]
     pub params: toml::Table,
+    /// The operator's grant: the only instruments (`"venue:SYMBOL"`) this instance may
+    /// place orders on, whatever it declares in `orders-on`. Empty: no bound beyond its own.
+    #[serde(default)]
+    pub trade_on: Vec<String>,
+    /// Its own risk limits, over `[risk]`'s.
+    #[serde(default)]
+    pub risk: StrategyRiskConfig,
 }
 
 impl StrategyConfig {
@@ -626,11 +682,61 @@ impl Config {
         if self.sandbox.memory_limit_mb == 0 || self.sandbox.memory_limit_mb > 4096 {
             return Err(format!("sandbox.memory_limit_mb {} must be 1 to 4096", self.sandbox.memory_limit_mb));
         }
-        if self.risk.max_order_notional.is_some_and(|n| n <= Decimal::ZERO) {
-            return Err("risk.max_order_notional must be positive".into());
+        check_risk("risk", &self.risk.as_strategy())?;
+        if let Some(bad) = self.risk.max_gross_exposure.filter(|n| *n <= Decimal::ZERO || *n > bounds::MAX_NOTIONAL) {
+            return Err(format!("risk.max_gross_exposure {bad} must be positive and at most {}", bounds::MAX_NOTIONAL));
+        }
+        for s in &self.strategies {
+            check_risk(&format!("strategy {}: risk", s.name), &s.risk)?;
+            for grant in &s.trade_on {
+                let ok = grant.split_once(':').is_some_and(|(venue, symbol)| self.venues.iter().any(|v| v.name.as_str() == venue) && is_code(symbol));
+                if !ok {
+                    return Err(format!("strategy {}: trade_on entry {:?} must be \"venue:SYMBOL\" with a configured venue", s.name, shown(grant, 60)));
+                }
+            }
         }
         Ok(())
     }
+}
+
+impl RiskConfig {
+    /// The per-strategy limits of `[risk]`, in the shape of a strategy's own entry.
+    pub fn as_strategy(&self) -> StrategyRiskConfig {
+        StrategyRiskConfig {
+            max_open_orders: Some(self.max_open_orders),
+            max_order_notional: self.max_order_notional,
+            max_position_notional: self.max_position_notional,
+            max_orders_per_s: self.max_orders_per_s,
+            max_cancels_per_s: self.max_cancels_per_s,
+            price_band_pct: self.price_band_pct,
+            max_loss: self.max_loss,
+            max_drawdown: self.max_drawdown,
+            halt_allows_reducing: Some(self.halt_allows_reducing),
+        }
+    }
+}
+
+/// Money limits must be positive and within the host's bounds; a band within (0, 100].
+fn check_risk(at: &str, r: &StrategyRiskConfig) -> Result<(), String> {
+    for (field, value) in [
+        ("max_order_notional", r.max_order_notional),
+        ("max_position_notional", r.max_position_notional),
+        ("max_loss", r.max_loss),
+        ("max_drawdown", r.max_drawdown),
+    ] {
+        if let Some(v) = value.filter(|v| *v <= Decimal::ZERO || *v > bounds::MAX_NOTIONAL) {
+            return Err(format!("{at}.{field} {v} must be positive and at most {}", bounds::MAX_NOTIONAL));
+        }
+    }
+    if let Some(band) = r.price_band_pct.filter(|b| *b <= Decimal::ZERO || *b > Decimal::ONE_HUNDRED) {
+        return Err(format!("{at}.price_band_pct {band} must be above 0 and at most 100"));
+    }
+    for (field, value) in [("max_orders_per_s", r.max_orders_per_s), ("max_cancels_per_s", r.max_cancels_per_s)] {
+        if value == Some(0) {
+            return Err(format!("{at}.{field} must be positive (leave it out for no limit)"));
+        }
+    }
+    Ok(())
 }
 
 /// The largest config file read: a hand-written config is a few KiB.
@@ -739,5 +845,24 @@ mod tests {
         let text = MINIMAL.replace("lot_size = \"0.001\"", "lot_size = \"0.001\"\nfeed = { kind = \"replay\", file = \"nope.csv\" }");
         let err = Config::parse(&text, Path::new("/tmp")).err().unwrap_or_default();
         assert!(err.contains("/tmp/nope.csv"), "{err}");
+    }
+
+    /// Every risk limit is checked where it enters, named as written; a strategy's entry
+    /// is as strict as the global one, and a grant must name a configured venue.
+    #[test]
+    fn risk_limits_and_grants_are_checked_with_their_names() {
+        let with = |extra: &str| Config::parse(&format!("{MINIMAL}{extra}"), Path::new(".")).err().unwrap_or_default();
+        let global = |section: &str| Config::parse(&format!("{section}\n{MINIMAL}"), Path::new(".")).err().unwrap_or_default();
+        assert_eq!(global("[risk]\nmax_loss = \"-5\""), "risk.max_loss -5 must be positive and at most 1000000000000000");
+        assert!(global("[risk]\nprice_band_pct = \"0\"").contains("risk.price_band_pct 0 must be above 0 and at most 100"));
+        assert!(global("[risk]\nmax_orders_per_s = 0").contains("risk.max_orders_per_s must be positive"));
+        assert!(global("[risk]\nmax_gross_exposure = \"2000000000000000\"").contains("risk.max_gross_exposure"));
+        assert!(with("[strategy.risk]\nmax_drawdown = \"0\"\n").contains("strategy s1: risk.max_drawdown 0 must be positive"));
+        assert!(with("[strategy.risk]\nmax_los = \"5\"\n").contains("unknown field `max_los`"));
+        assert!(with("trade_on = [\"paper-b:BTCUSDT\"]\n").contains("trade_on entry \"paper-b:BTCUSDT\" must be"));
+        assert!(with("trade_on = [\"paper-a\"]\n").contains("must be \"venue:SYMBOL\""));
+        let ok = Config::parse(&format!("[risk]\nmax_loss = \"100\"\n{MINIMAL}trade_on = [\"paper-a:BTCUSDT\"]\n[strategy.risk]\nmax_loss = \"50\"\n"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((ok.risk.max_loss, ok.strategies[0].risk.max_loss), (Some(Decimal::ONE_HUNDRED), Some(Decimal::from(50))));
+        assert_eq!(ok.strategies[0].trade_on, vec!["paper-a:BTCUSDT".to_string()]);
     }
 }

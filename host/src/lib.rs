@@ -23,6 +23,7 @@ pub mod market;
 pub use trading_model as model;
 pub mod plugin;
 pub mod reload;
+pub mod risk;
 pub mod router;
 pub mod secrets;
 pub mod stats;

@@ -5,7 +5,9 @@
 //!   from its intents, so a second copy of an intent is refused here instead of sent.
 //! - Instrument rules (tick, lot, minimums) are checked before the venue sees the order,
 //!   so a live venue never has to reject what we could have caught.
-//! - Risk limits: open orders per strategy, notional per order.
+//! - Risk limits: every order is put to the [`RiskEngine`] (open orders, order notional,
+//!   position, price band, rates, gross exposure, halts, the operator's grant); the router
+//!   tells it what is open and what filled.
 //! - Self-trade prevention on our side: an order that would trade against a resting
 //!   order of the same account on that venue is refused, whatever the venue's own STP
 //!   does. Only a strategy that declared self-trading, on a paper venue, is exempt.
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Mode, RiskConfig};
 use crate::market::Market;
+use crate::risk::{Exposure, Proposed, RiskEngine};
 use crate::model::{
     bounds, validate_client_order_id, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, OrderUpdate, SelfTradePrevention, Side, StrategyId, VenueId,
 };
@@ -28,6 +31,9 @@ struct OpenOrder {
     instrument: InstrumentId,
     side: Side,
     price: Option<Decimal>,
+    /// Quantity not yet filled (zero in checkpoints written before it was kept).
+    #[serde(default)]
+    remaining: Decimal,
 }
 
 /// Orders kept in the in-memory journal (the most recent ones, for reports and tests).
@@ -39,7 +45,7 @@ pub const MAX_REMEMBERED_IDS: usize = 500_000;
 
 pub struct Router {
     mode: Mode,
-    risk: RiskConfig,
+    risk: RiskEngine,
     /// Every (venue, client order id) sent within the id window (`risk.client_id_window_s`
     /// of event time, at most [`MAX_REMEMBERED_IDS`]), with when: never sent twice.
     used_ids: HashMap<(VenueId, String), i64>,
@@ -95,7 +101,7 @@ impl Router {
     pub fn new(mode: Mode, risk: RiskConfig) -> Self {
         Router {
             mode,
-            risk,
+            risk: RiskEngine::new(risk),
             used_ids: HashMap::new(),
             prune_at: 1024,
             open: HashMap::new(),
@@ -123,9 +129,45 @@ impl Router {
         }
     }
 
-    /// New risk limits; open orders and used ids carry over.
+    /// New global risk limits; open orders and used ids carry over.
     pub fn set_risk(&mut self, risk: RiskConfig) {
-        self.risk = risk;
+        self.risk.set_global(risk);
+    }
+
+    /// The risk engine: per-strategy limits, grants, halts and positions.
+    pub fn risk(&self) -> &RiskEngine {
+        &self.risk
+    }
+
+    pub fn risk_mut(&mut self) -> &mut RiskEngine {
+        &mut self.risk
+    }
+
+    /// A strategy's position on an instrument and what its open orders would add.
+    pub fn exposure(&self, owner: StrategyId, instrument: InstrumentId) -> Exposure {
+        let mut e = Exposure { position: self.risk.position(owner, instrument), ..Default::default() };
+        for o in self.open.values().filter(|o| o.owner == owner && o.instrument == instrument) {
+            match o.side {
+                Side::Buy => e.open_buy = e.open_buy.saturating_add(o.remaining),
+                Side::Sell => e.open_sell = e.open_sell.saturating_add(o.remaining),
+            }
+        }
+        e
+    }
+
+    /// Every strategy's worst-case exposure, as notional at the last trades, leaving out
+    /// one (strategy, instrument). An instrument with no trade yet counts at its orders'
+    /// prices.
+    fn gross_exposure_except(&self, market: &Market, except: (StrategyId, InstrumentId)) -> Decimal {
+        let mut keys: HashSet<(StrategyId, InstrumentId)> = self.risk.positions().map(|(k, _)| *k).collect();
+        keys.extend(self.open.values().map(|o| (o.owner, o.instrument)));
+        keys.remove(&except);
+        let mut gross = Decimal::ZERO;
+        for (owner, instrument) in keys {
+            let price = market.last_price(instrument).or_else(|| self.open.values().find(|o| o.instrument == instrument).and_then(|o| o.price)).unwrap_or_default();
+            gross = gross.saturating_add(self.exposure(owner, instrument).worst().saturating_mul(price));
+        }
+        gross
     }
 
     /// What a checkpoint keeps: the ids within the window, open orders, and the latest
@@ -155,7 +197,7 @@ impl Router {
     /// Forgets ids used longer ago than the window (event time), and the oldest beyond
     /// [`MAX_REMEMBERED_IDS`]; ids of orders still open are always kept.
     fn prune_ids(&mut self, now_ms: i64) {
-        let window_ms = i64::try_from(self.risk.client_id_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let window_ms = i64::try_from(self.risk.global().client_id_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let horizon = now_ms.saturating_sub(window_ms);
         let open = &self.open;
         self.used_ids.retain(|key, ts| *ts >= horizon || open.contains_key(key));
@@ -250,13 +292,20 @@ impl Router {
         if let Err(reason) = check_rules(request, &info, market.last_price(request.instrument)) {
             return refuse(reason);
         }
-        if self.open_orders(owner) as u32 >= self.risk.max_open_orders {
-            return refuse(format!("risk: {} open orders is the limit (risk.max_open_orders)", self.risk.max_open_orders));
-        }
-        if let (Some(limit), Some(price)) = (self.risk.max_order_notional, request.limit_price().or(market.last_price(request.instrument))) {
-            if price * request.qty > limit {
-                return refuse(format!("risk: notional {} exceeds risk.max_order_notional {limit}", price * request.qty));
-            }
+        let last = market.last_price(request.instrument);
+        let gross_elsewhere = self.risk.gross_limit().map(|_| self.gross_exposure_except(market, (owner, request.instrument)));
+        let proposed = Proposed {
+            owner,
+            info: &info,
+            request,
+            price: request.limit_price().or(last),
+            last,
+            open_orders: self.open_orders(owner),
+            exposure: self.exposure(owner, request.instrument),
+            gross_elsewhere,
+        };
+        if let Err(reason) = self.risk.check(&proposed, now_ms) {
+            return refuse(reason);
         }
         let stp = if self_trading && info.paper { SelfTradePrevention::None } else { SelfTradePrevention::ExpireTaker };
         if stp != SelfTradePrevention::None {
@@ -269,6 +318,7 @@ impl Router {
                 price = ?request.limit_price(), client_order_id = %request.client_order_id, "recommend: place (not sent)");
             self.used_ids.insert(key, now_ms);
             self.record(JournalEntry { strategy: owner, venue: info.venue, request: request.clone(), ts_ms: now_ms, recommended: true });
+            self.risk.placed(owner, now_ms);
             self.maybe_prune(now_ms);
             return Routed::Recommended;
         }
@@ -283,6 +333,7 @@ impl Router {
         }
         self.adopt(entry);
         venue.submit(owner, request, stp, now_ms);
+        self.risk.placed(owner, now_ms);
         self.maybe_prune(now_ms);
         Routed::Sent
     }
@@ -306,7 +357,7 @@ impl Router {
         let key = (entry.venue, entry.request.client_order_id.clone());
         self.used_ids.insert(key.clone(), entry.ts_ms);
         let r = &entry.request;
-        if self.open.insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price() }).is_none() {
+        if self.open.insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price(), remaining: r.qty }).is_none() {
             *self.open_count.entry(entry.strategy).or_default() += 1;
         }
         self.record(entry);
@@ -347,19 +398,29 @@ impl Router {
 
     /// Cancels every open order of `owner`, on one instrument or everywhere.
     pub fn cancel_all(&mut self, market: &mut Market, owner: StrategyId, instrument: Option<InstrumentId>, now_ms: i64) {
-        let targets: Vec<(InstrumentId, String)> = self
-            .open
-            .iter()
-            .filter(|(_, o)| o.owner == owner && instrument.is_none_or(|i| i == o.instrument))
-            .map(|((_, id), o)| (o.instrument, id.clone()))
-            .collect();
+        let targets = self.open_ids(owner, instrument);
         for (instrument, id) in targets {
             self.cancel(market, owner, instrument, &id, now_ms);
         }
     }
 
-    /// Keeps the open-order book in step with what venues report.
+    /// Client ids of `owner`'s open orders, on one instrument or everywhere.
+    pub fn open_ids(&self, owner: StrategyId, instrument: Option<InstrumentId>) -> Vec<(InstrumentId, String)> {
+        self.open.iter().filter(|(_, o)| o.owner == owner && instrument.is_none_or(|i| i == o.instrument)).map(|((_, id), o)| (o.instrument, id.clone())).collect()
+    }
+
+    /// Keeps the open-order book and the positions in step with what venues report.
     pub fn on_venue_event(&mut self, market: &Market, event: &VenueEvent) {
+        if let VenueEvent::Fill(fill) = event {
+            let Some(owner) = fill.owner else { return };
+            self.risk.on_fill(owner, fill.instrument, fill.side, fill.qty);
+            if let Some(info) = market.instrument(fill.instrument) {
+                if let Some(order) = self.open.get_mut(&(info.venue, fill.client_order_id.clone())) {
+                    order.remaining = order.remaining.saturating_sub(fill.qty).max(Decimal::ZERO);
+                }
+            }
+            return;
+        }
         let VenueEvent::Order(update) = event else { return };
         if !update.status.is_final() {
             return;

@@ -32,6 +32,10 @@ pub struct StrategyStats {
     #[serde(default)]
     pub log_dropped: u64,
     pub positions: BTreeMap<InstrumentId, Position>,
+    /// The highest PnL marked so far, from which drawdown is measured (kept only while a
+    /// drawdown limit applies).
+    #[serde(default)]
+    pub peak_pnl: Option<Decimal>,
 }
 
 /// Executed volume of one strategy on one instrument.
@@ -47,6 +51,12 @@ pub struct Position {
 impl Position {
     pub fn net(&self) -> Decimal {
         self.bought.saturating_sub(self.sold)
+    }
+
+    /// Realised and unrealised PnL with the position marked at `mark`, fees paid: what
+    /// the summary prints and the loss limits look at. Saturating, on a venue's figures.
+    pub fn pnl(&self, mark: Decimal) -> Decimal {
+        self.sell_notional.saturating_sub(self.buy_notional).saturating_add(self.net().saturating_mul(mark)).saturating_sub(self.fees)
     }
 }
 

@@ -29,7 +29,10 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
     let _ = writeln!(out, "\nstrategies:");
     for slot in engine.slots() {
         let status = match &slot.status {
-            SlotStatus::Running => "running".to_string(),
+            SlotStatus::Running => match engine.halted(&slot.name) {
+                Some(reason) => format!("HALTED: {reason}"),
+                None => "running".to_string(),
+            },
             SlotStatus::Failed(reason) => format!("STOPPED: {reason}"),
             SlotStatus::Refused(reason) => format!("NOT STARTED: {reason}"),
         };
@@ -45,7 +48,7 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
             let last = market.last_price(*instrument).unwrap_or_default();
             // Cash flow of the trades plus the open position at the last price, less fees.
             // Saturating: the figures may come from a live venue, and a report must not panic.
-            let pnl = p.sell_notional.saturating_sub(p.buy_notional).saturating_add(p.net().saturating_mul(last)).saturating_sub(p.fees);
+            let pnl = p.pnl(last);
             let _ = writeln!(
                 out,
                 "    {} {}: bought {} sold {} net {} | fees {} {} | PnL at last price {}: {} {}",

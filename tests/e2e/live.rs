@@ -137,6 +137,8 @@ fn hedger_hedges_spot_fills_on_usdm() {
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
     let hedge = ex.account("binance-usdm");
     assert_eq!(calls(&hedge, "GET /fapi/v1/order"), 0, "no query was needed without faults");
+    // What the recommend-mode test looks for is there in live mode.
+    assert!(!order_requests(&hedge).is_empty() && !order_requests(&ex.account("binance-spot")).is_empty(), "{hedge}");
     assert_eq!(calls(&ex.account("binance-spot"), "WS userDataStream.subscribe.signature"), 1, "garbage did not break the connection");
     let _ = engine.controller().send(Control::Shutdown);
 }
@@ -708,4 +710,54 @@ fn an_order_filled_across_a_restart_ends_without_waiting() {
     let all = second.signal("-INT");
     assert!(!all.contains("more filled than its trade list shows"), "a final state was held for fills delivered before the crash:\n{all}");
     assert_eq!(net(&ex.account("binance-usdm"), "BTCUSDT"), d("0.01"));
+}
+
+/// Order requests that reached a venue of the local exchange: any placement, batch or
+/// cancel, over REST or the WebSocket API (queries, account and listen key calls are not).
+fn order_requests(account: &Value) -> Vec<String> {
+    account["calls"]
+        .as_object()
+        .map(|calls| {
+            calls
+                .keys()
+                .filter(|k| {
+                    let lower = k.to_ascii_lowercase();
+                    (["post ", "delete ", "put "].iter().any(|m| lower.starts_with(m)) || lower.starts_with("ws order")) && lower.contains("order")
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Recommend mode against real venues: the strategies decide and the runtime logs and
+/// journals their orders as recommendations, and not one order request reaches any venue.
+#[test]
+fn recommend_mode_sends_no_order_to_any_venue() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let config = config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", "mode = \"recommend\"");
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    let mut printed = 0;
+    run_until(&mut engine, "the maker's six recommendations", |engine| {
+        if printed < 50 && engine.journal().len() < 6 {
+            // The scripted maker decides on a trade; print until its stream carries one.
+            ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+            printed += 1;
+        }
+        engine.journal().len() >= 6
+    });
+    let settle = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < settle {
+        engine.step();
+    }
+    assert!(engine.journal().iter().all(|e| e.recommended), "recommended, not sent: {:?}", engine.journal());
+    assert_eq!(engine.journal().len(), 6);
+    for venue in ["binance-spot", "binance-usdm"] {
+        let account = ex.account(venue);
+        assert_eq!(order_requests(&account), Vec::<String>::new(), "{venue} received order requests: {account}");
+        assert_eq!(account["openOrders"].as_array().map(Vec::len), Some(0), "{venue}: {account}");
+        assert!(calls(&account, if venue == "binance-spot" { "GET /api/v3/exchangeInfo" } else { "GET /fapi/v1/exchangeInfo" }) > 0, "{venue}: the venue was connected: {account}");
+    }
 }

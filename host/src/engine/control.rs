@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::start::resolve_grant;
 use super::{Control, Engine, Notice};
 use crate::config::Config;
 use crate::model::{shown, Event};
@@ -36,6 +37,8 @@ impl Engine {
             Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
             Control::Shutdown => self.stopping = true,
             Control::Wake => {}
+            Control::Halt { strategy, reason } => self.halt_by_name(&strategy, reason),
+            Control::Resume { strategy } => self.resume_by_name(&strategy),
         }
     }
 
@@ -146,6 +149,29 @@ impl Engine {
             let reason = format!("config change not applied: it changes what needs a restart ({}); the running config stays in force", needs_restart.join(", "));
             tracing::warn!("{reason}");
             return self.notify(Notice::ConfigRejected { reason });
+        }
+        // Grants are resolved before anything changes: one that names no instrument refuses
+        // the whole change.
+        let mut grants = Vec::new();
+        for sc in &config.strategies {
+            let resolved = resolve_grant(&self.market.lock(), &sc.trade_on);
+            match resolved {
+                Ok(grant) => grants.push(grant),
+                Err(error) => {
+                    let reason = format!("config change not applied: strategy {}: {error}; the running config stays in force", sc.name);
+                    tracing::warn!("{reason}");
+                    return self.notify(Notice::ConfigRejected { reason });
+                }
+            }
+        }
+        for (sc, grant) in config.strategies.iter().zip(grants) {
+            let Some(id) = self.slots.iter().find(|s| s.name == sc.name.as_str()).map(|s| s.id) else { continue };
+            let old = self.config.strategies.iter().find(|s| s.name == sc.name);
+            if old.is_some_and(|o| o.risk != sc.risk || o.trade_on != sc.trade_on) {
+                tracing::info!(strategy = %sc.name, "risk limits or grant of the strategy updated");
+            }
+            self.router.risk_mut().set_own(id, sc.risk.clone());
+            self.router.risk_mut().set_grant(id, grant);
         }
         let mut changed = Vec::new();
         for sc in &config.strategies {

@@ -178,8 +178,28 @@ impl Engine {
                         slot.pending.push(Event::Order(update));
                     }
                 },
-                Ok(Action::Cancel { instrument, client_order_id }) => self.router.cancel(&mut market, owner, instrument, &client_order_id, now),
-                Ok(Action::CancelAll(instrument)) => self.router.cancel_all(&mut market, owner, instrument, now),
+                Ok(Action::Cancel { instrument, client_order_id }) => {
+                    let open = self.router.open_ids(owner, Some(instrument)).iter().any(|(_, id)| *id == client_order_id);
+                    // A refused cancel leaves the order open: the strategy sees it fill or
+                    // end as usual, and may cancel again once under its rate.
+                    match self.router.risk_mut().cancels(owner, usize::from(open), now) {
+                        Ok(()) => self.router.cancel(&mut market, owner, instrument, &client_order_id, now),
+                        Err(reason) => {
+                            slot.stats.refused += 1;
+                            tracing::warn!(strategy = %slot.name, client_order_id = %shown(&client_order_id, 40), "cancel refused: {reason}");
+                        }
+                    }
+                }
+                Ok(Action::CancelAll(instrument)) => {
+                    let count = self.router.open_ids(owner, instrument).len();
+                    match self.router.risk_mut().cancels(owner, count, now) {
+                        Ok(()) => self.router.cancel_all(&mut market, owner, instrument, now),
+                        Err(reason) => {
+                            slot.stats.refused += 1;
+                            tracing::warn!(strategy = %slot.name, "cancel-all refused: {reason}");
+                        }
+                    }
+                }
             }
         }
     }

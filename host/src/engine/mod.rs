@@ -12,11 +12,13 @@
 //!
 //! The rooms: this file holds the engine's state and the loop (`step`, `run`);
 //! [`start`] builds venues, feeds and instances; [`deliver`] takes events to strategies
-//! and their actions to the router; [`control`] applies swaps and config reloads;
+//! and their actions to the router; [`halts`] marks PnL and halts strategies over their
+//! limits; [`control`] applies swaps and config reloads;
 //! [`resume`] writes checkpoints and resumes from them.
 
 mod control;
 mod deliver;
+mod halts;
 mod resume;
 mod start;
 
@@ -57,6 +59,10 @@ pub enum Control {
     Shutdown,
     /// A live venue has something to report.
     Wake,
+    /// An operator halts a strategy: its orders are cancelled and it may only reduce.
+    Halt { strategy: String, reason: String },
+    /// An operator lifts a strategy's halt.
+    Resume { strategy: String },
 }
 
 /// Something operators and tests may want to know about as it happens.
@@ -67,6 +73,8 @@ pub enum Notice {
     StrategyFailed { strategy: String, reason: String },
     ConfigApplied { changed: Vec<String> },
     ConfigRejected { reason: String },
+    Halted { strategy: String, reason: String },
+    Resumed { strategy: String },
 }
 
 /// Why the engine could not start.
@@ -80,6 +88,8 @@ pub enum StartError {
     Bus { reason: String },
     #[error("{0}")]
     Live(String),
+    #[error("strategy {strategy}: {reason}")]
+    Grant { strategy: String, reason: String },
 }
 
 pub struct Slot {
@@ -185,6 +195,12 @@ impl Engine {
         self.config.mode
     }
 
+    /// Why a strategy is halted, if it is.
+    pub fn halted(&self, name: &str) -> Option<String> {
+        let id = self.slots.iter().find(|s| s.name == name)?.id;
+        self.router.risk().halted(id).map(str::to_string)
+    }
+
     /// The strategy's current state, as its `snapshot` export returns it.
     pub fn snapshot_strategy(&mut self, name: &str) -> Option<Result<Vec<u8>, GuestTrap>> {
         let slot = self.slots.iter_mut().find(|s| s.name == name)?;
@@ -266,6 +282,7 @@ impl Engine {
             }
         }
         self.publish_books(&touched, ts);
+        self.check_losses();
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
@@ -300,6 +317,7 @@ impl Engine {
         self.collect_venue_events();
         let touched = std::mem::take(&mut self.books_touched);
         self.publish_books(&touched, now);
+        self.check_losses();
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();

@@ -130,6 +130,13 @@ impl Engine {
             slot.status = saved.status;
             slot.pending = saved.pending;
             slot.instance = None;
+            // The risk engine's positions are the statistics' (checkpointed once, here).
+            for (instrument, position) in &slot.stats.positions {
+                self.router.risk_mut().seed_position(slot.id, *instrument, position.net());
+            }
+            if let Some(reason) = saved.halted {
+                self.router.risk_mut().halt(slot.id, reason);
+            }
             let random_position = saved.random_position;
             let (Some(snapshot), SlotStatus::Running) = (saved.snapshot, &slot.status) else { continue };
             let Some(loaded) = self.loaded.get(&slot.component).cloned() else { continue };
@@ -185,6 +192,7 @@ impl Engine {
                 params: slot.params.clone(),
                 random_position,
                 pending: slot.pending.clone(),
+                halted: self.router.risk().halted(slot.id).map(str::to_string),
             });
         }
         let (venues, live) = {

@@ -132,6 +132,9 @@ impl Engine {
                 kv: GuestState::default(),
                 pending: Vec::new(),
             };
+            self.router.risk_mut().set_own(slot.id, sc.risk.clone());
+            let grant = resolve_grant(&self.market.lock(), &sc.trade_on).map_err(|reason| StartError::Grant { strategy: sc.name.to_string(), reason })?;
+            self.router.risk_mut().set_grant(slot.id, grant);
             match self.start_instance(&slot, loaded) {
                 Ok((instance, subscriptions)) => {
                     tracing::info!(strategy = %slot.name, component = %slot.component, version = %slot.hash, "strategy started");
@@ -174,6 +177,20 @@ impl Engine {
         drop(market);
         Ok((instance, subscriptions))
     }
+}
+
+/// The instruments a `trade_on` list names (`venue:SYMBOL`); none for an empty list.
+pub(super) fn resolve_grant(market: &Market, trade_on: &[String]) -> Result<Option<Vec<InstrumentId>>, String> {
+    if trade_on.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for entry in trade_on {
+        let (venue, symbol) = entry.split_once(':').unwrap_or((entry, ""));
+        let id = market.lookup(venue, symbol).map(|i| i.id).ok_or_else(|| format!("trade_on names {}, which is not an instrument of that venue", shown(entry, 60)))?;
+        ids.push(id);
+    }
+    Ok(Some(ids))
 }
 
 /// A paper venue with its instruments (handles from `first` on) and their market data

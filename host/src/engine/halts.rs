@@ -1,0 +1,83 @@
+//! Halts: each strategy's PnL marked to the last trades after every batch, a halt when it
+//! breaches its loss or drawdown limit, and the operator's own halt and resume. A halted
+//! strategy keeps running and receiving events; the risk engine lets through only orders
+//! that reduce its position (or none, per `halt_allows_reducing`), and its resting orders
+//! are cancelled at the halt.
+
+use super::{Engine, Notice};
+use crate::model::Decimal;
+use crate::stats::SlotStatus;
+
+impl Engine {
+    /// Marks every running strategy with a loss or drawdown limit and halts the ones that
+    /// breach it. An instrument with no public trade yet is marked at the strategy's own
+    /// average fill price there.
+    pub(super) fn check_losses(&mut self) {
+        let mut breaches = Vec::new();
+        {
+            let market = self.market.lock();
+            for index in 0..self.slots.len() {
+                let id = self.slots[index].id;
+                if self.slots[index].status != SlotStatus::Running || self.router.risk().halted(id).is_some() {
+                    continue;
+                }
+                let limits = self.router.risk().limits(id);
+                if limits.max_loss.is_none() && limits.max_drawdown.is_none() {
+                    continue;
+                }
+                let stats = &mut self.slots[index].stats;
+                let pnl = stats.positions.iter().fold(Decimal::ZERO, |sum, (instrument, p)| {
+                    let mark = market.last_price(*instrument).unwrap_or_else(|| p.buy_notional.saturating_add(p.sell_notional).checked_div(p.bought.saturating_add(p.sold)).unwrap_or_default());
+                    sum.saturating_add(p.pnl(mark))
+                });
+                let peak = stats.peak_pnl.map_or(pnl, |peak| peak.max(pnl)).max(Decimal::ZERO);
+                stats.peak_pnl = Some(peak);
+                if let Some(limit) = limits.max_loss.filter(|limit| -pnl >= *limit) {
+                    breaches.push((index, format!("risk.max_loss {limit} reached: PnL {}", pnl.round_dp(8).normalize())));
+                } else if let Some(limit) = limits.max_drawdown.filter(|limit| peak.saturating_sub(pnl) >= *limit) {
+                    breaches.push((index, format!("risk.max_drawdown {limit} reached: PnL {} is {} below its peak {}", pnl.round_dp(8).normalize(), peak.saturating_sub(pnl).round_dp(8).normalize(), peak.round_dp(8).normalize())));
+                }
+            }
+        }
+        for (index, reason) in breaches {
+            self.halt(index, reason);
+        }
+    }
+
+    /// Halts a strategy: no new exposure from now on, its resting orders cancelled.
+    pub(super) fn halt(&mut self, index: usize, reason: String) {
+        let now = self.clock.now_ms();
+        let (id, name) = (self.slots[index].id, self.slots[index].name.clone());
+        tracing::warn!(strategy = %name, "strategy halted: {reason}; cancelling its orders, it may only reduce its position until resumed");
+        self.router.risk_mut().halt(id, reason.clone());
+        {
+            let mut market = self.market.lock();
+            self.router.cancel_all(&mut market, id, None, now);
+        }
+        self.collect_venue_events();
+        self.notify(Notice::Halted { strategy: name, reason });
+    }
+
+    /// An operator's halt or resume, by strategy name; an unknown name is logged.
+    pub(super) fn halt_by_name(&mut self, strategy: &str, reason: String) {
+        match self.slots.iter().position(|s| s.name == strategy) {
+            Some(index) => self.halt(index, format!("halted by the operator: {reason}")),
+            None => tracing::warn!(strategy, "halt asked for a strategy that is not configured"),
+        }
+    }
+
+    /// Lifts a halt. Drawdown is measured from the current PnL again: a strategy resumed
+    /// below its old peak would otherwise be halted again at once.
+    pub(super) fn resume_by_name(&mut self, strategy: &str) {
+        let Some(index) = self.slots.iter().position(|s| s.name == strategy) else {
+            return tracing::warn!(strategy, "resume asked for a strategy that is not configured");
+        };
+        let id = self.slots[index].id;
+        if !self.router.risk_mut().resume(id) {
+            return tracing::info!(strategy, "resume asked for a strategy that is not halted");
+        }
+        self.slots[index].stats.peak_pnl = None;
+        tracing::info!(strategy, "strategy resumed by the operator");
+        self.notify(Notice::Resumed { strategy: strategy.to_string() });
+    }
+}
