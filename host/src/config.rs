@@ -154,6 +154,18 @@ impl Default for RiskConfig {
     }
 }
 
+/// The control API (`[control]`): off unless `listen` is set (or `--control` given).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// `127.0.0.1:PORT`. Another address needs a token.
+    pub listen: Option<std::net::SocketAddr>,
+    /// A file holding the bearer token, readable by its owner only; `RUNTIME_CONTROL_TOKEN`
+    /// in the environment comes first. With neither, a loopback listener makes a token and
+    /// writes it to `state/control.token` beside the config.
+    pub token_file: Option<PathBuf>,
+}
+
 /// A strategy's own limits (`[strategy.risk]`), each overriding `[risk]`'s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -502,6 +514,8 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub bus: BusConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
     #[serde(rename = "venue", default)]
     pub venues: Vec<VenueConfig>,
     #[serde(rename = "strategy", default)]
@@ -529,6 +543,9 @@ impl Config {
         config.base_dir = base_dir.to_path_buf();
         if config.store.path.is_relative() {
             config.store.path = base_dir.join(&config.store.path);
+        }
+        if let Some(file) = config.control.token_file.as_mut().filter(|f| f.is_relative()) {
+            *file = base_dir.join(&*file);
         }
         for venue in &mut config.venues {
             for inst in &mut venue.instruments {

@@ -15,6 +15,7 @@
 pub mod bus;
 pub mod checkpoint;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod feed;
 pub mod files;

@@ -62,6 +62,11 @@ struct Cli {
     /// Discard the saved state and start from the beginning instead of resuming.
     #[arg(long)]
     fresh: bool,
+
+    /// Serve the control API on this address (overrides control.listen), e.g.
+    /// 127.0.0.1:8700; port 0 picks a free one (the log says which).
+    #[arg(long, value_name = "ADDR")]
+    control: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -149,13 +154,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(mode = %config.mode, venues = config.venues.len(), strategies = config.strategies.len(), "starting");
     let started = Instant::now();
     let store_config = config.store.clone();
+    let control_config = config.control.clone();
     let mut engine = Engine::new(config, &components, plugin.clone())?;
     let slots = engine.slots();
     if !slots.is_empty() && slots.iter().all(|s| s.status != runtime::stats::SlotStatus::Running) {
         let reasons: Vec<String> = slots
             .iter()
             .map(|s| match &s.status {
-                runtime::stats::SlotStatus::Refused(r) | runtime::stats::SlotStatus::Failed(r) => format!("{}: {r}", s.name),
+                runtime::stats::SlotStatus::Refused(r) | runtime::stats::SlotStatus::Failed(r) | runtime::stats::SlotStatus::Stopped(r) => format!("{}: {r}", s.name),
                 runtime::stats::SlotStatus::Running => s.name.clone(),
             })
             .collect();
@@ -177,13 +183,54 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     let control = engine.controller();
+    // A second Ctrl-C (or SIGTERM) within a few seconds of the first is the kill switch.
+    let first_signal = std::sync::Mutex::new(None::<Instant>);
     ctrlc::set_handler(move || {
-        tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders");
+        let mut first = first_signal.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_some_and(|at| at.elapsed() < KILL_WINDOW) {
+            let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), reply: None });
+            return;
+        }
+        *first = Some(Instant::now());
+        tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders (again within {} s: kill switch)", KILL_WINDOW.as_secs());
         let _ = control.send(runtime::engine::Control::Shutdown);
     })
     .context("installing the signal handler")?;
+    let _control_api = match cli.control.or(control_config.listen) {
+        Some(listen) => Some(start_control(listen, &control_config, &cli.config, engine.controller(), plugin.clone())?),
+        None => None,
+    };
     let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
     engine.run();
     println!("{}", runtime::summary::render(&engine, started.elapsed()));
+    if let Some(report) = engine.kill_report() {
+        println!("kill switch: stopped {}; cancelled {} orders: {:?}", report.stopped.join(", "), report.cancelled.len(), report.cancelled);
+        if !report.not_confirmed.is_empty() {
+            bail!("kill switch: {} orders were not confirmed cancelled, check them on their venues: {:?}", report.not_confirmed.len(), report.not_confirmed);
+        }
+    }
     Ok(())
+}
+
+/// How soon after a first interrupt a second one is the kill switch.
+const KILL_WINDOW: Duration = Duration::from_secs(5);
+
+/// Starts the control API. The token comes from `RUNTIME_CONTROL_TOKEN`, else the
+/// configured file; a loopback listener with neither makes one and writes it beside the
+/// config, readable by its owner only.
+fn start_control(listen: std::net::SocketAddr, config: &runtime::config::ControlConfig, config_path: &std::path::Path, controller: std::sync::mpsc::Sender<runtime::engine::Control>, plugin: PluginHost) -> anyhow::Result<runtime::control::ControlServer> {
+    let token = match (runtime::secrets::from_env("RUNTIME_CONTROL_TOKEN"), &config.token_file) {
+        (Ok(token), _) => Some(token),
+        (Err(_), Some(file)) => Some(runtime::secrets::from_file(file).context("control.token_file")?),
+        (Err(_), None) if listen.ip().is_loopback() => {
+            let token = runtime::control::new_token();
+            let path = config_path.parent().unwrap_or(std::path::Path::new(".")).join("state/control.token");
+            runtime::control::write_token(&path, &token).with_context(|| format!("writing the control API token to {}", path.display()))?;
+            tracing::info!("control API token written to {} (readable by its owner only)", path.display());
+            Some(token)
+        }
+        (Err(_), None) => None,
+    };
+    let wiring = runtime::control::Wiring { controller, plugin, config_path: Some(config_path.to_path_buf()) };
+    Ok(runtime::control::start(listen, token, wiring)?)
 }

@@ -36,6 +36,20 @@ struct OpenOrder {
     remaining: Decimal,
 }
 
+/// An open order as the control API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenView {
+    pub venue: VenueId,
+    pub client_order_id: String,
+    pub owner: StrategyId,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    /// None for a market order.
+    pub price: Option<Decimal>,
+    /// Quantity not yet filled.
+    pub remaining: Decimal,
+}
+
 /// Orders kept in the in-memory journal (the most recent ones, for reports and tests).
 pub const JOURNAL_KEEP: usize = 10_000;
 /// Of those, the most recent ones a checkpoint carries.
@@ -402,6 +416,17 @@ impl Router {
         for (instrument, id) in targets {
             self.cancel(market, owner, instrument, &id, now_ms);
         }
+    }
+
+    /// Every open order, sorted by venue and id.
+    pub fn open_list(&self) -> Vec<OpenView> {
+        let mut list: Vec<OpenView> = self
+            .open
+            .iter()
+            .map(|((venue, id), o)| OpenView { venue: *venue, client_order_id: id.clone(), owner: o.owner, instrument: o.instrument, side: o.side, price: o.price, remaining: o.remaining })
+            .collect();
+        list.sort_by(|a, b| (a.venue, &a.client_order_id).cmp(&(b.venue, &b.client_order_id)));
+        list
     }
 
     /// Client ids of `owner`'s open orders, on one instrument or everywhere.

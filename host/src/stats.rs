@@ -15,6 +15,8 @@ pub enum SlotStatus {
     Failed(String),
     /// Never started: init refused or could not run.
     Refused(String),
+    /// Stopped by the operator (the kill switch); its orders were cancelled.
+    Stopped(String),
 }
 
 /// What one strategy did, for the summary.

@@ -33,7 +33,7 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
                 Some(reason) => format!("HALTED: {reason}"),
                 None => "running".to_string(),
             },
-            SlotStatus::Failed(reason) => format!("STOPPED: {reason}"),
+            SlotStatus::Failed(reason) | SlotStatus::Stopped(reason) => format!("STOPPED: {reason}"),
             SlotStatus::Refused(reason) => format!("NOT STARTED: {reason}"),
         };
         let s = &slot.stats;

@@ -761,3 +761,21 @@ fn recommend_mode_sends_no_order_to_any_venue() {
         assert!(calls(&account, if venue == "binance-spot" { "GET /api/v3/exchangeInfo" } else { "GET /fapi/v1/exchangeInfo" }) > 0, "{venue}: the venue was connected: {account}");
     }
 }
+
+/// The kill switch on live venues: every resting order of the runtime is cancelled on the
+/// exchange and each cancel confirmed before the report says so; nothing is left open.
+#[test]
+fn the_kill_switch_leaves_nothing_open_on_the_exchange() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    let _ = engine.controller().send(Control::Kill { why: "test".into(), reply: None });
+    assert!(!engine.step(), "the run ends at the kill switch");
+    let report = engine.kill_report().cloned().unwrap_or_else(|| panic!("no kill report"));
+    assert_eq!(report.stopped, vec!["maker".to_string(), "hedger".to_string()]);
+    assert_eq!(report.cancelled.len(), 6, "{report:?}");
+    assert!(report.not_confirmed.is_empty(), "{report:?}");
+    let account = ex.account("binance-spot");
+    assert_eq!(account["openOrders"].as_array().map(Vec::len), Some(0), "{account}");
+    assert_eq!(calls(&account, "DELETE /api/v3/order"), 6, "one cancel per order: {account}");
+}

@@ -39,6 +39,16 @@ impl Engine {
             Control::Wake => {}
             Control::Halt { strategy, reason } => self.halt_by_name(&strategy, reason),
             Control::Resume { strategy } => self.resume_by_name(&strategy),
+            Control::Kill { why, reply } => {
+                self.kill(&why);
+                if let Some(reply) = reply {
+                    let _ = reply.send(serde_json::to_value(&self.killed).unwrap_or_default());
+                }
+            }
+            Control::Stop { strategy, reason } => self.stop_by_name(&strategy, &reason),
+            Control::Query { what, reply } => {
+                let _ = reply.send(self.answer(&what));
+            }
         }
     }
 

@@ -10,6 +10,9 @@ use crate::stats::SlotStatus;
 use crate::store::Write;
 use crate::venue::VenueEvent;
 
+/// Fills of the runtime's orders kept for the control API.
+const RECENT_FILLS: usize = 1000;
+
 impl Engine {
     pub(super) fn fire_timers(&mut self, ts: i64) {
         for slot in &mut self.slots {
@@ -79,6 +82,12 @@ impl Engine {
                 }
             }
             VenueEvent::Fill(fill) => {
+                if fill.owner.is_some() {
+                    if self.recent_fills.len() >= RECENT_FILLS {
+                        self.recent_fills.pop_front();
+                    }
+                    self.recent_fills.push_back(fill.clone());
+                }
                 for slot in &mut self.slots {
                     let own = fill.owner == Some(slot.id);
                     if own {

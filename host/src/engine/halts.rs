@@ -80,4 +80,25 @@ impl Engine {
         tracing::info!(strategy, "strategy resumed by the operator");
         self.notify(Notice::Resumed { strategy: strategy.to_string() });
     }
+
+    /// An operator stops one strategy for good (until a restart): it is called no more and
+    /// its orders are cancelled; the others keep running.
+    pub(super) fn stop_by_name(&mut self, strategy: &str, reason: &str) {
+        let Some(index) = self.slots.iter().position(|s| s.name == strategy) else {
+            return tracing::warn!(strategy, "stop asked for a strategy that is not configured");
+        };
+        let now = self.clock.now_ms();
+        let slot = &mut self.slots[index];
+        slot.status = SlotStatus::Stopped(format!("stopped by the operator: {reason}"));
+        slot.instance = None;
+        slot.pending.clear();
+        let id = slot.id;
+        tracing::warn!(strategy, "strategy stopped by the operator ({reason}); cancelling its orders");
+        {
+            let mut market = self.market.lock();
+            self.router.cancel_all(&mut market, id, None, now);
+        }
+        self.collect_venue_events();
+        self.notify(Notice::Stopped { strategy: strategy.to_string(), reason: reason.to_string() });
+    }
 }

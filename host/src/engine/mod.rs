@@ -14,14 +14,18 @@
 //! [`start`] builds venues, feeds and instances; [`deliver`] takes events to strategies
 //! and their actions to the router; [`halts`] marks PnL and halts strategies over their
 //! limits; [`control`] applies swaps and config reloads;
-//! [`resume`] writes checkpoints and resumes from them.
+//! [`resume`] writes checkpoints and resumes from them; [`kill`] is the kill switch;
+//! [`query`] answers the control API.
 
 mod control;
 mod deliver;
 mod halts;
+mod kill;
+mod query;
 mod resume;
 mod start;
 
+pub use kill::KillReport;
 pub use start::{check_self_trading, check_subscriptions, MAX_BOOK_DEPTH, MAX_SUBSCRIPTION_ENTRIES};
 
 use std::collections::HashMap;
@@ -63,6 +67,23 @@ pub enum Control {
     Halt { strategy: String, reason: String },
     /// An operator lifts a strategy's halt.
     Resume { strategy: String },
+    /// The kill switch: stop everything, cancel every order, end the run; the report goes
+    /// to `reply` too, if given.
+    Kill { why: String, reply: Option<std::sync::mpsc::Sender<serde_json::Value>> },
+    /// An operator stops one strategy: its orders are cancelled, it is called no more.
+    Stop { strategy: String, reason: String },
+    /// A question from the control API, answered between two batches.
+    Query { what: Query, reply: std::sync::mpsc::Sender<serde_json::Value> },
+}
+
+/// What the control API may ask the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    Strategies,
+    Positions,
+    Orders,
+    Fills,
+    Risk,
 }
 
 /// Something operators and tests may want to know about as it happens.
@@ -75,6 +96,7 @@ pub enum Notice {
     ConfigRejected { reason: String },
     Halted { strategy: String, reason: String },
     Resumed { strategy: String },
+    Stopped { strategy: String, reason: String },
 }
 
 /// Why the engine could not start.
@@ -143,6 +165,10 @@ pub struct Engine {
     live_restored: bool,
     /// Live books changed since they were last published to strategies.
     books_touched: Vec<InstrumentId>,
+    /// What the kill switch did, once it has been used.
+    killed: Option<KillReport>,
+    /// The latest fills of the runtime's orders, for the control API.
+    recent_fills: std::collections::VecDeque<crate::model::Fill>,
     pub stats: RunStats,
 }
 
@@ -193,6 +219,11 @@ impl Engine {
 
     pub fn mode(&self) -> Mode {
         self.config.mode
+    }
+
+    /// What the kill switch did, if it was used.
+    pub fn kill_report(&self) -> Option<&KillReport> {
+        self.killed.as_ref()
     }
 
     /// Why a strategy is halted, if it is.

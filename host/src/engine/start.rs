@@ -95,6 +95,8 @@ impl Engine {
             journalled: 0,
             live_restored: false,
             books_touched: Vec::new(),
+            killed: None,
+            recent_fills: std::collections::VecDeque::new(),
             stats: RunStats::default(),
         };
         engine.start_strategies(components)?;

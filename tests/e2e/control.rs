@@ -1,0 +1,209 @@
+//! The control API over real HTTP, against the `runtime` binary: the 401s, every read
+//! endpoint, halt and resume seen in the strategy's state and orders, a swap to a given
+//! file, a config reload, and the kill switch ending the run with its report.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use e2e::{runtime_binary, strategy, synthetic_venue};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "control-test-token-5e1f0a";
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Api {
+    /// (status, body) of a request, with `token` as the bearer (none: no header).
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        self.rt.block_on(async {
+            let mut request = self.http.request(method.parse().unwrap_or(reqwest::Method::GET), &url);
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                request = request.json(&b);
+            }
+            match request.send().await {
+                Ok(r) => (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null)),
+                Err(_) => (0, Value::Null),
+            }
+        })
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path, Some(TOKEN), None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.call("POST", path, Some(TOKEN), Some(body));
+        assert_eq!(status, 200, "POST {path}: {answer}");
+        answer
+    }
+
+    /// Polls `path` until `done` holds for its answer (the engine applies controls between
+    /// batches); the deadline only bounds a failure.
+    fn until(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let body = self.get(path);
+            if done(&body) {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {body}");
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn hello(api: &Api) -> Value {
+    let all = api.get("/api/strategies");
+    all["strategies"].as_array().and_then(|l| l.iter().find(|s| s["name"] == "hello").cloned()).unwrap_or(Value::Null)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The runtime's log, read on a thread as it is written (a full pipe would stall it); the
+/// receiver hears of the control API's start.
+fn drain_log(child: &mut Child) -> (JoinHandle<String>, Receiver<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("piped stderr"));
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("control API listening") {
+                let _ = tx.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    (reader, rx)
+}
+
+fn start(dir: &std::path::Path, port: u16) -> (Child, Api, JoinHandle<String>) {
+    // A long synthetic feed paced at market speed: the run lasts until the kill switch.
+    let config = format!(
+        r#"
+[store]
+backend = "none"
+[replay]
+speed = 1
+{}
+[[strategy]]
+name = "hello"
+component = "hello"
+params = {{ venue = "paper", symbol = "BTCUSDT", qty = "0.01", offset_ticks = 20 }}
+"#,
+        synthetic_venue(10_000_000)
+    );
+    let path = dir.join("runtime.toml");
+    std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(runtime_binary())
+        .args(["--strategies"])
+        .arg(strategy("hello"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--no-watch", "--control", &format!("127.0.0.1:{port}")])
+        .env("RUNTIME_CONTROL_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+    runtime::venue::live::ws::install_tls_provider();
+    let api = Api { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), rt };
+    let (log, listening) = drain_log(&mut child);
+    listening.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("the control API never started"));
+    (child, api, log)
+}
+
+#[test]
+fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut child, api, log) = start(dir.path(), free_port());
+
+    // No token, a wrong one: 401, on reads and on changes alike.
+    for (method, path) in [("GET", "/api/strategies"), ("GET", "/api/orders"), ("POST", "/api/kill"), ("POST", "/api/strategies/hello/halt")] {
+        assert_eq!(api.call(method, path, None, None).0, 401, "{method} {path} without a token");
+        assert_eq!(api.call(method, path, Some("wrong-token-0000"), None).0, 401, "{method} {path} with a wrong token");
+    }
+
+    // Reads: the strategy with its version and counters, its quotes, positions, risk.
+    let entry = api.until("/api/strategies", "hello to quote", |all| all["strategies"][0]["counters"]["placed"].as_u64().unwrap_or(0) >= 2);
+    let s = &entry["strategies"][0];
+    assert_eq!((s["name"].as_str(), s["component"].as_str(), s["state"].as_str()), (Some("hello"), Some("hello"), Some("running")), "{s}");
+    assert_eq!(s["version"].as_str().map(str::len), Some(12), "{s}");
+    assert_eq!(s["params"]["qty"], "0.01");
+    let orders = api.until("/api/orders", "two resting quotes", |o| o["orders"].as_array().is_some_and(|l| l.len() == 2));
+    assert!(orders["orders"].as_array().is_some_and(|l| l.iter().all(|o| o["strategy"] == "hello" && o["venue"] == "paper")), "{orders}");
+    let positions = api.get("/api/positions");
+    assert!(positions["balances"][0]["balances"]["USDT"]["total"].is_string(), "{positions}");
+    assert!(api.get("/api/fills")["fills"].is_array());
+    let risk = api.get("/api/risk");
+    assert_eq!(risk["strategies"][0]["max_open_orders"], 200, "{risk}");
+
+    // Halt: seen in its state, its quotes cancelled. Resume: running again.
+    assert_eq!(api.call("POST", "/api/strategies/nope/halt", Some(TOKEN), None).0, 404);
+    api.post("/api/strategies/hello/halt", json!({"reason": "looking at something"}));
+    let halted = api.until("/api/strategies", "the halt", |all| all["strategies"][0]["state"] == "halted");
+    assert_eq!(halted["strategies"][0]["why"], "halted by the operator: looking at something");
+    api.until("/api/orders", "its quotes cancelled", |o| o["orders"].as_array().is_some_and(|l| l.is_empty()));
+    api.post("/api/strategies/hello/resume", json!({}));
+    api.until("/api/strategies", "the resume", |all| all["strategies"][0]["state"] == "running");
+
+    // Swap to a given file (the same build: a swap all the same), reload the config.
+    let (status, refused) = api.call("POST", "/api/strategies/hello/swap", Some(TOKEN), Some(json!({"file": dir.path().join("missing.wasm")})));
+    assert_eq!(status, 422, "{refused}");
+    api.post("/api/strategies/hello/swap", json!({"file": strategy("hello")}));
+    api.until("/api/strategies", "the swap", |all| all["strategies"][0]["counters"]["swaps"] == 1);
+    api.post("/api/config/reload", json!({}));
+    assert_eq!(hello(&api)["state"], "running");
+
+    // The kill switch: every order cancelled and confirmed, the strategy stopped, the run
+    // over, the report printed.
+    api.until("/api/orders", "quotes again", |o| o["orders"].as_array().is_some_and(|l| !l.is_empty()));
+    let report = api.post("/api/kill", json!({}));
+    assert_eq!(report["stopped"], json!(["hello"]), "{report}");
+    assert!(report["cancelled"].as_array().is_some_and(|l| !l.is_empty()), "{report}");
+    assert_eq!(report["not_confirmed"], json!([]), "{report}");
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let mut stdout = String::new();
+    let _ = child.stdout.take().map(|mut o| o.read_to_string(&mut stdout));
+    let stderr = log.join().unwrap_or_default();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stdout.contains("hello (hello @") && stdout.contains("STOPPED: kill switch: control API") && stdout.contains("kill switch: stopped hello"), "{stdout}");
+    // Refusals are logged, the tokens never.
+    assert!(stderr.contains("control API: refused") && !stderr.contains("wrong-token-0000") && !stderr.contains(TOKEN), "{stderr}");
+    assert!(stderr.contains("control API: halted hello (looking at something)"), "state changes are logged");
+}
+
+/// A control API open to the network without a token is refused at start, with why.
+#[test]
+fn a_non_loopback_control_address_without_a_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("runtime.toml");
+    std::fs::write(&path, format!("[store]\nbackend = \"none\"\n{}", synthetic_venue(10))).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(runtime_binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["--no-watch", "--control", "0.0.0.0:0"])
+        .env_remove("RUNTIME_CONTROL_TOKEN")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("control API on 0.0.0.0:0: a non-loopback address needs a token"), "{stderr}");
+}
