@@ -76,7 +76,9 @@ max_loss = "{max_loss}"
     }
     let (reason, net_at_halt, sent_at_halt) = halted_at.unwrap_or_else(|| panic!("never halted: {:?}", engine.slots()[0].stats));
     assert!(reason.starts_with("risk.max_loss 0.5 reached: PnL -"), "{reason}");
-    assert!(notices.try_iter().any(|n| matches!(n, Notice::Halted { ref strategy, .. } if strategy == "hello")));
+    let heard: Vec<Notice> = notices.try_iter().collect();
+    assert!(heard.iter().any(|n| matches!(n, Notice::Halted { strategy, .. } if strategy == "hello")), "{heard:?}");
+    assert!(heard.iter().any(|n| matches!(n, Notice::HaltConfirmed { strategy, cancelled } if strategy == "hello" && *cancelled > 0)), "{heard:?}");
     // Halted: its resting orders were cancelled at once, and from here on nothing it
     // sends may add to its position.
     {

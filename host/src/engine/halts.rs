@@ -50,12 +50,33 @@ impl Engine {
         let (id, name) = (self.slots[index].id, self.slots[index].name.clone());
         tracing::warn!(strategy = %name, "strategy halted: {reason}; cancelling its orders, it may only reduce its position until resumed");
         self.router.risk_mut().halt(id, reason.clone());
+        let cancelling = self.router.open_ids(id, None).len();
         {
             let mut market = self.market.lock();
             self.router.cancel_all(&mut market, id, None, now);
         }
+        self.halts_unconfirmed.push((id, cancelling, std::time::Instant::now()));
         self.collect_venue_events();
         self.notify(Notice::Halted { strategy: name, reason });
+        self.confirm_halts();
+    }
+
+    /// Reports each halt once every order it cancelled is confirmed gone (at once on paper,
+    /// when the venue answers on a live one), or loudly if that takes over 10 s.
+    pub(super) fn confirm_halts(&mut self) {
+        let pending = std::mem::take(&mut self.halts_unconfirmed);
+        for (id, cancelled, since) in pending {
+            let Some(name) = self.slots.iter().find(|s| s.id == id).map(|s| s.name.clone()) else { continue };
+            let open = self.router.open_ids(id, None).len();
+            if open == 0 {
+                tracing::info!(strategy = %name, cancelled, "halt complete: every resting order is confirmed cancelled");
+                self.notify(Notice::HaltConfirmed { strategy: name, cancelled });
+            } else if since.elapsed() > std::time::Duration::from_secs(10) {
+                tracing::error!(strategy = %name, open, "halt: orders still open 10 s after their cancels; check them on the venue");
+            } else {
+                self.halts_unconfirmed.push((id, cancelled, since));
+            }
+        }
     }
 
     /// An operator's halt or resume, by strategy name; an unknown name is logged.

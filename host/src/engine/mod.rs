@@ -95,6 +95,8 @@ pub enum Notice {
     ConfigApplied { changed: Vec<String> },
     ConfigRejected { reason: String },
     Halted { strategy: String, reason: String },
+    /// Every order a halt cancelled is confirmed gone.
+    HaltConfirmed { strategy: String, cancelled: usize },
     Resumed { strategy: String },
     Stopped { strategy: String, reason: String },
 }
@@ -167,6 +169,8 @@ pub struct Engine {
     books_touched: Vec<InstrumentId>,
     /// What the kill switch did, once it has been used.
     killed: Option<KillReport>,
+    /// Halts whose cancels are not yet all confirmed: (strategy, orders cancelled, since).
+    halts_unconfirmed: Vec<(StrategyId, usize, Instant)>,
     /// The latest fills of the runtime's orders, for the control API.
     recent_fills: std::collections::VecDeque<crate::model::Fill>,
     pub stats: RunStats,
@@ -348,6 +352,7 @@ impl Engine {
         self.collect_venue_events();
         let touched = std::mem::take(&mut self.books_touched);
         self.publish_books(&touched, now);
+        self.confirm_halts();
         self.check_losses();
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {

@@ -96,6 +96,7 @@ impl Engine {
             live_restored: false,
             books_touched: Vec::new(),
             killed: None,
+            halts_unconfirmed: Vec::new(),
             recent_fills: std::collections::VecDeque::new(),
             stats: RunStats::default(),
         };
