@@ -536,3 +536,71 @@ fn the_retired_listen_key_path_is_refused() {
         }
     });
 }
+
+/// OKX as documented (issue #17): `market/books` with the depth asked for; an order's
+/// accumulated `fee` and `feeCcy` (it stayed 0 in USDT); the `orders` channel sends
+/// only the subscribed `instType`/`instId` and echoes that subscription in `arg`;
+/// positions and leverage (from OKX's public docs: the copies lack the account section).
+#[test]
+fn okx_books_fees_order_pushes_positions_and_leverage_follow_the_docs() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    let base = format!("http://{}", ex.addr("okx"));
+    block_on(async {
+        let (s, b) = get(format!("{base}/api/v5/market/books?instId=BTC-USDT-SWAP&sz=3"), &[]).await;
+        assert_eq!((s, b["code"].as_str()), (200, Some("0")), "{b}");
+        let asks = b["data"][0]["asks"].as_array().cloned().unwrap_or_default();
+        assert_eq!((asks.len(), b["data"][0]["bids"].as_array().map(Vec::len)), (3, Some(3)), "{b}");
+        // [px, sz in contracts (0.01 BTC each): 2 BTC is 200, "0", orders].
+        assert_eq!(asks[0], json!(["30000.5", "200", "0", "1"]), "{b}");
+        let (_, b) = get(format!("{base}/api/v5/market/books?instId=BTC-USDT"), &[]).await;
+        assert_eq!(b["data"][0]["asks"].as_array().map(Vec::len), Some(1), "one level unless asked: {b}");
+        let (s, b) = get(format!("{base}/api/v5/market/books?instId=BTC-USDT&sz=401"), &[]).await;
+        assert_eq!((s, b["code"].as_str()), (400, Some("51000")), "{b}");
+        let (_, b) = get(format!("{base}/api/v5/market/books?instId=NOPE-USDT"), &[]).await;
+        assert_eq!(b["code"].as_str(), Some("51001"), "{b}");
+
+        // The private stream, subscribed to SWAP orders only.
+        let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        let ts = (system_ms() / 1000).to_string();
+        let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": login_sign(&Secret::new(SECRET), &ts)}]});
+        ws.send_text(login.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+        ws.text().await.unwrap_or_else(|e| panic!("{e:?}"));
+        for (arg, event) in [(json!({"channel": "orders", "instType": "NOPE"}), "error"), (json!({"channel": "orders", "instType": "SWAP", "instId": "BTC-USDT-SWAP"}), "subscribe")] {
+            ws.send_text(json!({"op": "subscribe", "args": [arg]}).to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+            let answer: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            assert_eq!(answer["event"].as_str(), Some(event), "{answer}");
+        }
+
+        // A spot market buy (not pushed on this connection), then a swap buy of 5
+        // contracts (pushed): each order's fee is what its fills paid.
+        let (_, b) = okx_signed(Method::POST, &base, "/api/v5/trade/order", Some(json!({"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "0.01", "tgtCcy": "base_ccy"}))).await;
+        let spot_id = b["data"][0]["ordId"].as_str().unwrap_or_default().to_string();
+        let (_, b) = okx_signed(Method::POST, &base, "/api/v5/trade/order", Some(json!({"instId": "BTC-USDT-SWAP", "tdMode": "cross", "side": "buy", "ordType": "market", "sz": "5"}))).await;
+        assert_eq!(b["data"][0]["sCode"].as_str(), Some("0"), "{b}");
+        let (_, b) = okx_signed(Method::GET, &base, &format!("/api/v5/trade/order?instId=BTC-USDT&ordId={spot_id}"), None).await;
+        let order = &b["data"][0];
+        assert_eq!((order["feeCcy"].as_str(), order["fee"].as_str()), (Some("USDT"), Some("-0.120002")), "0.04% of 0.01 x 30000.5: {b}");
+        loop {
+            let push: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            assert_eq!(push["data"][0]["instId"].as_str(), Some("BTC-USDT-SWAP"), "only the subscribed instrument: {push}");
+            assert_eq!(push["arg"], json!({"channel": "orders", "instType": "SWAP", "instId": "BTC-USDT-SWAP", "uid": "44705892343619584"}), "{push}");
+            if push["data"][0]["state"] == "filled" {
+                // 0.05 BTC at about 30000.5: a taker fee of 0.0004 x 1500.025 = 0.60001 USDT.
+                let fee: runtime::model::Decimal = push["data"][0]["fee"].as_str().unwrap_or("0").parse().unwrap_or_default();
+                assert!(push["data"][0]["feeCcy"] == "USDT" && fee < "-0.6".parse().unwrap_or_default() && fee > "-0.61".parse().unwrap_or_default(), "{push}");
+                break;
+            }
+        }
+
+        // Its position, at the leverage set for it.
+        let (s, b) = okx_signed(Method::POST, &base, "/api/v5/account/set-leverage", Some(json!({"instId": "BTC-USDT-SWAP", "lever": "5", "mgnMode": "cross"}))).await;
+        assert_eq!((s, b["data"][0]["lever"].as_str()), (200, Some("5")), "{b}");
+        let (s, b) = okx_signed(Method::POST, &base, "/api/v5/account/set-leverage", Some(json!({"instId": "BTC-USDT-SWAP", "lever": "500", "mgnMode": "cross"}))).await;
+        assert_eq!((s, b["code"].as_str()), (400, Some("51000")), "{b}");
+        let (s, b) = okx_signed(Method::GET, &base, "/api/v5/account/positions?instType=SWAP", None).await;
+        let p = &b["data"][0];
+        assert_eq!((s, p["instId"].as_str(), p["pos"].as_str(), p["lever"].as_str(), p["posSide"].as_str()), (200, Some("BTC-USDT-SWAP"), Some("5"), Some("5"), Some("net")), "{b}");
+        assert_eq!(b["data"].as_array().map(Vec::len), Some(1), "open positions only: {b}");
+    });
+}

@@ -128,7 +128,12 @@ pub struct Market {
     pub reuse_only_after_fill: bool,
     /// Orders whose client id was taken again, by order id.
     earlier: HashMap<i64, Order>,
+    /// Leverage set per symbol (OKX `set-leverage`); unset: [`DEFAULT_LEVERAGE`].
+    pub leverage: HashMap<String, Decimal>,
 }
+
+/// The leverage of a symbol nobody set.
+pub const DEFAULT_LEVERAGE: Decimal = Decimal::ONE;
 
 const ACCOUNT: StrategyId = StrategyId(0);
 
@@ -161,7 +166,7 @@ impl Market {
                 l.liquidity.clone(),
             );
         }
-        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new() }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new(), leverage: HashMap::new() }
     }
 
     pub fn listings(&self) -> &[Listing] {
@@ -217,6 +222,26 @@ impl Market {
 
     pub fn balances(&self) -> Vec<(String, Decimal, Decimal)> {
         self.venue.balances().into_iter().map(|(asset, b)| (asset, b.available(), b.locked)).collect()
+    }
+
+    /// The net position of one symbol and its average entry price: the weighted price of
+    /// the fills that built it since it was last flat (reducing fills leave it as it is).
+    pub fn position(&self, symbol: &str) -> (Decimal, Decimal) {
+        let (mut pos, mut avg) = (Decimal::ZERO, Decimal::ZERO);
+        for t in self.trades.iter().filter(|t| t.symbol == symbol) {
+            let signed = if t.side == Side::Buy { t.qty } else { -t.qty };
+            let after = pos + signed;
+            if pos.is_zero() || (pos.is_sign_positive() == signed.is_sign_positive()) {
+                avg = (avg * pos.abs() + t.price * t.qty) / after.abs();
+            } else if after.is_sign_positive() != pos.is_sign_positive() && !after.is_zero() {
+                avg = t.price;
+            }
+            pos = after;
+            if pos.is_zero() {
+                avg = Decimal::ZERO;
+            }
+        }
+        (pos, avg)
     }
 
     /// Net position per symbol from our trades (perpetuals).

@@ -15,7 +15,7 @@ use trading_model::{Decimal, OrderStatus, OrderType, SelfTradePrevention, Side, 
 use serde_json::{json, Value};
 
 use crate::auth::{okx_signature, parse_iso_ms};
-use crate::market::{ExecKind, Happening, Order, Trade};
+use crate::market::{ExecKind, Happening, Market, Order, Trade};
 use crate::{Admission, VenueState};
 
 pub fn routes() -> Router<Arc<VenueState>> {
@@ -68,8 +68,23 @@ fn side_word(s: Side) -> &'static str {
     }
 }
 
-fn order_json(o: &Order, ct: Decimal, trade: Option<&Trade>) -> Value {
+/// The fee an order has paid so far (OKX's sign: negative when charged) and its currency:
+/// the fills', or before any fill the quote currency, in which this exchange charges every
+/// fee (OKX charges a spot buy in base: not modelled yet).
+fn accumulated_fee(market: &Market, o: &Order, upto: Option<&Trade>) -> (Decimal, String) {
+    // A push is built after the whole batch it belongs to: it counts the fills up to its own.
+    let trades: Vec<&Trade> = market.trades_of_order(o.order_id).into_iter().filter(|t| upto.is_none_or(|u| t.trade_id <= u.trade_id)).collect();
+    let paid: Decimal = trades.iter().map(|t| t.fee).sum();
+    let ccy = match trades.first() {
+        Some(t) => t.fee_asset.clone(),
+        None => market.listing(&o.symbol).map(|l| l.quote.clone()).unwrap_or_default(),
+    };
+    (-paid, ccy)
+}
+
+fn order_json(o: &Order, ct: Decimal, trade: Option<&Trade>, fee: (Decimal, String)) -> Value {
     let avg = if o.executed.is_zero() { Decimal::ZERO } else { (o.quote / o.executed).round_dp(8) };
+    let fee_total = fee;
     let (fill_px, fill_sz, trade_id, fee, fee_ccy, exec) = match trade {
         Some(t) => (plain(t.price), plain(t.qty / ct), t.trade_id.to_string(), plain(-t.fee), t.fee_asset.clone(), if t.maker { "M" } else { "T" }),
         None => (String::new(), "0".into(), String::new(), "0".into(), String::new(), ""),
@@ -80,7 +95,7 @@ fn order_json(o: &Order, ct: Decimal, trade: Option<&Trade>) -> Value {
         "px": if o.price().is_zero() { String::new() } else { plain(o.price()) }, "sz": plain(o.qty / ct), "ordType": ord_type_word(o.order_type),
         "side": side_word(o.side), "posSide": "net", "tdMode": if inst_type(&o.symbol) == "SWAP" { "cross" } else { "cash" },
         "accFillSz": plain(o.executed / ct), "avgPx": plain(avg), "fillPx": fill_px, "fillSz": fill_sz, "tradeId": trade_id,
-        "fillFee": fee, "fillFeeCcy": fee_ccy, "execType": exec, "fee": plain(-Decimal::ZERO), "feeCcy": "USDT",
+        "fillFee": fee, "fillFeeCcy": fee_ccy, "execType": exec, "fee": plain(fee_total.0), "feeCcy": fee_total.1,
         "state": state_word(o), "cancelSource": cancel_source, "stpMode": match o.stp {
             SelfTradePrevention::ExpireMaker => "cancel_maker", SelfTradePrevention::ExpireBoth => "cancel_both", _ => "cancel_taker" },
         "uTime": o.updated_ms.to_string(), "cTime": o.created_ms.to_string(), "fillTime": trade.map(|t| t.ts_ms.to_string()).unwrap_or_default(),
@@ -97,7 +112,9 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                     continue;
                 }
                 let cv = contract_value_of(state, &order.symbol);
-                private.push(json!({"arg": {"channel": "orders", "instType": "ANY", "uid": "44705892343619584"}, "data": [order_json(order, cv, trade.as_ref())]}).to_string());
+                let fee = accumulated_fee(&state.market.lock().unwrap_or_else(|p| p.into_inner()), order, trade.as_ref());
+                // Each connection puts its own subscription in `arg` (see `orders_push`).
+                private.push(json!({"arg": {"channel": "orders"}, "data": [order_json(order, cv, trade.as_ref(), fee)]}).to_string());
             }
             Happening::Public { symbol, trade_id, price, qty, buyer_is_maker, ts_ms } => {
                 let cv = contract_value_of(state, symbol);
@@ -214,6 +231,24 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
                 .collect();
             return reply(StatusCode::OK, "0", "", Value::Array(list));
         }
+        ("GET", "/api/v5/market/books") => {
+            let Some(inst) = query_param(&query, "instId").filter(|i| !i.is_empty()) else {
+                return reply(StatusCode::BAD_REQUEST, "50014", "Parameter instId can not be empty.", json!([]));
+            };
+            // Depth per side: 1 unless asked, at most 400.
+            let depth = match query_param(&query, "sz").map(|s| s.parse::<usize>()) {
+                None => 1,
+                Some(Ok(n)) if (1..=400).contains(&n) => n,
+                Some(_) => return reply(StatusCode::BAD_REQUEST, "51000", "Parameter sz error", json!([])),
+            };
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let (Some(book), Some(listing)) = (market.depth(&inst, depth), market.listing(&inst)) else {
+                return reply(StatusCode::OK, "51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist.", json!([]));
+            };
+            let ct = listing.contract_value;
+            let side = |levels: &[trading_model::BookLevel]| levels.iter().map(|l| json!([plain(l.price), plain(l.qty / ct), "0", "1"])).collect::<Vec<_>>();
+            return reply(StatusCode::OK, "0", "", json!([{"asks": side(&book.asks), "bids": side(&book.bids), "ts": now.to_string()}]));
+        }
         _ => {}
     }
     if let Err((code, msg)) = check_auth(&state, &headers, &method, &path_and_query, &body) {
@@ -301,7 +336,7 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
                 _ => return reply(StatusCode::OK, "51003", "Either client order ID or order ID is required.", json!([])),
             };
             match order.filter(|o| o.symbol == inst) {
-                Some(o) => reply(StatusCode::OK, "0", "", json!([order_json(o, cv, None)])),
+                Some(o) => reply(StatusCode::OK, "0", "", json!([order_json(o, cv, None, accumulated_fee(&market, o, None))])),
                 None => reply(StatusCode::OK, "51603", "Order does not exist.", json!([])),
             }
         }
@@ -311,7 +346,7 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
             let list: Vec<Value> = market
                 .open_orders(inst.as_deref())
                 .into_iter()
-                .map(|o| order_json(o, market.listing(&o.symbol).map(|l| l.contract_value).unwrap_or(Decimal::ONE), None))
+                .map(|o| order_json(o, market.listing(&o.symbol).map(|l| l.contract_value).unwrap_or(Decimal::ONE), None, accumulated_fee(&market, o, None)))
                 .collect();
             reply(StatusCode::OK, "0", "", Value::Array(list))
         }
@@ -339,6 +374,53 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
                 })
                 .collect();
             reply(StatusCode::OK, "0", "", Value::Array(list))
+        }
+        // Not in the copied docs: the fields follow OKX's public v5 docs (Trading Account).
+        ("GET", "/api/v5/account/positions") => {
+            let kind = query_param(&query, "instType").unwrap_or_default();
+            let inst = query_param(&query, "instId").unwrap_or_default();
+            if !["", "MARGIN", "SWAP", "FUTURES", "OPTION"].contains(&kind.as_str()) {
+                return reply(StatusCode::BAD_REQUEST, "51000", "Parameter instType error", json!([]));
+            }
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let list: Vec<Value> = market
+                .listings()
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| inst_type(&l.symbol) == "SWAP" && (kind.is_empty() || kind == "SWAP") && (inst.is_empty() || inst == l.symbol))
+                .filter_map(|(n, l)| {
+                    let (pos, avg) = market.position(&l.symbol);
+                    if pos.is_zero() {
+                        return None;
+                    }
+                    let last = market.last_price(&l.symbol).unwrap_or(avg);
+                    let lever = market.leverage.get(&l.symbol).copied().unwrap_or(crate::market::DEFAULT_LEVERAGE);
+                    let notional = pos.abs() * last;
+                    Some(json!({"instType": "SWAP", "instId": l.symbol, "mgnMode": "cross", "posId": (n + 1).to_string(), "posSide": "net",
+                        "pos": plain(pos / l.contract_value), "posCcy": "", "availPos": "", "avgPx": plain(avg.round_dp(8)), "markPx": plain(last), "last": plain(last),
+                        "upl": plain(((last - avg) * pos).round_dp(8)), "lever": plain(lever), "notionalUsd": plain(notional.round_dp(8)),
+                        "imr": plain((notional / lever).round_dp(8)), "margin": "", "liqPx": "", "ccy": l.quote, "cTime": now.to_string(), "uTime": now.to_string()}))
+                })
+                .collect();
+            reply(StatusCode::OK, "0", "", Value::Array(list))
+        }
+        ("POST", "/api/v5/account/set-leverage") => {
+            let request: Value = serde_json::from_str(&body).unwrap_or_default();
+            let field = |name: &str| request.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let (inst, mode) = (field("instId"), field("mgnMode"));
+            let lever = match field("lever").parse::<Decimal>() {
+                Ok(l) if l >= Decimal::ONE && l <= Decimal::from(125) => l,
+                _ => return reply(StatusCode::BAD_REQUEST, "51000", "Parameter lever error", json!([])),
+            };
+            if !["cross", "isolated"].contains(&mode.as_str()) {
+                return reply(StatusCode::BAD_REQUEST, "51000", "Parameter mgnMode error", json!([]));
+            }
+            let mut market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            if market.listing(&inst).is_none() {
+                return reply(StatusCode::OK, "51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist.", json!([]));
+            }
+            market.leverage.insert(inst.clone(), lever);
+            reply(StatusCode::OK, "0", "", json!([{"lever": plain(lever), "mgnMode": mode, "instId": inst, "posSide": ""}]))
         }
         ("GET", "/api/v5/account/balance") => {
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
@@ -421,6 +503,8 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
     let mut disconnect = state.disconnect_tx.subscribe();
     let mut logged_in = false;
     let mut orders_rx: Option<tokio::sync::broadcast::Receiver<String>> = None;
+    // The `orders` subscription's arg: which pushes this connection gets, and their `arg`.
+    let mut orders_arg = Value::Null;
     let mut public_rx = state.public_tx.subscribe();
     let mut instruments: Vec<String> = Vec::new();
     let conn_id = format!("{:x}", VenueState::now_ms());
@@ -472,10 +556,14 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
                         let arg = args.first().cloned().unwrap_or_default();
                         let channel = arg.get("channel").and_then(|c| c.as_str()).unwrap_or_default();
                         match (private, channel) {
-                            (true, "orders") if logged_in => {
-                                orders_rx = Some(state.private_tx.subscribe());
-                                json!({"event": "subscribe", "arg": arg, "connId": conn_id})
-                            }
+                            (true, "orders") if logged_in => match arg.get("instType").and_then(|i| i.as_str()) {
+                                Some("SPOT" | "MARGIN" | "SWAP" | "FUTURES" | "OPTION" | "ANY") => {
+                                    orders_rx = Some(state.private_tx.subscribe());
+                                    orders_arg = arg.clone();
+                                    json!({"event": "subscribe", "arg": arg, "connId": conn_id})
+                                }
+                                _ => json!({"event": "error", "code": "60018", "msg": "Wrong URL or channel:orders, instType doesn't exist. Please use the correct URL, channel and parameters referring to API document.", "connId": conn_id}),
+                            },
                             (true, "orders") => json!({"event": "error", "code": "60011", "msg": "Please log in", "connId": conn_id}),
                             (false, "trades") | (false, "books") => {
                                 state.calls.lock().unwrap_or_else(|p| p.into_inner()).push(format!("WS subscribe {channel}"));
@@ -515,7 +603,9 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
             }
             push = orders_next => {
                 let Some(push) = push else { return };
-                if socket.send(Message::text(push)).await.is_err() { return }
+                if let Some(push) = orders_push(&push, &orders_arg) {
+                    if socket.send(Message::text(push)).await.is_err() { return }
+                }
             }
             public = public_rx.recv(), if !private => {
                 let Ok((symbol, text)) = public else { return };
@@ -524,6 +614,31 @@ async fn session(mut socket: WebSocket, state: Arc<VenueState>, private: bool) {
             _ = disconnect.recv() => return,
         }
     }
+}
+
+/// The user id pushes carry in their `arg`.
+const UID: &str = "44705892343619584";
+
+/// An order push as a connection subscribed with `arg` receives it: only orders of its
+/// `instType` (unless `ANY`) and `instId` (if given), with its own subscription echoed.
+fn orders_push(push: &str, arg: &Value) -> Option<String> {
+    let mut push: Value = serde_json::from_str(push).ok()?;
+    let order = push["data"].get(0)?;
+    let wanted_type = arg.get("instType").and_then(|i| i.as_str()).unwrap_or("ANY");
+    if wanted_type != "ANY" && order["instType"].as_str() != Some(wanted_type) {
+        return None;
+    }
+    if let Some(id) = arg.get("instId").and_then(|i| i.as_str()) {
+        if order["instId"].as_str() != Some(id) {
+            return None;
+        }
+    }
+    let mut echoed = arg.clone();
+    if let Value::Object(map) = &mut echoed {
+        map.insert("uid".into(), json!(UID));
+    }
+    push["arg"] = echoed;
+    Some(push.to_string())
 }
 
 fn login(state: &VenueState, arg: Option<&Value>) -> Result<(), (&'static str, &'static str)> {
