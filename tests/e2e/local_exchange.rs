@@ -386,20 +386,63 @@ fn usdm_serves_the_account_order_and_ticker_endpoints() {
 /// After a trade the account's change is pushed behind the order report, as the venues
 /// do (issue #17): spot `outboundAccountPosition` on the WebSocket API subscription, USD-M
 /// `ACCOUNT_UPDATE` on the listen key stream.
+/// The signature of WebSocket API params (every one but `signature`, sorted by name).
+fn ws_signature(params: &str) -> String {
+    signed_query(&Secret::new(SECRET), params).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default()
+}
+
+async fn ws_request(ws: &mut Connection, request: Value) -> Value {
+    ws.send_text(request.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default()
+}
+
+/// A spot WebSocket API connection subscribed to the user data stream by signature.
+async fn spot_user_stream(ex: &Exchange) -> Connection {
+    let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+    let ts = system_ms();
+    let signature = ws_signature(&format!("apiKey={KEY}&timestamp={ts}"));
+    let answer = ws_request(&mut spot, json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}})).await;
+    assert_eq!(answer["status"].as_i64(), Some(200), "{answer}");
+    spot
+}
+
+/// The spot WebSocket API keeps answering requests once the user data stream is
+/// subscribed (issue #17: it fell silent, `ping` included), `order.test` checks an order
+/// and its signature without trading, and the subscription follows the docs' codes.
+#[test]
+fn the_spot_websocket_api_answers_after_a_subscription() {
+    let ex = Exchange::start();
+    block_on(async {
+        let mut spot = spot_user_stream(&ex).await;
+        let answer = ws_request(&mut spot, json!({"id": "p", "method": "ping"})).await;
+        assert_eq!((answer["id"].as_str(), answer["status"].as_i64()), (Some("p"), Some(200)), "{answer}");
+        let ts = system_ms();
+        let order = format!("apiKey={KEY}&price=29000&quantity=0.001&side=BUY&symbol=BTCUSDT&timeInForce=GTC&timestamp={ts}&type=LIMIT");
+        let params = |symbol: &str, signature: String| json!({"apiKey": KEY, "price": "29000", "quantity": "0.001", "side": "BUY", "symbol": symbol, "timeInForce": "GTC", "timestamp": ts, "type": "LIMIT", "signature": signature});
+        let answer = ws_request(&mut spot, json!({"id": "t1", "method": "order.test", "params": params("BTCUSDT", ws_signature(&order))})).await;
+        assert_eq!((answer["status"].as_i64(), answer["result"].clone()), (Some(200), json!({})), "{answer}");
+        let answer = ws_request(&mut spot, json!({"id": "t2", "method": "order.test", "params": params("BTCUSDT", "00".repeat(32))})).await;
+        assert_eq!(answer["error"]["code"].as_i64(), Some(-1022), "{answer}");
+        let wrong = order.replace("BTCUSDT", "NOPEUSDT");
+        let answer = ws_request(&mut spot, json!({"id": "t3", "method": "order.test", "params": params("NOPEUSDT", ws_signature(&wrong))})).await;
+        assert_eq!(answer["error"]["code"].as_i64(), Some(-1121), "{answer}");
+        let signature = ws_signature(&format!("apiKey={KEY}&timestamp={ts}"));
+        let again = json!({"id": "s2", "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
+        assert_eq!(ws_request(&mut spot, again).await["error"]["code"].as_i64(), Some(-2035));
+        assert_eq!(ws_request(&mut spot, json!({"id": "u1", "method": "userDataStream.unsubscribe"})).await["status"].as_i64(), Some(200));
+        assert_eq!(ws_request(&mut spot, json!({"id": "u2", "method": "userDataStream.unsubscribe"})).await["error"]["code"].as_i64(), Some(-2036));
+    });
+    let account = ex.account("binance-spot");
+    assert_eq!((account["openOrders"].as_array().map(Vec::len), account["trades"].as_array().map(Vec::len)), (Some(0), Some(0)), "a test order never trades: {account}");
+}
+
 #[test]
 fn account_changes_are_pushed_after_a_trade() {
     use reqwest::Method;
     let ex = Exchange::start();
     block_on(async {
         // Spot: subscribe, then an order that takes liquidity.
-        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
-        let ts = system_ms();
-        let payload = format!("apiKey={KEY}&timestamp={ts}");
-        let signature = signed_query(&Secret::new(SECRET), &payload).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
-        let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
-        spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-        let answer: Value = serde_json::from_str(&spot.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
-        assert_eq!(answer["status"].as_i64(), Some(200), "{answer}");
+        let mut spot = spot_user_stream(&ex).await;
         let base = format!("http://{}", ex.addr("binance-spot"));
         let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30010&newClientOrderId=acct1").await;
         assert_eq!(s, 200, "{b}");
@@ -458,12 +501,7 @@ fn a_prevented_self_trade_is_reported_as_such_on_spot() {
     use reqwest::Method;
     let ex = Exchange::start();
     block_on(async {
-        let mut spot = Connection::open(&format!("ws://{}/ws-api/v3", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
-        let ts = system_ms();
-        let signature = signed_query(&Secret::new(SECRET), &format!("apiKey={KEY}&timestamp={ts}")).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default();
-        let subscribe = json!({"id": 1, "method": "userDataStream.subscribe.signature", "params": {"apiKey": KEY, "timestamp": ts, "signature": signature}});
-        spot.send_text(subscribe.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
-        spot.text().await.unwrap_or_else(|e| panic!("{e:?}"));
+        let mut spot = spot_user_stream(&ex).await;
         let base = format!("http://{}", ex.addr("binance-spot"));
         let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.002&price=30000.2&newClientOrderId=stpmaker").await;
         assert_eq!(s, 200, "{b}");

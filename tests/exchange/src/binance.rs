@@ -881,54 +881,105 @@ async fn ws_api(State(state): State<Arc<VenueState>>, upgrade: WebSocketUpgrade)
 }
 
 async fn ws_api_session(mut socket: WebSocket, state: Arc<VenueState>) {
-    // Wait for a subscription, answering what comes before it.
-    let rx = loop {
-        let Some(Ok(message)) = socket.recv().await else { return };
-        let Message::Text(text) = message else { continue };
-        let request: Value = match serde_json::from_str(text.as_str()) {
-            Ok(v) => v,
-            Err(_) => {
-                let _ = socket.send(Message::text(json!({"id": null, "status": 400, "error": {"code": -1000, "msg": "Malformed request."}}).to_string())).await;
-                continue;
+    // Requests are answered all along, before and after a user data subscription, whose
+    // events are interleaved with the answers (as on Binance).
+    let mut events: Option<tokio::sync::broadcast::Receiver<String>> = None;
+    let mut disconnect = state.disconnect_tx.subscribe();
+    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    let mut last_pong = Instant::now();
+    loop {
+        let next_event = async {
+            match events.as_mut() {
+                Some(rx) => rx.recv().await.ok(),
+                None => std::future::pending().await,
             }
         };
-        let id = request.get("id").cloned().unwrap_or(Value::Null);
-        let method = request.get("method").and_then(|m| m.as_str()).unwrap_or_default();
-        let reply = |status: u16, body: Value| {
-            if status == 200 {
-                json!({"id": id, "status": 200, "result": body}).to_string()
-            } else {
-                json!({"id": id, "status": status, "error": body}).to_string()
-            }
-        };
-        match method {
-            "ping" => {
-                let _ = socket.send(Message::text(reply(200, json!({})))).await;
-            }
-            "time" => {
-                let _ = socket.send(Message::text(reply(200, json!({"serverTime": state.venue_now_ms()})))).await;
-            }
-            "userDataStream.subscribe.signature" => {
-                state.calls.lock().unwrap_or_else(|p| p.into_inner()).push("WS userDataStream.subscribe.signature".into());
-                let params = request.get("params").and_then(|p| p.as_object()).cloned().unwrap_or_default();
-                match check_ws_signature(&state, &params) {
-                    Ok(()) => {
-                        let rx = state.private_tx.subscribe();
-                        let _ = socket.send(Message::text(reply(200, json!({"subscriptionId": 0})))).await;
-                        break rx;
-                    }
-                    Err((code, msg)) => {
-                        let status = if code == -2015 || code == -2014 { 401 } else { 400 };
-                        let _ = socket.send(Message::text(reply(status, json!({"code": code, "msg": msg})))).await;
-                    }
+        tokio::select! {
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Pong(_))) => { last_pong = Instant::now(); continue }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let (answer, subscribe) = ws_api_answer(&state, text.as_str(), events.is_some());
+                match subscribe {
+                    Some(true) => events = Some(state.private_tx.subscribe()),
+                    Some(false) => events = None,
+                    None => {}
                 }
+                if socket.send(Message::text(answer)).await.is_err() { return }
             }
-            other => {
-                let _ = socket.send(Message::text(reply(400, json!({"code": -1020, "msg": format!("Unsupported method {other}.")})))).await;
+            event = next_event => {
+                let Some(event) = event else { return };
+                if socket.send(Message::text(format!("{{\"subscriptionId\":0,\"event\":{event}}}"))).await.is_err() { return }
+            }
+            _ = disconnect.recv() => return,
+            _ = ping.tick() => {
+                if last_pong.elapsed() > Duration::from_secs(80) {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+                let payload = VenueState::now_ms().to_string().into_bytes();
+                if socket.send(Message::Ping(payload.into())).await.is_err() { return }
             }
         }
+    }
+}
+
+/// One WebSocket API request's answer, and whether it subscribes (true) or unsubscribes
+/// (false) the user data stream.
+fn ws_api_answer(state: &VenueState, text: &str, subscribed: bool) -> (String, Option<bool>) {
+    let Ok(request) = serde_json::from_str::<Value>(text) else {
+        return (json!({"id": null, "status": 400, "error": {"code": -1000, "msg": "Malformed request."}}).to_string(), None);
     };
-    forward(socket, state, rx, |event| format!("{{\"subscriptionId\":0,\"event\":{event}}}")).await;
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let reply = |status: u16, body: Value| {
+        if status == 200 {
+            json!({"id": id, "status": 200, "result": body}).to_string()
+        } else {
+            json!({"id": id, "status": status, "error": body}).to_string()
+        }
+    };
+    let refused = |code: i64, msg: String| reply(if code == -2015 || code == -2014 { 401 } else { 400 }, json!({"code": code, "msg": msg}));
+    let params = request.get("params").and_then(|p| p.as_object()).cloned().unwrap_or_default();
+    match request.get("method").and_then(|m| m.as_str()).unwrap_or_default() {
+        "ping" => (reply(200, json!({})), None),
+        "time" => (reply(200, json!({"serverTime": state.venue_now_ms()})), None),
+        "userDataStream.subscribe.signature" => {
+            state.calls.lock().unwrap_or_else(|p| p.into_inner()).push("WS userDataStream.subscribe.signature".into());
+            match check_ws_signature(state, &params) {
+                // One subscription per account and connection: -2035 SUBSCRIPTION_ACTIVE.
+                Ok(()) if subscribed => (reply(400, json!({"code": -2035, "msg": "User Data Stream subscription already active."})), None),
+                Ok(()) => (reply(200, json!({"subscriptionId": 0})), Some(true)),
+                Err((code, msg)) => (refused(code, msg), None),
+            }
+        }
+        "userDataStream.unsubscribe" if subscribed => (reply(200, json!({})), Some(false)),
+        "userDataStream.unsubscribe" => (reply(400, json!({"code": -2036, "msg": "User Data Stream subscription not active."})), None),
+        // Validates the order and the signature; nothing reaches the matching engine.
+        "order.test" => {
+            state.calls.lock().unwrap_or_else(|p| p.into_inner()).push("WS order.test".into());
+            if let Err((code, msg)) = check_ws_signature(state, &params) {
+                return (refused(code, msg), None);
+            }
+            let text = |name: &str| params.get(name).and_then(|v| v.as_str()).map(str::to_string);
+            let symbol = text("symbol").unwrap_or_default();
+            let known = state.market.lock().unwrap_or_else(|p| p.into_inner()).listing(&symbol).is_some();
+            if !known {
+                return (refused(-1121, "Invalid symbol.".into()), None);
+            }
+            if !matches!(text("side").as_deref(), Some("BUY" | "SELL")) {
+                return (refused(-1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.".into()), None);
+            }
+            let price = text("price").and_then(|p| p.parse::<Decimal>().ok());
+            match crate::market::binance_order_type(&text("type").unwrap_or_default(), text("timeInForce").as_deref(), price) {
+                Ok(_) => (reply(200, json!({})), None),
+                Err(msg) => (refused(-1102, msg), None),
+            }
+        }
+        other => (reply(400, json!({"code": -1020, "msg": format!("Unsupported method {other}.")})), None),
+    }
 }
 
 /// WebSocket API signature: every parameter but `signature`, sorted by name, as
