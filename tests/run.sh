@@ -13,11 +13,11 @@ if ! command -v redis-server >/dev/null; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
-# A widely used third-party Binance client, to test the local exchange's faithfulness.
-if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import binance" 2>/dev/null; then
-    echo "tests/run.sh: installing python-binance in target/pyenv"
+# Widely used third-party Binance and OKX clients, to test the local exchange's faithfulness.
+if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import binance, okx" 2>/dev/null; then
+    echo "tests/run.sh: installing python-binance and python-okx in target/pyenv"
     python3 -m venv target/pyenv
-    target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37"
+    target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37" "python-okx==0.4.4"
 fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins

@@ -1,6 +1,6 @@
-//! A third-party Binance client against the local exchange: python-binance (PyPI) places,
-//! queries, lists and cancels an order, and sees Binance's error codes. `tests/run.sh`
-//! installs it in `target/pyenv`.
+//! Third-party clients against the local exchange: python-binance and python-okx (PyPI)
+//! trade on it and see the venues' error codes. `tests/run.sh` installs them in
+//! `target/pyenv`.
 
 use e2e::{root, Exchange, KEY, SECRET};
 
@@ -21,4 +21,23 @@ fn python_binance_trades_on_the_local_exchange() {
     assert!(stdout.contains("as documented"), "{stdout}");
     let account = ex.account("binance-spot");
     assert_eq!(account["calls"]["DELETE /api/v3/order"], 1, "the cancel reached the exchange: {account}");
+}
+
+#[test]
+fn python_okx_trades_on_the_local_exchange() {
+    let python = root().join("target/pyenv/bin/python");
+    assert!(python.is_file(), "{} is missing: run tests/run.sh, which installs python-okx there", python.display());
+    let ex = Exchange::start();
+    let output = std::process::Command::new(&python)
+        .arg(root().join("tests/python/okx_client.py"))
+        .arg(ex.addr("okx").to_string())
+        .args([KEY, SECRET, e2e::PASSPHRASE])
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "python-okx failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("as documented"), "{stdout}");
+    let account = ex.account("okx");
+    assert_eq!(account["calls"]["POST /api/v5/trade/cancel-order"], 1, "the cancel reached the exchange: {account}");
 }

@@ -643,7 +643,12 @@ fn orders_push(push: &str, arg: &Value) -> Option<String> {
 
 fn login(state: &VenueState, arg: Option<&Value>) -> Result<(), (&'static str, &'static str)> {
     let arg = arg.ok_or(("60009", "Login failed."))?;
-    let s = |name: &str| arg.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    // Strings per the docs; OKX takes the timestamp as a number too (python-okx sends one).
+    let s = |name: &str| match arg.get(name) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
     if s("apiKey") != state.credentials.api_key {
         return Err(("60005", "Invalid apiKey"));
     }
