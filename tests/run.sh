@@ -14,10 +14,10 @@ if ! command -v redis-server >/dev/null; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 # Widely used third-party Binance and OKX clients, to test the local exchange's faithfulness.
-if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import binance, okx" 2>/dev/null; then
-    echo "tests/run.sh: installing python-binance and python-okx in target/pyenv"
+if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import binance, okx, ccxt" 2>/dev/null; then
+    echo "tests/run.sh: installing python-binance, python-okx and ccxt in target/pyenv"
     python3 -m venv target/pyenv
-    target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37" "python-okx==0.4.4"
+    target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37" "python-okx==0.4.4" "ccxt==4.5.90"
 fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins

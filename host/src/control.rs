@@ -49,10 +49,29 @@ struct Shared {
     config_path: Option<PathBuf>,
 }
 
-/// The running listener; dropping it stops it.
+/// The running listener; dropping it stops it at once, [`ControlServer::shutdown`] lets
+/// the answers in flight (the kill switch's report) go out first.
 pub struct ControlServer {
     pub addr: SocketAddr,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How long a shutdown waits for the answers in flight.
+const DRAIN_WITHIN: Duration = Duration::from_secs(5);
+
+impl ControlServer {
+    /// Stops taking requests and waits (a few seconds at most) for those being answered.
+    pub fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            // The timer is made inside the runtime: it needs its clock.
+            let _ = self.runtime.block_on(async move { tokio::time::timeout(DRAIN_WITHIN, served).await });
+        }
+    }
 }
 
 /// Why the listener could not start.
@@ -98,13 +117,17 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared);
-    runtime.spawn(async move {
-        if let Err(error) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = runtime.spawn(async move {
+        let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = serving.await {
             tracing::error!("control API stopped: {error}");
         }
     });
     tracing::info!(%addr, "control API listening");
-    Ok(ControlServer { addr, _runtime: runtime })
+    Ok(ControlServer { addr, runtime, stop: Some(stop), served: Some(served) })
 }
 
 /// A fresh random token (256 bits, hex) for a loopback listener started without one.

@@ -196,12 +196,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let _ = control.send(runtime::engine::Control::Shutdown);
     })
     .context("installing the signal handler")?;
-    let _control_api = match cli.control.or(control_config.listen) {
+    let control_api = match cli.control.or(control_config.listen) {
         Some(listen) => Some(start_control(listen, &control_config, &cli.config, engine.controller(), plugin.clone())?),
         None => None,
     };
     let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
     engine.run();
+    // Answers still in flight (the kill switch's report) go out before the process ends.
+    if let Some(api) = control_api {
+        api.shutdown();
+    }
     println!("{}", runtime::summary::render(&engine, started.elapsed()));
     if let Some(report) = engine.kill_report() {
         println!("kill switch: stopped {}; cancelled {} orders: {:?}", report.stopped.join(", "), report.cancelled.len(), report.cancelled);

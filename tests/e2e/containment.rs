@@ -289,7 +289,7 @@ fn out_of_range_config_values_are_refused_by_name() {
         (venue.replace("levels = 5", "levels = 4000000000"), "liquidity levels 4000000000 must be 1 to 1000"),
         (venue.replace("step = \"0.5\"", "step = \"79228162514264337593543950335\""), "liquidity step or qty is beyond the host's bounds"),
         (venue.replace("start_price = \"10000\"", "start_price = \"79228162514264337593543950335\""), "start_price 79228162514264337593543950335 is beyond the host's bound"),
-        (format!("[risk]\nmax_order_notional = \"-5\"\n{venue}"), "risk.max_order_notional must be positive"),
+        (format!("[risk]\nmax_order_notional = \"-5\"\n{venue}"), "risk.max_order_notional -5 must be positive"),
         (venue.replace("USDT = \"1000000\"", "USDT = \"-1\""), "balance USDT = -1 is outside 0"),
         (venue.replace("symbol = \"BTCUSDT\"", "symbol = \"\""), "instrument symbol \"\" must be 1 to 32"),
         (venue.replace("tick_size = \"0.1\"", "tick_size = \"0.00000000000000000000000000001\""), "has more digits than an exact decimal holds"),

@@ -604,7 +604,26 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "balance": plain(free + locked), "availableBalance": plain(free)})).collect();
                 return Ok(ok(Value::Array(balances)));
             }
-            let positions: Vec<Value> = market.positions().into_iter().map(|(s, q)| json!({"symbol": s, "positionAmt": plain(q), "positionSide": "BOTH"})).collect();
+            // v2 and v3 fields together (v3 leaves out leverage and margin type); the copied
+            // docs lack the endpoint: Binance's public USD-M docs.
+            let wanted = parse_form(query);
+            let positions: Vec<Value> = market
+                .listings()
+                .iter()
+                .filter(|l| wanted.get("symbol").is_none_or(|s| *s == l.symbol))
+                .map(|l| {
+                    let (amount, entry) = market.position(&l.symbol);
+                    let mark = market.last_price(&l.symbol).unwrap_or(entry);
+                    let leverage = market.leverage.get(&l.symbol).copied().unwrap_or(crate::market::DEFAULT_LEVERAGE);
+                    let notional = amount * mark;
+                    json!({"symbol": l.symbol, "positionSide": "BOTH", "positionAmt": plain(amount), "entryPrice": plain(entry.round_dp(8)), "breakEvenPrice": plain(entry.round_dp(8)),
+                        "markPrice": plain(mark), "unRealizedProfit": plain(((mark - entry) * amount).round_dp(8)), "liquidationPrice": "0", "isolatedMargin": "0",
+                        "notional": plain(notional.round_dp(8)), "marginAsset": l.quote, "isolatedWallet": "0", "initialMargin": plain((notional.abs() / leverage).round_dp(8)),
+                        "maintMargin": plain((notional.abs() * Decimal::new(4, 3)).round_dp(8)), "positionInitialMargin": plain((notional.abs() / leverage).round_dp(8)),
+                        "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": leverage.to_string(), "marginType": "cross",
+                        "maxNotionalValue": "1000000", "isAutoAddMargin": "false", "updateTime": now})
+                })
+                .collect();
             Ok(ok(Value::Array(positions)))
         }
         ("GET", "/account") if futures => {
@@ -701,6 +720,45 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             binance_order_type(kind, params.get("timeInForce").map(String::as_str), decimal(&params, "price")?).map_err(|m| error(StatusCode::BAD_REQUEST, -1102, &m))?;
             decimal(&params, "quantity")?.ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."))?;
             Ok(ok(json!({})))
+        }
+        // Not in the copied docs: the fields follow Binance's public market data docs. The
+        // day's figures come from the last price and this account's trades.
+        ("GET", "/ticker/24hr") => {
+            let params = parse_form(query);
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let day_ago = now - 86_400_000;
+            let mut out = Vec::new();
+            for l in market.listings().iter().filter(|l| params.get("symbol").is_none_or(|s| *s == l.symbol)) {
+                let last = market.last_price(&l.symbol).unwrap_or_default();
+                let trades = market.trades_since(&l.symbol, day_ago);
+                let prices: Vec<Decimal> = trades.iter().map(|t| t.price).chain(std::iter::once(last)).collect();
+                let (high, low) = (prices.iter().copied().max().unwrap_or(last), prices.iter().copied().min().unwrap_or(last));
+                let open = trades.first().map(|t| t.price).unwrap_or(last);
+                let volume: Decimal = trades.iter().map(|t| t.qty).sum();
+                let quote: Decimal = trades.iter().map(|t| t.qty * t.price).sum();
+                let change_pct = if open.is_zero() { Decimal::ZERO } else { ((last - open) / open * Decimal::ONE_HUNDRED).round_dp(3) };
+                out.push(json!({"symbol": l.symbol, "priceChange": plain(last - open), "priceChangePercent": plain(change_pct),
+                    "weightedAvgPrice": plain(if volume.is_zero() { last } else { (quote / volume).round_dp(8) }), "lastPrice": plain(last),
+                    "lastQty": plain(trades.last().map(|t| t.qty).unwrap_or_default()), "openPrice": plain(open), "highPrice": plain(high), "lowPrice": plain(low),
+                    "volume": plain(volume), "quoteVolume": plain(quote), "openTime": day_ago, "closeTime": now,
+                    "firstId": trades.first().map(|t| t.trade_id).unwrap_or(-1), "lastId": trades.last().map(|t| t.trade_id).unwrap_or(-1), "count": trades.len()}));
+            }
+            match (params.contains_key("symbol"), out.len()) {
+                (true, 0) => Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.")),
+                (true, _) => Ok(ok(out.swap_remove(0))),
+                (false, _) => Ok(ok(Value::Array(out))),
+            }
+        }
+        ("POST", "/leverage") if futures => {
+            let params = signed(state, headers, query, body)?;
+            let symbol = need(&params, "symbol")?.to_string();
+            let leverage: u32 = params.get("leverage").and_then(|l| l.parse().ok()).filter(|l| (1..=125).contains(l)).ok_or_else(|| error(StatusCode::BAD_REQUEST, -4028, "Leverage is not valid"))?;
+            let mut market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            if market.listing(&symbol).is_none() {
+                return Err(error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."));
+            }
+            market.leverage.insert(symbol.clone(), Decimal::from(leverage));
+            Ok(ok(json!({"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol})))
         }
         ("GET", "/ticker/price") | ("GET", "/ticker/bookTicker") | ("GET", "/premiumIndex") if futures => {
             let params = parse_form(query);

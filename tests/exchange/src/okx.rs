@@ -231,6 +231,29 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
                 .collect();
             return reply(StatusCode::OK, "0", "", Value::Array(list));
         }
+        ("GET", "/api/v5/market/ticker") => {
+            let Some(inst) = query_param(&query, "instId").filter(|i| !i.is_empty()) else {
+                return reply(StatusCode::BAD_REQUEST, "50014", "Parameter instId can not be empty.", json!([]));
+            };
+            let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(listing) = market.listing(&inst) else {
+                return reply(StatusCode::OK, "51001", "Instrument ID, Instrument ID code or Spread ID doesn't exist.", json!([]));
+            };
+            // The day's figures from the last price and this account's trades.
+            let ct = listing.contract_value;
+            let last = market.last_price(&inst).unwrap_or_default();
+            let trades = market.trades_since(&inst, now - 86_400_000);
+            let prices: Vec<Decimal> = trades.iter().map(|t| t.price).chain(std::iter::once(last)).collect();
+            let book = market.depth(&inst, 1).unwrap_or_default();
+            let level = |l: Option<&trading_model::BookLevel>| l.map(|l| (plain(l.price), plain(l.qty / ct))).unwrap_or_default();
+            let ((bid_px, bid_sz), (ask_px, ask_sz)) = (level(book.bids.first()), level(book.asks.first()));
+            let open = trades.first().map(|t| t.price).unwrap_or(last);
+            let volume: Decimal = trades.iter().map(|t| t.qty).sum();
+            return reply(StatusCode::OK, "0", "", json!([{"instType": inst_type(&inst), "instId": inst, "last": plain(last), "lastSz": plain(trades.last().map(|t| t.qty / ct).unwrap_or_default()),
+                "askPx": ask_px, "askSz": ask_sz, "bidPx": bid_px, "bidSz": bid_sz, "open24h": plain(open), "high24h": plain(prices.iter().copied().max().unwrap_or(last)),
+                "low24h": plain(prices.iter().copied().min().unwrap_or(last)), "volCcy24h": plain(volume), "vol24h": plain(volume / ct), "sodUtc0": plain(open), "sodUtc8": plain(open),
+                "ts": now.to_string()}]));
+        }
         ("GET", "/api/v5/market/books") => {
             let Some(inst) = query_param(&query, "instId").filter(|i| !i.is_empty()) else {
                 return reply(StatusCode::BAD_REQUEST, "50014", "Parameter instId can not be empty.", json!([]));
@@ -406,7 +429,12 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
         }
         ("POST", "/api/v5/account/set-leverage") => {
             let request: Value = serde_json::from_str(&body).unwrap_or_default();
-            let field = |name: &str| request.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            // Strings per the docs; a number is taken too, as OKX does (ccxt sends `lever` as one).
+            let field = |name: &str| match request.get(name) {
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
             let (inst, mode) = (field("instId"), field("mgnMode"));
             let lever = match field("lever").parse::<Decimal>() {
                 Ok(l) if l >= Decimal::ONE && l <= Decimal::from(125) => l,
