@@ -1,7 +1,7 @@
 """ccxt (PyPI, pinned) against the local exchange: its binance, binanceusdm and okx classes,
 pointed at the local exchange's URLs, load the markets and trade: balance, positions, book,
 ticker, a limit order placed, queried, listed and cancelled, a market order, the fills,
-leverage; and on OKX an order pushed on the private WebSocket (ccxt.pro's watch_orders).
+leverage; and an order pushed on each private WebSocket (ccxt.pro's watch_orders).
 
 Configuration beyond the URLs, all documented ccxt options: no currency list (it needs each
 venue's wallet API, which the local exchange does not serve) and, on Binance spot, no margin
@@ -63,26 +63,42 @@ scenario(okx, "BTC/USDT", 0.001, 29000, None)
 scenario(okx, "BTC/USDT:USDT", 1, 29000, 3)
 
 
-async def pushed():
-    pro = ccxt.pro.okx({"apiKey": key, "secret": secret, "password": passphrase})
-    pro.urls["api"] = {"rest": f"http://{okx_address}", "ws": f"ws://{okx_address}/ws/v5"}
-    pro.has["fetchCurrencies"] = False
-    await pro.load_markets()
-    watching = asyncio.ensure_future(pro.watch_orders("BTC/USDT:USDT"))
-    await asyncio.sleep(0)
+async def pushed(exchange, symbol, qty, id_param):
+    """Orders until one is pushed on the private WebSocket (the first may be placed before
+    the subscription is)."""
+    exchange.has["fetchCurrencies"] = False
+    await exchange.load_markets()
+    watching = asyncio.ensure_future(exchange.watch_orders(symbol))
     try:
-        # Orders until one is pushed: the first may be placed before the subscription is.
         for n in range(50):
             if watching.done():
                 break
-            await pro.create_order("BTC/USDT:USDT", "limit", "buy", 1, 29000, {"clOrdId": f"ccxtpush{n}"})
+            await exchange.create_order(symbol, "limit", "buy", qty, 29000, {id_param: f"ccxtpush{n}"})
             await asyncio.wait([watching], timeout=0.5)
         orders = watching.result()
         assert any(o["clientOrderId"].startswith("ccxtpush") and o["status"] == "open" for o in orders), orders
     finally:
-        await pro.close()
-    print("ccxt.pro okx: an order pushed on the private WebSocket")
+        await exchange.close()
+    print(f"ccxt.pro {exchange.id}: an order pushed on the private WebSocket")
 
 
-asyncio.run(pushed())
+def binance_pro(cls, host, address, types):
+    pro = cls({"apiKey": key, "secret": secret, "options": {"fetchMargins": False, "fetchMarkets": {"types": types}}})
+    for name, url in list(pro.urls["api"].items()):
+        if isinstance(url, str) and host in url:
+            pro.urls["api"][name] = url.replace(f"https://{host}", f"http://{address}")
+    ws = pro.urls["api"]["ws"]
+    for name, url in list(ws.items()):
+        if isinstance(url, str):
+            ws[name] = url.replace("wss://stream.binance.com:9443", f"ws://{address}").replace("wss://fstream.binance.com", f"ws://{address}")
+    ws["ws-api"] = {"spot": f"ws://{address}/ws-api/v3"}
+    return pro
+
+
+okx_pro = ccxt.pro.okx({"apiKey": key, "secret": secret, "password": passphrase})
+okx_pro.urls["api"] = {"rest": f"http://{okx_address}", "ws": f"ws://{okx_address}/ws/v5"}
+asyncio.run(pushed(okx_pro, "BTC/USDT:USDT", 1, "clOrdId"))
+asyncio.run(pushed(binance_pro(ccxt.pro.binance, "api.binance.com", spot, ["spot"]), "BTC/USDT", 0.001, "clientOrderId"))
+asyncio.run(pushed(binance_pro(ccxt.pro.binanceusdm, "fapi.binance.com", usdm, ["linear"]), "BTC/USDT:USDT", 0.001, "clientOrderId"))
+
 print("ccxt: binance, binanceusdm and okx as documented")
