@@ -642,3 +642,23 @@ fn okx_books_fees_order_pushes_positions_and_leverage_follow_the_docs() {
         assert_eq!(b["data"].as_array().map(Vec::len), Some(1), "open positions only: {b}");
     });
 }
+
+/// A USD-M listen key that lapses says `listenKeyExpired` on its connection (issue #17:
+/// never sent), which then carries no more user data; the key is gone for new connections.
+#[test]
+fn a_lapsed_usdm_listen_key_says_so() {
+    let ex = Exchange::start();
+    ex.faults("binance-usdm", json!({"listen_key_ttl_ms": 300}));
+    let base = format!("http://{}", ex.addr("binance-usdm"));
+    block_on(async {
+        let response = reqwest::Client::new().post(format!("{base}/fapi/v1/listenKey")).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{e}"));
+        let key: Value = response.json().await.unwrap_or_default();
+        let key = key["listenKey"].as_str().unwrap_or_default().to_string();
+        let url = format!("ws://{}/private/ws?listenKey={key}", ex.addr("binance-usdm"));
+        let mut usdm = Connection::open(&url, FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        let event: Value = serde_json::from_str(&usdm.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!((event["e"].as_str(), event["listenKey"].as_str()), (Some("listenKeyExpired"), Some(key.as_str())), "{event}");
+        assert!(event["E"].as_str().and_then(|e| e.parse::<i64>().ok()).is_some(), "event time as in the docs' example: {event}");
+        assert!(Connection::open(&url, FRAME_WAIT).await.is_err(), "a lapsed key opens no new stream");
+    });
+}

@@ -458,8 +458,9 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
         }
         ("POST", "/listenKey") | ("PUT", "/listenKey") | ("DELETE", "/listenKey") if futures => {
             check_key(state, headers)?;
+            let ttl = state.listen_key_ttl();
             let mut keys = state.listen_keys.lock().unwrap_or_else(|p| p.into_inner());
-            keys.retain(|_, created| created.elapsed() < Duration::from_secs(3600));
+            keys.retain(|_, created| created.elapsed() < ttl);
             match method.as_str() {
                 "POST" => {
                     let key = keys.keys().next().cloned().unwrap_or_else(|| format!("{:x}{:x}", now, now.wrapping_mul(2_654_435_761)));
@@ -904,17 +905,30 @@ fn rand_suffix() -> u64 {
 
 /// Pushes until the client goes, the exchange drops it, or it stops answering pings:
 /// a ping every 20 s, and no pong for a minute closes the connection, as Binance does.
-async fn forward(mut socket: WebSocket, state: Arc<VenueState>, mut rx: tokio::sync::broadcast::Receiver<String>, wrap: impl Fn(&str) -> String) {
+/// A USD-M user stream (`listen_key`) says `listenKeyExpired` when its key lapses and
+/// pushes nothing more on that connection, which stays open (as the docs describe).
+async fn forward(mut socket: WebSocket, state: Arc<VenueState>, mut rx: tokio::sync::broadcast::Receiver<String>, wrap: impl Fn(&str) -> String, listen_key: Option<String>) {
     let mut disconnect = state.disconnect_tx.subscribe();
     let mut ping = tokio::time::interval(Duration::from_secs(20));
     let mut last_pong = Instant::now();
+    let mut key_check = tokio::time::interval(Duration::from_millis(100));
+    let mut expired = false;
     loop {
         tokio::select! {
             message = rx.recv() => match message {
+                Ok(_) if expired => {}
                 Ok(text) => if socket.send(Message::text(wrap(&text))).await.is_err() { return },
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                 Err(_) => return,
             },
+            _ = key_check.tick(), if listen_key.is_some() && !expired => {
+                let key = listen_key.as_deref().unwrap_or_default();
+                if !listen_key_valid(&state, key) {
+                    expired = true;
+                    let event = json!({"e": "listenKeyExpired", "E": VenueState::now_ms().to_string(), "listenKey": key});
+                    if socket.send(Message::text(event.to_string())).await.is_err() { return }
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
@@ -1065,13 +1079,18 @@ struct ListenKeyQuery {
     listen_key: Option<String>,
 }
 
+fn listen_key_valid(state: &VenueState, key: &str) -> bool {
+    let ttl = state.listen_key_ttl();
+    state.listen_keys.lock().unwrap_or_else(|p| p.into_inner()).get(key).is_some_and(|c| c.elapsed() < ttl)
+}
+
 async fn private_listen_key(State(state): State<Arc<VenueState>>, Query(q): Query<ListenKeyQuery>, upgrade: WebSocketUpgrade) -> Response {
-    let valid = q.listen_key.as_ref().is_some_and(|k| state.listen_keys.lock().unwrap_or_else(|p| p.into_inner()).get(k).is_some_and(|c| c.elapsed() < Duration::from_secs(3600)));
-    if !valid {
+    let key = q.listen_key.unwrap_or_default();
+    if !listen_key_valid(&state, &key) {
         return error(StatusCode::BAD_REQUEST, -1125, "This listenKey does not exist.").into_response();
     }
     let rx = state.private_tx.subscribe();
-    upgrade.on_upgrade(move |socket| forward(socket, state, rx, |e| e.to_string()))
+    upgrade.on_upgrade(move |socket| forward(socket, state, rx, |e| e.to_string(), Some(key)))
 }
 
 #[derive(serde::Deserialize)]
@@ -1117,6 +1136,6 @@ async fn public_session(socket: WebSocket, state: Arc<VenueState>, streams: Vec<
             }
         }
     });
-    forward(socket, state, rx, |t| t.to_string()).await;
+    forward(socket, state, rx, |t| t.to_string(), None).await;
     relay.abort();
 }

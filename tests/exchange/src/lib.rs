@@ -70,6 +70,9 @@ pub struct Faults {
     /// The next placement is held this long before it is processed, then processed as
     /// if it had just arrived: the late execution of a request its client gave up on.
     pub late_order_ms: u64,
+    /// USD-M listen keys live this long without a keepalive instead of the documented
+    /// 60 minutes: for `listenKeyExpired` in a test's time.
+    pub listen_key_ttl_ms: u64,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -223,6 +226,14 @@ impl VenueState {
         if ms > 0 {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.late_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How long a USD-M listen key lives without a keepalive (60 minutes per the docs).
+    pub fn listen_key_ttl(&self) -> Duration {
+        match self.faults.lock().unwrap_or_else(|p| p.into_inner()).listen_key_ttl_ms {
+            0 => Duration::from_secs(3600),
+            ms => Duration::from_millis(ms),
         }
     }
 
