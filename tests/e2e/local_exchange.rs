@@ -662,3 +662,42 @@ fn a_lapsed_usdm_listen_key_says_so() {
         assert!(Connection::open(&url, FRAME_WAIT).await.is_err(), "a lapsed key opens no new stream");
     });
 }
+
+async fn print_trade(address: std::net::SocketAddr, price: &str) {
+    let body = json!({"symbol": "BTCUSDT", "price": price, "qty": "0.01", "side": "BUY"});
+    let status = reqwest::Client::new().post(format!("http://{address}/_local/print")).json(&body).send().await.map(|r| r.status());
+    assert!(status.is_ok_and(|s| s.is_success()));
+}
+
+/// Market streams take live requests as the docs list them (issue #17: SUBSCRIBE was
+/// ignored and a bare `/ws` was a 404): subscribe, list, the `combined` property, unsubscribe,
+/// and the documented error messages.
+#[test]
+fn binance_market_streams_take_subscriptions() {
+    let ex = Exchange::start();
+    let spot = ex.addr("binance-spot");
+    block_on(async {
+        let mut ws = Connection::open(&format!("ws://{spot}/ws"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ws_request(&mut ws, json!({"method": "LIST_SUBSCRIPTIONS", "id": 1})).await, json!({"result": [], "id": 1}));
+        assert_eq!(ws_request(&mut ws, json!({"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 2})).await, json!({"result": null, "id": 2}));
+        assert_eq!(ws_request(&mut ws, json!({"method": "GET_PROPERTY", "params": ["combined"], "id": 3})).await, json!({"result": false, "id": 3}));
+        print_trade(spot, "30001").await;
+        let raw: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!((raw["e"].as_str(), raw["p"].as_str()), (Some("trade"), Some("30001")), "a raw payload: {raw}");
+        assert_eq!(ws_request(&mut ws, json!({"method": "SET_PROPERTY", "params": ["combined", true], "id": 4})).await, json!({"result": null, "id": 4}));
+        print_trade(spot, "30002").await;
+        let wrapped: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!((wrapped["stream"].as_str(), wrapped["data"]["p"].as_str()), (Some("btcusdt@trade"), Some("30002")), "combined now: {wrapped}");
+        assert_eq!(ws_request(&mut ws, json!({"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": 5})).await, json!({"result": null, "id": 5}));
+        assert_eq!(ws_request(&mut ws, json!({"method": "LIST_SUBSCRIPTIONS", "id": 6})).await, json!({"result": [], "id": 6}));
+        assert_eq!(ws_request(&mut ws, json!({"method": "SET_PROPERTY", "params": ["speed", true], "id": 7})).await, json!({"code": 0, "msg": "Unknown property", "id": 7}));
+        assert_eq!(ws_request(&mut ws, json!({"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 8})).await["code"], 1);
+        assert_eq!(ws_request(&mut ws, json!({"method": "SUBSCRIB", "id": 9})).await["code"], 2);
+        ws.send_text("{not json".into()).await.unwrap_or_else(|e| panic!("{e}"));
+        let invalid: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        assert_eq!(invalid["code"], 3, "{invalid}");
+        // A combined connection opened with no stream subscribes later too.
+        let mut combined = Connection::open(&format!("ws://{spot}/stream"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ws_request(&mut combined, json!({"method": "GET_PROPERTY", "params": ["combined"], "id": 1})).await, json!({"result": true, "id": 1}));
+    });
+}

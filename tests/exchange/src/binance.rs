@@ -26,6 +26,7 @@ pub fn routes() -> Router<Arc<VenueState>> {
         .route("/market/stream", get(public_combined))
         .route("/public/stream", get(public_combined))
         .route("/public/ws/{stream}", get(public_single))
+        .route("/ws", get(public_bare))
         .route("/ws/{stream}", get(public_single))
         .route("/market/ws/{stream}", get(public_single))
         .route("/private/ws", get(private_listen_key))
@@ -1095,12 +1096,18 @@ async fn private_listen_key(State(state): State<Arc<VenueState>>, Query(q): Quer
 
 #[derive(serde::Deserialize)]
 struct StreamsQuery {
-    streams: String,
+    /// None: a combined connection that subscribes later.
+    streams: Option<String>,
 }
 
 async fn public_combined(State(state): State<Arc<VenueState>>, Query(q): Query<StreamsQuery>, upgrade: WebSocketUpgrade) -> Response {
-    let wanted: Vec<String> = q.streams.split('/').map(str::to_string).collect();
+    let wanted: Vec<String> = q.streams.iter().flat_map(|s| s.split('/')).filter(|s| !s.is_empty()).map(str::to_string).collect();
     upgrade.on_upgrade(move |socket| public_session(socket, state, wanted, true))
+}
+
+/// `/ws` with no stream: raw payloads of whatever it subscribes to.
+async fn public_bare(State(state): State<Arc<VenueState>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| public_session(socket, state, Vec::new(), false))
 }
 
 async fn public_single(State(state): State<Arc<VenueState>>, Path(stream): Path<String>, upgrade: WebSocketUpgrade) -> Response {
@@ -1123,19 +1130,94 @@ fn published_as(wanted: &str) -> String {
     }
 }
 
-async fn public_session(socket: WebSocket, state: Arc<VenueState>, streams: Vec<String>, combined: bool) {
-    let (tx, rx) = tokio::sync::broadcast::channel(65_536);
+/// A market stream connection: the streams of its URL, then whatever it subscribes to or
+/// unsubscribes from (`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY` and
+/// `GET_PROPERTY` of `combined`), pinged every 20 s like every Binance stream.
+async fn public_session(mut socket: WebSocket, state: Arc<VenueState>, mut streams: Vec<String>, mut combined: bool) {
     let mut public = state.public_tx.subscribe();
-    let relay = tokio::spawn(async move {
-        while let Ok((name, text)) = public.recv().await {
-            for wanted in streams.iter().filter(|w| published_as(w) == name) {
-                let out = if combined { format!("{{\"stream\":\"{wanted}\",\"data\":{text}}}") } else { text.clone() };
-                if tx.send(out).is_err() {
-                    return;
+    let mut disconnect = state.disconnect_tx.subscribe();
+    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    let mut last_pong = Instant::now();
+    loop {
+        tokio::select! {
+            published = public.recv() => {
+                let Ok((name, text)) = published else { return };
+                for wanted in streams.iter().filter(|w| published_as(w) == name) {
+                    let out = if combined { format!("{{\"stream\":\"{wanted}\",\"data\":{text}}}") } else { text.clone() };
+                    if socket.send(Message::text(out)).await.is_err() { return }
                 }
             }
+            incoming = socket.recv() => {
+                let text = match incoming {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Pong(_))) => { last_pong = Instant::now(); continue }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let answer = stream_request(text.as_str(), &mut streams, &mut combined);
+                if socket.send(Message::text(answer.to_string())).await.is_err() { return }
+            }
+            _ = disconnect.recv() => return,
+            _ = ping.tick() => {
+                if last_pong.elapsed() > Duration::from_secs(80) {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+                let payload = VenueState::now_ms().to_string().into_bytes();
+                if socket.send(Message::Ping(payload.into())).await.is_err() { return }
+            }
         }
-    });
-    forward(socket, state, rx, |t| t.to_string(), None).await;
-    relay.abort();
+    }
+}
+
+/// Streams one connection may listen to.
+const MAX_STREAMS: usize = 1024;
+
+/// The answer to a market stream request, with the docs' error messages.
+fn stream_request(text: &str, streams: &mut Vec<String>, combined: &mut bool) -> Value {
+    let request: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return json!({"code": 3, "msg": format!("Invalid JSON: {e}")}),
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    if !(id.is_null() || id.is_i64() || id.as_str().is_some_and(|s| s.len() <= 36 && s.chars().all(|c| c.is_ascii_alphanumeric()))) {
+        return json!({"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"});
+    }
+    let params = request.get("params").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+    let names: Vec<String> = params.iter().filter_map(|p| p.as_str().map(str::to_string)).collect();
+    match request.get("method").and_then(|m| m.as_str()) {
+        None => json!({"code": 2, "msg": "Invalid request: missing field `method`"}),
+        Some("SUBSCRIBE") => {
+            for name in names {
+                if !streams.contains(&name) {
+                    streams.push(name);
+                }
+            }
+            if streams.len() > MAX_STREAMS {
+                streams.truncate(MAX_STREAMS);
+                return json!({"code": 2, "msg": format!("Invalid request: a connection listens to {MAX_STREAMS} streams at most"), "id": id});
+            }
+            json!({"result": null, "id": id})
+        }
+        Some("UNSUBSCRIBE") => {
+            streams.retain(|s| !names.contains(s));
+            json!({"result": null, "id": id})
+        }
+        Some("LIST_SUBSCRIPTIONS") => json!({"result": streams.clone(), "id": id}),
+        Some("SET_PROPERTY") => match (params.first().and_then(|p| p.as_str()), params.get(1)) {
+            (Some("combined"), Some(Value::Bool(on))) => {
+                *combined = *on;
+                json!({"result": null, "id": id})
+            }
+            (Some("combined"), _) => json!({"code": 1, "msg": "Invalid value type: expected Boolean"}),
+            (Some(_), _) => json!({"code": 0, "msg": "Unknown property", "id": id}),
+            (None, _) => json!({"code": 2, "msg": "Invalid request: property name must be a string"}),
+        },
+        Some("GET_PROPERTY") => match params.first().and_then(|p| p.as_str()) {
+            Some("combined") => json!({"result": *combined, "id": id}),
+            Some(_) => json!({"code": 0, "msg": "Unknown property", "id": id}),
+            None => json!({"code": 2, "msg": "Invalid request: property name must be a string"}),
+        },
+        Some(other) => json!({"code": 2, "msg": format!("Invalid request: unknown variant {other}, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`")}),
+    }
 }
