@@ -882,4 +882,21 @@ mod tests {
         assert_eq!((ok.risk.max_loss, ok.strategies[0].risk.max_loss), (Some(Decimal::ONE_HUNDRED), Some(Decimal::from(50))));
         assert_eq!(ok.strategies[0].trade_on, vec!["paper-a:BTCUSDT".to_string()]);
     }
+
+    /// A live venue's connection settings are bounded where they enter, named as written.
+    #[test]
+    fn connection_settings_out_of_range_are_refused_by_name() {
+        let live = |extra: &str| {
+            let text = format!(
+                "mode = \"live\"\n[[venue]]\nname = \"bn\"\nkind = \"binance-spot\"\n[venue.connection]\napi_key = \"env:K\"\napi_secret = \"env:S\"\n{extra}\n[[venue.instrument]]\nsymbol = \"BTCUSDT\"\nbase = \"BTC\"\nquote = \"USDT\"\n"
+            );
+            Config::parse(&text, Path::new(".")).err().unwrap_or_default()
+        };
+        assert_eq!(live(""), "", "the defaults are in range");
+        assert!(live("reconcile_interval_ms = 100").contains("venue bn: connection.reconcile_interval_ms must be 500 to 3600000, not 100"));
+        assert!(live("reconcile_interval_ms = 3600001").contains("connection.reconcile_interval_ms must be 500 to 3600000, not 3600001"));
+        assert_eq!(live("reconcile_interval_ms = 500"), "");
+        assert!(live("recv_window_ms = 10000").contains("venue bn: connection.recv_window_ms must be 1 to 9999"));
+        assert!(live("recv_window_ms = 0").contains("connection.recv_window_ms must be 1 to 9999"));
+    }
 }
