@@ -117,3 +117,52 @@ max_loss = "{max_loss}"
     assert!(notices.try_iter().any(|n| matches!(n, Notice::Resumed { ref strategy } if strategy == "hello")));
     assert!(engine.journal().iter().skip(sent_at_resume).any(|e| e.request.side == Side::Buy) && engine.journal().iter().skip(sent_at_resume).any(|e| e.request.side == Side::Sell), "quotes both sides again after the resume");
 }
+
+/// An operator's halt and resume as the strategy sees them: the cancel of its resting order
+/// says it was halted and why, an order it sends while halted is refused saying so, and
+/// after the resume its orders go out again.
+#[test]
+fn a_strategy_sees_its_halt_and_its_resume() {
+    let start = 1_600_000_000_000i64;
+    let config = format!(
+        r#"{}
+[[strategy]]
+name = "s"
+component = "scripted"
+params = {{ orders = [
+  {{ venue = "paper", symbol = "BTCUSDT", id = "a1", side = "buy", price = "9000", qty = "0.01" }},
+  {{ at_ms = {}, venue = "paper", symbol = "BTCUSDT", id = "a2", side = "buy", price = "9001", qty = "0.01" }},
+  {{ at_ms = {}, venue = "paper", symbol = "BTCUSDT", id = "a3", side = "buy", price = "9002", qty = "0.01" }},
+] }}
+"#,
+        synthetic_venue(3_000),
+        start + 1_000,
+        start + 2_000
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    let control = engine.controller();
+    let mut halted = false;
+    let mut resumed = false;
+    while engine.step() {
+        let now = engine.stats.last_ts.unwrap_or_default();
+        if !halted && engine.journal().iter().any(|e| e.request.client_order_id == "a1") {
+            let _ = control.send(Control::Halt { strategy: "s".into(), reason: "looking".into() });
+            halted = true;
+        }
+        if halted && !resumed && now >= start + 1_500 {
+            let _ = control.send(Control::Resume { strategy: "s".into() });
+            resumed = true;
+        }
+    }
+    let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let of = |id: &str, status: &str| seen.iter().find(|u| u["id"] == id && u["status"] == status).cloned().unwrap_or_else(|| panic!("no {status} update of {id}: {seen:?}"));
+    let cancel = of("a1", "canceled")["reason"].as_str().unwrap_or_default().to_string();
+    assert!(cancel.starts_with("halted: halted by the operator: looking"), "{cancel}");
+    let refusal = of("a2", "rejected")["reason"].as_str().unwrap_or_default().to_string();
+    assert!(refusal.contains("the strategy is halted (halted by the operator: looking)"), "{refusal}");
+    assert!(of("a3", "accepted")["reason"].is_null(), "{seen:?}");
+    let sent: Vec<&str> = engine.journal().iter().map(|e| e.request.client_order_id.as_str()).collect();
+    assert_eq!(sent, vec!["a1", "a3"]);
+}

@@ -112,8 +112,17 @@ impl Engine {
                     }
                 }
             }
-            VenueEvent::Order(update) => {
+            VenueEvent::Order(mut update) => {
                 let Some(slot) = self.slots.iter_mut().find(|s| Some(s.id) == update.owner) else { return };
+                // A cancel the host made at a halt says so: the strategy learns of its halt
+                // from the first event about its orders.
+                let halted = if update.status.is_final() { self.halt_cancels.remove(&(slot.id, update.client_order_id.clone())) } else { None };
+                if let Some(why) = halted {
+                    update.reason = Some(match update.reason.take() {
+                        Some(venue) => format!("halted: {why} ({venue})"),
+                        None => format!("halted: {why}"),
+                    });
+                }
                 match update.status {
                     OrderStatus::Rejected => slot.stats.rejected += 1,
                     OrderStatus::Canceled => slot.stats.canceled += 1,

@@ -50,7 +50,11 @@ impl Engine {
         let (id, name) = (self.slots[index].id, self.slots[index].name.clone());
         tracing::warn!(strategy = %name, "strategy halted: {reason}; cancelling its orders, it may only reduce its position until resumed");
         self.router.risk_mut().halt(id, reason.clone());
-        let cancelling = self.router.open_ids(id, None).len();
+        let open = self.router.open_ids(id, None);
+        let cancelling = open.len();
+        for (_, client_order_id) in open {
+            self.halt_cancels.insert((id, client_order_id), reason.clone());
+        }
         {
             let mut market = self.market.lock();
             self.router.cancel_all(&mut market, id, None, now);

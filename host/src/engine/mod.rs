@@ -171,6 +171,8 @@ pub struct Engine {
     killed: Option<KillReport>,
     /// Halts whose cancels are not yet all confirmed: (strategy, orders cancelled, since).
     halts_unconfirmed: Vec<(StrategyId, usize, Instant)>,
+    /// Orders a halt cancelled, with the halt's reason, until their final update arrives.
+    halt_cancels: HashMap<(StrategyId, String), String>,
     /// The latest fills of the runtime's orders, for the control API.
     recent_fills: std::collections::VecDeque<crate::model::Fill>,
     pub stats: RunStats,

@@ -97,6 +97,7 @@ impl Engine {
             books_touched: Vec::new(),
             killed: None,
             halts_unconfirmed: Vec::new(),
+            halt_cancels: HashMap::new(),
             recent_fills: std::collections::VecDeque::new(),
             stats: RunStats::default(),
         };

@@ -1,8 +1,9 @@
 //! Test guest: places the orders listed in its params, each once the event clock reaches
-//! its `at_ms`, so a test can make exact fills happen on a paper venue.
+//! its `at_ms`, so a test can make exact fills happen on a paper venue. Its snapshot is
+//! the order updates it was handed (id, status, reason), so a test sees what it saw.
 
-use serde::Deserialize;
-use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentId, OrderRequest, Side, Strategy, Subscriptions, TimeInForce};
+use serde::{Deserialize, Serialize};
+use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentId, OrderRequest, OrderStatus, Side, Strategy, Subscriptions, TimeInForce};
 
 #[derive(Deserialize)]
 struct Order {
@@ -21,9 +22,21 @@ struct Params {
     orders: Vec<Order>,
 }
 
+/// An order update as the strategy was handed it.
+#[derive(Serialize)]
+struct Seen {
+    id: String,
+    status: OrderStatus,
+    reason: Option<String>,
+}
+
+/// Updates kept for the snapshot: the latest ones.
+const KEEP: usize = 1000;
+
 struct Scripted {
     /// (instrument, order), in time order; drained as they are placed.
     pending: Vec<(InstrumentId, Order)>,
+    seen: Vec<Seen>,
 }
 
 impl Strategy for Scripted {
@@ -39,12 +52,20 @@ impl Strategy for Scripted {
             pending.push((info.id, order));
         }
         pending.sort_by_key(|(_, o)| o.at_ms);
-        Ok((Scripted { pending }, Subscriptions { trades, ..Default::default() }))
+        Ok((Scripted { pending, seen: Vec::new() }, Subscriptions { trades, ..Default::default() }))
     }
 
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
         if events.is_empty() {
             return Vec::new();
+        }
+        for event in events {
+            if let Event::Order(update) = event {
+                if self.seen.len() == KEEP {
+                    self.seen.remove(0);
+                }
+                self.seen.push(Seen { id: update.client_order_id.clone(), status: update.status, reason: update.reason.clone() });
+            }
         }
         let now = host.now_ms();
         let due = self.pending.iter().take_while(|(_, o)| o.at_ms <= now).count();
@@ -55,7 +76,7 @@ impl Strategy for Scripted {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        Vec::new()
+        serde_json::to_vec(&self.seen).unwrap_or_default()
     }
 
     fn restore(&mut self, _state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
