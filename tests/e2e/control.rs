@@ -1,5 +1,5 @@
 //! The control API over real HTTP, against the `runtime` binary: the 401s, every read
-//! endpoint, halt and resume seen in the strategy's state and orders, a swap to a given
+//! endpoint, halt and resume seen in the strategy's state and orders, a stop, a swap to a given
 //! file, a config reload, and the kill switch ending the run with its report.
 
 use std::io::{BufRead, BufReader, Read};
@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use e2e::{runtime_binary, strategy, synthetic_venue};
+use e2e::{guest, runtime_binary, strategy, synthetic_venue};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "control-test-token-5e1f0a";
@@ -106,6 +106,13 @@ speed = 1
 name = "hello"
 component = "hello"
 params = {{ venue = "paper", symbol = "BTCUSDT", qty = "0.01", offset_ticks = 20 }}
+[[strategy]]
+name = "other"
+component = "scripted"
+params = {{ orders = [
+  {{ venue = "paper", symbol = "BTCUSDT", id = "o1", side = "buy", price = "9000", qty = "0.01" }},
+  {{ venue = "paper", symbol = "BTCUSDT", id = "o2", side = "sell", price = "11000", qty = "0.01" }},
+] }}
 "#,
         synthetic_venue(10_000_000)
     );
@@ -114,6 +121,7 @@ params = {{ venue = "paper", symbol = "BTCUSDT", qty = "0.01", offset_ticks = 20
     let mut child = Command::new(runtime_binary())
         .args(["--strategies"])
         .arg(strategy("hello"))
+        .arg(guest("scripted"))
         .arg("--config")
         .arg(&path)
         .args(["--no-watch", "--control", &format!("127.0.0.1:{port}")])
@@ -147,8 +155,9 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     assert_eq!((s["name"].as_str(), s["component"].as_str(), s["state"].as_str()), (Some("hello"), Some("hello"), Some("running")), "{s}");
     assert_eq!(s["version"].as_str().map(str::len), Some(12), "{s}");
     assert_eq!(s["params"]["qty"], "0.01");
-    let orders = api.until("/api/orders", "two resting quotes", |o| o["orders"].as_array().is_some_and(|l| l.len() == 2));
-    assert!(orders["orders"].as_array().is_some_and(|l| l.iter().all(|o| o["strategy"] == "hello" && o["venue"] == "paper")), "{orders}");
+    let of = |o: &Value, who: &str| o["orders"].as_array().map(|l| l.iter().filter(|o| o["strategy"] == who).count()).unwrap_or(0);
+    let orders = api.until("/api/orders", "two resting quotes each", |o| of(o, "hello") == 2 && of(o, "other") == 2);
+    assert!(orders["orders"].as_array().is_some_and(|l| l.iter().all(|o| o["venue"] == "paper" && o["symbol"] == "BTCUSDT")), "{orders}");
     let positions = api.get("/api/positions");
     assert!(positions["balances"][0]["balances"]["USDT"]["total"].is_string(), "{positions}");
     assert!(api.get("/api/fills")["fills"].is_array());
@@ -160,7 +169,7 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     api.post("/api/strategies/hello/halt", json!({"reason": "looking at something"}));
     let halted = api.until("/api/strategies", "the halt", |all| all["strategies"][0]["state"] == "halted");
     assert_eq!(halted["strategies"][0]["why"], "halted by the operator: looking at something");
-    api.until("/api/orders", "its quotes cancelled", |o| o["orders"].as_array().is_some_and(|l| l.is_empty()));
+    api.until("/api/orders", "its quotes cancelled", |o| of(o, "hello") == 0);
     api.post("/api/strategies/hello/resume", json!({}));
     api.until("/api/strategies", "the resume", |all| all["strategies"][0]["state"] == "running");
 
@@ -172,9 +181,16 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     api.post("/api/config/reload", json!({}));
     assert_eq!(hello(&api)["state"], "running");
 
+    // Stop one strategy: it is called no more, its quotes are cancelled, the other runs on.
+    api.post("/api/strategies/other/stop", json!({"reason": "not needed"}));
+    let stopped = api.until("/api/strategies", "the stop", |all| all["strategies"][1]["state"] == "stopped");
+    assert_eq!(stopped["strategies"][1]["why"], "stopped by the operator: not needed");
+    api.until("/api/orders", "its quotes cancelled", |o| of(o, "other") == 0);
+    assert_eq!(hello(&api)["state"], "running");
+
     // The kill switch: every order cancelled and confirmed, the strategy stopped, the run
     // over, the report printed.
-    api.until("/api/orders", "quotes again", |o| o["orders"].as_array().is_some_and(|l| !l.is_empty()));
+    api.until("/api/orders", "quotes again", |o| of(o, "hello") > 0);
     let report = api.post("/api/kill", json!({}));
     assert_eq!(report["stopped"], json!(["hello"]), "{report}");
     assert!(report["cancelled"].as_array().is_some_and(|l| !l.is_empty()), "{report}");
