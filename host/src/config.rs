@@ -717,6 +717,22 @@ impl Config {
 }
 
 impl RiskConfig {
+    /// These limits with a strategy's own entry over them (the global-only ones kept).
+    pub fn overridden_by(&self, own: &StrategyRiskConfig) -> RiskConfig {
+        RiskConfig {
+            max_open_orders: own.max_open_orders.unwrap_or(self.max_open_orders),
+            max_order_notional: own.max_order_notional.or(self.max_order_notional),
+            max_position_notional: own.max_position_notional.or(self.max_position_notional),
+            max_orders_per_s: own.max_orders_per_s.or(self.max_orders_per_s),
+            max_cancels_per_s: own.max_cancels_per_s.or(self.max_cancels_per_s),
+            price_band_pct: own.price_band_pct.or(self.price_band_pct),
+            max_loss: own.max_loss.or(self.max_loss),
+            max_drawdown: own.max_drawdown.or(self.max_drawdown),
+            halt_allows_reducing: own.halt_allows_reducing.unwrap_or(self.halt_allows_reducing),
+            ..self.clone()
+        }
+    }
+
     /// The per-strategy limits of `[risk]`, in the shape of a strategy's own entry.
     pub fn as_strategy(&self) -> StrategyRiskConfig {
         StrategyRiskConfig {

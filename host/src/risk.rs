@@ -16,36 +16,6 @@ use crate::model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, Side, St
 /// One second of event time: the window of the rate limits.
 const RATE_WINDOW_MS: i64 = 1000;
 
-/// A strategy's limits: its own entry over the global one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub max_open_orders: u32,
-    pub max_order_notional: Option<Decimal>,
-    pub max_position_notional: Option<Decimal>,
-    pub max_orders_per_s: Option<u32>,
-    pub max_cancels_per_s: Option<u32>,
-    pub price_band_pct: Option<Decimal>,
-    pub max_loss: Option<Decimal>,
-    pub max_drawdown: Option<Decimal>,
-    pub halt_allows_reducing: bool,
-}
-
-impl Limits {
-    pub fn resolve(global: &RiskConfig, own: &StrategyRiskConfig) -> Limits {
-        Limits {
-            max_open_orders: own.max_open_orders.unwrap_or(global.max_open_orders),
-            max_order_notional: own.max_order_notional.or(global.max_order_notional),
-            max_position_notional: own.max_position_notional.or(global.max_position_notional),
-            max_orders_per_s: own.max_orders_per_s.or(global.max_orders_per_s),
-            max_cancels_per_s: own.max_cancels_per_s.or(global.max_cancels_per_s),
-            price_band_pct: own.price_band_pct.or(global.price_band_pct),
-            max_loss: own.max_loss.or(global.max_loss),
-            max_drawdown: own.max_drawdown.or(global.max_drawdown),
-            halt_allows_reducing: own.halt_allows_reducing.unwrap_or(global.halt_allows_reducing),
-        }
-    }
-}
-
 /// A strategy's stake in one instrument: its position and what its open orders would add.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Exposure {
@@ -139,8 +109,9 @@ impl RiskEngine {
         };
     }
 
-    pub fn limits(&self, strategy: StrategyId) -> Limits {
-        Limits::resolve(&self.global, self.own.get(&strategy).unwrap_or(&StrategyRiskConfig::default()))
+    /// The limits that apply to a strategy: its own entry over the global one.
+    pub fn limits(&self, strategy: StrategyId) -> RiskConfig {
+        self.own.get(&strategy).map_or_else(|| self.global.clone(), |own| self.global.overridden_by(own))
     }
 
     pub fn position(&self, strategy: StrategyId, instrument: InstrumentId) -> Decimal {
