@@ -60,6 +60,18 @@ impl Position {
     pub fn pnl(&self, mark: Decimal) -> Decimal {
         self.sell_notional.saturating_sub(self.buy_notional).saturating_add(self.net().saturating_mul(mark)).saturating_sub(self.fees)
     }
+    /// The price a position is marked at: the last trade, or before any the strategy's own
+    /// average fill price there (no gain or loss claimed on a price nobody has printed).
+    pub fn mark(&self, last: Option<Decimal>) -> Decimal {
+        last.unwrap_or_else(|| self.buy_notional.saturating_add(self.sell_notional).checked_div(self.bought.saturating_add(self.sold)).unwrap_or_default())
+    }
+}
+
+impl StrategyStats {
+    /// PnL over every instrument, each marked at [`Position::mark`] of its last trade.
+    pub fn pnl(&self, last: impl Fn(InstrumentId) -> Option<Decimal>) -> Decimal {
+        self.positions.iter().fold(Decimal::ZERO, |sum, (instrument, p)| sum.saturating_add(p.pnl(p.mark(last(*instrument)))))
+    }
 }
 
 /// Counters of the whole run.

@@ -26,10 +26,7 @@ impl Engine {
                     continue;
                 }
                 let stats = &mut self.slots[index].stats;
-                let pnl = stats.positions.iter().fold(Decimal::ZERO, |sum, (instrument, p)| {
-                    let mark = market.last_price(*instrument).unwrap_or_else(|| p.buy_notional.saturating_add(p.sell_notional).checked_div(p.bought.saturating_add(p.sold)).unwrap_or_default());
-                    sum.saturating_add(p.pnl(mark))
-                });
+                let pnl = stats.pnl(|instrument| market.last_price(instrument));
                 let peak = stats.peak_pnl.map_or(pnl, |peak| peak.max(pnl)).max(Decimal::ZERO);
                 stats.peak_pnl = Some(peak);
                 if let Some(limit) = limits.max_loss.filter(|limit| -pnl >= *limit) {

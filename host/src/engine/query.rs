@@ -27,9 +27,6 @@ impl Engine {
         self.slots.iter().find(|s| Some(s.id) == id).map(|s| s.name.as_str())
     }
 
-    fn pnl(&self, slot: &super::Slot) -> Decimal {
-        self.pnl_locked(slot, &self.market.lock())
-    }
 
     fn strategies_json(&self) -> Value {
         let strategies: Vec<Value> = self
@@ -49,7 +46,7 @@ impl Engine {
                     "params": serde_json::from_str::<Value>(&slot.params).unwrap_or(Value::Null),
                     "counters": { "events": s.events, "calls": s.calls, "placed": s.placed, "refused": s.refused, "rejected": s.rejected,
                                   "canceled": s.canceled, "fills": s.fills, "swaps": s.swaps, "log_dropped": s.log_dropped },
-                    "pnl": self.pnl(slot),
+                    "pnl": self.pnl(slot, &self.market.lock()),
                 })
             })
             .collect();
@@ -65,7 +62,7 @@ impl Engine {
                 let last = market.last_price(*instrument);
                 positions.push(json!({
                     "strategy": slot.name, "venue": info.venue_name, "symbol": info.symbol, "net": p.net(), "bought": p.bought, "sold": p.sold,
-                    "fees": p.fees, "last": last, "pnl": p.pnl(last.unwrap_or_default()),
+                    "fees": p.fees, "last": last, "pnl": p.pnl(p.mark(last)),
                 }));
             }
         }
@@ -116,7 +113,7 @@ impl Engine {
                 json!({
                     "strategy": slot.name, "halted": self.router.risk().halted(slot.id),
                     "open_orders": self.router.open_ids(slot.id, None).len(), "max_open_orders": limits.max_open_orders,
-                    "pnl": self.pnl_locked(slot, &market), "peak_pnl": slot.stats.peak_pnl, "max_loss": limits.max_loss, "max_drawdown": limits.max_drawdown,
+                    "pnl": self.pnl(slot, &market), "peak_pnl": slot.stats.peak_pnl, "max_loss": limits.max_loss, "max_drawdown": limits.max_drawdown,
                     "max_order_notional": limits.max_order_notional, "price_band_pct": limits.price_band_pct,
                     "max_orders_per_s": limits.max_orders_per_s, "max_cancels_per_s": limits.max_cancels_per_s, "instruments": instruments,
                 })
@@ -125,8 +122,8 @@ impl Engine {
         json!({ "strategies": strategies, "max_gross_exposure": self.router.risk().global().max_gross_exposure })
     }
 
-    /// A strategy's PnL marked to the last trades.
-    fn pnl_locked(&self, slot: &super::Slot, market: &crate::market::Market) -> Decimal {
-        slot.stats.positions.iter().fold(Decimal::ZERO, |sum, (instrument, p)| sum.saturating_add(p.pnl(market.last_price(*instrument).unwrap_or_default())))
+    /// A strategy's PnL marked as its loss limits see it.
+    fn pnl(&self, slot: &super::Slot, market: &crate::market::Market) -> Decimal {
+        slot.stats.pnl(|instrument| market.last_price(instrument))
     }
 }
