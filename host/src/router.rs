@@ -392,6 +392,12 @@ impl Router {
         })
     }
 
+    /// Whether `owner` has this order open (what a cancel of it would reach).
+    pub fn is_open(&self, market: &Market, owner: StrategyId, instrument: InstrumentId, client_order_id: &str) -> bool {
+        let Some(info) = market.instrument(instrument) else { return false };
+        self.open.get(&(info.venue, client_order_id.to_string())).is_some_and(|o| o.owner == owner)
+    }
+
     /// Asks the venue to cancel one order of `owner`. Unknown ids are ignored: the order
     /// may have filled in the meantime, and its fill is already on the way.
     pub fn cancel(&mut self, market: &mut Market, owner: StrategyId, instrument: InstrumentId, client_order_id: &str, now_ms: i64) {
@@ -399,12 +405,10 @@ impl Router {
             tracing::info!(strategy = owner.0, client_order_id, "recommend: cancel (not sent)");
             return;
         }
-        let Some(info) = market.instrument(instrument) else { return };
-        let venue_id = info.venue;
-        let owned = self.open.get(&(venue_id, client_order_id.to_string())).is_some_and(|o| o.owner == owner);
-        if !owned {
+        if !self.is_open(market, owner, instrument, client_order_id) {
             return;
         }
+        let Some(venue_id) = market.instrument(instrument).map(|i| i.venue) else { return };
         if let Some(venue) = market.venues.get_mut(venue_id.0 as usize) {
             venue.cancel(owner, instrument, client_order_id, now_ms);
         }

@@ -197,7 +197,7 @@ impl Engine {
                     }
                 },
                 Ok(Action::Cancel { instrument, client_order_id }) => {
-                    let open = self.router.open_ids(owner, Some(instrument)).iter().any(|(_, id)| *id == client_order_id);
+                    let open = self.router.is_open(&market, owner, instrument, &client_order_id);
                     // A refused cancel leaves the order open: the strategy sees it fill or
                     // end as usual, and may cancel again once under its rate.
                     match self.router.risk_mut().cancels(owner, usize::from(open), now) {
