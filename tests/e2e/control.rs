@@ -149,6 +149,16 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
         assert_eq!(api.call(method, path, Some("wrong-token-0000"), None).0, 401, "{method} {path} with a wrong token");
     }
 
+    // Hostile bodies: too large, not JSON. Refused with a 4xx; the API stays up.
+    let (status, _) = api.call("POST", "/api/strategies/hello/halt", Some(TOKEN), Some(json!({"reason": "x".repeat(20_000)})));
+    assert_eq!(status, 413, "a body over 16 KiB");
+    let garbage = api.rt.block_on(async {
+        let request = api.http.post(format!("{}/api/strategies/hello/swap", api.base)).bearer_auth(TOKEN).header("content-type", "application/json").body("{not json");
+        request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    });
+    assert!((400..500).contains(&garbage), "malformed JSON: {garbage}");
+    assert_eq!(hello(&api)["state"], "running", "nothing was halted or swapped");
+
     // Reads: the strategy with its version and counters, its quotes, positions, risk.
     let entry = api.until("/api/strategies", "hello to quote", |all| all["strategies"][0]["counters"]["placed"].as_u64().unwrap_or(0) >= 2);
     let s = &entry["strategies"][0];
