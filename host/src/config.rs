@@ -134,6 +134,10 @@ pub struct RiskConfig {
     /// so a second order with it is refused: a day by default. Ids of open orders are
     /// always remembered; at most 500,000 ids are kept whatever the window (global only).
     pub client_id_window_s: u64,
+    /// The kill switch also cancels every open order of the account on each live venue's
+    /// configured instruments through the venue's own cancel-all, orders placed by hand or
+    /// by another program included (global only; `POST /api/kill` may ask either way).
+    pub kill_cancels_account: bool,
 }
 
 impl Default for RiskConfig {
@@ -150,6 +154,7 @@ impl Default for RiskConfig {
             halt_allows_reducing: true,
             max_gross_exposure: None,
             client_id_window_s: 86_400,
+            kill_cancels_account: false,
         }
     }
 }

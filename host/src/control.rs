@@ -294,12 +294,19 @@ async fn reload(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// The kill switch; answers with its report once every cancel is confirmed or given up on.
-async fn kill(State(shared): State<Arc<Shared>>) -> Response {
+/// `{"account": true}` also has each live venue cancel every open order of the account
+/// (`false`: only the runtime's own; no body: `[risk] kill_cancels_account`).
+async fn kill(State(shared): State<Arc<Shared>>, body: Option<Json<Value>>) -> Response {
+    let account = match body.as_ref().and_then(|Json(b)| b.get("account")) {
+        None => None,
+        Some(Value::Bool(account)) => Some(*account),
+        Some(other) => return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": format!("account must be true or false, not {}", crate::model::shown(&other.to_string(), 40))}))).into_response(),
+    };
     let (reply, answer) = std::sync::mpsc::channel();
-    if let Err(refused) = send(&shared, Control::Kill { why: "control API".into(), reply: Some(reply) }) {
+    if let Err(refused) = send(&shared, Control::Kill { why: "control API".into(), account, reply: Some(reply) }) {
         return refused.into_response();
     }
-    tracing::warn!("control API: kill switch");
+    tracing::warn!(account = ?account, "control API: kill switch");
     let waited = tokio::task::spawn_blocking(move || answer.recv_timeout(ANSWER_WITHIN + Duration::from_secs(20))).await;
     match waited {
         Ok(Ok(report)) => Json(report).into_response(),

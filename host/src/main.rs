@@ -188,7 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         let mut first = first_signal.lock().unwrap_or_else(|p| p.into_inner());
         if first.is_some_and(|at| at.elapsed() < KILL_WINDOW) {
-            let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), reply: None });
+            let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), account: None, reply: None });
             return;
         }
         *first = Some(Instant::now());

@@ -201,8 +201,12 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     // The kill switch: every order cancelled and confirmed, the strategy stopped, the run
     // over, the report printed.
     api.until("/api/orders", "quotes again", |o| of(o, "hello") > 0);
-    let report = api.post("/api/kill", json!({}));
+    let (status, refused) = api.call("POST", "/api/kill", Some(TOKEN), Some(json!({"account": "yes"})));
+    assert_eq!(status, 422, "a kill switch asked for something it cannot read is refused: {refused}");
+    assert_eq!(hello(&api)["state"], "running");
+    let report = api.post("/api/kill", json!({"account": true}));
     assert_eq!(report["stopped"], json!(["hello"]), "{report}");
+    assert_eq!(report["account"], json!([]), "a paper venue's account holds only the runtime's orders: {report}");
     assert!(report["cancelled"].as_array().is_some_and(|l| !l.is_empty()), "{report}");
     assert_eq!(report["not_confirmed"], json!([]), "{report}");
     let status = child.wait().unwrap_or_else(|e| panic!("{e}"));

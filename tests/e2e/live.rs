@@ -769,13 +769,78 @@ fn the_kill_switch_leaves_nothing_open_on_the_exchange() {
     let ex = Exchange::start();
     let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
     until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
-    let _ = engine.controller().send(Control::Kill { why: "test".into(), reply: None });
+    let _ = engine.controller().send(Control::Kill { why: "test".into(), account: None, reply: None });
     assert!(!engine.step(), "the run ends at the kill switch");
     let report = engine.kill_report().cloned().unwrap_or_else(|| panic!("no kill report"));
     assert_eq!(report.stopped, vec!["maker".to_string(), "hedger".to_string()]);
     assert_eq!(report.cancelled.len(), 6, "{report:?}");
     assert!(report.not_confirmed.is_empty(), "{report:?}");
+    assert!(report.account.is_empty(), "not asked for: {report:?}");
     let account = ex.account("binance-spot");
     assert_eq!(account["openOrders"].as_array().map(Vec::len), Some(0), "{account}");
     assert_eq!(calls(&account, "DELETE /api/v3/order"), 6, "one cancel per order: {account}");
+    assert_eq!(calls(&account, "DELETE /api/v3/openOrders"), 0, "{account}");
+}
+
+/// The kill switch asked to clear the whole account: the runtime's orders are cancelled
+/// one by one and confirmed, then each venue's own cancel-all takes what others placed
+/// (here an order placed by hand), and the report says what each venue answered.
+#[test]
+fn the_kill_switch_can_clear_the_whole_account_through_the_venues_cancel_all() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    ex.place_by_hand("binance-spot", "BTCUSDT", "BUY", "20000", "0.001", "by-hand-1");
+    ex.place_by_hand("binance-usdm", "BTCUSDT", "SELL", "40000", "0.001", "by-hand-2");
+    let _ = engine.controller().send(Control::Kill { why: "test".into(), account: Some(true), reply: None });
+    assert!(!engine.step(), "the run ends at the kill switch");
+    let report = engine.kill_report().cloned().unwrap_or_else(|| panic!("no kill report"));
+    assert_eq!(report.cancelled.len(), 6, "the runtime's own, confirmed one by one: {report:?}");
+    assert!(report.not_confirmed.is_empty(), "{report:?}");
+    assert_eq!(report.account.len(), 2, "one line per live venue and instrument: {report:?}");
+    assert!(report.account.iter().all(|line| line.ends_with("BTCUSDT: every open order of the account cancelled (venue cancel-all)")), "{report:?}");
+    for (venue, path) in [("binance-spot", "DELETE /api/v3/openOrders"), ("binance-usdm", "DELETE /fapi/v1/allOpenOrders")] {
+        let account = ex.account(venue);
+        assert_eq!(account["openOrders"].as_array().map(Vec::len), Some(0), "{venue}: {account}");
+        assert_eq!(calls(&account, path), 1, "{venue}: {account}");
+    }
+    assert_eq!(calls(&ex.account("binance-spot"), "DELETE /api/v3/order"), 6, "the runtime's own went first, one by one");
+}
+
+/// The operator's view of live accounts (`/api/positions`): what each venue says the
+/// account holds, refreshed with the periodic reconciliation; after a hedge, the USD-M
+/// position is the one the exchange booked.
+#[test]
+fn the_positions_view_shows_what_each_live_account_holds() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let text = with_reconcile_interval(&config_text(&ex, "binance-usdm", "BTCUSDT"), 500);
+    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    let control = engine.controller();
+    let ask = |engine: &mut Engine| -> Value {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let _ = control.send(Control::Query { what: runtime::engine::Query::Positions, reply });
+        engine.step();
+        answer.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("no answer: {e}"))
+    };
+    let venue = |view: &Value, name: &str| view["balances"].as_array().and_then(|l| l.iter().find(|v| v["venue"] == name).cloned()).unwrap_or_else(|| panic!("no {name}: {view}"));
+    let first = ask(&mut engine);
+    let spot = venue(&first, "maker");
+    assert!(spot["balances"]["USDT"]["total"].as_str().is_some_and(|t| d(t) > Decimal::ZERO), "{spot}");
+    assert!(spot["balances"]["BTC"]["total"].as_str().is_some_and(|t| d(t) > Decimal::ZERO), "{spot}");
+    assert!(spot["as_of_ms"].as_i64().is_some_and(|t| t > 0), "{spot}");
+    assert_eq!(venue(&first, "hedge")["positions"], json!({}), "nothing held on the hedge venue yet: {first}");
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
+    run_until(&mut engine, "the hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.005"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = ask(&mut engine);
+        let hedge = venue(&view, "hedge");
+        if hedge["positions"]["BTCUSDT"].as_str().is_some_and(|q| d(q) == d("0.005")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the account view never showed the hedge: {view}");
+    }
 }

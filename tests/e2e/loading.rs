@@ -33,7 +33,7 @@ fn a_wrong_contract_version_is_refused_by_name() {
         other => panic!("expected a version error, got {other:?}"),
     }
     let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.0"), "{message}");
+    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.1"), "{message}");
 }
 
 #[test]

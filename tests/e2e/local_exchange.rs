@@ -101,7 +101,7 @@ fn okx_refusals_carry_okx_codes() {
     });
 }
 
-/// The adapters' REST calls one by one against the local exchange: rules, balances,
+/// The adapters' REST calls one by one against the local exchange: rules, the account,
 /// single and batch placement, query by client id, open orders, cancel, cancel-all,
 /// fills since a time.
 #[test]
@@ -118,11 +118,13 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
         request: OrderRequest { client_order_id: id.into(), instrument: InstrumentId(0), side: Side::Buy, order_type: OrderType::Limit { price: d(price), time_in_force: TimeInForce::Gtc }, qty: d(qty) },
         stp: SelfTradePrevention::ExpireTaker,
     };
-    async fn exercise<E: runtime::venue::live::protocol::Exchange>(e: &E, symbol: &str, orders: Vec<NewOrder>, taker: NewOrder) {
+    async fn exercise<E: runtime::venue::live::protocol::Exchange>(e: &E, symbol: &str, derivative: bool, orders: Vec<NewOrder>, taker: NewOrder) {
         e.server_time().await.unwrap_or_else(|err| panic!("{err}"));
         let rules = e.rules().await.unwrap_or_else(|err| panic!("{err}"));
         assert!(rules.iter().any(|r| r.symbol == symbol && r.tick_size > Decimal::ZERO), "{rules:?}");
-        assert!(!e.balances().await.unwrap_or_else(|err| panic!("{err}")).is_empty());
+        let account = e.account().await.unwrap_or_else(|err| panic!("{err}"));
+        assert!(account.balances.iter().any(|(asset, total)| asset == "USDT" && *total > Decimal::ZERO), "{account:?}");
+        assert!(account.positions.iter().all(|(_, q)| q.is_zero()), "nothing held yet: {account:?}");
         let ids: Vec<String> = orders.iter().map(|o| runtime::venue::okx::common::client_order_id(&o.request.client_order_id)).collect();
         for (result, id) in e.place(&orders).await.into_iter().zip(&ids) {
             let ack = result.unwrap_or_else(|err| panic!("{err}"));
@@ -142,6 +144,15 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
         e.place(&[taker]).await.into_iter().for_each(|r| assert!(r.is_ok(), "{r:?}"));
         let fills = e.fills_since(symbol, since).await.unwrap_or_else(|err| panic!("{err}"));
         assert!(!fills.is_empty() && fills.iter().all(|f| f.execution.is_some()), "{fills:?}");
+        // The account view after it: a derivatives venue shows the position the fill opened.
+        let bought: Decimal = fills.iter().filter_map(|f| f.execution.as_ref()).map(|x| x.qty).sum();
+        let account = e.account().await.unwrap_or_else(|err| panic!("{err}"));
+        let position = account.positions.iter().find(|(s, _)| s == symbol).map(|(_, q)| *q);
+        if derivative {
+            assert_eq!(position, Some(bought), "{account:?}");
+        } else {
+            assert_eq!(position, None, "a spot account has balances, no positions: {account:?}");
+        }
     }
 
     let key = || Secret::new(KEY);
@@ -153,13 +164,13 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
             let binance = Binance::new(flavor, endpoints, key(), secret(), 5000).unwrap_or_else(|e| panic!("{e}"));
             // Three orders: one batch on USD-M, one at a time on spot.
             let orders = vec![order("BTCUSDT", "r1", "29000", "0.01"), order("BTCUSDT", "r2", "29000.5", "0.01"), order("BTCUSDT", "r3", "29001", "0.01")];
-            exercise(&binance, "BTCUSDT", orders, order("BTCUSDT", "take1", "30010", "0.01")).await;
+            exercise(&binance, "BTCUSDT", flavor == Flavor::UsdM, orders, order("BTCUSDT", "take1", "30010", "0.01")).await;
         }
         let a = ex.addr("okx");
         let endpoints = OkxEndpoints { rest: format!("http://{a}"), private_ws: format!("ws://{a}/ws/v5/private"), public_ws: format!("ws://{a}/ws/v5/public") };
         let okx = Okx::new(endpoints, Credentials { api_key: key(), secret: secret(), passphrase: Secret::new(PASSPHRASE) }, "cross").unwrap_or_else(|e| panic!("{e}"));
         let orders = vec![order("BTC-USDT-SWAP", "r1", "29000", "0.01"), order("BTC-USDT-SWAP", "r2", "29000.5", "0.02")];
-        exercise(&okx, "BTC-USDT-SWAP", orders, order("BTC-USDT-SWAP", "take1", "30010", "0.01")).await;
+        exercise(&okx, "BTC-USDT-SWAP", true, orders, order("BTC-USDT-SWAP", "take1", "30010", "0.01")).await;
     });
 }
 

@@ -70,11 +70,11 @@ max_loss = "{max_loss}"
     let mut halted_at = None;
     while engine.step() {
         if let Some(reason) = engine.halted("hello") {
-            halted_at = Some((reason, net(&engine), engine.journal().len()));
+            halted_at = Some((reason, net(&engine), engine.journal().len(), engine.slots()[0].stats.refused));
             break;
         }
     }
-    let (reason, net_at_halt, sent_at_halt) = halted_at.unwrap_or_else(|| panic!("never halted: {:?}", engine.slots()[0].stats));
+    let (reason, net_at_halt, sent_at_halt, refused_at_halt) = halted_at.unwrap_or_else(|| panic!("never halted: {:?}", engine.slots()[0].stats));
     assert!(reason.starts_with("risk.max_loss 0.5 reached: PnL -"), "{reason}");
     let heard: Vec<Notice> = notices.try_iter().collect();
     assert!(heard.iter().any(|n| matches!(n, Notice::Halted { strategy, .. } if strategy == "hello")), "{heard:?}");
@@ -101,7 +101,13 @@ max_loss = "{max_loss}"
         };
         assert!(reducing, "sent while halted without reducing a position of {net_at_halt}: {entry:?}");
     }
-    assert!(engine.slots()[0].stats.refused > 0, "the strategy kept trying and was refused");
+    // hello hears of its halt (the `standing` export) and quotes only what reduces its
+    // position from then on, so the host has nothing to refuse; the scripted test below
+    // shows a strategy that sends anyway being refused.
+    assert_eq!(engine.slots()[0].stats.refused, refused_at_halt, "it sent what a halt refuses");
+    if !net_at_halt.is_zero() {
+        assert!(engine.journal().len() > sent_at_halt, "it did not try to reduce a position of {net_at_halt} while halted");
+    }
 
     // The operator raises the limit (a config reload) and resumes it: it quotes again.
     let control = engine.controller();
@@ -118,9 +124,9 @@ max_loss = "{max_loss}"
     assert!(engine.journal().iter().skip(sent_at_resume).any(|e| e.request.side == Side::Buy) && engine.journal().iter().skip(sent_at_resume).any(|e| e.request.side == Side::Sell), "quotes both sides again after the resume");
 }
 
-/// An operator's halt and resume as the strategy sees them: the cancel of its resting order
-/// says it was halted and why, an order it sends while halted is refused saying so, and
-/// after the resume its orders go out again.
+/// An operator's halt and resume as the strategy sees them: a `halted` event with the
+/// reason before the cancel of its resting order (which says it too), an order it sends
+/// while halted refused saying so, a `resumed` event, and its orders going out again.
 #[test]
 fn a_strategy_sees_its_halt_and_its_resume() {
     let start = 1_600_000_000_000i64;
@@ -158,6 +164,11 @@ params = {{ orders = [
     let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
     let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
     let of = |id: &str, status: &str| seen.iter().find(|u| u["id"] == id && u["status"] == status).cloned().unwrap_or_else(|| panic!("no {status} update of {id}: {seen:?}"));
+    // Told of the halt first, with its reason, then of the cancel it caused; then of the resume.
+    let position = |id: &str, status: &str| seen.iter().position(|u| u["id"] == id && u["status"] == status).unwrap_or_else(|| panic!("no {status} of {id:?}: {seen:?}"));
+    assert_eq!(of("", "halted")["reason"], "halted by the operator: looking");
+    assert!(position("", "halted") < position("a1", "canceled"), "{seen:?}");
+    assert!(position("a2", "rejected") < position("", "resumed") && position("", "resumed") < position("a3", "accepted"), "{seen:?}");
     let cancel = of("a1", "canceled")["reason"].as_str().unwrap_or_default().to_string();
     assert!(cancel.starts_with("halted: halted by the operator: looking"), "{cancel}");
     let refusal = of("a2", "rejected")["reason"].as_str().unwrap_or_default().to_string();
@@ -165,4 +176,37 @@ params = {{ orders = [
     assert!(of("a3", "accepted")["reason"].is_null(), "{seen:?}");
     let sent: Vec<&str> = engine.journal().iter().map(|e| e.request.client_order_id.as_str()).collect();
     assert_eq!(sent, vec!["a1", "a3"]);
+}
+
+/// A component built against the first published contract (0.1.0, no `standing` export)
+/// still loads and trades on this host, and a halt reaches it the only way that contract
+/// can say it: the cancel of its resting order gives the reason.
+#[test]
+fn a_component_built_against_contract_0_1_0_runs_and_learns_of_its_halt_from_its_cancel() {
+    let config = format!(
+        r#"{}
+[[strategy]]
+name = "published"
+component = "published"
+params = {{ venue = "paper", symbol = "BTCUSDT", price = "9000", qty = "0.01" }}
+"#,
+        synthetic_venue(2_000)
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("published", &guest("contract-0-1-0"))]);
+    let control = engine.controller();
+    let mut halted = false;
+    while engine.step() {
+        if !halted && engine.journal().iter().any(|e| e.request.client_order_id == "published-1") {
+            let _ = control.send(Control::Halt { strategy: "published".into(), reason: "checking".into() });
+            halted = true;
+        }
+    }
+    assert!(halted, "it never placed its order");
+    assert_eq!(engine.halted("published").as_deref(), Some("halted by the operator: checking"));
+    let bytes = engine.snapshot_strategy("published").unwrap_or_else(|| panic!("no strategy")).unwrap_or_else(|t| panic!("{t}"));
+    let seen = String::from_utf8_lossy(&bytes).to_string();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines, vec!["published-1 OrderStatus::Accepted ", "published-1 OrderStatus::Canceled halted: halted by the operator: checking (Canceled by request)"], "{seen}");
+    assert!(matches!(engine.slots()[0].status, runtime::stats::SlotStatus::Running), "{:?}", engine.slots()[0].status);
 }

@@ -47,6 +47,13 @@ struct State {
     live_quotes: Vec<String>,
     /// The price our quotes are around; they move when the market leaves it.
     anchor: Option<Decimal>,
+    /// Set while the host has halted us: `Some(true)` when orders that reduce the
+    /// position may still go out. Quoting anything else would only be refused.
+    #[serde(default)]
+    halted: Option<bool>,
+    /// While halted: the cancels of `live_quotes` are on their way.
+    #[serde(default)]
+    cancelling: bool,
 }
 
 struct Hello {
@@ -59,6 +66,15 @@ struct Hello {
 
 impl Hello {
     fn requote(&mut self, last: Decimal, host: &mut dyn Host) -> Vec<Action> {
+        if self.state.halted.is_some() && !self.state.live_quotes.is_empty() {
+            // Halted, an order passes only if it reduces the position with our open orders
+            // counted as filled: the old quote must be gone before its replacement goes.
+            if std::mem::replace(&mut self.state.cancelling, true) {
+                return Vec::new();
+            }
+            return self.state.live_quotes.iter().map(|id| Action::Cancel { instrument: self.info.id, client_order_id: id.clone() }).collect();
+        }
+        self.state.cancelling = false;
         let offset = self.info.tick_size * Decimal::from(self.params.offset_ticks);
         let mut actions: Vec<Action> = self
             .state
@@ -70,6 +86,15 @@ impl Hello {
         self.state.anchor = Some(last);
         let generation = self.state.generation.to_string();
         for side in [Side::Buy, Side::Sell] {
+            let mut qty = self.params.qty;
+            if let Some(reducing_allowed) = self.state.halted {
+                // Halted: only the side that brings the position back to zero, no further.
+                let reduces = side.sign() * self.state.position < Decimal::ZERO;
+                qty = qty.min(self.state.position.abs());
+                if !reducing_allowed || !reduces || qty < self.info.min_qty {
+                    continue;
+                }
+            }
             let raw = match side {
                 Side::Buy => last - offset,
                 Side::Sell => last + offset,
@@ -78,7 +103,7 @@ impl Hello {
             let price = round_step(raw, self.info.tick_size, Rounding::passive(side));
             let id = ids::client_order_id("hello", &[&generation, if side == Side::Buy { "b" } else { "a" }]);
             self.state.live_quotes.push(id.clone());
-            actions.push(Action::Place(OrderRequest::limit(id, self.info.id, side, price, self.params.qty, TimeInForce::PostOnly)));
+            actions.push(Action::Place(OrderRequest::limit(id, self.info.id, side, price, qty, TimeInForce::PostOnly)));
         }
         host.log(LogLevel::Debug, &format!("requoted around {last} (generation {generation})"));
         actions
@@ -108,6 +133,20 @@ impl Strategy for Hello {
                 }
                 Event::Order(update) if update.status.is_final() => {
                     self.state.live_quotes.retain(|id| id != &update.client_order_id);
+                    if self.state.halted.is_some() && self.state.live_quotes.is_empty() {
+                        // Whatever was being replaced is gone: quote at the next trade.
+                        self.state.anchor = None;
+                    }
+                }
+                // The host cancels our quotes itself at a halt; the next trade requotes.
+                Event::Halted(halt) => {
+                    host.log(LogLevel::Warn, &format!("halted by the host: {}", halt.reason));
+                    self.state.halted = Some(halt.reducing_allowed);
+                    self.state.anchor = None;
+                }
+                Event::Resumed => {
+                    self.state.halted = None;
+                    self.state.anchor = None;
                 }
                 _ => {}
             }
@@ -150,8 +189,8 @@ export_strategy!(Hello);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::harness::{fill, trade, Harness, TestHost};
-    use strategy_sdk::{InstrumentId, Whose};
+    use strategy_sdk::harness::{fill, order_update, trade, Harness, TestHost};
+    use strategy_sdk::{InstrumentId, OrderStatus, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
@@ -188,6 +227,38 @@ mod tests {
         h.swap(r#"{"venue":"paper","symbol":"BTCUSDT","qty":"0.002"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(h.strategy.state.position, d("0.002"));
         assert_eq!(h.strategy.state.generation, 1);
+    }
+
+    #[test]
+    fn halted_it_quotes_only_what_reduces_its_position_and_both_sides_after_the_resume() {
+        let mut h = harness();
+        h.feed(vec![trade(InstrumentId(0), 1, d("100.0"), d("1"), Side::Buy, 1_000)]);
+        h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "t1", Side::Buy, d("99.5"), d("0.001"), 1_001)]);
+        let places = |actions: &[Action]| -> Vec<(Side, Decimal)> {
+            actions.iter().filter_map(|a| match a { Action::Place(o) => Some((o.side, o.qty)), _ => None }).collect()
+        };
+        // The host cancels every resting order at a halt: the updates follow the halt.
+        let mut halt = vec![Event::Halted(strategy_sdk::Halt { reason: "risk.max_loss".into(), reducing_allowed: true })];
+        halt.extend(h.strategy.state.live_quotes.iter().map(|id| order_update(InstrumentId(0), id, OrderStatus::Canceled, d("0"), d("0"), Some("halted: risk.max_loss"), 1_002)));
+        assert!(places(&h.feed(halt)).is_empty());
+        let halted = h.feed(vec![trade(InstrumentId(0), 2, d("100.0"), d("1"), Side::Buy, 1_003)]);
+        assert_eq!(places(&halted), vec![(Side::Sell, d("0.001"))], "only a sell of the long position, no bigger");
+        // The market moves: the quote is cancelled, and replaced only once the cancel is
+        // confirmed (the host counts an open order as if it filled).
+        let moved = h.feed(vec![trade(InstrumentId(0), 3, d("102.0"), d("1"), Side::Buy, 1_004)]);
+        assert_eq!((places(&moved).len(), moved.len()), (0, 1), "{moved:?}");
+        assert!(h.feed(vec![trade(InstrumentId(0), 4, d("102.5"), d("1"), Side::Buy, 1_005)]).is_empty(), "no second cancel while the first is on its way");
+        let quote = h.strategy.state.live_quotes[0].clone();
+        h.feed(vec![order_update(InstrumentId(0), &quote, OrderStatus::Canceled, d("0"), d("0"), None, 1_006)]);
+        let replaced = h.feed(vec![trade(InstrumentId(0), 5, d("102.5"), d("1"), Side::Buy, 1_007)]);
+        assert_eq!(places(&replaced), vec![(Side::Sell, d("0.001"))]);
+        h.feed(vec![Event::Halted(strategy_sdk::Halt { reason: "operator".into(), reducing_allowed: false })]);
+        let quote = h.strategy.state.live_quotes[0].clone();
+        h.feed(vec![order_update(InstrumentId(0), &quote, OrderStatus::Canceled, d("0"), d("0"), Some("halted: operator"), 1_008)]);
+        assert!(places(&h.feed(vec![trade(InstrumentId(0), 6, d("102.5"), d("1"), Side::Buy, 1_009)])).is_empty(), "no reducing allowed: nothing");
+        h.feed(vec![Event::Resumed]);
+        let resumed = h.feed(vec![trade(InstrumentId(0), 7, d("100.0"), d("1"), Side::Buy, 1_010)]);
+        assert_eq!(places(&resumed), vec![(Side::Buy, d("0.002")), (Side::Sell, d("0.002"))]);
     }
 
     #[test]

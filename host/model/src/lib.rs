@@ -267,6 +267,20 @@ pub enum Event<Owner = Option<StrategyId>> {
     Timer(i64),
     /// New params (JSON) from a config reload.
     Params(String),
+    /// The host's risk engine or the operator halted the strategy: its resting orders are
+    /// being cancelled and it may send only what the halt allows until it is resumed.
+    Halted(Halt),
+    /// The operator lifted the halt.
+    Resumed,
+}
+
+/// Why a strategy was halted and what it may still do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    /// The limit and its figures, or the operator's words.
+    pub reason: String,
+    /// Orders that reduce a position still pass.
+    pub reducing_allowed: bool,
 }
 
 /// An instrument's trading rules, enforced by the host before an order leaves.

@@ -39,8 +39,8 @@ impl Engine {
             Control::Wake => {}
             Control::Halt { strategy, reason } => self.halt_by_name(&strategy, reason),
             Control::Resume { strategy } => self.resume_by_name(&strategy),
-            Control::Kill { why, reply } => {
-                self.kill(&why);
+            Control::Kill { why, account, reply } => {
+                self.kill(&why, account);
                 if let Some(reply) = reply {
                     let _ = reply.send(serde_json::to_value(&self.killed).unwrap_or_default());
                 }

@@ -5,7 +5,7 @@
 //! are cancelled at the halt.
 
 use super::{Engine, Notice};
-use crate::model::Decimal;
+use crate::model::{Decimal, Event, Halt};
 use crate::stats::SlotStatus;
 
 impl Engine {
@@ -47,6 +47,10 @@ impl Engine {
         let (id, name) = (self.slots[index].id, self.slots[index].name.clone());
         tracing::warn!(strategy = %name, "strategy halted: {reason}; cancelling its orders, it may only reduce its position until resumed");
         self.router.risk_mut().halt(id, reason.clone());
+        // Told before the cancels' updates, which follow it in the same queue. Its snapshot
+        // carries what it made of the halt across a swap or a restart.
+        let reducing_allowed = self.router.risk().limits(id).halt_allows_reducing;
+        self.slots[index].pending.push(Event::Halted(Halt { reason: reason.clone(), reducing_allowed }));
         let open = self.router.open_ids(id, None);
         let cancelling = open.len();
         for (_, client_order_id) in open {
@@ -99,6 +103,7 @@ impl Engine {
             return tracing::info!(strategy, "resume asked for a strategy that is not halted");
         }
         self.slots[index].stats.peak_pnl = None;
+        self.slots[index].pending.push(Event::Resumed);
         tracing::info!(strategy, "strategy resumed by the operator");
         self.notify(Notice::Resumed { strategy: strategy.to_string() });
     }

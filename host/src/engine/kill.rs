@@ -24,12 +24,17 @@ pub struct KillReport {
     pub cancelled: Vec<String>,
     /// Orders still open when it gave up waiting.
     pub not_confirmed: Vec<String>,
+    /// When asked for: the venues' own cancel-all of the whole account, one line per
+    /// live venue and instrument.
+    pub account: Vec<String>,
 }
 
 impl Engine {
-    /// Stops every strategy and cancels everything the runtime has open; the run then
-    /// ends (with a checkpoint, if a store is attached).
-    pub(super) fn kill(&mut self, why: &str) {
+    /// Stops every strategy and cancels everything the runtime has open, then with
+    /// `account` (by default `[risk] kill_cancels_account`) every other open order of the
+    /// account on the live venues; the run then ends (with a checkpoint, if a store is
+    /// attached).
+    pub(super) fn kill(&mut self, why: &str, account: Option<bool>) {
         tracing::warn!("KILL SWITCH ({why}): stopping every strategy and cancelling every open order");
         let mut report = KillReport::default();
         let mut targets = Vec::new();
@@ -62,6 +67,14 @@ impl Engine {
                 report.not_confirmed.push(entry);
             } else {
                 report.cancelled.push(entry);
+            }
+        }
+        // After the runtime's own cancels, so those are confirmed one by one rather than
+        // swept up in the venue's cancel-all.
+        if account.unwrap_or(self.router.risk().global().kill_cancels_account) {
+            let mut market = self.market.lock();
+            for venue in market.venues.iter_mut() {
+                report.account.extend(venue.cancel_account(CONFIRM_WITHIN));
             }
         }
         if report.not_confirmed.is_empty() {

@@ -69,7 +69,7 @@ pub enum Control {
     Resume { strategy: String },
     /// The kill switch: stop everything, cancel every order, end the run; the report goes
     /// to `reply` too, if given.
-    Kill { why: String, reply: Option<std::sync::mpsc::Sender<serde_json::Value>> },
+    Kill { why: String, account: Option<bool>, reply: Option<std::sync::mpsc::Sender<serde_json::Value>> },
     /// An operator stops one strategy: its orders are cancelled, it is called no more.
     Stop { strategy: String, reason: String },
     /// A question from the control API, answered between two batches.

@@ -66,10 +66,20 @@ impl Engine {
                 }));
             }
         }
+        // A paper venue's balances are its own state; a live venue's are what the venue
+        // said at its last account refresh (`as_of_ms`), positions included on derivatives.
         let balances: Vec<Value> = market
             .venues
             .iter()
-            .filter_map(|v| v.as_paper().map(|p| json!({ "venue": v.name(), "balances": p.balances().iter().map(|(asset, b)| (asset.clone(), json!({"total": b.total, "available": b.available()}))).collect::<serde_json::Map<String, Value>>() })))
+            .filter_map(|v| match (v.as_paper(), v.account()) {
+                (Some(p), _) => Some(json!({ "venue": v.name(), "balances": p.balances().iter().map(|(asset, b)| (asset.clone(), json!({"total": b.total, "available": b.available()}))).collect::<serde_json::Map<String, Value>>() })),
+                (None, Some(account)) => Some(json!({
+                    "venue": v.name(), "as_of_ms": account.as_of_ms,
+                    "balances": account.balances.iter().filter(|(_, q)| !q.is_zero()).map(|(asset, total)| (asset.clone(), json!({"total": total}))).collect::<serde_json::Map<String, Value>>(),
+                    "positions": account.positions.iter().filter(|(_, q)| !q.is_zero()).map(|(symbol, qty)| (symbol.clone(), json!(qty))).collect::<serde_json::Map<String, Value>>(),
+                })),
+                (None, None) => None,
+            })
             .collect();
         json!({ "positions": positions, "balances": balances })
     }

@@ -62,9 +62,10 @@ pub fn book_to_wit(b: &model::BookSnapshot) -> wit::BookSnapshot {
     wit::BookSnapshot { instrument: b.instrument.0, bids: b.bids.iter().map(level).collect(), asks: b.asks.iter().map(level).collect(), ts_ms: b.ts_ms }
 }
 
-/// `own` is whether the receiving strategy placed the order.
-pub fn event_to_wit(e: &model::Event, receiver: model::StrategyId) -> wit::Event {
-    match e {
+/// `own` is whether the receiving strategy placed the order. A halt or a resume is no
+/// `event` of the contract (it goes to the `standing` export), hence `None`.
+pub fn event_to_wit(e: &model::Event, receiver: model::StrategyId) -> Option<wit::Event> {
+    Some(match e {
         model::Event::Trade(t) => wit::Event::Trade(trade_to_wit(t)),
         model::Event::Book(b) => wit::Event::Book(book_to_wit(b)),
         model::Event::Fill(f) => wit::Event::Fill(wit::Fill {
@@ -100,7 +101,8 @@ pub fn event_to_wit(e: &model::Event, receiver: model::StrategyId) -> wit::Event
         }),
         model::Event::Timer(ts) => wit::Event::Timer(*ts),
         model::Event::Params(p) => wit::Event::Params(p.clone()),
-    }
+        model::Event::Halted(_) | model::Event::Resumed => return None,
+    })
 }
 
 pub fn subscriptions_from_wit(s: wit::Subscriptions) -> model::Subscriptions {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, ComponentNamedList, HasSelf, Linker, Lower, TypedFunc};
 use wasmtime::{Config as WasmConfig, Engine, Store, Trap, WasmBacktrace};
 
 use limits::{LimitBreach, SandboxLimiter};
@@ -39,7 +39,7 @@ mod bindings {
 
 /// The package and version of the WIT contract in `wit/`.
 pub const CONTRACT_PACKAGE: &str = "trading:strategy";
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// The largest snapshot a strategy may hand over: it is written at every checkpoint and
 /// given to the next version on a hot swap.
@@ -182,6 +182,8 @@ pub struct LoadedComponent {
     pub hash: String,
     pub compile_time: Duration,
     pre: bindings::PluginPre<HostState>,
+    /// `standing.halted` and `standing.resumed`, when the component exports them.
+    standing: Option<(ComponentExportIndex, ComponentExportIndex)>,
 }
 
 /// The wasmtime engine and linker shared by every strategy. Cheap to clone.
@@ -240,8 +242,11 @@ impl PluginHost {
         self.check_contract(&component, &shown)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
         let pre = bindings::PluginPre::new(instance_pre).map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        let standing = component.get_export_index(None, format!("{CONTRACT_PACKAGE}/standing@{CONTRACT_VERSION}")).and_then(|interface| {
+            Some((component.get_export_index(Some(&interface), "halted")?, component.get_export_index(Some(&interface), "resumed")?))
+        });
         let hash = hex::encode(&Sha256::digest(bytes)[..6]);
-        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre })
+        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre, standing })
     }
 
     /// Every import must be ours and every version one we speak, so a component built
@@ -289,8 +294,19 @@ impl PluginHost {
         store.limiter(|s| &mut s.limits);
         let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
-        let plugin = loaded.pre.instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
-        Ok(StrategyInstance { store, plugin, limits: self.limits, id: ctx.id })
+        let instance = loaded.pre.instance_pre().instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
+        let plugin = bindings::Plugin::new(&mut store, &instance).map_err(|e| classify(e, self.limits))?;
+        let standing = match &loaded.standing {
+            Some((halted, resumed)) => {
+                let mismatch = |e: wasmtime::Error| GuestTrap { kind: TrapKind::Other, detail: format!("its {CONTRACT_PACKAGE}/standing export does not match the contract: {e:#}") };
+                Some(Standing {
+                    halted: instance.get_typed_func(&mut store, halted).map_err(mismatch)?,
+                    resumed: instance.get_typed_func(&mut store, resumed).map_err(mismatch)?,
+                })
+            }
+            None => None,
+        };
+        Ok(StrategyInstance { store, plugin, standing, limits: self.limits, id: ctx.id })
     }
 }
 
@@ -391,8 +407,17 @@ pub type UnusableAction = (String, String);
 pub struct StrategyInstance {
     store: Store<HostState>,
     plugin: bindings::Plugin,
+    standing: Option<Standing>,
     limits: SandboxLimits,
     id: StrategyId,
+}
+
+type WitActions = (Vec<bindings::trading::strategy::types::Action>,);
+
+/// The optional `standing` export (contract 0.1.1), typed once at instantiation.
+struct Standing {
+    halted: TypedFunc<(String, bool), WitActions>,
+    resumed: TypedFunc<(), WitActions>,
 }
 
 impl StrategyInstance {
@@ -411,12 +436,52 @@ impl StrategyInstance {
 
     /// Delivers a batch; each returned action is either usable or carries its client
     /// order id and why it is not.
+    ///
+    /// A halt or a resume in the batch goes to the `standing` export between the events
+    /// before and after it, so the strategy hears of it in order; a component without that
+    /// export is not told (its cancels and refusals say it).
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
+        let mut actions = Vec::new();
+        let mut batch = Vec::with_capacity(events.len());
+        for event in events {
+            match event {
+                Event::Halted(halt) => {
+                    self.deliver_batch(&mut batch, &mut actions)?;
+                    if let Some(func) = self.standing.as_ref().map(|s| s.halted) {
+                        self.call_standing(func, (halt.reason.clone(), halt.reducing_allowed), &mut actions)?;
+                    }
+                }
+                Event::Resumed => {
+                    self.deliver_batch(&mut batch, &mut actions)?;
+                    if let Some(func) = self.standing.as_ref().map(|s| s.resumed) {
+                        self.call_standing(func, (), &mut actions)?;
+                    }
+                }
+                other => batch.extend(convert::event_to_wit(other, self.id)),
+            }
+        }
+        self.deliver_batch(&mut batch, &mut actions)?;
+        Ok(actions)
+    }
+
+    fn call_standing<P: ComponentNamedList + Lower + Send + Sync>(&mut self, func: TypedFunc<P, WitActions>, args: P, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        self.arm();
+        let (returned,) = func.call(&mut self.store, args).map_err(|e| classify(e, self.limits))?;
+        actions.extend(returned.into_iter().map(convert::action_from_wit));
+        Ok(())
+    }
+
+    /// One `on-events` call with the events gathered so far, if any.
+    fn deliver_batch(&mut self, batch: &mut Vec<bindings::trading::strategy::types::Event>, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.arm();
         let limits = self.limits;
-        let batch: Vec<_> = events.iter().map(|e| convert::event_to_wit(e, self.id)).collect();
-        let actions = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, &batch).map_err(|e| classify(e, limits))?;
-        Ok(actions.into_iter().map(convert::action_from_wit).collect())
+        let returned = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, batch).map_err(|e| classify(e, limits))?;
+        batch.clear();
+        actions.extend(returned.into_iter().map(convert::action_from_wit));
+        Ok(())
     }
 
     /// Log lines dropped over the budget since the last call: the slot adds them to its

@@ -55,6 +55,24 @@ pub trait Venue: Send {
     fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]);
     /// The runtime is stopping: placements not yet sent never will be (cancels still go).
     fn stop_placing(&mut self) {}
+    /// The kill switch, when asked to: every open order of the account on this venue's
+    /// instruments cancelled through the venue's own cancel-all, whoever placed it. Waits
+    /// up to `within` for the venue's answers: one line per instrument, saying what was done.
+    fn cancel_account(&mut self, within: std::time::Duration) -> Vec<String>;
+    /// What the account holds as the venue last said (at the start, then at each periodic
+    /// reconciliation); none for a paper venue, whose balances are its own state.
+    fn account(&self) -> Option<AccountView>;
+}
+
+/// What an account holds on a live venue, as the venue last said, for the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AccountView {
+    /// Total (free and locked) by asset; the wallet balance on derivatives venues.
+    pub balances: Vec<(String, Decimal)>,
+    /// Position by symbol on derivatives venues (signed: negative is short).
+    pub positions: Vec<(String, Decimal)>,
+    /// When the venue was asked (system clock, ms).
+    pub as_of_ms: i64,
 }
 
 /// What a live venue carries across a restart, in a checkpoint.

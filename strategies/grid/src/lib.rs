@@ -119,7 +119,12 @@ pub struct State {
     /// Position, average entry, realised PnL and fees, from our fills.
     pub book: Position,
     pub peak_equity: Option<Decimal>,
+    /// The grid's own halt (its drawdown or stop loss); lifted by a params change.
     pub halted: Option<String>,
+    /// The host's risk engine or the operator halted us; lifted by their resume. The
+    /// host cancels the resting orders itself, and new ones would only be refused.
+    #[serde(default)]
+    pub host_halted: bool,
     pub center: Option<Decimal>,
     pub spacing: Decimal,
     pub last_price: Option<Decimal>,
@@ -296,7 +301,7 @@ impl Strategy for Grid {
                     self.on_fill(fill);
                     let answered = self.state.orders.get(&fill.client_order_id).cloned();
                     if let Some(order) = answered {
-                        if self.state.halted.is_none() {
+                        if self.state.halted.is_none() && !self.state.host_halted {
                             // The opposite order one level away earns the spacing.
                             let (side, price) = match order.side {
                                 Side::Buy => (Side::Sell, fill.price + self.state.spacing),
@@ -310,6 +315,15 @@ impl Strategy for Grid {
                     self.state.orders.remove(&update.client_order_id);
                 }
                 Event::Timer(_) => rebalance_due = true,
+                Event::Halted(halt) => {
+                    host.log(LogLevel::Warn, &format!("halted by the host: {}; the grid stands still until resumed", halt.reason));
+                    self.state.host_halted = true;
+                }
+                Event::Resumed => {
+                    // Rebuilt around the market as it is now, not where it was at the halt.
+                    self.state.host_halted = false;
+                    self.state.center = None;
+                }
                 Event::Params(_) => {
                     if self.state.halted.take().is_some() {
                         host.log(LogLevel::Warn, "params changed: the grid resumes");
@@ -320,7 +334,7 @@ impl Strategy for Grid {
             }
         }
         let Some(last) = self.state.last_price else { return actions };
-        if self.state.halted.is_some() {
+        if self.state.halted.is_some() || self.state.host_halted {
             return actions;
         }
         let equity = self.equity();
@@ -459,6 +473,20 @@ mod tests {
         assert_eq!(actions, vec![Action::CancelAll(Some(InstrumentId(0)))]);
         assert!(h.strategy.state.halted.is_some());
         assert!(h.feed(vec![trade(InstrumentId(0), 3, d("80"), d("1"), Side::Sell, 3)]).is_empty(), "halted: nothing more");
+    }
+
+    #[test]
+    fn a_host_halt_stills_the_grid_until_the_resume_rebuilds_it_around_the_market() {
+        let mut h = harness(r#","max_drawdown":"0.5""#);
+        let grid = h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
+        let Some(Action::Place(bid)) = grid.get(1).cloned() else { panic!("no bid: {grid:?}") };
+        assert!(h.feed(vec![Event::Halted(strategy_sdk::Halt { reason: "halted by the operator".into(), reducing_allowed: true })]).is_empty());
+        let filled = h.feed(vec![fill(InstrumentId(0), &bid.client_order_id, Whose::Mine, "f1", Side::Buy, d("99"), d("1"), 1)]);
+        assert!(places(&filled).is_empty(), "no answer to a fill while halted: {filled:?}");
+        assert_eq!(h.strategy.state.book.qty, d("1"), "fills still count");
+        assert!(h.feed(vec![trade(InstrumentId(0), 2, d("90"), d("1"), Side::Sell, 2)]).is_empty());
+        let rebuilt = h.feed(vec![Event::Resumed]);
+        assert!(!places(&rebuilt).is_empty() && places(&rebuilt).iter().all(|(_, price)| (*price - d("90")).abs() < d("10")), "{rebuilt:?}");
     }
 
     #[test]

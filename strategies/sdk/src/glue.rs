@@ -86,6 +86,16 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
     strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
 }
 
+/// A halt or a resume, handed to the strategy as a batch of one event.
+pub fn on_standing<S: Strategy>(cell: &RefCell<Option<S>>, event: Event) -> Vec<wit::Action> {
+    let mut slot = cell.borrow_mut();
+    let Some(strategy) = slot.as_mut() else {
+        log::write(log::Level::Error, "standing called before init");
+        return Vec::new();
+    };
+    strategy.on_events(&[event], &mut WasmHost).into_iter().map(action_to_wit).collect()
+}
+
 pub fn snapshot<S: Strategy>(cell: &RefCell<Option<S>>) -> Vec<u8> {
     cell.borrow().as_ref().map(S::snapshot).unwrap_or_default()
 }

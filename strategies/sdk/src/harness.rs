@@ -141,7 +141,7 @@ impl<S: Strategy> Harness<S> {
                 Event::Fill(f) => Some(f.ts_ms),
                 Event::Order(o) => Some(o.ts_ms),
                 Event::Timer(ts) => Some(*ts),
-                Event::Params(_) => None,
+                Event::Params(_) | Event::Halted(_) | Event::Resumed => None,
             };
             if let Some(ts) = ts {
                 self.host.now_ms = self.host.now_ms.max(ts);
@@ -181,6 +181,22 @@ pub fn fill(instrument: InstrumentId, client_order_id: &str, owner: Whose, trade
         fee: Decimal::ZERO,
         fee_asset: String::new(),
         liquidity: Liquidity::Taker,
+        ts_ms,
+    })
+}
+
+/// Shorthand for an update of one of the strategy's orders in tests: `filled` of it
+/// executed, `remaining` still open (zero once final), `reason` as a venue or the host
+/// would give it.
+pub fn order_update(instrument: InstrumentId, client_order_id: &str, status: OrderStatus, filled: Decimal, remaining: Decimal, reason: Option<&str>, ts_ms: i64) -> Event {
+    Event::Order(OrderUpdate {
+        instrument,
+        client_order_id: client_order_id.to_string(),
+        owner: Whose::Mine,
+        status,
+        filled_qty: filled,
+        remaining_qty: remaining,
+        reason: reason.map(str::to_string),
         ts_ms,
     })
 }

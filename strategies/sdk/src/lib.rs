@@ -31,7 +31,7 @@ pub use types::*;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin",
+        world: "plugin-with-standing",
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "strategy_sdk::bindings",
@@ -39,7 +39,7 @@ pub mod bindings {
 }
 
 /// The version of the WIT contract this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// A trading strategy. One value of the implementing type is one running instance.
 pub trait Strategy: Sized + 'static {
@@ -49,6 +49,8 @@ pub trait Strategy: Sized + 'static {
     fn init(params: &str, host: &mut dyn Host) -> Result<(Self, Subscriptions), String>;
 
     /// Handles a batch of events, in the order they happened, and returns what to do.
+    /// A halt by the host's risk engine or the operator, and its lifting, come here too,
+    /// as [`Event::Halted`] and [`Event::Resumed`] each in a batch of its own.
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action>;
 
     /// Serialises everything the next version needs to carry on (hot swap).
@@ -95,6 +97,20 @@ macro_rules! export_strategy {
             }
             fn restore(state: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
                 __STRATEGY_INSTANCE.with(|cell| $crate::glue::restore::<$ty>(cell, &state))
+            }
+        }
+
+        impl $crate::bindings::exports::trading::strategy::standing::Guest for __StrategyExport {
+            fn halted(
+                reason: ::std::string::String,
+                reducing_allowed: bool,
+            ) -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
+                __STRATEGY_INSTANCE.with(|cell| {
+                    $crate::glue::on_standing::<$ty>(cell, $crate::Event::Halted($crate::Halt { reason, reducing_allowed }))
+                })
+            }
+            fn resumed() -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
+                __STRATEGY_INSTANCE.with(|cell| $crate::glue::on_standing::<$ty>(cell, $crate::Event::Resumed))
             }
         }
 

@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
 use crate::venue::report::OrderReport;
-use crate::venue::{paper, LiveState, Venue, VenueEvent};
+use crate::venue::{paper, AccountView, LiveState, Venue, VenueEvent};
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
 /// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
@@ -101,6 +101,8 @@ enum Command {
     Reconcile(std::sync::mpsc::Sender<()>),
     /// Says when every command before it has been carried out.
     Flush(std::sync::mpsc::Sender<()>),
+    /// The venue's cancel-all on each of these symbols; one line per symbol back.
+    CancelAccount(Vec<String>, std::sync::mpsc::Sender<Vec<String>>),
 }
 
 /// How long the client ids and states of final orders are kept: well past the minute a
@@ -125,6 +127,8 @@ const MAX_PARKED: usize = 100_000;
 struct Shared {
     venue: VenueId,
     name: String,
+    /// What the account holds, as the venue last said (for the control API).
+    account: Mutex<Option<AccountView>>,
     events: Mutex<Vec<VenueEvent>>,
     /// Venue client id -> (our client id, owner), for orders we placed.
     ours: Mutex<HashMap<String, (String, StrategyId)>>,
@@ -494,10 +498,12 @@ impl LiveVenue {
         let listed = runtime.block_on(exchange.rules()).map_err(rest("instrument rules"))?;
         // What the account holds, for the operator; a venue that refuses to say is reported
         // but not fatal (the key may lack the permission).
-        match runtime.block_on(exchange.balances()) {
-            Ok(balances) => {
-                let held: Vec<String> = balances.iter().filter(|(_, q)| !q.is_zero()).map(|(a, q)| format!("{a} {q}")).collect();
+        let mut account = None;
+        match runtime.block_on(exchange.account()) {
+            Ok(view) => {
+                let held: Vec<String> = view.balances.iter().chain(&view.positions).filter(|(_, q)| !q.is_zero()).map(|(a, q)| format!("{a} {q}")).collect();
                 tracing::info!(venue = name, "account: {}", if held.is_empty() { "nothing held".to_string() } else { held.join(", ") });
+                account = Some(view);
             }
             // The first signed call: refused credentials are fatal here, with the venue's
             // code, rather than a runtime that says it started and retries forever.
@@ -514,6 +520,7 @@ impl LiveVenue {
         let shared = Arc::new(Shared {
             venue,
             name: name.to_string(),
+            account: Mutex::new(account),
             events: Mutex::new(Vec::new()),
             ours: Mutex::new(HashMap::new()),
             seen_trades: Mutex::new((HashSet::new(), VecDeque::new())),
@@ -660,6 +667,21 @@ impl Venue for LiveVenue {
         (self.shared.close_placing)();
     }
 
+    fn cancel_account(&mut self, within: Duration) -> Vec<String> {
+        self.send_outbox();
+        let mut symbols: Vec<String> = self.symbol_of.values().cloned().collect();
+        symbols.sort();
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.commands.send(Command::CancelAccount(symbols.clone(), done)).is_err() {
+            return vec![format!("{}: the venue's order task has ended; nothing cancelled account-wide", self.shared.name)];
+        }
+        wait.recv_timeout(within).unwrap_or_else(|_| symbols.iter().map(|s| format!("{}/{s}: no answer to the venue cancel-all within {within:?}; check the account", self.shared.name)).collect())
+    }
+
+    fn account(&self) -> Option<AccountView> {
+        self.shared.account.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]) {
         {
             let mut seen = self.shared.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
@@ -737,6 +759,20 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
             }
             Command::Flush(done) => {
                 let _ = done.send(());
+            }
+            Command::CancelAccount(symbols, done) => {
+                let mut lines = Vec::new();
+                for symbol in symbols {
+                    let outcome = match exchange.cancel_all(&symbol).await {
+                        Ok(()) => "every open order of the account cancelled (venue cancel-all)".to_string(),
+                        // Binance spot answers -2011 when there is nothing to cancel.
+                        Err(RestError::NotFound { .. }) => "no open order on the account".to_string(),
+                        Err(error) => format!("venue cancel-all failed: {error}"),
+                    };
+                    tracing::warn!(venue = %shared.name, symbol, "kill switch: {outcome}");
+                    lines.push(format!("{}/{symbol}: {outcome}", shared.name));
+                }
+                let _ = done.send(lines);
             }
             Command::Place(mut orders) => {
                 // Placements queued behind these go with them.
@@ -1005,6 +1041,11 @@ async fn reconcile_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, inte
             }
         }
         reconcile(&*exchange, &shared, Why::Periodic).await;
+        // The operator's view of the account follows at the same pace.
+        match exchange.account().await {
+            Ok(view) => *shared.account.lock().unwrap_or_else(|p| p.into_inner()) = Some(view),
+            Err(error) => tracing::warn!(venue = %shared.name, "account refresh: {error}"),
+        }
     }
 }
 

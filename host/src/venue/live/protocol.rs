@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::model::{Decimal, OrderRequest, SelfTradePrevention};
 use crate::venue::report::OrderReport;
+use crate::venue::AccountView;
 
 /// An instrument's trading rules as the venue publishes them, in base units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,8 +126,8 @@ pub trait Exchange: Send + Sync + 'static {
     fn open_orders(&self, symbol: &str) -> impl Future<Output = Result<Vec<OrderReport>, RestError>> + Send;
     /// Our executions on `symbol` since `since_ms`, each as a report carrying the fill.
     fn fills_since(&self, symbol: &str, since_ms: i64) -> impl Future<Output = Result<Vec<OrderReport>, RestError>> + Send;
-    /// Balances (spot) or positions (derivatives) by asset or symbol.
-    fn balances(&self) -> impl Future<Output = Result<Vec<(String, Decimal)>, RestError>> + Send;
+    /// What the account holds: balances by asset, and positions by symbol on derivatives.
+    fn account(&self) -> impl Future<Output = Result<AccountView, RestError>> + Send;
     /// Connects the private stream and reads it until it ends.
     fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> impl Future<Output = StreamEnd> + Send;
     /// Connects the order book stream of `symbols`, keeps their books from a snapshot and

@@ -689,4 +689,14 @@ impl Venue for PaperVenue {
     }
 
     fn restore_live(&mut self, _state: crate::venue::LiveState, _sent: &[(StrategyId, OrderRequest)]) {}
+
+    /// The simulated account holds only the runtime's orders, which the kill switch has
+    /// cancelled one by one already.
+    fn cancel_account(&mut self, _within: std::time::Duration) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn account(&self) -> Option<crate::venue::AccountView> {
+        None
+    }
 }

@@ -1,6 +1,7 @@
 //! Test guest: places the orders listed in its params, each once the event clock reaches
 //! its `at_ms`, so a test can make exact fills happen on a paper venue. Its snapshot is
-//! the order updates it was handed (id, status, reason), so a test sees what it saw.
+//! the order updates, halts and resumes it was handed (id, status, reason), so a test sees
+//! what it saw.
 
 use serde::{Deserialize, Serialize};
 use strategy_sdk::{export_strategy, Action, Decimal, Event, Host, InstrumentId, OrderRequest, OrderStatus, Side, Strategy, Subscriptions, TimeInForce};
@@ -22,12 +23,26 @@ struct Params {
     orders: Vec<Order>,
 }
 
-/// An order update as the strategy was handed it.
+/// An order update as the strategy was handed it, or a halt (`id` empty).
 #[derive(Serialize)]
 struct Seen {
     id: String,
-    status: OrderStatus,
+    status: SeenStatus,
     reason: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum SeenStatus {
+    Order(OrderStatus),
+    Standing(Standing),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Standing {
+    Halted,
+    Resumed,
 }
 
 /// Updates kept for the snapshot: the latest ones.
@@ -60,12 +75,16 @@ impl Strategy for Scripted {
             return Vec::new();
         }
         for event in events {
-            if let Event::Order(update) = event {
-                if self.seen.len() == KEEP {
-                    self.seen.remove(0);
-                }
-                self.seen.push(Seen { id: update.client_order_id.clone(), status: update.status, reason: update.reason.clone() });
+            let seen = match event {
+                Event::Order(update) => Seen { id: update.client_order_id.clone(), status: SeenStatus::Order(update.status), reason: update.reason.clone() },
+                Event::Halted(halt) => Seen { id: String::new(), status: SeenStatus::Standing(Standing::Halted), reason: Some(halt.reason.clone()) },
+                Event::Resumed => Seen { id: String::new(), status: SeenStatus::Standing(Standing::Resumed), reason: None },
+                _ => continue,
+            };
+            if self.seen.len() == KEEP {
+                self.seen.remove(0);
             }
+            self.seen.push(seen);
         }
         let now = host.now_ms();
         let due = self.pending.iter().take_while(|(_, o)| o.at_ms <= now).count();

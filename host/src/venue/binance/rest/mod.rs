@@ -21,6 +21,7 @@ use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rul
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::secrets::Secret;
+use crate::venue::AccountView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -447,27 +448,30 @@ impl Exchange for Binance {
         Err(RestError::Unknown(format!("trades: more than {} pages since {since_ms}", crate::venue::live::MAX_FILL_PAGES)))
     }
 
-    async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
+    async fn account(&self) -> Result<AccountView, RestError> {
+        let as_of_ms = system_ms();
+        let (mut balances, mut positions) = (Vec::new(), Vec::new());
         match self.flavor {
             Flavor::Spot => {
                 let v = self.call_signed(Method::GET, self.api("/account"), "", 20, 0, false).await?;
-                let mut out = Vec::new();
                 for b in v.get("balances").and_then(|b| b.as_array()).into_iter().flatten() {
-                    let total = decimal_field(b, "free").map_err(malformed)? + decimal_field(b, "locked").map_err(malformed)?;
-                    out.push((str_field(b, "asset").map_err(malformed)?.to_string(), total));
+                    let total = decimal_field(b, "free").map_err(malformed)?.saturating_add(decimal_field(b, "locked").map_err(malformed)?);
+                    balances.push((str_field(b, "asset").map_err(malformed)?.to_string(), total));
                 }
-                Ok(out)
             }
             Flavor::UsdM => {
-                let url = format!("{}/fapi/v3/positionRisk", self.endpoints.rest.trim_end_matches('/'));
+                // One call for both: wallet balances under `assets`, positions under `positions`.
+                let url = format!("{}/fapi/v3/account", self.endpoints.rest.trim_end_matches('/'));
                 let v = self.call_signed(Method::GET, url, "", 5, 0, false).await?;
-                let mut out = Vec::new();
-                for p in v.as_array().into_iter().flatten() {
-                    out.push((str_field(p, "symbol").map_err(malformed)?.to_string(), decimal_field(p, "positionAmt").map_err(malformed)?));
+                for a in v.get("assets").and_then(|a| a.as_array()).into_iter().flatten() {
+                    balances.push((str_field(a, "asset").map_err(malformed)?.to_string(), decimal_field(a, "walletBalance").map_err(malformed)?));
                 }
-                Ok(out)
+                for p in v.get("positions").and_then(|p| p.as_array()).into_iter().flatten() {
+                    positions.push((str_field(p, "symbol").map_err(malformed)?.to_string(), decimal_field(p, "positionAmt").map_err(malformed)?));
+                }
             }
         }
+        Ok(AccountView { balances, positions, as_of_ms })
     }
 
     async fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {

@@ -14,6 +14,7 @@ use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{okx_checksum, Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
+use crate::venue::AccountView;
 use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
@@ -394,13 +395,22 @@ impl Exchange for Okx {
         Err(RestError::Unknown(format!("fills: more than {} pages since {since_ms}", crate::venue::live::MAX_FILL_PAGES)))
     }
 
-    async fn balances(&self) -> Result<Vec<(String, Decimal)>, RestError> {
+    async fn account(&self) -> Result<AccountView, RestError> {
+        let as_of_ms = system_ms();
         let v = self.call(Method::GET, "/api/v5/account/balance", None, true, 0, false).await?;
-        let mut out = Vec::new();
+        let mut balances = Vec::new();
         for d in first(&v).and_then(|a| a.get("details")).and_then(|d| d.as_array()).into_iter().flatten() {
-            out.push((str_field(d, "ccy").map_err(malformed)?.to_string(), decimal_field(d, "cashBal").map_err(malformed)?));
+            balances.push((str_field(d, "ccy").map_err(malformed)?.to_string(), decimal_field(d, "cashBal").map_err(malformed)?));
         }
-        Ok(out)
+        let mut positions = Vec::new();
+        let v = self.call(Method::GET, "/api/v5/account/positions?instType=SWAP", None, true, 0, false).await?;
+        for p in v.get("data").and_then(|d| d.as_array()).into_iter().flatten() {
+            // `pos` counts contracts; the runtime counts the base asset.
+            let symbol = str_field(p, "instId").map_err(malformed)?.to_string();
+            let qty = decimal_field(p, "pos").map_err(malformed)?.saturating_mul(self.contract_value(&symbol));
+            positions.push((symbol, qty));
+        }
+        Ok(AccountView { balances, positions, as_of_ms })
     }
 
     async fn private_stream(&self, sink: &dyn StreamSink, max_age: Duration) -> StreamEnd {
