@@ -6,72 +6,15 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use e2e::control::{free_port, ControlApi as Api, TOKEN};
 use e2e::{guest, runtime_binary, strategy, synthetic_venue};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "control-test-token-5e1f0a";
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    rt: tokio::runtime::Runtime,
-}
-
-impl Api {
-    /// (status, body) of a request, with `token` as the bearer (none: no header).
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        self.rt.block_on(async {
-            let mut request = self.http.request(method.parse().unwrap_or(reqwest::Method::GET), &url);
-            if let Some(t) = token {
-                request = request.bearer_auth(t);
-            }
-            if let Some(b) = body {
-                request = request.json(&b);
-            }
-            match request.send().await {
-                Ok(r) => (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null)),
-                Err(_) => (0, Value::Null),
-            }
-        })
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call("GET", path, Some(TOKEN), None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let (status, answer) = self.call("POST", path, Some(TOKEN), Some(body));
-        assert_eq!(status, 200, "POST {path}: {answer}");
-        answer
-    }
-
-    /// Polls `path` until `done` holds for its answer (the engine applies controls between
-    /// batches); the deadline only bounds a failure.
-    fn until(&self, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let body = self.get(path);
-            if done(&body) {
-                return body;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {body}");
-            std::thread::yield_now();
-        }
-    }
-}
 
 fn hello(api: &Api) -> Value {
     let all = api.get("/api/strategies");
     all["strategies"].as_array().and_then(|l| l.iter().find(|s| s["name"] == "hello").cloned()).unwrap_or(Value::Null)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The runtime's log, read on a thread as it is written (a full pipe would stall it); the
@@ -130,9 +73,8 @@ params = {{ orders = [
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
     runtime::venue::live::ws::install_tls_provider();
-    let api = Api { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), rt };
+    let api = Api::new(port);
     let (log, listening) = drain_log(&mut child);
     listening.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("the control API never started"));
     (child, api, log)
@@ -182,6 +124,7 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     api.until("/api/orders", "its quotes cancelled", |o| of(o, "hello") == 0);
     api.post("/api/strategies/hello/resume", json!({}));
     api.until("/api/strategies", "the resume", |all| all["strategies"][0]["state"] == "running");
+    api.until("/api/orders", "both quotes again after the resume", |o| of(o, "hello") == 2);
 
     // Swap to a given file (the same build: a swap all the same), reload the config.
     let (status, refused) = api.call("POST", "/api/strategies/hello/swap", Some(TOKEN), Some(json!({"file": dir.path().join("missing.wasm")})));
@@ -215,6 +158,8 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     let stderr = log.join().unwrap_or_default();
     assert!(status.success(), "{status}: {stderr}");
     assert!(stdout.contains("hello (hello @") && stdout.contains("STOPPED: kill switch: control API") && stdout.contains("kill switch: stopped hello"), "{stdout}");
+    // hello heard of its halt and its resume (its own log lines, through the host's log).
+    assert!(stderr.contains("halted by the host: halted by the operator: looking at something") && stderr.contains("resumed by the host"), "{stderr}");
     // Refusals are logged, the tokens never.
     assert!(stderr.contains("control API: refused") && !stderr.contains("wrong-token-0000") && !stderr.contains(TOKEN), "{stderr}");
     assert!(stderr.contains("control API: halted hello (looking at something)"), "state changes are logged");

@@ -207,6 +207,7 @@ impl Process {
             .env("E2E_LIVE_KEY", e2e::KEY)
             .env("E2E_LIVE_SECRET", e2e::SECRET)
             .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
+            .env("RUNTIME_CONTROL_TOKEN", e2e::control::TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -249,6 +250,13 @@ impl Process {
 
     fn connected(&mut self) {
         self.wait("both private streams to be reconciled", |l| l.iter().filter(|l| l.contains("reconciled after connecting")).count() >= 2);
+    }
+
+    /// Waits for the process to end by itself: its exit status and everything it printed.
+    fn exit(&mut self) -> (std::process::ExitStatus, String) {
+        let exit = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        self.lines.extend(self.rx.iter());
+        (exit, self.lines.join("\n"))
     }
 
     fn signal(&mut self, signal: &str) -> String {
@@ -842,5 +850,35 @@ fn the_positions_view_shows_what_each_live_account_holds() {
             break;
         }
         assert!(Instant::now() < deadline, "the account view never showed the hedge: {view}");
+    }
+}
+
+/// The kill switch over the control API against the binary on live venues: the runtime's
+/// six orders cancelled one by one and confirmed, then each venue's cancel-all takes an
+/// order placed by hand; the report comes back over HTTP, the process ends by itself with
+/// status 0, and nothing is left open on either venue.
+#[test]
+fn the_kill_switch_over_http_leaves_nothing_open_on_either_venue() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    std::fs::write(&config, config_text(&ex, "binance-usdm", "BTCUSDT")).unwrap_or_else(|e| panic!("{e}"));
+    let port = e2e::control::free_port();
+    let mut runtime = Process::spawn_with(&config, &dir.path().join("state.redb"), &["--control", &format!("127.0.0.1:{port}")], "runtime=debug,info");
+    runtime.connected();
+    until_maker_orders_rest(&ex, |rested| runtime.wait_for(Duration::from_secs(1), "the maker orders", |_| rested()));
+    ex.place_by_hand("binance-usdm", "BTCUSDT", "SELL", "40000", "0.001", "by-hand-1");
+    let api = e2e::control::ControlApi::new(port);
+    let report = api.post("/api/kill", json!({"account": true}));
+    assert_eq!(report["cancelled"].as_array().map(Vec::len), Some(6), "{report}");
+    assert_eq!(report["not_confirmed"], json!([]), "{report}");
+    assert_eq!(report["account"], json!([
+        "maker/BTCUSDT: every open order of the account cancelled (venue cancel-all)",
+        "hedge/BTCUSDT: every open order of the account cancelled (venue cancel-all)",
+    ]), "{report}");
+    let (status, printed) = runtime.exit();
+    assert!(status.success(), "{status:?}:\n{printed}");
+    for venue in ["binance-spot", "binance-usdm"] {
+        assert_eq!(ex.account(venue)["openOrders"], json!([]), "{venue}");
     }
 }

@@ -12,6 +12,7 @@ use runtime::config::Config;
 use runtime::engine::Engine;
 use runtime::plugin::{LoadedComponent, PluginHost, SandboxLimits};
 
+pub mod control;
 pub mod soak;
 
 pub fn root() -> PathBuf {

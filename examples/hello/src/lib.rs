@@ -145,6 +145,7 @@ impl Strategy for Hello {
                     self.state.anchor = None;
                 }
                 Event::Resumed => {
+                    host.log(LogLevel::Info, "resumed by the host: quoting both sides again");
                     self.state.halted = None;
                     self.state.anchor = None;
                 }
