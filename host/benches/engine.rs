@@ -90,6 +90,7 @@ fn paper(c: &mut Criterion) {
         maker_fee: Decimal::new(2, 4),
         taker_fee: Decimal::new(4, 4),
         balances: Default::default(),
+        fees_in_received: false,
         faults: Default::default(),
     });
     venue.add_instrument(info, None);

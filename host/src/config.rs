@@ -367,6 +367,14 @@ pub enum SettlementConfig {
     Perpetual,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FeesIn {
+    #[default]
+    Quote,
+    Received,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VenueConfig {
@@ -378,6 +386,11 @@ pub struct VenueConfig {
     pub maker_fee: Decimal,
     #[serde(default)]
     pub taker_fee: Decimal,
+    /// Paper spot venues: `"received"` charges each side its fee in the asset it receives
+    /// (a buyer in the base asset), as Binance and OKX spot do; `"quote"` (the default)
+    /// charges every fee in the quote asset.
+    #[serde(default)]
+    pub fees_in: FeesIn,
     #[serde(default)]
     pub balances: BTreeMap<String, Decimal>,
     #[serde(rename = "instrument", default)]
@@ -609,6 +622,9 @@ impl Config {
                         return Err(format!("venue {} instrument {}: a live venue's market data comes from the venue; feed and liquidity are for paper venues", venue.name, inst.symbol));
                     }
                 }
+            }
+            if venue.fees_in == FeesIn::Received && (venue.kind != VenueKind::Paper || venue.settlement != SettlementConfig::Spot) {
+                return Err(format!("venue {}: fees_in = \"received\" is for paper spot venues (a live venue says in what it charged; a contract's fees are in its margin asset)", venue.name));
             }
             for (what, fee) in [("maker_fee", venue.maker_fee), ("taker_fee", venue.taker_fee)] {
                 if fee < Decimal::ZERO || fee > Decimal::new(1, 1) {
@@ -876,6 +892,18 @@ mod tests {
             assert!(err.starts_with(&format!("{section}.url must not carry a password")), "{err}");
             assert!(!err.contains("pw@"), "{err}");
         }
+    }
+
+    #[test]
+    fn fees_in_the_received_asset_are_for_paper_spot_venues_only() {
+        let received = MINIMAL.replace("kind = \"paper\"", "kind = \"paper\"\nfees_in = \"received\"");
+        let c = Config::parse(&received, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.venues[0].fees_in, FeesIn::Received);
+        let perpetual = received.replace("fees_in", "settlement = \"perpetual\"\nfees_in");
+        let err = Config::parse(&perpetual, Path::new(".")).err().unwrap_or_default();
+        assert!(err.starts_with("venue paper-a: fees_in = \"received\" is for paper spot venues"), "{err}");
+        let other = MINIMAL.replace("kind = \"paper\"", "kind = \"paper\"\nfees_in = \"base\"");
+        assert!(Config::parse(&other, Path::new(".")).err().unwrap_or_default().contains("unknown variant `base`"));
     }
 
     #[test]

@@ -129,12 +129,14 @@ impl RiskEngine {
     }
 
     /// A fill of one of `strategy`'s orders. Saturating: a venue's figures are not trusted.
-    pub fn on_fill(&mut self, strategy: StrategyId, instrument: InstrumentId, side: Side, qty: Decimal) {
+    /// A fee paid in the base asset (`base_fee`) leaves that much less held.
+    pub fn on_fill(&mut self, strategy: StrategyId, instrument: InstrumentId, side: Side, qty: Decimal, base_fee: Decimal) {
         let p = self.positions.entry((strategy, instrument)).or_default();
         *p = match side {
             Side::Buy => p.saturating_add(qty),
             Side::Sell => p.saturating_sub(qty),
-        };
+        }
+        .saturating_sub(base_fee);
     }
 
     pub fn halted(&self, strategy: StrategyId) -> Option<&str> {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Mode, RiskConfig};
 use crate::market::Market;
 use crate::risk::{Exposure, Proposed, RiskEngine};
+use crate::stats::FeeIn;
 use crate::model::{
     bounds, validate_client_order_id, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderType, OrderUpdate, SelfTradePrevention, Side, StrategyId, VenueId,
 };
@@ -442,8 +443,10 @@ impl Router {
     pub fn on_venue_event(&mut self, market: &Market, event: &VenueEvent) {
         if let VenueEvent::Fill(fill) = event {
             let Some(owner) = fill.owner else { return };
-            self.risk.on_fill(owner, fill.instrument, fill.side, fill.qty);
-            if let Some(info) = market.instrument(fill.instrument) {
+            let info = market.instrument(fill.instrument);
+            let base_fee = if FeeIn::of(&fill.fee_asset, info) == FeeIn::Base { fill.fee } else { Decimal::ZERO };
+            self.risk.on_fill(owner, fill.instrument, fill.side, fill.qty, base_fee);
+            if let Some(info) = info {
                 if let Some(order) = self.open.get_mut(&(info.venue, fill.client_order_id.clone())) {
                     order.remaining = order.remaining.saturating_sub(fill.qty).max(Decimal::ZERO);
                 }

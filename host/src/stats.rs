@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Decimal, InstrumentId};
+use crate::model::{Decimal, InstrumentId, Side};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SlotStatus {
@@ -47,12 +47,45 @@ pub struct Position {
     pub sold: Decimal,
     pub buy_notional: Decimal,
     pub sell_notional: Decimal,
+    /// Fees paid in the quote asset (or the margin asset of a contract).
     pub fees: Decimal,
+    /// Fees paid in the base asset, as a spot venue charges a buyer: less of it is held.
+    #[serde(default)]
+    pub base_fees: Decimal,
+    /// Fees paid in any other asset (a venue's own token), by asset: held apart, since
+    /// the runtime has no price for them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_fees: BTreeMap<String, Decimal>,
 }
 
 impl Position {
+    /// What is held: bought less sold, less the fees paid in the base asset.
     pub fn net(&self) -> Decimal {
-        self.bought.saturating_sub(self.sold)
+        self.bought.saturating_sub(self.sold).saturating_sub(self.base_fees)
+    }
+
+    /// Books one fill of the strategy's orders; its fee by the asset it was paid in.
+    /// Saturating: a venue's figures are not trusted to be sane.
+    pub fn add_fill(&mut self, side: Side, price: Decimal, qty: Decimal, fee: Decimal, fee_in: FeeIn) {
+        let notional = qty.saturating_mul(price);
+        match side {
+            Side::Buy => {
+                self.bought = self.bought.saturating_add(qty);
+                self.buy_notional = self.buy_notional.saturating_add(notional);
+            }
+            Side::Sell => {
+                self.sold = self.sold.saturating_add(qty);
+                self.sell_notional = self.sell_notional.saturating_add(notional);
+            }
+        }
+        match fee_in {
+            FeeIn::Quote => self.fees = self.fees.saturating_add(fee),
+            FeeIn::Base => self.base_fees = self.base_fees.saturating_add(fee),
+            FeeIn::Other(asset) => {
+                let paid = self.other_fees.entry(asset.to_string()).or_default();
+                *paid = paid.saturating_add(fee);
+            }
+        }
     }
 
     /// Realised and unrealised PnL with the position marked at `mark`, fees paid: what
@@ -64,6 +97,25 @@ impl Position {
     /// average fill price there (no gain or loss claimed on a price nobody has printed).
     pub fn mark(&self, last: Option<Decimal>) -> Decimal {
         last.unwrap_or_else(|| self.buy_notional.saturating_add(self.sell_notional).checked_div(self.bought.saturating_add(self.sold)).unwrap_or_default())
+    }
+}
+
+/// The asset a fee was paid in, relative to the instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeeIn<'a> {
+    /// The quote asset, the contract's margin asset, or not said.
+    Quote,
+    Base,
+    Other(&'a str),
+}
+
+impl<'a> FeeIn<'a> {
+    pub fn of(fee_asset: &'a str, info: Option<&crate::model::InstrumentInfo>) -> FeeIn<'a> {
+        match info {
+            Some(info) if fee_asset == info.base_asset && fee_asset != info.quote_asset => FeeIn::Base,
+            Some(info) if !fee_asset.is_empty() && fee_asset != info.quote_asset => FeeIn::Other(fee_asset),
+            _ => FeeIn::Quote,
+        }
     }
 }
 
@@ -83,4 +135,47 @@ pub struct RunStats {
     pub first_feed_errors: Vec<String>,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InstrumentInfo, VenueId};
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn fees_count_by_the_asset_they_were_paid_in() {
+        let info = InstrumentInfo {
+            id: InstrumentId(0),
+            venue: VenueId(0),
+            venue_name: "spot".into(),
+            symbol: "BTCUSDT".into(),
+            base_asset: "BTC".into(),
+            quote_asset: "USDT".into(),
+            tick_size: d("0.01"),
+            lot_size: d("0.001"),
+            min_qty: d("0.001"),
+            min_notional: d("5"),
+            paper: false,
+        };
+        assert_eq!(FeeIn::of("BTC", Some(&info)), FeeIn::Base);
+        assert_eq!(FeeIn::of("USDT", Some(&info)), FeeIn::Quote);
+        assert_eq!(FeeIn::of("", Some(&info)), FeeIn::Quote);
+        assert_eq!(FeeIn::of("BNB", Some(&info)), FeeIn::Other("BNB"));
+        let mut p = Position::default();
+        // Bought 1 BTC at 100, the fee 0.001 BTC: 0.999 held.
+        p.add_fill(Side::Buy, d("100"), d("1"), d("0.001"), FeeIn::of("BTC", Some(&info)));
+        assert_eq!(p.net(), d("0.999"));
+        // Marked at 110: 0.999 x 110 - 100 = 9.89; the base fee is valued at the mark.
+        assert_eq!(p.pnl(d("110")), d("9.89"));
+        // Sold 0.5 at 110, fee 0.055 USDT; a third-asset fee is kept apart, not in PnL.
+        p.add_fill(Side::Sell, d("110"), d("0.5"), d("0.055"), FeeIn::Quote);
+        p.add_fill(Side::Sell, d("110"), d("0"), d("0.01"), FeeIn::of("BNB", Some(&info)));
+        assert_eq!(p.net(), d("0.499"));
+        assert_eq!(p.pnl(d("110")), d("55") - d("100") + d("0.499") * d("110") - d("0.055"));
+        assert_eq!(p.other_fees.get("BNB"), Some(&d("0.01")));
+    }
 }

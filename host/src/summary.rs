@@ -49,16 +49,23 @@ pub fn render(engine: &Engine, wall: std::time::Duration) -> String {
             // Cash flow of the trades plus the open position at the last price, less fees.
             // Saturating: the figures may come from a live venue, and a report must not panic.
             let pnl = p.pnl(last);
+            // Fees paid in other assets than the quote, when there were any.
+            let mut fees = format!("{} {}", p.fees.round_dp(4).normalize(), info.quote_asset);
+            if !p.base_fees.is_zero() {
+                fees.push_str(&format!(" + {} {}", p.base_fees.round_dp(8).normalize(), info.base_asset));
+            }
+            for (asset, paid) in &p.other_fees {
+                fees.push_str(&format!(" + {} {asset} (not in PnL)", paid.round_dp(8).normalize()));
+            }
             let _ = writeln!(
                 out,
-                "    {} {}: bought {} sold {} net {} | fees {} {} | PnL at last price {}: {} {}",
+                "    {} {}: bought {} sold {} net {} | fees {} | PnL at last price {}: {} {}",
                 info.venue_name,
                 info.symbol,
                 p.bought.normalize(),
                 p.sold.normalize(),
                 p.net().normalize(),
-                p.fees.round_dp(4).normalize(),
-                info.quote_asset,
+                fees,
                 last.normalize(),
                 pnl.round_dp(4).normalize(),
                 info.quote_asset

@@ -254,7 +254,7 @@ fn binance_order_refusals_and_defaults_follow_the_docs() {
         let (s, b) = binance_signed(Method::POST, &spot, "/api/v3/order", taking).await;
         let fills = b["fills"].as_array().cloned().unwrap_or_default();
         assert_eq!((s, b["status"].as_str(), fills.len()), (200, Some("FILLED"), 1), "{b}");
-        assert!(fills[0]["tradeId"].as_i64().is_some() && fills[0]["qty"] == "0.001", "{b}");
+        assert!(fills[0]["tradeId"].as_i64().is_some() && fills[0]["qty"] == "0.00100000", "{b}");
 
         // The order count (100 per 10 s on spot), not the weight: -1015.
         let mut refused = None;
@@ -465,9 +465,15 @@ fn account_changes_are_pushed_after_a_trade() {
                 let assets: Vec<&str> = event["B"].as_array().into_iter().flatten().filter_map(|b| b["a"].as_str()).collect();
                 assert!(assets.contains(&"BTC") && assets.contains(&"USDT"), "{event}");
             }
+            if event["e"] == "executionReport" && event["x"] == "TRADE" {
+                // The buyer pays its commission in the asset it receives: 0.04% of 0.001 BTC.
+                assert_eq!((event["N"].as_str(), event["n"].as_str()), (Some("BTC"), Some("0.00000040")), "{event}");
+            }
             kinds.push(event["e"].as_str().unwrap_or_default().to_string());
         }
         assert_eq!(kinds.first().map(String::as_str), Some("executionReport"), "the order report comes first: {kinds:?}");
+        let (_, trades) = binance_signed(Method::GET, &base, "/api/v3/myTrades", "symbol=BTCUSDT").await;
+        assert_eq!((trades[0]["commissionAsset"].as_str(), trades[0]["isBuyer"].as_bool()), (Some("BTC"), Some(true)), "{trades}");
 
         // USD-M: a listen key, its stream, and a taking order.
         let base = format!("http://{}", ex.addr("binance-usdm"));
@@ -522,7 +528,7 @@ fn a_prevented_self_trade_is_reported_as_such_on_spot() {
             let frame: Value = serde_json::from_str(&spot.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             let event = &frame["event"];
             if event["e"] == "executionReport" && event["c"] == "stptaker" && event["X"] == "EXPIRED_IN_MATCH" {
-                assert_eq!((event["x"].as_str(), event["A"].as_str(), event["B"].as_str()), (Some("TRADE_PREVENTION"), Some("0.001"), Some("0.001")), "{event}");
+                assert_eq!((event["x"].as_str(), event["A"].as_str(), event["B"].as_str()), (Some("TRADE_PREVENTION"), Some("0.00100000"), Some("0.00100000")), "{event}");
                 break;
             }
         }
@@ -587,7 +593,7 @@ fn the_retired_listen_key_path_is_refused() {
 }
 
 /// OKX as documented (issue #17): `market/books` with the depth asked for; an order's
-/// accumulated `fee` and `feeCcy` (it stayed 0 in USDT); the `orders` channel sends
+/// accumulated `fee` and `feeCcy` (it stayed 0 in USDT; a spot buyer pays in BTC); the `orders` channel sends
 /// only the subscribed `instType`/`instId` and echoes that subscription in `arg`;
 /// positions and leverage (from OKX's public docs: the copies lack the account section).
 #[test]
@@ -629,7 +635,7 @@ fn okx_books_fees_order_pushes_positions_and_leverage_follow_the_docs() {
         assert_eq!(b["data"][0]["sCode"].as_str(), Some("0"), "{b}");
         let (_, b) = okx_signed(Method::GET, &base, &format!("/api/v5/trade/order?instId=BTC-USDT&ordId={spot_id}"), None).await;
         let order = &b["data"][0];
-        assert_eq!((order["feeCcy"].as_str(), order["fee"].as_str()), (Some("USDT"), Some("-0.120002")), "0.04% of 0.01 x 30000.5: {b}");
+        assert_eq!((order["feeCcy"].as_str(), order["fee"].as_str()), (Some("BTC"), Some("-0.000004")), "a spot buyer pays in the base it receives, 0.04% of 0.01: {b}");
         loop {
             let push: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
             assert_eq!(push["data"][0]["instId"].as_str(), Some("BTC-USDT-SWAP"), "only the subscribed instrument: {push}");
@@ -694,11 +700,11 @@ fn binance_market_streams_take_subscriptions() {
         assert_eq!(ws_request(&mut ws, json!({"method": "GET_PROPERTY", "params": ["combined"], "id": 3})).await, json!({"result": false, "id": 3}));
         print_trade(spot, "30001").await;
         let raw: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
-        assert_eq!((raw["e"].as_str(), raw["p"].as_str()), (Some("trade"), Some("30001")), "a raw payload: {raw}");
+        assert_eq!((raw["e"].as_str(), raw["p"].as_str()), (Some("trade"), Some("30001.00000000")), "a raw payload: {raw}");
         assert_eq!(ws_request(&mut ws, json!({"method": "SET_PROPERTY", "params": ["combined", true], "id": 4})).await, json!({"result": null, "id": 4}));
         print_trade(spot, "30002").await;
         let wrapped: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
-        assert_eq!((wrapped["stream"].as_str(), wrapped["data"]["p"].as_str()), (Some("btcusdt@trade"), Some("30002")), "combined now: {wrapped}");
+        assert_eq!((wrapped["stream"].as_str(), wrapped["data"]["p"].as_str()), (Some("btcusdt@trade"), Some("30002.00000000")), "combined now: {wrapped}");
         assert_eq!(ws_request(&mut ws, json!({"method": "UNSUBSCRIBE", "params": ["btcusdt@trade"], "id": 5})).await, json!({"result": null, "id": 5}));
         assert_eq!(ws_request(&mut ws, json!({"method": "LIST_SUBSCRIPTIONS", "id": 6})).await, json!({"result": [], "id": 6}));
         assert_eq!(ws_request(&mut ws, json!({"method": "SET_PROPERTY", "params": ["speed", true], "id": 7})).await, json!({"code": 0, "msg": "Unknown property", "id": 7}));
@@ -710,5 +716,51 @@ fn binance_market_streams_take_subscriptions() {
         // A combined connection opened with no stream subscribes later too.
         let mut combined = Connection::open(&format!("ws://{spot}/stream"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ws_request(&mut combined, json!({"method": "GET_PROPERTY", "params": ["combined"], "id": 1})).await, json!({"result": true, "id": 1}));
+    });
+}
+
+/// One trade, one id (issue #17): a fill and its trade on the public tape carry the same
+/// id, and so do the two sides of one trade, so a client can match its fills to the tape.
+/// A print that goes through a resting order shows on the tape as that execution (with
+/// the fill's id) and the rest of the print (another id).
+#[test]
+fn a_fill_and_its_trade_on_the_tape_share_one_id() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    let base = format!("http://{}", ex.addr("binance-spot"));
+    block_on(async {
+        let http = reqwest::Client::new();
+        let print = |price: &'static str, qty: &'static str, side: &'static str| {
+            let request = http.post(format!("{base}/_local/print")).json(&json!({"symbol": "BTCUSDT", "price": price, "qty": qty, "side": side}));
+            async move { assert!(request.send().await.is_ok_and(|r| r.status().is_success())) }
+        };
+        let mut tape = Connection::open(&format!("ws://{}/ws/btcusdt@trade", ex.addr("binance-spot")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        // The stream is live once a print reaches it.
+        print("30000", "0.001", "BUY").await;
+        let _: Value = serde_json::from_str(&tape.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=30010&newClientOrderId=tape1&selfTradePreventionMode=NONE").await;
+        assert_eq!(s, 200, "{b}");
+        print("30010", "0.005", "BUY").await;
+        let mut heard = Vec::new();
+        while heard.len() < 2 {
+            let t: Value = serde_json::from_str(&tape.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+            heard.push((t["t"].as_i64().unwrap_or_default(), t["q"].as_str().unwrap_or_default().to_string(), t["m"].as_bool()));
+        }
+        let (_, mine) = binance_signed(Method::GET, &base, "/api/v3/myTrades", "symbol=BTCUSDT").await;
+        let fill_id = mine[0]["id"].as_i64().unwrap_or_default();
+        assert_eq!(heard[0], (fill_id, "0.00100000".to_string(), Some(false)), "our execution, the buyer the taker; then the rest of the print: {heard:?}");
+        assert!(heard[1].0 != fill_id && heard[1].1 == "0.00400000", "{heard:?}");
+
+        // Both sides ours (self-trade prevention off): two fills, one id, one trade on the tape.
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=30010.2&newClientOrderId=tape2&selfTradePreventionMode=NONE").await;
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = binance_signed(Method::POST, &base, "/api/v3/order", "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=IOC&quantity=0.001&price=30010.2&newClientOrderId=tape3&selfTradePreventionMode=NONE").await;
+        assert_eq!((s, b["status"].as_str()), (200, Some("FILLED")), "{b}");
+        let t: Value = serde_json::from_str(&tape.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+        let (_, mine) = binance_signed(Method::GET, &base, "/api/v3/myTrades", "symbol=BTCUSDT").await;
+        let sides: Vec<(i64, bool)> = mine.as_array().into_iter().flatten().filter(|m| m["price"] == "30010.20000000").map(|m| (m["id"].as_i64().unwrap_or_default(), m["isBuyer"].as_bool().unwrap_or_default())).collect();
+        assert_eq!(sides.len(), 2, "{mine}");
+        assert!(sides.iter().all(|(id, _)| Some(*id) == t["t"].as_i64()) && sides[0].1 != sides[1].1, "{sides:?} vs the tape's {t}");
     });
 }

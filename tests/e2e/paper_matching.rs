@@ -21,6 +21,10 @@ fn d(s: &str) -> Decimal {
 }
 
 fn venue(settlement: Settlement, balances: &[(&str, &str)]) -> PaperVenue {
+    venue_with(settlement, balances, false)
+}
+
+fn venue_with(settlement: Settlement, balances: &[(&str, &str)], fees_in_received: bool) -> PaperVenue {
     let mut v = PaperVenue::new(PaperVenueConfig {
         id: VenueId(0),
         name: "p".into(),
@@ -28,6 +32,7 @@ fn venue(settlement: Settlement, balances: &[(&str, &str)]) -> PaperVenue {
         maker_fee: d("0.001"),
         taker_fee: d("0.002"),
         balances: balances.iter().map(|(a, b)| (a.to_string(), d(b))).collect(),
+        fees_in_received,
         faults: Default::default(),
     });
     v.add_instrument(
@@ -345,9 +350,9 @@ proptest! {
     /// On a spot venue the account never spends what it does not have: funds held for
     /// open orders match those orders exactly, and nothing is created or lost.
     #[test]
-    fn spot_balances_hold_and_conserve(ops in proptest::collection::vec(op(), 1..80)) {
+    fn spot_balances_hold_and_conserve(ops in proptest::collection::vec(op(), 1..80), fees_in_received in any::<bool>()) {
         let initial = [("USDT", "500"), ("BTC", "1.5")];
-        let mut v = venue(Settlement::Spot, &initial);
+        let mut v = venue_with(Settlement::Spot, &initial, fees_in_received);
         let initial: BTreeMap<String, Decimal> = initial.iter().map(|(a, b)| (a.to_string(), d(b))).collect();
         let mut ids = Vec::new();
         for (n, op) in ops.iter().enumerate() {
@@ -367,6 +372,29 @@ proptest! {
             }
         }
     }
+}
+
+/// Fees in the received asset, as Binance and OKX spot charge: the buyer pays in the
+/// base asset (less of it arrives), the seller in the quote asset; each fill says which.
+#[test]
+fn a_spot_buyer_pays_its_fee_in_the_base_asset_when_fees_are_in_the_received_asset() {
+    let mut v = venue_with(Settlement::Spot, &[("USDT", "1000"), ("BTC", "1")], true);
+    let sell = OrderRequest { client_order_id: "s".into(), instrument: INST, side: Side::Sell, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::Gtc }, qty: d("1") };
+    v.submit(StrategyId(0), &sell, SelfTradePrevention::None, 0);
+    let buy = OrderRequest { client_order_id: "b".into(), instrument: INST, side: Side::Buy, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::Gtc }, qty: d("1") };
+    v.submit(StrategyId(1), &buy, SelfTradePrevention::None, 0);
+    let mut events = Vec::new();
+    v.drain_events(&mut events);
+    let fees: Vec<(Side, Decimal, String)> = events.iter().filter_map(|e| match e {
+        VenueEvent::Fill(f) => Some((f.side, f.fee, f.fee_asset.clone())),
+        _ => None,
+    }).collect();
+    // The seller rested (maker, 0.001 of 100 USDT); the buyer took (taker, 0.002 of 1 BTC).
+    assert_eq!(fees, vec![(Side::Sell, d("0.1"), "USDT".to_string()), (Side::Buy, d("0.002"), "BTC".to_string())]);
+    // One account both sides here: BTC 1 - 1 + 0.998, USDT 1000 + 99.9 - 100.
+    assert_eq!(v.balances().get("BTC").map(|b| b.total), Some(d("0.998")));
+    assert_eq!(v.balances().get("USDT").map(|b| b.total), Some(d("999.9")));
+    assert_eq!(v.fees_collected().get("BTC"), Some(&d("0.002")));
 }
 
 #[test]

@@ -17,13 +17,14 @@ assert abs(client.get_server_time()["serverTime"]) > 0
 
 info = client.get_symbol_info("BTCUSDT")
 filters = {f["filterType"]: f for f in info["filters"]}
-assert filters["PRICE_FILTER"]["tickSize"] == "0.1", filters
+# Binance spot prints every decimal at eight places.
+assert filters["PRICE_FILTER"]["tickSize"] == "0.10000000", filters
 
 order = client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.001", price="29000", newClientOrderId="pyclient1")
 assert order["status"] == "NEW" and order["clientOrderId"] == "pyclient1", order
 
 queried = client.get_order(symbol="BTCUSDT", origClientOrderId="pyclient1")
-assert queried["status"] == "NEW" and queried["origQty"] == "0.001", queried
+assert queried["status"] == "NEW" and queried["origQty"] == "0.00100000", queried
 assert [o["clientOrderId"] for o in client.get_open_orders(symbol="BTCUSDT")] == ["pyclient1"]
 
 canceled = client.cancel_order(symbol="BTCUSDT", origClientOrderId="pyclient1")

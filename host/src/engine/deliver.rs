@@ -3,10 +3,10 @@
 
 use super::{Engine, Notice, MAX_ROUNDS};
 use crate::checkpoint;
-use crate::model::{shown, Action, Event, InstrumentId, OrderStatus, Side};
+use crate::model::{shown, Action, Event, InstrumentId, OrderStatus};
 use crate::plugin::GuestTrap;
 use crate::router::Routed;
-use crate::stats::SlotStatus;
+use crate::stats::{FeeIn, SlotStatus};
 use crate::store::Write;
 use crate::venue::VenueEvent;
 
@@ -88,25 +88,16 @@ impl Engine {
                     }
                     self.recent_fills.push_back(fill.clone());
                 }
+                let owner = fill.owner.and_then(|owner| self.slots.iter().position(|s| s.id == owner));
+                if let Some(index) = owner {
+                    let market = self.market.lock();
+                    let fee_in = FeeIn::of(&fill.fee_asset, market.instrument(fill.instrument));
+                    let stats = &mut self.slots[index].stats;
+                    stats.positions.entry(fill.instrument).or_default().add_fill(fill.side, fill.price, fill.qty, fill.fee, fee_in);
+                    stats.fills += 1;
+                }
                 for slot in &mut self.slots {
                     let own = fill.owner == Some(slot.id);
-                    if own {
-                        // Saturating: a venue's figures are not trusted to be sane.
-                        let p = slot.stats.positions.entry(fill.instrument).or_default();
-                        let notional = fill.qty.saturating_mul(fill.price);
-                        match fill.side {
-                            Side::Buy => {
-                                p.bought = p.bought.saturating_add(fill.qty);
-                                p.buy_notional = p.buy_notional.saturating_add(notional);
-                            }
-                            Side::Sell => {
-                                p.sold = p.sold.saturating_add(fill.qty);
-                                p.sell_notional = p.sell_notional.saturating_add(notional);
-                            }
-                        }
-                        p.fees = p.fees.saturating_add(fill.fee);
-                        slot.stats.fills += 1;
-                    }
                     if slot.status == SlotStatus::Running && (own || slot.subscriptions.account_fills.contains(&fill.instrument)) {
                         slot.pending.push(Event::Fill(fill.clone()));
                     }

@@ -62,7 +62,7 @@ impl Engine {
                 let last = market.last_price(*instrument);
                 positions.push(json!({
                     "strategy": slot.name, "venue": info.venue_name, "symbol": info.symbol, "net": p.net(), "bought": p.bought, "sold": p.sold,
-                    "fees": p.fees, "last": last, "pnl": p.pnl(p.mark(last)),
+                    "fees": p.fees, "base_fees": p.base_fees, "other_fees": p.other_fees, "last": last, "pnl": p.pnl(p.mark(last)),
                 }));
             }
         }

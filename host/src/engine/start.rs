@@ -210,6 +210,7 @@ fn paper_venue(config: &Config, venue_id: VenueId, vc: &VenueConfig, first: u32,
         maker_fee: vc.maker_fee,
         taker_fee: vc.taker_fee,
         balances: vc.balances.clone(),
+        fees_in_received: vc.fees_in == crate::config::FeesIn::Received,
         faults: crate::venue::paper::Faults { duplicate_fills: vc.faults.duplicate_fills },
     });
     let mut instruments = Vec::new();

@@ -51,8 +51,14 @@ fn error(status: StatusCode, code: i64, msg: &str) -> ApiError {
     ApiError { status, code, msg: msg.to_string() }
 }
 
-fn plain(d: Decimal) -> String {
-    d.normalize().to_string()
+/// A decimal as the venue prints it: Binance spot at eight decimals everywhere
+/// (`"0.00100000"`), USD-M without padding, as their docs' examples show.
+pub(crate) fn num(futures: bool, d: Decimal) -> String {
+    if futures {
+        d.normalize().to_string()
+    } else {
+        format!("{:.8}", d.round_dp(8))
+    }
 }
 
 fn side_word(s: Side) -> &'static str {
@@ -102,9 +108,9 @@ pub fn order_json(o: &Order, futures: bool) -> Value {
         "symbol": o.symbol,
         "orderId": o.order_id,
         "clientOrderId": o.client_order_id,
-        "price": plain(o.price()),
-        "origQty": plain(o.qty),
-        "executedQty": plain(o.executed),
+        "price": num(futures, o.price()),
+        "origQty": num(futures, o.qty),
+        "executedQty": num(futures, o.executed),
         "status": o.binance_status(),
         "timeInForce": tif,
         "type": kind,
@@ -114,17 +120,17 @@ pub fn order_json(o: &Order, futures: bool) -> Value {
     });
     if let Value::Object(map) = &mut v {
         if futures {
-            map.insert("cumQty".into(), json!(plain(o.executed)));
-            map.insert("cumQuote".into(), json!(plain(o.quote)));
+            map.insert("cumQty".into(), json!(num(futures, o.executed)));
+            map.insert("cumQuote".into(), json!(num(futures, o.quote)));
             let avg = if o.executed.is_zero() { Decimal::ZERO } else { o.quote / o.executed };
-            map.insert("avgPrice".into(), json!(plain(avg.round_dp(8))));
+            map.insert("avgPrice".into(), json!(num(futures, avg.round_dp(8))));
             map.insert("origType".into(), json!(kind));
             map.insert("positionSide".into(), json!("BOTH"));
             map.insert("reduceOnly".into(), json!(false));
             map.insert("time".into(), json!(o.created_ms));
         } else {
             map.insert("orderListId".into(), json!(-1));
-            map.insert("cummulativeQuoteQty".into(), json!(plain(o.quote)));
+            map.insert("cummulativeQuoteQty".into(), json!(num(futures, o.quote)));
             map.insert("time".into(), json!(o.created_ms));
             map.insert("transactTime".into(), json!(o.updated_ms));
             map.insert("workingTime".into(), json!(o.created_ms));
@@ -136,12 +142,12 @@ pub fn order_json(o: &Order, futures: bool) -> Value {
 
 fn trade_json(t: &Trade, futures: bool) -> Value {
     if futures {
-        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "side": side_word(t.side), "price": plain(t.price), "qty": plain(t.qty),
-               "quoteQty": plain(t.price * t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
+        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "side": side_word(t.side), "price": num(futures, t.price), "qty": num(futures, t.qty),
+               "quoteQty": num(futures, t.price * t.qty), "commission": num(futures, t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
                "buyer": t.side == Side::Buy, "maker": t.maker, "positionSide": "BOTH", "realizedPnl": "0"})
     } else {
-        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "orderListId": -1, "price": plain(t.price), "qty": plain(t.qty),
-               "quoteQty": plain(t.price * t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
+        json!({"symbol": t.symbol, "id": t.trade_id, "orderId": t.order_id, "orderListId": -1, "price": num(futures, t.price), "qty": num(futures, t.qty),
+               "quoteQty": num(futures, t.price * t.qty), "commission": num(futures, t.fee), "commissionAsset": t.fee_asset, "time": t.ts_ms,
                "isBuyer": t.side == Side::Buy, "isMaker": t.maker, "isBestMatch": true})
     }
 }
@@ -155,12 +161,12 @@ fn account_push(state: &VenueState, symbol: &str, futures: bool, now: i64) -> St
     let balances: Vec<(String, Decimal, Decimal)> = market.balances().into_iter().filter(|(a, _, _)| assets.contains(a)).collect();
     if futures {
         let position = market.positions().into_iter().find(|(s, _)| s == symbol).map(|(_, q)| q).unwrap_or_default();
-        let margin: Vec<Value> = balances.iter().filter(|(a, _, _)| assets.last() == Some(a)).map(|(a, f, l)| json!({"a": a, "wb": plain(*f + *l), "cw": plain(*f + *l), "bc": "0"})).collect();
+        let margin: Vec<Value> = balances.iter().filter(|(a, _, _)| assets.last() == Some(a)).map(|(a, f, l)| json!({"a": a, "wb": num(futures, *f + *l), "cw": num(futures, *f + *l), "bc": "0"})).collect();
         json!({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {"m": "ORDER", "B": margin,
-            "P": [{"s": symbol, "pa": plain(position), "ep": "0", "bep": "0", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}})
+            "P": [{"s": symbol, "pa": num(futures, position), "ep": "0", "bep": "0", "cr": "0", "up": "0", "mt": "cross", "iw": "0", "ps": "BOTH"}]}})
         .to_string()
     } else {
-        let b: Vec<Value> = balances.iter().map(|(a, f, l)| json!({"a": a, "f": plain(*f), "l": plain(*l)})).collect();
+        let b: Vec<Value> = balances.iter().map(|(a, f, l)| json!({"a": a, "f": num(futures, *f), "l": num(futures, *l)})).collect();
         json!({"e": "outboundAccountPosition", "E": now, "u": now, "B": b}).to_string()
     }
 }
@@ -176,7 +182,7 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 let now = VenueState::now_ms();
                 let (otype, tif) = type_words(order.order_type, futures);
                 let (last_qty, last_px, fee, fee_asset, trade_id, maker) = match trade {
-                    Some(t) => (plain(t.qty), plain(t.price), plain(t.fee), Value::String(t.fee_asset.clone()), t.trade_id, t.maker),
+                    Some(t) => (num(futures, t.qty), num(futures, t.price), num(futures, t.fee), Value::String(t.fee_asset.clone()), t.trade_id, t.maker),
                     None => ("0".into(), "0".into(), "0".into(), Value::Null, -1, false),
                 };
                 let canceled = *kind == ExecKind::Canceled;
@@ -189,8 +195,8 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                     private.push(
                         json!({"e": "ORDER_TRADE_UPDATE", "E": now, "T": now, "o": {
                             "s": order.symbol, "c": order.client_order_id, "S": side_word(order.side), "o": otype, "f": tif,
-                            "q": plain(order.qty), "p": plain(order.price()), "ap": plain(avg), "sp": "0", "x": kind.binance(), "X": order.binance_status(),
-                            "i": order.order_id, "l": last_qty, "z": plain(order.executed), "L": last_px, "N": fee_asset, "n": fee, "T": now,
+                            "q": num(futures, order.qty), "p": num(futures, order.price()), "ap": num(futures, avg), "sp": "0", "x": kind.binance(), "X": order.binance_status(),
+                            "i": order.order_id, "l": last_qty, "z": num(futures, order.executed), "L": last_px, "N": fee_asset, "n": fee, "T": now,
                             "t": if trade_id < 0 { 0 } else { trade_id }, "b": "0", "a": "0", "m": maker, "R": false, "wt": "CONTRACT_PRICE", "ot": otype, "ps": "BOTH",
                             "cp": false, "rp": "0", "pP": false, "si": 0, "ss": 0, "V": stp_word(order.stp), "pm": "NONE", "gtd": 0,
                             "er": if *kind == ExecKind::Expired { "1" } else { "0" }
@@ -200,16 +206,16 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 } else {
                     let mut report = json!({"e": "executionReport", "E": now, "s": order.symbol,
                             "c": if canceled { format!("cancel{}", order.order_id) } else { order.client_order_id.clone() },
-                            "S": side_word(order.side), "o": otype, "f": tif, "q": plain(order.qty), "p": plain(order.price()), "P": "0", "F": "0", "g": -1,
+                            "S": side_word(order.side), "o": otype, "f": tif, "q": num(futures, order.qty), "p": num(futures, order.price()), "P": "0", "F": "0", "g": -1,
                             "C": if canceled { order.client_order_id.clone() } else { String::new() },
-                            "x": if prevented { "TRADE_PREVENTION" } else { kind.binance() }, "X": order.binance_status(), "r": "NONE", "i": order.order_id, "l": last_qty, "z": plain(order.executed),
+                            "x": if prevented { "TRADE_PREVENTION" } else { kind.binance() }, "X": order.binance_status(), "r": "NONE", "i": order.order_id, "l": last_qty, "z": num(futures, order.executed),
                             "L": last_px, "n": fee, "N": fee_asset, "T": now, "t": trade_id, "v": 0, "I": order.order_id * 2, "w": order.executed < order.qty,
-                            "m": maker, "M": false, "O": order.created_ms, "Z": plain(order.quote), "Y": "0", "Q": "0", "W": order.created_ms,
+                            "m": maker, "M": false, "O": order.created_ms, "Z": num(futures, order.quote), "Y": "0", "Q": "0", "W": order.created_ms,
                             "V": stp_word(order.stp)});
                     if let (true, Value::Object(map)) = (prevented, &mut report) {
                         map.insert("u".into(), json!(-1));
-                        map.insert("A".into(), json!(plain(prevented_qty)));
-                        map.insert("B".into(), json!(plain(prevented_qty)));
+                        map.insert("A".into(), json!(num(futures, prevented_qty)));
+                        map.insert("B".into(), json!(num(futures, prevented_qty)));
                     }
                     private.push(report.to_string());
                 }
@@ -221,11 +227,11 @@ pub fn pushes(state: &VenueState, happenings: &[Happening]) -> (Vec<String>, Vec
                 // Both venues publish the raw `trade` and the `aggTrade` streams (one trade
                 // per aggregate here).
                 let trade = if futures {
-                    json!({"e": "trade", "E": ts_ms, "T": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "X": "MARKET", "m": buyer_is_maker})
+                    json!({"e": "trade", "E": ts_ms, "T": ts_ms, "s": symbol, "t": trade_id, "p": num(futures, *price), "q": num(futures, *qty), "X": "MARKET", "m": buyer_is_maker})
                 } else {
-                    json!({"e": "trade", "E": ts_ms, "s": symbol, "t": trade_id, "p": plain(*price), "q": plain(*qty), "T": ts_ms, "m": buyer_is_maker, "M": true})
+                    json!({"e": "trade", "E": ts_ms, "s": symbol, "t": trade_id, "p": num(futures, *price), "q": num(futures, *qty), "T": ts_ms, "m": buyer_is_maker, "M": true})
                 };
-                let mut aggregate = json!({"e": "aggTrade", "E": ts_ms, "s": symbol, "a": trade_id, "p": plain(*price), "q": plain(*qty), "f": trade_id, "l": trade_id, "T": ts_ms, "m": buyer_is_maker});
+                let mut aggregate = json!({"e": "aggTrade", "E": ts_ms, "s": symbol, "a": trade_id, "p": num(futures, *price), "q": num(futures, *qty), "f": trade_id, "l": trade_id, "T": ts_ms, "m": buyer_is_maker});
                 if let (false, Value::Object(map)) = (futures, &mut aggregate) {
                     map.insert("M".into(), json!(true));
                 }
@@ -417,13 +423,13 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                     if futures {
                         return usdm_symbol(l);
                     }
-                    let notional = if futures { json!({"filterType": "MIN_NOTIONAL", "notional": plain(l.min_notional)}) } else { json!({"filterType": "NOTIONAL", "minNotional": plain(l.min_notional), "applyMinToMarket": true, "maxNotional": "9000000", "applyMaxToMarket": false, "avgPriceMins": 5}) };
+                    let notional = if futures { json!({"filterType": "MIN_NOTIONAL", "notional": num(futures, l.min_notional)}) } else { json!({"filterType": "NOTIONAL", "minNotional": num(futures, l.min_notional), "applyMinToMarket": true, "maxNotional": "9000000", "applyMaxToMarket": false, "avgPriceMins": 5}) };
                     json!({"symbol": l.symbol, "status": "TRADING", "baseAsset": l.base, "quoteAsset": l.quote, "baseAssetPrecision": 8, "quoteAssetPrecision": 8,
                         "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
                         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
                         "filters": [
-                            {"filterType": "PRICE_FILTER", "minPrice": plain(l.tick_size), "maxPrice": "1000000", "tickSize": plain(l.tick_size)},
-                            {"filterType": "LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "9000", "stepSize": plain(l.lot_size)},
+                            {"filterType": "PRICE_FILTER", "minPrice": num(futures, l.tick_size), "maxPrice": "1000000", "tickSize": num(futures, l.tick_size)},
+                            {"filterType": "LOT_SIZE", "minQty": num(futures, l.min_qty), "maxQty": "9000", "stepSize": num(futures, l.lot_size)},
                             notional
                         ]})
                 })
@@ -448,8 +454,8 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             // The book as last published, so its id lines up with the diffs.
             let books = state.books.lock().unwrap_or_else(|p| p.into_inner());
             let track = books.by_symbol.get(symbol).ok_or_else(|| error(StatusCode::BAD_REQUEST, -1121, "Invalid symbol."))?;
-            let bids: Vec<Value> = track.bids.iter().rev().take(limit).map(|(p, q)| json!([plain(*p), plain(*q)])).collect();
-            let asks: Vec<Value> = track.asks.iter().take(limit).map(|(p, q)| json!([plain(*p), plain(*q)])).collect();
+            let bids: Vec<Value> = track.bids.iter().rev().take(limit).map(|(p, q)| json!([num(futures, *p), num(futures, *q)])).collect();
+            let asks: Vec<Value> = track.asks.iter().take(limit).map(|(p, q)| json!([num(futures, *p), num(futures, *q)])).collect();
             let mut body = json!({"lastUpdateId": track.update_id, "bids": bids, "asks": asks});
             if futures {
                 body["E"] = json!(now);
@@ -596,14 +602,14 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
         ("GET", "/account") if !futures => {
             signed(state, headers, query, body)?;
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
-            let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "free": plain(free), "locked": plain(locked)})).collect();
+            let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "free": num(futures, free), "locked": num(futures, locked)})).collect();
             Ok(ok(json!({"makerCommission": 2, "takerCommission": 4, "canTrade": true, "canWithdraw": false, "canDeposit": false, "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"], "updateTime": now})))
         }
         ("GET", "/positionRisk") | ("GET", "/balance") if futures => {
             signed(state, headers, query, body)?;
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             if path == "/balance" {
-                let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "balance": plain(free + locked), "availableBalance": plain(free)})).collect();
+                let balances: Vec<Value> = market.balances().into_iter().map(|(a, free, locked)| json!({"asset": a, "balance": num(futures, free + locked), "availableBalance": num(futures, free)})).collect();
                 return Ok(ok(Value::Array(balances)));
             }
             // v2 and v3 fields together (v3 leaves out leverage and margin type); the copied
@@ -618,10 +624,10 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                     let mark = market.last_price(&l.symbol).unwrap_or(entry);
                     let leverage = market.leverage.get(&l.symbol).copied().unwrap_or(crate::market::DEFAULT_LEVERAGE);
                     let notional = amount * mark;
-                    json!({"symbol": l.symbol, "positionSide": "BOTH", "positionAmt": plain(amount), "entryPrice": plain(entry.round_dp(8)), "breakEvenPrice": plain(entry.round_dp(8)),
-                        "markPrice": plain(mark), "unRealizedProfit": plain(((mark - entry) * amount).round_dp(8)), "liquidationPrice": "0", "isolatedMargin": "0",
-                        "notional": plain(notional.round_dp(8)), "marginAsset": l.quote, "isolatedWallet": "0", "initialMargin": plain((notional.abs() / leverage).round_dp(8)),
-                        "maintMargin": plain((notional.abs() * Decimal::new(4, 3)).round_dp(8)), "positionInitialMargin": plain((notional.abs() / leverage).round_dp(8)),
+                    json!({"symbol": l.symbol, "positionSide": "BOTH", "positionAmt": num(futures, amount), "entryPrice": num(futures, entry.round_dp(8)), "breakEvenPrice": num(futures, entry.round_dp(8)),
+                        "markPrice": num(futures, mark), "unRealizedProfit": num(futures, ((mark - entry) * amount).round_dp(8)), "liquidationPrice": "0", "isolatedMargin": "0",
+                        "notional": num(futures, notional.round_dp(8)), "marginAsset": l.quote, "isolatedWallet": "0", "initialMargin": num(futures, (notional.abs() / leverage).round_dp(8)),
+                        "maintMargin": num(futures, (notional.abs() * Decimal::new(4, 3)).round_dp(8)), "positionInitialMargin": num(futures, (notional.abs() / leverage).round_dp(8)),
                         "openOrderInitialMargin": "0", "adl": 0, "bidNotional": "0", "askNotional": "0", "leverage": leverage.to_string(), "marginType": "cross",
                         "maxNotionalValue": "1000000", "isAutoAddMargin": "false", "updateTime": now})
                 })
@@ -634,18 +640,18 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             let assets: Vec<Value> = market
                 .balances()
                 .into_iter()
-                .map(|(a, free, locked)| json!({"asset": a, "walletBalance": plain(free + locked), "unrealizedProfit": "0", "marginBalance": plain(free + locked), "availableBalance": plain(free), "maxWithdrawAmount": plain(free), "updateTime": now}))
+                .map(|(a, free, locked)| json!({"asset": a, "walletBalance": num(futures, free + locked), "unrealizedProfit": "0", "marginBalance": num(futures, free + locked), "availableBalance": num(futures, free), "maxWithdrawAmount": num(futures, free), "updateTime": now}))
                 .collect();
             let positions: Vec<Value> = market
                 .positions()
                 .into_iter()
                 .filter(|(_, q)| !q.is_zero())
-                .map(|(s, q)| json!({"symbol": s, "positionSide": "BOTH", "positionAmt": plain(q), "unrealizedProfit": "0", "isolatedMargin": "0", "notional": "0", "isolatedWallet": "0", "initialMargin": "0", "maintMargin": "0", "updateTime": now}))
+                .map(|(s, q)| json!({"symbol": s, "positionSide": "BOTH", "positionAmt": num(futures, q), "unrealizedProfit": "0", "isolatedMargin": "0", "notional": "0", "isolatedWallet": "0", "initialMargin": "0", "maintMargin": "0", "updateTime": now}))
                 .collect();
             let wallet: Decimal = market.balances().into_iter().filter(|(a, _, _)| a == "USDT").map(|(_, f, l)| f + l).sum();
-            Ok(ok(json!({"totalInitialMargin": "0", "totalMaintMargin": "0", "totalWalletBalance": plain(wallet), "totalUnrealizedProfit": "0", "totalMarginBalance": plain(wallet),
-                "totalPositionInitialMargin": "0", "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": plain(wallet), "totalCrossUnPnl": "0", "availableBalance": plain(wallet),
-                "maxWithdrawAmount": plain(wallet), "assets": assets, "positions": positions})))
+            Ok(ok(json!({"totalInitialMargin": "0", "totalMaintMargin": "0", "totalWalletBalance": num(futures, wallet), "totalUnrealizedProfit": "0", "totalMarginBalance": num(futures, wallet),
+                "totalPositionInitialMargin": "0", "totalOpenOrderInitialMargin": "0", "totalCrossWalletBalance": num(futures, wallet), "totalCrossUnPnl": "0", "availableBalance": num(futures, wallet),
+                "maxWithdrawAmount": num(futures, wallet), "assets": assets, "positions": positions})))
         }
         ("GET", "/leverageBracket") if futures => {
             let params = signed(state, headers, query, body)?;
@@ -739,10 +745,10 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 let volume: Decimal = trades.iter().map(|t| t.qty).sum();
                 let quote: Decimal = trades.iter().map(|t| t.qty * t.price).sum();
                 let change_pct = if open.is_zero() { Decimal::ZERO } else { ((last - open) / open * Decimal::ONE_HUNDRED).round_dp(3) };
-                out.push(json!({"symbol": l.symbol, "priceChange": plain(last - open), "priceChangePercent": plain(change_pct),
-                    "weightedAvgPrice": plain(if volume.is_zero() { last } else { (quote / volume).round_dp(8) }), "lastPrice": plain(last),
-                    "lastQty": plain(trades.last().map(|t| t.qty).unwrap_or_default()), "openPrice": plain(open), "highPrice": plain(high), "lowPrice": plain(low),
-                    "volume": plain(volume), "quoteVolume": plain(quote), "openTime": day_ago, "closeTime": now,
+                out.push(json!({"symbol": l.symbol, "priceChange": num(futures, last - open), "priceChangePercent": num(futures, change_pct),
+                    "weightedAvgPrice": num(futures, if volume.is_zero() { last } else { (quote / volume).round_dp(8) }), "lastPrice": num(futures, last),
+                    "lastQty": num(futures, trades.last().map(|t| t.qty).unwrap_or_default()), "openPrice": num(futures, open), "highPrice": num(futures, high), "lowPrice": num(futures, low),
+                    "volume": num(futures, volume), "quoteVolume": num(futures, quote), "openTime": day_ago, "closeTime": now,
                     "firstId": trades.first().map(|t| t.trade_id).unwrap_or(-1), "lastId": trades.last().map(|t| t.trade_id).unwrap_or(-1), "count": trades.len()}));
             }
             match (params.contains_key("symbol"), out.len()) {
@@ -770,12 +776,12 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 let last = market.last_price(&l.symbol).unwrap_or_default();
                 let book = market.depth(&l.symbol, 1);
                 let (bid, ask) = book.map(|b| (b.bids.first().map(|x| (x.price, x.qty)), b.asks.first().map(|x| (x.price, x.qty)))).unwrap_or((None, None));
-                let side = |s: Option<(Decimal, Decimal)>| s.map(|(p, q)| (plain(p), plain(q))).unwrap_or(("0".into(), "0".into()));
+                let side = |s: Option<(Decimal, Decimal)>| s.map(|(p, q)| (num(futures, p), num(futures, q))).unwrap_or(("0".into(), "0".into()));
                 let ((bid_price, bid_qty), (ask_price, ask_qty)) = (side(bid), side(ask));
                 out.push(match path {
-                    "/ticker/price" => json!({"symbol": l.symbol, "price": plain(last), "time": now}),
+                    "/ticker/price" => json!({"symbol": l.symbol, "price": num(futures, last), "time": now}),
                     "/ticker/bookTicker" => json!({"symbol": l.symbol, "bidPrice": bid_price, "bidQty": bid_qty, "askPrice": ask_price, "askQty": ask_qty, "time": now}),
-                    _ => json!({"symbol": l.symbol, "markPrice": plain(last), "indexPrice": plain(last), "estimatedSettlePrice": plain(last), "lastFundingRate": "0.00010000",
+                    _ => json!({"symbol": l.symbol, "markPrice": num(futures, last), "indexPrice": num(futures, last), "estimatedSettlePrice": num(futures, last), "lastFundingRate": "0.00010000",
                         "interestRate": "0.00010000", "nextFundingTime": (now / 28_800_000 + 1) * 28_800_000, "time": now}),
                 });
             }
@@ -830,7 +836,7 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
             let fills: Vec<Value> = m
                 .trades_of_order(o.order_id)
                 .into_iter()
-                .map(|t| json!({"price": plain(t.price), "qty": plain(t.qty), "commission": plain(t.fee), "commissionAsset": t.fee_asset, "tradeId": t.trade_id}))
+                .map(|t| json!({"price": num(futures, t.price), "qty": num(futures, t.qty), "commission": num(futures, t.fee), "commissionAsset": t.fee_asset, "tradeId": t.trade_id}))
                 .collect();
             (Ok((o, fills)), h)
         }
@@ -873,6 +879,7 @@ fn place_one(state: &VenueState, params: &Params, futures: bool, now: i64, fault
 /// public USD-M docs (the copied ones do not cover market data).
 fn usdm_symbol(l: &crate::market::Listing) -> Value {
     let decimals = |step: Decimal| step.normalize().scale();
+    let futures = true;
     json!({
         "symbol": l.symbol, "pair": l.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000i64, "onboardDate": 1569398400000i64,
         "status": "TRADING", "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
@@ -881,12 +888,12 @@ fn usdm_symbol(l: &crate::market::Listing) -> Value {
         "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500", "liquidationFee": "0.012500", "marketTakeBound": "0.05",
         "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": plain(l.tick_size), "maxPrice": "1000000", "tickSize": plain(l.tick_size)},
-            {"filterType": "LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "1000", "stepSize": plain(l.lot_size)},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": plain(l.min_qty), "maxQty": "120", "stepSize": plain(l.lot_size)},
+            {"filterType": "PRICE_FILTER", "minPrice": num(futures, l.tick_size), "maxPrice": "1000000", "tickSize": num(futures, l.tick_size)},
+            {"filterType": "LOT_SIZE", "minQty": num(futures, l.min_qty), "maxQty": "1000", "stepSize": num(futures, l.lot_size)},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": num(futures, l.min_qty), "maxQty": "120", "stepSize": num(futures, l.lot_size)},
             {"filterType": "MAX_NUM_ORDERS", "limit": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-            {"filterType": "MIN_NOTIONAL", "notional": plain(l.min_notional)},
+            {"filterType": "MIN_NOTIONAL", "notional": num(futures, l.min_notional)},
             {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500", "multiplierDecimal": "4"}
         ],
         "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],

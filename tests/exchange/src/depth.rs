@@ -88,7 +88,8 @@ impl Books {
                 *skip -= 1;
                 continue;
             }
-            let level = |l: &[(Decimal, Decimal)]| l.iter().map(|(p, q)| json!([plain(*p), plain(*q)])).collect::<Vec<_>>();
+            let futures = kind == Kind::BinanceUsdm;
+            let level = |l: &[(Decimal, Decimal)]| l.iter().map(|(p, q)| json!([crate::binance::num(futures, *p), crate::binance::num(futures, *q)])).collect::<Vec<_>>();
             let symbol = &listing.symbol;
             match kind {
                 Kind::BinanceSpot => out.push((

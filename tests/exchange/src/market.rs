@@ -118,7 +118,6 @@ pub struct Market {
     by_order_id: HashMap<i64, String>,
     trades: Vec<Trade>,
     next_order_id: i64,
-    next_public_id: i64,
     /// Orders whose acceptance was already pushed.
     announced: std::collections::HashSet<String>,
     /// A fault: the next immediate-or-cancel or market order finds only this much
@@ -146,6 +145,8 @@ impl Market {
             maker_fee,
             taker_fee,
             balances,
+            // Binance and OKX spot charge each side in the asset it receives.
+            fees_in_received: !perpetual,
             faults: Faults::default(),
         });
         for (i, l) in listings.iter().enumerate() {
@@ -165,8 +166,12 @@ impl Market {
                 },
                 l.liquidity.clone(),
             );
+            if l.contract_value != Decimal::ONE {
+                // An OKX swap beside the spot pairs: fees in its settlement asset.
+                venue.set_fees_in_received(InstrumentId(i as u32), false);
+            }
         }
-        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, next_public_id: 1, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new(), leverage: HashMap::new() }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new(), leverage: HashMap::new() }
     }
 
     pub fn listings(&self) -> &[Listing] {
@@ -338,33 +343,53 @@ impl Market {
     }
 
     /// A trade by the rest of the market: it goes through our resting orders it reaches.
+    ///
+    /// On the tape, each execution against one of our orders is a trade of its own, with
+    /// the id our fill carries, and what is left of the print trades among others under
+    /// a new id: a client matches its fills to the tape by trade id.
     pub fn print(&mut self, symbol: &str, price: Decimal, qty: Decimal, aggressor: Side, now_ms: i64) -> Result<Vec<Happening>, Refusal> {
         let Some(instrument) = self.instrument(symbol) else { return Err(Refusal("Invalid symbol.".into())) };
-        let trade_id = self.next_public_id as u64;
+        let trade_id = self.venue.take_trade_id();
         self.venue.replay_print(instrument, &MarketPrint { trade_id, price, qty, aggressor, ts_ms: now_ms });
-        Ok(self.drain(now_ms))
+        Ok(self.drain_print(now_ms, Some(trade_id)))
     }
 
     fn drain(&mut self, now_ms: i64) -> Vec<Happening> {
+        self.drain_print(now_ms, None)
+    }
+
+    /// What the venue reported, as the exchange's records and pushes. Trade ids are the
+    /// venue's execution ids, one id space for the tape and the accounts' trades.
+    fn drain_print(&mut self, now_ms: i64, print: Option<u64>) -> Vec<Happening> {
         let mut events = Vec::new();
         self.venue.drain_events(&mut events);
         let mut out = Vec::new();
+        // Executions against our orders that the venue put on no tape (a print's), and
+        // the ids it did publish.
+        let mut unpublished: Vec<(i64, InstrumentId, Decimal, Decimal, Side, i64)> = Vec::new();
+        let mut published = std::collections::HashSet::new();
+        let mut print_trade = None;
         for event in events {
             match event {
                 VenueEvent::Book(_) => {}
+                VenueEvent::Trade(t) if Some(t.trade_id) == print => print_trade = Some(t),
                 VenueEvent::Trade(t) => {
                     let symbol = self.listings[t.instrument.0 as usize].symbol.clone();
-                    let trade_id = self.next_public_id;
-                    self.next_public_id += 1;
-                    out.push(Happening::Public { symbol, trade_id, price: t.price, qty: t.qty, buyer_is_maker: t.aggressor == Side::Sell, ts_ms: t.ts_ms });
+                    published.insert(t.trade_id as i64);
+                    out.push(Happening::Public { symbol, trade_id: t.trade_id as i64, price: t.price, qty: t.qty, buyer_is_maker: t.aggressor == Side::Sell, ts_ms: t.ts_ms });
                 }
                 VenueEvent::Fill(f) => {
+                    // The venue's execution id ends its fill ids (`<venue>-<n>`).
+                    let Some(trade_id) = f.trade_id.rsplit('-').next().and_then(|n| n.parse::<i64>().ok()) else { continue };
+                    if !unpublished.iter().any(|u| u.0 == trade_id) {
+                        unpublished.push((trade_id, f.instrument, f.price, f.qty, f.side, f.ts_ms));
+                    }
                     let Some(order) = self.orders.get_mut(&f.client_order_id) else { continue };
                     order.executed += f.qty;
                     order.quote += f.qty * f.price;
                     order.updated_ms = now_ms;
                     let trade = Trade {
-                        trade_id: self.trades.len() as i64 + 5_000_001,
+                        trade_id,
                         order_id: order.order_id,
                         client_order_id: f.client_order_id.clone(),
                         symbol: order.symbol.clone(),
@@ -399,6 +424,17 @@ impl Market {
                     out.push(Happening::Order { order: Box::new(order.clone()), trade: None, kind });
                 }
             }
+        }
+        // A print's executions against our resting orders, then the rest of the print.
+        let mut executed = Decimal::ZERO;
+        for (trade_id, instrument, price, qty, ours, ts_ms) in unpublished.into_iter().filter(|u| !published.contains(&u.0)) {
+            executed += qty;
+            let symbol = self.listings[instrument.0 as usize].symbol.clone();
+            out.push(Happening::Public { symbol, trade_id, price, qty, buyer_is_maker: ours == Side::Buy, ts_ms });
+        }
+        if let Some(t) = print_trade.filter(|t| t.qty > executed) {
+            let symbol = self.listings[t.instrument.0 as usize].symbol.clone();
+            out.push(Happening::Public { symbol, trade_id: t.trade_id as i64, price: t.price, qty: t.qty - executed, buyer_is_maker: t.aggressor == Side::Sell, ts_ms: t.ts_ms });
         }
         out
     }

@@ -47,6 +47,9 @@ pub struct PaperVenueConfig {
     pub maker_fee: Decimal,
     pub taker_fee: Decimal,
     pub balances: BTreeMap<String, Decimal>,
+    /// Spot only: each side pays its fee in the asset it receives (a buyer in the base
+    /// asset), as Binance and OKX spot charge; otherwise every fee is in the quote asset.
+    pub fees_in_received: bool,
     /// Misbehaviour to inject, to test what sits above a venue.
     pub faults: Faults,
 }
@@ -119,6 +122,8 @@ struct Instrument {
     book: OrderBook,
     liquidity: Option<LiquidityProfile>,
     last_price: Option<Decimal>,
+    /// A buyer pays its fee in the base asset (see [`PaperVenueConfig::fees_in_received`]).
+    fees_in_received: bool,
 }
 
 /// An incoming order while it walks the book.
@@ -195,7 +200,25 @@ impl PaperVenue {
     /// Lists an instrument, with the background liquidity its replay should keep around
     /// each print (none: only our own orders and the prints trade).
     pub fn add_instrument(&mut self, info: InstrumentInfo, liquidity: Option<LiquidityProfile>) {
-        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None });
+        let fees_in_received = self.config.fees_in_received && self.config.settlement == Settlement::Spot;
+        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None, fees_in_received });
+    }
+
+    /// A trade id from the venue's own sequence, for a trade made outside it (an
+    /// exchange built on this venue prints the rest of the market's trades with it), so
+    /// one id space covers every trade.
+    pub fn take_trade_id(&mut self) -> u64 {
+        let id = self.next_trade_id;
+        self.next_trade_id += 1;
+        id
+    }
+
+    /// Overrides the venue's fee asset rule for one instrument: a venue listing spot pairs
+    /// and contracts side by side charges contracts in their margin asset.
+    pub fn set_fees_in_received(&mut self, instrument: InstrumentId, on: bool) {
+        if let Some(i) = self.instruments.get_mut(&instrument) {
+            i.fees_in_received = on && self.config.settlement == Settlement::Spot;
+        }
     }
 
     /// The venue's changing state, for a checkpoint.
@@ -382,27 +405,33 @@ impl PaperVenue {
         self.balances.entry((account, asset.to_string())).or_default()
     }
 
-    /// Moves the money of one execution between the two accounts and collects fees in
-    /// the quote asset; releases the funds each side held for the executed quantity.
+    /// Moves the money of one execution between the two accounts and collects the fees
+    /// (the buyer's in the base asset when fees are in the received asset, else in the
+    /// quote asset); releases the funds each side held for the executed quantity. The
+    /// buyer's fee comes back with its asset.
     #[allow(clippy::too_many_arguments)]
-    fn settle(&mut self, info: &InstrumentInfo, buyer: (Account, Decimal, Liquidity), seller: (Account, Decimal, Liquidity), price: Decimal, qty: Decimal) -> (Decimal, Decimal) {
+    fn settle(&mut self, info: &InstrumentInfo, in_base: bool, buyer: (Account, Decimal, Liquidity), seller: (Account, Decimal, Liquidity), price: Decimal, qty: Decimal) -> ((Decimal, String), Decimal) {
         let notional = price * qty;
         let rate = |l: Liquidity| if l == Liquidity::Maker { self.config.maker_fee } else { self.config.taker_fee };
-        let buyer_fee = notional * rate(buyer.2);
+        let buyer_fee = if in_base { qty * rate(buyer.2) } else { notional * rate(buyer.2) };
         let seller_fee = notional * rate(seller.2);
         let (base, quote) = (info.base_asset.clone(), info.quote_asset.clone());
+        let (base_fee, quote_fee) = if in_base { (buyer_fee, Decimal::ZERO) } else { (Decimal::ZERO, buyer_fee) };
         let b = self.balance_mut(buyer.0, &base);
-        b.total += qty;
+        b.total += qty - base_fee;
         let b = self.balance_mut(buyer.0, &quote);
-        b.total -= notional + buyer_fee;
+        b.total -= notional + quote_fee;
         b.locked -= buyer.1 * qty;
         let s = self.balance_mut(seller.0, &base);
         s.total -= qty;
         s.locked -= seller.1 * qty;
         let s = self.balance_mut(seller.0, &quote);
         s.total += notional - seller_fee;
-        *self.fees_collected.entry(quote).or_default() += buyer_fee + seller_fee;
-        (buyer_fee, seller_fee)
+        if in_base {
+            *self.fees_collected.entry(base.clone()).or_default() += base_fee;
+        }
+        *self.fees_collected.entry(quote.clone()).or_default() += quote_fee + seller_fee;
+        ((buyer_fee, if in_base { base } else { quote }), seller_fee)
     }
 
     /// Walks the opposite side of the book with an incoming order until it is filled,
@@ -436,16 +465,18 @@ impl PaperVenue {
             let maker_done = maker.remaining.is_zero();
             let maker_snapshot = maker.clone();
             let info = inst.info.clone();
+            let fees_in_received = inst.fees_in_received;
             taker.remaining -= qty;
             let (buyer, seller) = match taker.side {
                 Side::Buy => ((taker.account, taker.lock_per_unit, Liquidity::Taker), (maker_snapshot.account, maker_snapshot.lock_per_unit, Liquidity::Maker)),
                 Side::Sell => ((maker_snapshot.account, maker_snapshot.lock_per_unit, Liquidity::Maker), (taker.account, taker.lock_per_unit, Liquidity::Taker)),
             };
-            let (buyer_fee, seller_fee) = self.settle(&info, buyer, seller, price, qty);
-            let (taker_fee, maker_fee) = match taker.side {
-                Side::Buy => (buyer_fee, seller_fee),
-                Side::Sell => (seller_fee, buyer_fee),
+            let ((buyer_fee, buyer_fee_asset), seller_fee) = self.settle(&info, fees_in_received, buyer, seller, price, qty);
+            let fee_of = |side: Side| match side {
+                Side::Buy => (buyer_fee, buyer_fee_asset.as_str()),
+                Side::Sell => (seller_fee, info.quote_asset.as_str()),
             };
+            let (taker_fee, maker_fee) = (fee_of(taker.side), fee_of(taker.side.opposite()));
             let trade_id = self.next_trade_id;
             self.next_trade_id += 1;
             for (account, owner, client_order_id, side, fee, liquidity) in [
@@ -461,8 +492,8 @@ impl PaperVenue {
                         side,
                         price,
                         qty,
-                        fee,
-                        fee_asset: info.quote_asset.clone(),
+                        fee: fee.0,
+                        fee_asset: fee.1.to_string(),
                         liquidity,
                         ts_ms,
                     });
