@@ -716,6 +716,12 @@ fn binance_market_streams_take_subscriptions() {
         // A combined connection opened with no stream subscribes later too.
         let mut combined = Connection::open(&format!("ws://{spot}/stream"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ws_request(&mut combined, json!({"method": "GET_PROPERTY", "params": ["combined"], "id": 1})).await, json!({"result": true, "id": 1}));
+        // "A single connection can listen to a maximum of 1024 streams": the 1,025th is refused.
+        let many: Vec<String> = (0..1025).map(|i| format!("coin{i}usdt@trade")).collect();
+        let refused = ws_request(&mut combined, json!({"method": "SUBSCRIBE", "params": many, "id": 2})).await;
+        assert!(refused["code"] == 2 && refused["msg"].as_str().is_some_and(|m| m.contains("1024")), "{refused}");
+        let listed = ws_request(&mut combined, json!({"method": "LIST_SUBSCRIPTIONS", "id": 3})).await;
+        assert_eq!(listed["result"].as_array().map(Vec::len), Some(1024), "the first 1024 stay");
     });
 }
 
