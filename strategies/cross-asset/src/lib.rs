@@ -263,10 +263,10 @@ impl Strategy for CrossAsset {
                         if s.seen_fills.len() > 10_000 {
                             s.seen_fills.remove(0);
                         }
-                        s.primary.apply(f.side, f.qty, f.price, f.fee);
+                        s.primary.apply_fill(f, &pair.primary);
                     }
                     Event::Fill(f) if f.is_mine() && f.instrument == pair.hedge.id => {
-                        s.hedge.apply(f.side, f.qty, f.price, f.fee);
+                        s.hedge.apply_fill(f, &pair.hedge);
                         if let Some(w) = s.working.as_mut().filter(|w| w.id == f.client_order_id) {
                             w.filled += f.qty;
                         }

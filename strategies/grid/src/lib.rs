@@ -151,7 +151,7 @@ impl Grid {
     }
 
     fn on_fill(&mut self, fill: &Fill) {
-        self.state.book.apply(fill.side, fill.qty, fill.price, fill.fee);
+        self.state.book.apply_fill(fill, &self.info);
     }
 
     fn next_id(&mut self, kind: &str) -> String {
