@@ -85,11 +85,14 @@ pub struct SandboxConfig {
     pub call_timeout_ms: u64,
     /// Linear memory a strategy instance may grow to.
     pub memory_limit_mb: u64,
+    /// How long after a hot swap the previous version is kept ready: a new version that
+    /// traps within it is rolled back. 0: no probation.
+    pub swap_probation_ms: u64,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        SandboxConfig { call_timeout_ms: 200, memory_limit_mb: 64 }
+        SandboxConfig { call_timeout_ms: 200, memory_limit_mb: 64, swap_probation_ms: 60_000 }
     }
 }
 
@@ -717,6 +720,9 @@ impl Config {
             return Err(format!("sandbox.call_timeout_ms {} must be 1 to 60000", self.sandbox.call_timeout_ms));
         }
         // A wasm32 memory cannot exceed 4 GiB; a larger figure would overflow into nonsense.
+        if self.sandbox.swap_probation_ms > 86_400_000 {
+            return Err(format!("sandbox.swap_probation_ms {} must be 0 to 86400000 (a day)", self.sandbox.swap_probation_ms));
+        }
         if self.sandbox.memory_limit_mb == 0 || self.sandbox.memory_limit_mb > 4096 {
             return Err(format!("sandbox.memory_limit_mb {} must be 1 to 4096", self.sandbox.memory_limit_mb));
         }

@@ -55,6 +55,58 @@ fn swap_mid_stream_loses_and_repeats_nothing() {
     assert_eq!(engine.slots()[0].stats.events, PRINTS);
 }
 
+/// A new version that passes init and restore but traps on its first events is rolled
+/// back: the previous version runs again from the state it handed over and is given every
+/// event since the swap, the trapping batch included, so nothing is lost or counted twice.
+#[test]
+fn a_version_that_traps_on_probation_is_rolled_back_without_losing_an_event() {
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &guest("counter-v1"))]);
+    let notices = engine.subscribe();
+    for _ in 0..PRINTS / 2 {
+        assert!(engine.step());
+    }
+    let v1_hash = engine.slots()[0].hash.clone();
+    let bad = Arc::new(plugin.load(&guest("counter-bad")).unwrap_or_else(|e| panic!("{e}")));
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad.clone() }).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+    let heard: Vec<Notice> = notices.try_iter().collect();
+    assert!(matches!(&heard[0], Notice::Swapped { to, .. } if *to == bad.hash), "{heard:?}");
+    match &heard[1] {
+        Notice::RolledBack { strategy, from, to, reason } => {
+            assert_eq!((strategy.as_str(), from, to), ("c", &bad.hash, &v1_hash));
+            assert!(reason.contains("panicked"), "{reason}");
+        }
+        other => panic!("expected a rollback, got {other:?} in {heard:?}"),
+    }
+    assert!(!heard.iter().any(|n| matches!(n, Notice::StrategyFailed { .. })), "{heard:?}");
+    assert_eq!(engine.slots()[0].hash, v1_hash);
+    assert_eq!(engine.slots()[0].status, runtime::stats::SlotStatus::Running);
+    let state = counter_state(&mut engine, "c");
+    assert_eq!(state["version"], "counter-v1");
+    assert_eq!(state["count"], PRINTS, "every trade counted once: {state}");
+    assert_eq!(state["id_sum"], id_sum(PRINTS));
+    assert_eq!(state["out_of_order"], 0);
+    assert_eq!(state["foreign_key_seen"], false, "the key/value state is back as v1 handed it over");
+}
+
+/// With probation off, a new version that traps is stopped like any other.
+#[test]
+fn without_probation_a_trapping_new_version_is_stopped() {
+    let plugin = plugin_host();
+    let config = format!("[sandbox]\nswap_probation_ms = 0\n{}", counter_config(2_000));
+    let mut engine = e2e::engine(&config, &plugin, &[("counter", &guest("counter-v1"))]);
+    let notices = engine.subscribe();
+    for _ in 0..1_000 {
+        assert!(engine.step());
+    }
+    let bad = Arc::new(plugin.load(&guest("counter-bad")).unwrap_or_else(|e| panic!("{e}")));
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad }).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+    assert!(notices.try_iter().any(|n| matches!(n, Notice::StrategyFailed { .. })));
+    assert!(matches!(engine.slots()[0].status, runtime::stats::SlotStatus::Failed(_)));
+}
+
 #[test]
 fn file_change_is_watched_swapped_and_a_broken_version_is_refused() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));

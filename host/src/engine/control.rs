@@ -1,9 +1,10 @@
 //! Changes applied between two batches: hot swaps of a component and config reloads.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::start::resolve_grant;
-use super::{Control, Engine, Notice};
+use super::{Control, Engine, Notice, Probation};
 use crate::config::Config;
 use crate::model::{shown, Event};
 use crate::plugin::LoadedComponent;
@@ -53,8 +54,11 @@ impl Engine {
     }
 
     /// Replaces every instance of `component` with the new version: init it, hand it the
-    /// old version's snapshot, and only then switch. Any failure keeps the old version.
-    pub(super) fn swap(&mut self, component: &str, loaded: &LoadedComponent) {
+    /// old version's snapshot, and only then switch. Any failure keeps the old version,
+    /// with its key/value state as it was (the new one may have written to it). The old
+    /// version stays ready for `sandbox.swap_probation_ms`, to take over again should the
+    /// new one trap (see [`Engine::roll_back`]).
+    pub(super) fn swap(&mut self, component: &str, loaded: &Arc<LoadedComponent>) {
         let mut matched = false;
         for index in 0..self.slots.len() {
             if self.slots[index].component != component {
@@ -62,15 +66,18 @@ impl Engine {
             }
             matched = true;
             let started = Instant::now();
+            let kv_before = self.slots[index].kv.lock().entries().clone();
             let slot = &self.slots[index];
             let (mut next, subscriptions) = match self.start_instance(slot, loaded) {
                 Ok(started) => started,
                 Err(reason) => {
+                    self.slots[index].kv.lock().replace(kv_before);
                     self.reject_swap(index, loaded, reason);
                     continue;
                 }
             };
             let slot = &mut self.slots[index];
+            let mut handed_over = None;
             if let Some(old) = slot.instance.as_mut() {
                 let state = match old.snapshot() {
                     Ok(state) => state,
@@ -83,17 +90,17 @@ impl Engine {
                         continue;
                     }
                 };
-                match next.restore(&state) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(refusal)) => {
-                        self.reject_swap(index, loaded, format!("restore refused: {refusal}"));
-                        continue;
-                    }
-                    Err(trap) => {
-                        self.reject_swap(index, loaded, format!("restore {trap}"));
-                        continue;
-                    }
+                let refused = match next.restore(&state) {
+                    Ok(Ok(())) => None,
+                    Ok(Err(refusal)) => Some(format!("restore refused: {refusal}")),
+                    Err(trap) => Some(format!("restore {trap}")),
+                };
+                if let Some(reason) = refused {
+                    self.slots[index].kv.lock().replace(kv_before);
+                    self.reject_swap(index, loaded, reason);
+                    continue;
                 }
+                handed_over = Some(state);
             } else {
                 tracing::warn!(strategy = %slot.name, "the previous version had stopped; the new version starts from its init state");
             }
@@ -103,6 +110,12 @@ impl Engine {
                 slot.next_timer = None;
             }
             slot.instance = Some(next);
+            let previous = std::mem::replace(&mut slot.loaded, loaded.clone());
+            let probation = Duration::from_millis(self.config.sandbox.swap_probation_ms);
+            slot.probation = match handed_over {
+                Some(snapshot) if !probation.is_zero() => Some(Probation { previous, snapshot, kv: kv_before, until: Instant::now() + probation, events: Vec::new() }),
+                _ => None,
+            };
             slot.subscriptions = subscriptions;
             slot.status = SlotStatus::Running;
             slot.stats.swaps += 1;

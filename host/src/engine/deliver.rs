@@ -1,7 +1,9 @@
 //! Getting events to strategies and their decisions to the router: timers, books, what
 //! the venues report, the strategy calls themselves, and stopping a strategy that traps.
 
-use super::{Engine, Notice, MAX_ROUNDS};
+use std::time::Instant;
+
+use super::{Engine, Notice, MAX_ROUNDS, PROBATION_EVENTS};
 use crate::checkpoint;
 use crate::model::{shown, Action, Event, InstrumentId, OrderStatus};
 use crate::plugin::GuestTrap;
@@ -152,6 +154,14 @@ impl Engine {
         let now = self.clock.now_ms();
         let slot = &mut self.slots[index];
         let events = std::mem::take(&mut slot.pending);
+        if let Some(probation) = slot.probation.as_mut() {
+            if Instant::now() >= probation.until || probation.events.len() + events.len() > PROBATION_EVENTS {
+                tracing::info!(strategy = %slot.name, version = %slot.hash, "hot swap probation over: the new version is kept");
+                slot.probation = None;
+            } else {
+                probation.events.extend(events.iter().cloned());
+            }
+        }
         let Some(instance) = slot.instance.as_mut() else { return };
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
@@ -215,6 +225,9 @@ impl Engine {
 
     /// Stops a strategy that trapped, cancels its orders and tells the operator.
     pub(super) fn fail(&mut self, index: usize, trap: GuestTrap) {
+        if self.slots[index].probation.as_ref().is_some_and(|p| Instant::now() < p.until) {
+            return self.roll_back(index, trap);
+        }
         let now = self.clock.now_ms();
         let slot = &mut self.slots[index];
         slot.instance = None;
@@ -228,5 +241,51 @@ impl Engine {
         }
         self.collect_venue_events();
         self.notify(Notice::StrategyFailed { strategy: name, reason: trap.to_string() });
+    }
+}
+
+impl Engine {
+    /// A version on probation trapped: its resting orders are cancelled (it may have
+    /// placed them on a logic the previous version does not share), and the previous
+    /// version takes over from the state it handed over, given every event since the swap
+    /// (the trapping batch included) ahead of the cancels' updates. If it cannot start
+    /// again, the strategy stops as on any trap.
+    fn roll_back(&mut self, index: usize, trap: GuestTrap) {
+        let now = self.clock.now_ms();
+        let Some(probation) = self.slots[index].probation.take() else { return self.fail(index, trap) };
+        let (id, name, from) = (self.slots[index].id, self.slots[index].name.clone(), self.slots[index].hash.clone());
+        tracing::error!(strategy = %name, version = %from, "the new version {trap} on probation; rolling back to {}", probation.previous.hash);
+        self.slots[index].instance = None;
+        self.slots[index].kv.lock().replace(probation.kv);
+        let restarted = self.start_instance(&self.slots[index], &probation.previous).and_then(|(mut instance, subscriptions)| match instance.restore(&probation.snapshot) {
+            Ok(Ok(())) => Ok((instance, subscriptions)),
+            Ok(Err(refusal)) => Err(format!("restore refused: {refusal}")),
+            Err(trap) => Err(format!("restore {trap}")),
+        });
+        let (instance, subscriptions) = match restarted {
+            Ok(started) => started,
+            Err(reason) => {
+                tracing::error!(strategy = %name, "rollback failed: the previous version could not start again: {reason}");
+                return self.fail(index, trap);
+            }
+        };
+        let slot = &mut self.slots[index];
+        slot.instance = Some(instance);
+        slot.hash = probation.previous.hash.clone();
+        slot.loaded = probation.previous;
+        if slot.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
+            slot.next_timer = None;
+        }
+        slot.subscriptions = subscriptions;
+        slot.pending = probation.events;
+        self.router.set_permissions(id, &self.slots[index].subscriptions.clone());
+        {
+            let mut market = self.market.lock();
+            self.router.cancel_all(&mut market, id, None, now);
+        }
+        self.collect_venue_events();
+        let to = self.slots[index].hash.clone();
+        tracing::warn!(strategy = %name, from = %from, to = %to, "rolled back: the previous version runs again from its handed-over state");
+        self.notify(Notice::RolledBack { strategy: name, from, to, reason: trap.to_string() });
     }
 }

@@ -99,6 +99,8 @@ pub enum Notice {
     HaltConfirmed { strategy: String, cancelled: usize },
     Resumed { strategy: String },
     Stopped { strategy: String, reason: String },
+    /// A new version trapped on probation; the previous one runs again.
+    RolledBack { strategy: String, from: String, to: String, reason: String },
 }
 
 /// Why the engine could not start.
@@ -126,10 +128,29 @@ pub struct Slot {
     pub subscriptions: Subscriptions,
     pub stats: StrategyStats,
     instance: Option<StrategyInstance>,
+    /// The version running now.
+    loaded: Arc<LoadedComponent>,
+    /// After a hot swap, the version swapped out, ready to take over again.
+    probation: Option<Probation>,
     next_timer: Option<i64>,
     kv: GuestState,
     pending: Vec<Event>,
 }
+
+/// A new version on probation: if it traps before `until`, the previous version takes
+/// over again from the state it handed over, and is given every event since.
+struct Probation {
+    previous: Arc<LoadedComponent>,
+    /// The previous version's snapshot and key/value state at the swap.
+    snapshot: Vec<u8>,
+    kv: std::collections::BTreeMap<String, Vec<u8>>,
+    until: Instant,
+    /// Events delivered to the new version since the swap, for the previous one.
+    events: Vec<Event>,
+}
+
+/// Events kept for a rollback at most; past them the new version is kept for good.
+const PROBATION_EVENTS: usize = 10_000;
 
 struct Feed {
     venue: VenueId,

@@ -132,6 +132,8 @@ impl Engine {
                 subscriptions: Subscriptions::default(),
                 stats: StrategyStats::default(),
                 instance: None,
+                loaded: loaded.clone(),
+                probation: None,
                 next_timer: None,
                 kv: GuestState::default(),
                 pending: Vec::new(),

@@ -1,5 +1,5 @@
-//! Test guest shared by `counter-v1` and `counter-v2` (same source, the package name is
-//! the version label): counts every public trade it receives and checks that trade ids
+//! Test guest shared by `counter-v1`, `counter-v2` and `counter-bad` (same source, the
+//! package name is the version label; `counter-bad` traps on its first trade): counts every public trade it receives and checks that trade ids
 //! only go up, so a test can prove that across a hot swap no event was lost or repeated.
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,10 @@ struct State {
     history: Vec<String>,
     params_seen: Vec<String>,
     timers: u64,
+    /// Whether the key `counter-bad` writes at its init is in the key/value state: after
+    /// a swap to it is refused or rolled back, it must not be.
+    #[serde(default)]
+    foreign_key_seen: bool,
 }
 
 #[derive(Deserialize)]
@@ -35,10 +39,17 @@ impl Strategy for Counter {
         let p: Params = serde_json::from_str(params).map_err(|e| format!("bad params: {e}"))?;
         let info = host.lookup(&p.venue, &p.symbol)?;
         let state = State { version: env!("CARGO_PKG_NAME").to_string(), ..Default::default() };
+        if env!("CARGO_PKG_NAME") == "counter-bad" {
+            host.state_set("counter-bad", b"was here");
+        }
         Ok((Counter { state }, Subscriptions { trades: vec![info.id], timer_interval_ms: p.timer_ms, ..Default::default() }))
     }
 
-    fn on_events(&mut self, events: &[Event], _host: &mut dyn Host) -> Vec<Action> {
+    fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
+        if env!("CARGO_PKG_NAME") == "counter-bad" && events.iter().any(|e| matches!(e, Event::Trade(_))) {
+            panic!("counter-bad: a bug that shows only on live events");
+        }
+        self.state.foreign_key_seen |= host.state_get("counter-bad").is_some();
         for event in events {
             match event {
                 Event::Trade(t) => {
