@@ -27,14 +27,27 @@ use crate::model::{
 use crate::venue::VenueEvent;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OpenOrder {
-    owner: StrategyId,
-    instrument: InstrumentId,
-    side: Side,
-    price: Option<Decimal>,
+pub struct OpenOrder {
+    pub owner: StrategyId,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub price: Option<Decimal>,
     /// Quantity not yet filled (zero in checkpoints written before it was kept).
     #[serde(default)]
-    remaining: Decimal,
+    pub remaining: Decimal,
+}
+
+/// The open orders by (venue, client order id). The router owns them; strategies read
+/// their own through the `account` import, during their calls, when the router is idle.
+#[derive(Clone, Default)]
+pub struct SharedOpenOrders(std::sync::Arc<std::sync::Mutex<HashMap<(VenueId, String), OpenOrder>>>);
+
+impl SharedOpenOrders {
+    /// A panic while it was held is a host bug; the map is still usable, so the poison
+    /// is cleared rather than taking the host down.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(VenueId, String), OpenOrder>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// An open order as the control API shows it.
@@ -66,7 +79,7 @@ pub struct Router {
     used_ids: HashMap<(VenueId, String), i64>,
     /// Size at which the id set is next pruned (amortised, not on every order).
     prune_at: usize,
-    open: HashMap<(VenueId, String), OpenOrder>,
+    open: SharedOpenOrders,
     open_count: HashMap<StrategyId, u32>,
     self_trading: HashSet<StrategyId>,
     /// Instruments each strategy declared it trades on (`orders-on`); absent: anywhere.
@@ -119,7 +132,7 @@ impl Router {
             risk: RiskEngine::new(risk),
             used_ids: HashMap::new(),
             prune_at: 1024,
-            open: HashMap::new(),
+            open: SharedOpenOrders::default(),
             open_count: HashMap::new(),
             self_trading: HashSet::new(),
             orders_on: HashMap::new(),
@@ -161,7 +174,7 @@ impl Router {
     /// A strategy's position on an instrument and what its open orders would add.
     pub fn exposure(&self, owner: StrategyId, instrument: InstrumentId) -> Exposure {
         let mut e = Exposure { position: self.risk.position(owner, instrument), ..Default::default() };
-        for o in self.open.values().filter(|o| o.owner == owner && o.instrument == instrument) {
+        for o in self.open.lock().values().filter(|o| o.owner == owner && o.instrument == instrument) {
             match o.side {
                 Side::Buy => e.open_buy = e.open_buy.saturating_add(o.remaining),
                 Side::Sell => e.open_sell = e.open_sell.saturating_add(o.remaining),
@@ -175,11 +188,11 @@ impl Router {
     /// prices.
     fn gross_exposure_except(&self, market: &Market, except: (StrategyId, InstrumentId)) -> Decimal {
         let mut keys: HashSet<(StrategyId, InstrumentId)> = self.risk.positions().map(|(k, _)| *k).collect();
-        keys.extend(self.open.values().map(|o| (o.owner, o.instrument)));
+        keys.extend(self.open.lock().values().map(|o| (o.owner, o.instrument)));
         keys.remove(&except);
         let mut gross = Decimal::ZERO;
         for (owner, instrument) in keys {
-            let price = market.last_price(instrument).or_else(|| self.open.values().find(|o| o.instrument == instrument).and_then(|o| o.price)).unwrap_or_default();
+            let price = market.last_price(instrument).or_else(|| self.open.lock().values().find(|o| o.instrument == instrument).and_then(|o| o.price)).unwrap_or_default();
             gross = gross.saturating_add(self.exposure(owner, instrument).worst().saturating_mul(price));
         }
         gross
@@ -192,7 +205,7 @@ impl Router {
         self.prune_ids(now_ms);
         let mut used_ids: Vec<(VenueId, String, i64)> = self.used_ids.iter().map(|((v, id), ts)| (*v, id.clone(), *ts)).collect();
         used_ids.sort();
-        let mut open: Vec<(VenueId, String, OpenOrder)> = self.open.iter().map(|((v, id), o)| (*v, id.clone(), o.clone())).collect();
+        let mut open: Vec<(VenueId, String, OpenOrder)> = self.open.lock().iter().map(|((v, id), o)| (*v, id.clone(), o.clone())).collect();
         open.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let skip = self.journal.len().saturating_sub(JOURNAL_IN_CHECKPOINT);
         RouterState { used_ids, open, journal: self.journal.iter().skip(skip).cloned().collect() }
@@ -205,7 +218,7 @@ impl Router {
         for (_, _, order) in &state.open {
             *self.open_count.entry(order.owner).or_default() += 1;
         }
-        self.open = state.open.into_iter().map(|(v, id, o)| ((v, id), o)).collect();
+        *self.open.lock() = state.open.into_iter().map(|(v, id, o)| ((v, id), o)).collect();
         self.journal = state.journal.into();
     }
 
@@ -214,7 +227,7 @@ impl Router {
     fn prune_ids(&mut self, now_ms: i64) {
         let window_ms = i64::try_from(self.risk.global().client_id_window_s.saturating_mul(1000)).unwrap_or(i64::MAX);
         let horizon = now_ms.saturating_sub(window_ms);
-        let open = &self.open;
+        let open = self.open.lock();
         self.used_ids.retain(|key, ts| *ts >= horizon || open.contains_key(key));
         if self.used_ids.len() > MAX_REMEMBERED_IDS {
             let mut times: Vec<i64> = self.used_ids.values().copied().collect();
@@ -372,14 +385,14 @@ impl Router {
         let key = (entry.venue, entry.request.client_order_id.clone());
         self.used_ids.insert(key.clone(), entry.ts_ms);
         let r = &entry.request;
-        if self.open.insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price(), remaining: r.qty }).is_none() {
+        if self.open.lock().insert(key, OpenOrder { owner: entry.strategy, instrument: r.instrument, side: r.side, price: r.limit_price(), remaining: r.qty }).is_none() {
             *self.open_count.entry(entry.strategy).or_default() += 1;
         }
         self.record(entry);
     }
 
     fn would_cross_own(&self, venue: VenueId, request: &OrderRequest) -> Option<String> {
-        self.open.iter().find_map(|((v, id), o)| {
+        self.open.lock().iter().find_map(|((v, id), o)| {
             let crosses = *v == venue
                 && o.instrument == request.instrument
                 && o.side != request.side
@@ -396,7 +409,7 @@ impl Router {
     /// Whether `owner` has this order open (what a cancel of it would reach).
     pub fn is_open(&self, market: &Market, owner: StrategyId, instrument: InstrumentId, client_order_id: &str) -> bool {
         let Some(info) = market.instrument(instrument) else { return false };
-        self.open.get(&(info.venue, client_order_id.to_string())).is_some_and(|o| o.owner == owner)
+        self.open.lock().get(&(info.venue, client_order_id.to_string())).is_some_and(|o| o.owner == owner)
     }
 
     /// Asks the venue to cancel one order of `owner`. Unknown ids are ignored: the order
@@ -427,6 +440,7 @@ impl Router {
     pub fn open_list(&self) -> Vec<OpenView> {
         let mut list: Vec<OpenView> = self
             .open
+            .lock()
             .iter()
             .map(|((venue, id), o)| OpenView { venue: *venue, client_order_id: id.clone(), owner: o.owner, instrument: o.instrument, side: o.side, price: o.price, remaining: o.remaining })
             .collect();
@@ -434,9 +448,14 @@ impl Router {
         list
     }
 
+    /// The open orders, for the strategies' `account` import.
+    pub fn shared_open_orders(&self) -> SharedOpenOrders {
+        self.open.clone()
+    }
+
     /// Client ids of `owner`'s open orders, on one instrument or everywhere.
     pub fn open_ids(&self, owner: StrategyId, instrument: Option<InstrumentId>) -> Vec<(InstrumentId, String)> {
-        self.open.iter().filter(|(_, o)| o.owner == owner && instrument.is_none_or(|i| i == o.instrument)).map(|((_, id), o)| (o.instrument, id.clone())).collect()
+        self.open.lock().iter().filter(|(_, o)| o.owner == owner && instrument.is_none_or(|i| i == o.instrument)).map(|((_, id), o)| (o.instrument, id.clone())).collect()
     }
 
     /// Keeps the open-order book and the positions in step with what venues report.
@@ -447,7 +466,7 @@ impl Router {
             let base_fee = if FeeIn::of(&fill.fee_asset, info) == FeeIn::Base { fill.fee } else { Decimal::ZERO };
             self.risk.on_fill(owner, fill.instrument, fill.side, fill.qty, base_fee);
             if let Some(info) = info {
-                if let Some(order) = self.open.get_mut(&(info.venue, fill.client_order_id.clone())) {
+                if let Some(order) = self.open.lock().get_mut(&(info.venue, fill.client_order_id.clone())) {
                     order.remaining = order.remaining.saturating_sub(fill.qty).max(Decimal::ZERO);
                 }
             }
@@ -462,7 +481,7 @@ impl Router {
         if self.restored.contains_key(&key) {
             self.finished.insert(key.clone(), update.clone());
         }
-        if let Some(order) = self.open.remove(&key) {
+        if let Some(order) = self.open.lock().remove(&key) {
             if let Some(count) = self.open_count.get_mut(&order.owner) {
                 *count = count.saturating_sub(1);
             }

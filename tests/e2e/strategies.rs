@@ -398,3 +398,32 @@ fn self_trading_is_refused_on_a_live_venue() {
     let undeclared = Subscriptions { self_trading: true, ..Default::default() };
     assert!(check_self_trading(&live, &undeclared).is_err(), "self-trading without orders-on is refused");
 }
+
+/// The `account` import (contract 0.1.1): a strategy reads the account's balances on its
+/// venue, what it holds of an instrument, and its own open orders, as the host knows them.
+#[test]
+fn a_strategy_reads_the_account_balances_position_and_its_open_orders() {
+    let config = format!(
+        r#"{}
+[[strategy]]
+name = "s"
+component = "scripted"
+params = {{ orders = [
+  {{ venue = "paper", symbol = "BTCUSDT", id = "a1", side = "buy", price = "9000", qty = "0.01" }},
+] }}
+"#,
+        e2e::synthetic_venue(500)
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    engine.run();
+    let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let account = &seen.last().unwrap_or_else(|| panic!("empty snapshot"))["account"];
+    assert_eq!(account["open_orders"], serde_json::json!([{"instrument": 0, "client_order_id": "a1", "side": "buy", "price": "9000", "remaining": "0.01"}]), "{account}");
+    assert_eq!(account["position"], "10", "the spot account's BTC: {account}");
+    let usdt = account["balances"].as_array().and_then(|l| l.iter().find(|b| b["asset"] == "USDT")).cloned().unwrap_or_default();
+    assert_eq!(usdt["total"], "1000000", "{account}");
+    // The bid holds its price and the most its fee could be (0.01 x 9000 x 1.0004).
+    assert_eq!(usdt["available"].as_str().map(d), Some(d("999909.964")), "{account}");
+}

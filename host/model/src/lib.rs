@@ -274,6 +274,27 @@ pub enum Event<Owner = Option<StrategyId>> {
     Resumed,
 }
 
+/// One asset of the account on a venue, as a strategy reads it (`account.balances`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBalance {
+    pub asset: String,
+    /// Free and locked together.
+    pub total: Decimal,
+    /// What open orders do not hold, where it is known.
+    pub available: Option<Decimal>,
+}
+
+/// One of the strategy's orders still open, as a strategy reads it (`account.open-orders`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestingOrder {
+    pub instrument: InstrumentId,
+    pub client_order_id: String,
+    pub side: Side,
+    /// None for a market order still working.
+    pub price: Option<Decimal>,
+    pub remaining: Decimal,
+}
+
 /// Why a strategy was halted and what it may still do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Halt {

@@ -168,6 +168,7 @@ impl Engine {
             clock: self.clock.clone(),
             seed: 0x5EED_0000 + slot.id.0 as u64,
             kv: slot.kv.clone(),
+            open_orders: self.router.shared_open_orders(),
         };
         let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
         let subscriptions = match instance.init(&slot.params) {

@@ -16,7 +16,7 @@ pub fn decimal_from_wit(d: wit::Decimal) -> Result<Decimal, String> {
     Decimal::try_from_i128_with_scale(signed, d.scale as u32).map_err(|_| format!("decimal with scale {} is out of range (0 to 28)", d.scale))
 }
 
-fn side_to_wit(s: model::Side) -> wit::Side {
+pub fn side_to_wit(s: model::Side) -> wit::Side {
     match s {
         model::Side::Buy => wit::Side::Buy,
         model::Side::Sell => wit::Side::Sell,

@@ -108,6 +108,9 @@ pub struct SandboxLimits {
 /// What every store carries: the instance's view of the host.
 pub struct HostState {
     pub strategy: String,
+    pub id: StrategyId,
+    /// Every strategy's open orders, as the router keeps them; this one reads its own.
+    pub open_orders: crate::router::SharedOpenOrders,
     pub market: SharedMarket,
     pub clock: EventClock,
     pub rng: ChaCha8Rng,
@@ -284,6 +287,8 @@ impl PluginHost {
         let state = HostState {
             log_budget: capabilities::LogBudget::new(&ctx.name),
             strategy: ctx.name,
+            id: ctx.id,
+            open_orders: ctx.open_orders,
             market: ctx.market,
             clock: ctx.clock,
             rng: ChaCha8Rng::seed_from_u64(ctx.seed),
@@ -328,6 +333,7 @@ pub struct InstanceContext {
     pub clock: EventClock,
     pub seed: u64,
     pub kv: GuestState,
+    pub open_orders: crate::router::SharedOpenOrders,
 }
 
 /// Turns a core module with embedded WIT metadata into a component. The encoder is

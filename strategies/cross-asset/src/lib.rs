@@ -62,6 +62,12 @@ pub struct PairParams {
     pub execution: Execution,
     #[serde(default = "default_timeout")]
     pub limit_timeout_ms: i64,
+    /// At a fresh start, take the positions the account already holds in both instruments
+    /// (the `account` import) as the pair's own, so a restart beside an open position
+    /// hedges it rather than starting flat. Their entry prices are not known: PnL counts
+    /// from the first prices seen. A hot swap or a resume carries the state instead.
+    #[serde(default)]
+    pub adopt_positions: bool,
 }
 
 fn default_execution() -> Execution {
@@ -238,7 +244,13 @@ impl Strategy for CrossAsset {
             subs.trades.extend([primary.id, hedge.id]);
             subs.account_fills.push(primary.id);
             let window = p.beta_window.unwrap_or(2).max(2);
-            state.pairs.push(PairState { primary_returns: RollingReturns::new(window), hedge_returns: RollingReturns::new(window), ..Default::default() });
+            let mut pair = PairState { primary_returns: RollingReturns::new(window), hedge_returns: RollingReturns::new(window), ..Default::default() };
+            if p.adopt_positions {
+                pair.primary.qty = host.position(primary.id).unwrap_or_default();
+                pair.hedge.qty = host.position(hedge.id).unwrap_or_default();
+                host.log(LogLevel::Info, &format!("{}/{}: adopted the account's positions {} and {}", primary.symbol, hedge.symbol, pair.primary.qty, pair.hedge.qty));
+            }
+            state.pairs.push(pair);
             pairs.push(Pair { params: p.clone(), primary, hedge });
         }
         Ok((CrossAsset { params, pairs, state }, subs))
@@ -324,6 +336,29 @@ mod tests {
                 "threshold_pct":"1","min_size":"0.1","execution":"{execution}"{extra}}}],"rebalance_interval":1000}}"#
         );
         Harness::init(host, &params).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_fresh_start_can_adopt_the_positions_the_account_holds() {
+        let mut host = TestHost::new();
+        let btc = host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
+        let eth = host.add_instrument("b", "ETHUSDT", "ETH", "USDT", d("0.01"), d("0.01"), d("0.01"), d("5"));
+        host.positions.insert(btc.id, d("2"));
+        host.positions.insert(eth.id, d("-10"));
+        let params = |adopt: bool| {
+            format!(
+                r#"{{"pairs":[{{"primary_venue":"a","primary_symbol":"BTCUSDT","hedge_venue":"b","hedge_symbol":"ETHUSDT","method":"notional","factor":"1",
+                "threshold_pct":"1","min_size":"0.1","adopt_positions":{adopt}}}],"rebalance_interval":1000}}"#
+            )
+        };
+        let mut h = Harness::<CrossAsset>::init(host, &params(true)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((h.strategy.state.pairs[0].primary.qty, h.strategy.state.pairs[0].hedge.qty), (d("2"), d("-10")));
+        // 2 BTC at 100 against -10 ETH at 10: the target is -20 ETH, so it sells 10 more.
+        let hedge = prices(&mut h, "100", "10", 1);
+        assert!(hedge.iter().any(|a| matches!(a, Action::Place(o) if o.side == Side::Sell && o.qty == d("10"))), "{hedge:?}");
+        let host = std::mem::take(&mut h.host);
+        let flat = Harness::<CrossAsset>::init(host, &params(false)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(flat.strategy.state.pairs[0].primary.qty, Decimal::ZERO, "off by default");
     }
 
     fn prices(h: &mut Harness<CrossAsset>, btc: &str, eth: &str, ts: i64) -> Vec<Action> {

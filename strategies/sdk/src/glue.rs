@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use rust_decimal::Decimal;
 
-use crate::bindings::trading::strategy::{clock, log, market, random, state, types as wit};
+use crate::bindings::trading::strategy::{account, clock, log, market, random, state, types as wit};
 use crate::types::*;
 use crate::{Host, Strategy};
 
@@ -46,6 +46,27 @@ impl Host for WasmHost {
     }
     fn book(&mut self, instrument: InstrumentId, depth: u32) -> Option<BookSnapshot> {
         market::book(instrument.0, depth).map(book_from_wit)
+    }
+    fn balances(&mut self, venue: VenueId) -> Vec<AssetBalance> {
+        account::balances(venue.0)
+            .into_iter()
+            .map(|b| AssetBalance { asset: b.asset, total: decimal_from_wit(b.total), available: b.available.map(decimal_from_wit) })
+            .collect()
+    }
+    fn position(&mut self, instrument: InstrumentId) -> Option<Decimal> {
+        account::position(instrument.0).map(decimal_from_wit)
+    }
+    fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder> {
+        account::open_orders(instrument.map(|i| i.0))
+            .into_iter()
+            .map(|o| RestingOrder {
+                instrument: InstrumentId(o.instrument),
+                client_order_id: o.client_order_id,
+                side: side_from_wit(o.side),
+                price: o.price.map(decimal_from_wit),
+                remaining: decimal_from_wit(o.remaining),
+            })
+            .collect()
     }
 }
 

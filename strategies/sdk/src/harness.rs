@@ -21,6 +21,10 @@ pub struct TestHost {
     pub books: HashMap<InstrumentId, BookSnapshot>,
     pub state: BTreeMap<String, Vec<u8>>,
     pub logs: Vec<(LogLevel, String)>,
+    /// What `balances`, `position` and `open_orders` answer: set them as the test needs.
+    pub balances: HashMap<VenueId, Vec<AssetBalance>>,
+    pub positions: HashMap<InstrumentId, Decimal>,
+    pub open_orders: Vec<RestingOrder>,
     rng: u64,
 }
 
@@ -108,6 +112,15 @@ impl Host for TestHost {
             asks: b.asks.iter().take(depth as usize).copied().collect(),
             ts_ms: b.ts_ms,
         })
+    }
+    fn balances(&mut self, venue: VenueId) -> Vec<AssetBalance> {
+        self.balances.get(&venue).cloned().unwrap_or_default()
+    }
+    fn position(&mut self, instrument: InstrumentId) -> Option<Decimal> {
+        self.positions.get(&instrument).copied()
+    }
+    fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder> {
+        self.open_orders.iter().filter(|o| instrument.is_none_or(|i| o.instrument == i)).cloned().collect()
     }
 }
 

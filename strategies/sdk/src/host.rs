@@ -1,7 +1,9 @@
 //! The seam between a strategy and whatever runs it: the sandbox's imports, or the native
 //! test harness.
 
-use crate::types::{BookSnapshot, InstrumentId, InstrumentInfo, LogLevel, PublicTrade};
+use rust_decimal::Decimal;
+
+use crate::types::{AssetBalance, BookSnapshot, InstrumentId, InstrumentInfo, LogLevel, PublicTrade, RestingOrder, VenueId};
 
 /// Everything a strategy may ask of the runtime. Inside the component each call is one
 /// import of the WIT world; under [`crate::harness`] it is an in-memory double.
@@ -18,6 +20,15 @@ pub trait Host {
     fn lookup(&mut self, venue: &str, symbol: &str) -> Result<InstrumentInfo, String>;
     fn recent_trades(&mut self, instrument: InstrumentId, limit: u32) -> Vec<PublicTrade>;
     fn book(&mut self, instrument: InstrumentId, depth: u32) -> Option<BookSnapshot>;
+    /// The account's balances on a venue (a live venue's as it said at its last account
+    /// refresh); empty when not known.
+    fn balances(&mut self, venue: VenueId) -> Vec<AssetBalance>;
+    /// What the account holds of an instrument: the position in a contract, the base
+    /// asset's balance on a spot pair; none when not known. After a live start, this is
+    /// how a strategy learns of a position it did not build.
+    fn position(&mut self, instrument: InstrumentId) -> Option<Decimal>;
+    /// This strategy's open orders as the host knows them, on one instrument or all.
+    fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder>;
 
     /// A uniform integer in `0..bound` (0 when `bound` is 0), without modulo bias.
     fn random_below(&mut self, bound: u64) -> u64 {

@@ -1,7 +1,8 @@
-//! The host capabilities strategies import, one module each: log, clock, random, state
-//! and market. Each implements the generated `Host` trait of its WIT interface for the
+//! The host capabilities strategies import, one module each: log, clock, random, state,
+//! market and account. Each implements the generated `Host` trait of its WIT interface for the
 //! store's [`super::HostState`]; `add_to_linker` in the parent wires them all at once.
 
+mod account;
 mod clock;
 mod log;
 pub use log::LogBudget;
