@@ -30,7 +30,9 @@ use runtime::reload::{self, Watched};
 struct Cli {
     /// Strategy components to load (.wasm: components, or core modules built with the
     /// strategy SDK). Config entries refer to them by file stem: `grid` for grid.wasm.
-    /// None: the runtime only runs its venues and feeds (a market data collector).
+    /// A component the config names and this list does not is looked for as
+    /// `strategies/<name>.wasm`; a config without strategies runs only its venues and
+    /// feeds (a market data collector).
     #[arg(long, num_args = 1.., value_name = "FILE")]
     strategies: Vec<PathBuf>,
 
@@ -134,7 +136,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     let mut components = HashMap::new();
     let mut watched = Watched { strategies: HashMap::new(), config: Some(cli.config.clone()) };
-    for path in &cli.strategies {
+    // Components the config names but the command line does not: strategies/<name>.wasm.
+    let mut paths = cli.strategies.clone();
+    for entry in &config.strategies {
+        let given = paths.iter().any(|p| p.file_stem().and_then(|s| s.to_str()) == Some(entry.component.as_str()));
+        let default = PathBuf::from("strategies").join(format!("{}.wasm", entry.component));
+        if !given && default.is_file() {
+            tracing::info!(component = %entry.component, "not among --strategies: using {}", default.display());
+            paths.push(default);
+        }
+    }
+    for path in &paths {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
             bail!("{}: not a file name", path.display());
         };

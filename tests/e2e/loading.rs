@@ -1,7 +1,7 @@
 //! Loading strategy files: components, core modules with the contract embedded, and
 //! everything that must be refused with a clear reason.
 
-use e2e::{guest, guest_core, plugin_host};
+use e2e::{guest, guest_core, plugin_host, synthetic_venue};
 use runtime::plugin::LoadError;
 
 #[test]
@@ -34,6 +34,18 @@ fn a_wrong_contract_version_is_refused_by_name() {
     }
     let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.1"), "{message}");
+}
+
+/// The right version with an export of another signature: the strategy is refused with
+/// what does not match, never reported as a trap (nothing ran).
+#[test]
+fn an_export_of_another_signature_is_named_as_a_mismatch() {
+    let config = format!("{}\n[[strategy]]\nname = \"m\"\ncomponent = \"mismatched\"\nparams = {{}}\n", synthetic_venue(10));
+    let plugin = plugin_host();
+    let engine = e2e::engine(&config, &plugin, &[("mismatched", &guest("wrong-signature"))]);
+    let status = format!("{:?}", engine.slots()[0].status);
+    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.1's"), "{status}");
+    assert!(!status.contains("trapped"), "{status}");
 }
 
 #[test]
@@ -113,4 +125,33 @@ fn the_live_example_config_is_valid_and_holds_no_secret() {
     let refused = runtime::config::Config::parse(&inline, &e2e::root());
     let refused = refused.err().unwrap_or_default();
     assert!(refused.contains("must be a reference") && !refused.contains("LOCAL_EXCHANGE_KEY"), "an inline key is refused without being echoed: {refused}");
+}
+
+/// Without `--strategies`, a component the config names is found as
+/// `strategies/<name>.wasm`; one that is not there is named with where it was looked for.
+#[test]
+fn the_config_finds_its_components_under_strategies_by_name() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(dir.path().join("strategies")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(e2e::strategy("hello"), dir.path().join("strategies/hello.wasm")).unwrap_or_else(|e| panic!("{e}"));
+    let config = |component: &str| {
+        format!(
+            "[store]\nbackend = \"none\"\n{}\n[[strategy]]\nname = \"h\"\ncomponent = \"{component}\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\", qty = \"0.01\" }}\n",
+            synthetic_venue(200)
+        )
+    };
+    let run = |component: &str| {
+        std::fs::write(dir.path().join("runtime.toml"), config(component)).unwrap_or_else(|e| panic!("{e}"));
+        std::process::Command::new(e2e::runtime_binary())
+            .args(["--config", "runtime.toml", "--no-watch"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let found = run("hello");
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(found.status.success() && stdout.contains("h (hello @"), "{stdout}\n{}", String::from_utf8_lossy(&found.stderr));
+    let missing = run("nowhere");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && stderr.contains("component \"nowhere\" is not among --strategies (loaded: ) and there is no strategies/nowhere.wasm"), "{stderr}");
 }

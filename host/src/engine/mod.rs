@@ -106,7 +106,7 @@ pub enum Notice {
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("strategy {strategy}: component {component:?} is not among --strategies (loaded: {loaded})")]
+    #[error("strategy {strategy}: component {component:?} is not among --strategies (loaded: {loaded}) and there is no strategies/{component}.wasm")]
     MissingComponent { strategy: String, component: String, loaded: String },
     #[error("venue {venue} instrument {symbol}: {reason}")]
     Feed { venue: String, symbol: String, reason: String },

@@ -85,6 +85,9 @@ pub enum TrapKind {
     Panic,
     /// Any other trap, or a limit of a host import.
     Other,
+    /// Nothing ran: its exports are not the contract's (a function missing or of another
+    /// signature).
+    Mismatch,
 }
 
 impl std::fmt::Display for TrapKind {
@@ -94,6 +97,7 @@ impl std::fmt::Display for TrapKind {
             TrapKind::OutOfMemory => "exhausted its memory limit",
             TrapKind::Panic => "panicked",
             TrapKind::Other => "trapped",
+            TrapKind::Mismatch => "does not match the contract",
         })
     }
 }
@@ -300,10 +304,14 @@ impl PluginHost {
         let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
         let instance = loaded.pre.instance_pre().instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
-        let plugin = bindings::Plugin::new(&mut store, &instance).map_err(|e| classify(e, self.limits))?;
+        let mismatch = |what: &str, e: wasmtime::Error| GuestTrap {
+            kind: TrapKind::Mismatch,
+            detail: format!("its {CONTRACT_PACKAGE}/{what} export is not {CONTRACT_PACKAGE}@{CONTRACT_VERSION}'s (a function missing or of another signature): {e:#}"),
+        };
+        let plugin = bindings::Plugin::new(&mut store, &instance).map_err(|e| mismatch("strategy", e))?;
         let standing = match &loaded.standing {
             Some((halted, resumed)) => {
-                let mismatch = |e: wasmtime::Error| GuestTrap { kind: TrapKind::Other, detail: format!("its {CONTRACT_PACKAGE}/standing export does not match the contract: {e:#}") };
+                let mismatch = |e| mismatch("standing", e);
                 Some(Standing {
                     halted: instance.get_typed_func(&mut store, halted).map_err(mismatch)?,
                     resumed: instance.get_typed_func(&mut store, resumed).map_err(mismatch)?,
