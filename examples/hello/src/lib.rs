@@ -262,6 +262,22 @@ mod tests {
         assert_eq!(places(&resumed), vec![(Side::Buy, d("0.002")), (Side::Sell, d("0.002"))]);
     }
 
+    /// The recorded BTCUSDT trades the demo replays, through the harness: every quote is
+    /// post-only and on the tick.
+    #[test]
+    fn quotes_follow_the_recorded_market() {
+        let mut h = harness();
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/market-data/BTCUSDT-trades-2020-02-22.csv");
+        let actions = h.replay_csv(&file, InstrumentId(0), 10).unwrap_or_else(|e| panic!("{e}"));
+        let quotes: Vec<&OrderRequest> = actions.iter().filter_map(|(_, a)| match a { Action::Place(o) => Some(o), _ => None }).collect();
+        assert!(quotes.len() > 100, "{} quotes", quotes.len());
+        for q in quotes {
+            let price = q.limit_price().unwrap_or_default();
+            assert_eq!(price % d("0.1"), Decimal::ZERO, "{q:?}");
+            assert!(matches!(q.order_type, strategy_sdk::OrderType::Limit { time_in_force: TimeInForce::PostOnly, .. }), "{q:?}");
+        }
+    }
+
     #[test]
     fn bad_params_are_refused_with_a_reason() {
         let mut host = TestHost::new();
