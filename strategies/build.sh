@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds every strategy, the example and the test guests to WebAssembly components.
+# Builds every strategy, the example and the test guests to WebAssembly components, or,
+# given crate folders, just those (strategies/build.sh examples/hello).
 #
 #   strategies/<name>.wasm      shipped strategies and the example, as components
 #   target/guests/<name>.wasm   test guests, as components
@@ -34,6 +35,26 @@ else
         PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
             /usr/bin/cargo build --profile wasm -Zbuild-std=std,panic_abort --target "$target" "$@"
     }
+fi
+
+if [ $# -gt 0 ]; then
+    # One strategy crate (or a few) at a time: `strategies/build.sh path/to/crate...`,
+    # inside this workspace or a project of its own (`runtime new`). The target folder is
+    # this workspace's, so the wasm32 standard library built once is reused.
+    echo "build.sh: building the componentizer"
+    "$host_cargo" build --release -p runtime --bin componentize
+    export CARGO_TARGET_DIR="$root/target"
+    for dir in "$@"; do
+        manifest="$(cd "$dir" && pwd)/Cargo.toml"
+        [ -f "$manifest" ] || { echo "build.sh: $dir has no Cargo.toml" >&2; exit 1; }
+        name=$(sed -n 's/^name *= *"\([A-Za-z0-9_-]*\)".*/\1/p' "$manifest" | head -1)
+        [ -n "$name" ] || { echo "build.sh: $manifest names no package" >&2; exit 1; }
+        echo "build.sh: building $name"
+        wasm_build --manifest-path "$manifest"
+        "$root/target/release/componentize" "$root/target/$target/wasm/${name//-/_}.wasm" "$root/strategies/$name.wasm"
+        echo "build.sh: strategies/$name.wasm"
+    done
+    exit 0
 fi
 
 packages=()

@@ -16,12 +16,21 @@ fi
 # Widely used third-party Binance and OKX clients, to test the local exchange's faithfulness.
 if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import binance, okx, ccxt" 2>/dev/null; then
     echo "tests/run.sh: installing python-binance, python-okx and ccxt in target/pyenv"
+    if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf target/pyenv
     python3 -m venv target/pyenv
     target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37" "python-okx==0.4.4" "ccxt==4.5.90"
 fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins
-cargo test --release --workspace --no-fail-fast
+status=0
+cargo test --release --workspace --no-fail-fast || status=$?
+bash tests/new_strategy.sh || status=$?
+[ "$status" -eq 0 ] || exit "$status"
 # Lints: warnings are errors, so none creep in.
 if cargo clippy --version >/dev/null 2>&1; then
     cargo clippy --release --workspace --all-targets -- -D warnings

@@ -26,6 +26,7 @@ pub mod plugin;
 pub mod reload;
 pub mod risk;
 pub mod router;
+pub mod scaffold;
 pub mod secrets;
 pub mod stats;
 pub mod store;

@@ -69,6 +69,28 @@ struct Cli {
     /// 127.0.0.1:8700; port 0 picks a free one (the log says which).
     #[arg(long, value_name = "ADDR")]
     control: Option<std::net::SocketAddr>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Writes a new strategy project (Rust, from the `hello` example) that builds, passes
+    /// its tests and runs in the demo config: `cargo test` in it, then
+    /// `strategies/build.sh <folder>`.
+    New {
+        /// Lower-case letters, digits and dashes: the crate, the component and the
+        /// prefix of its client order ids.
+        name: String,
+        /// Where the project folder goes.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+        /// The strategy SDK to depend on; by default the one of the source checkout this
+        /// runtime was built from.
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,6 +108,19 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::New { name, dir, sdk }) = &cli.command {
+        let sdk = sdk.clone().unwrap_or_else(|| runtime::scaffold::source_root().join("strategies/sdk"));
+        return match runtime::scaffold::new_project(name, dir, &sdk) {
+            Ok(project) => {
+                println!("wrote {}: `cargo test` in it, then `{}/strategies/build.sh {}`", project.display(), runtime::scaffold::source_root().display(), project.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
     init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
