@@ -770,3 +770,67 @@ fn a_fill_and_its_trade_on_the_tape_share_one_id() {
         assert!(sides.iter().all(|(id, _)| Some(*id) == t["t"].as_i64()) && sides[0].1 != sides[1].1, "{sides:?} vs the tape's {t}");
     });
 }
+
+/// A venue (or something posing as one) that answers without end, or announces an answer
+/// of a terabyte: the adapter stops reading at 64 MiB and reports it; nothing is buffered
+/// past that and the process goes on.
+#[test]
+fn an_endless_or_huge_answer_is_cut_off_not_buffered() {
+    use runtime::venue::binance::rest::{Binance, Endpoints, Flavor};
+    use runtime::venue::live::protocol::Exchange as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let served = tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for head in ["Transfer-Encoding: chunked", "Content-Length: 1000000000000"] {
+                let (mut socket, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{head}\r\n\r\n").as_bytes()).await;
+                let chunk = format!("100000\r\n{}\r\n", "9".repeat(0x100000));
+                let mut bytes = 0usize;
+                // Until the client hangs up (or 256 MiB, a bound on the test itself).
+                while bytes < 256 << 20 && socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    bytes += 0x100000;
+                }
+                sent.push(bytes);
+            }
+            sent
+        });
+        let url = format!("http://{addr}");
+        let endpoints = Endpoints { rest: url.clone(), private_ws: url.replace("http", "ws"), public_ws: url.replace("http", "ws") };
+        let binance = Binance::new(Flavor::Spot, endpoints, Secret::new(KEY), Secret::new(SECRET), 5000).unwrap_or_else(|e| panic!("{e}"));
+        let endless = binance.server_time().await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(endless.contains("runs past the 64 MiB read from a venue"), "{endless}");
+        let huge = binance.server_time().await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(huge.contains("announces 1000000000000 bytes"), "{huge}");
+        let sent = served.await.unwrap_or_default();
+        assert!(sent[0] < 256 << 20, "the reader hung up at its bound, not the writer at its own: {sent:?}");
+    });
+}
+
+/// A WebSocket message over 16 MiB from a venue ends that connection (it is reconnected
+/// and reconciled like any dropped stream) instead of being buffered; one under it is read.
+#[test]
+fn a_websocket_message_over_the_bound_ends_the_connection() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(None).max_frame_size(None);
+            let mut ws = tokio_tungstenite::accept_async_with_config(socket, Some(config)).await.unwrap_or_else(|e| panic!("{e}"));
+            let _ = ws.send(Message::text("x".repeat(1 << 20))).await;
+            let _ = ws.send(Message::text("y".repeat(17 << 20))).await;
+            let _ = ws.send(Message::text("after")).await;
+        });
+        let mut conn = Connection::open(&format!("ws://{addr}"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(conn.text().await.map(|t| t.len()), Ok(1 << 20), "a 1 MiB message is read");
+        let end = conn.text().await;
+        assert!(matches!(&end, Err(runtime::venue::live::protocol::StreamEnd::Failed(why)) if why.contains("too long") || why.contains("size")), "{:?}", end.as_ref().map(String::len));
+    });
+}

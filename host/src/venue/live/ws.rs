@@ -32,11 +32,17 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The largest WebSocket message (and frame) read from a venue.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
 impl Connection {
     /// Connects; [`Connection::text`] ends with a rollover once `max_age` has passed.
     pub async fn open(url: &str, max_age: Duration) -> Result<Connection, String> {
         install_tls_provider();
-        let connect = tokio_tungstenite::connect_async(url);
+        // A venue's message is bounded where it enters: the largest legitimate one (a
+        // 1,000-level book) is well under 1 MiB.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), false);
         let deadline = tokio::time::Instant::now() + max_age;
         match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
             Ok(Ok((inner, _))) => Ok(Connection { inner, deadline, ping_after: None, awaiting_pong: false }),

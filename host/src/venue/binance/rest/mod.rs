@@ -151,7 +151,7 @@ impl Binance {
         self.observe_headers(response.headers());
         let status = response.status();
         let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
-        let body = response.text().await.map_err(|e| RestError::Unknown(without_url(&e)))?;
+        let body = crate::venue::live::http::read_body(response).await.map_err(RestError::Unknown)?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             let after = retry_after.unwrap_or(Duration::from_secs(1));
             self.limiter.pause(after);

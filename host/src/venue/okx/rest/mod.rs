@@ -126,7 +126,7 @@ impl Okx {
             Err(e) => return Err(RestError::Unknown(without_url(&e))),
         };
         let status = response.status();
-        let text = response.text().await.map_err(|e| RestError::Unknown(without_url(&e)))?;
+        let text = crate::venue::live::http::read_body(response).await.map_err(RestError::Unknown)?;
         if status == StatusCode::TOO_MANY_REQUESTS {
             let after = Duration::from_secs(2);
             self.limiter.pause(after);
