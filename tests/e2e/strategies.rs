@@ -427,3 +427,21 @@ params = {{ orders = [
     // The bid holds its price and the most its fee could be (0.01 x 9000 x 1.0004).
     assert_eq!(usdt["available"].as_str().map(d), Some(d("999909.964")), "{account}");
 }
+
+/// The `account` import's lists are capped: an account with 1,202 assets answers 1,000.
+#[test]
+fn the_account_import_answers_at_most_a_thousand_entries() {
+    let many: String = (0..1200).map(|i| format!(", A{i} = \"1\"")).collect();
+    let venue = e2e::synthetic_venue(50).replace("balances = { USDT = \"1000000\", BTC = \"10\" }", &format!("balances = {{ USDT = \"1000000\", BTC = \"10\"{many} }}"));
+    assert!(venue.contains("A1199"), "the venue's balances were not replaced");
+    let config = format!(
+        "{venue}\n[[strategy]]\nname = \"s\"\ncomponent = \"scripted\"\nparams = {{ orders = [ {{ venue = \"paper\", symbol = \"BTCUSDT\", id = \"a1\", side = \"buy\", price = \"9000\", qty = \"0.01\" }} ] }}\n"
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    engine.run();
+    let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let account = &seen.last().unwrap_or_else(|| panic!("empty snapshot"))["account"];
+    assert_eq!(account["balances"].as_array().map(Vec::len), Some(1000), "{}", account["balances"].as_array().map(Vec::len).unwrap_or_default());
+}
