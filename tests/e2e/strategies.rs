@@ -399,6 +399,14 @@ fn self_trading_is_refused_on_a_live_venue() {
     assert!(check_self_trading(&live, &undeclared).is_err(), "self-trading without orders-on is refused");
 }
 
+/// What the scripted guest last read through the `account` import (the last entry of its
+/// snapshot).
+fn scripted_account(engine: &mut Engine, name: &str) -> serde_json::Value {
+    let bytes = engine.snapshot_strategy(name).unwrap_or_else(|| panic!("no strategy {name}")).unwrap_or_else(|t| panic!("{t}"));
+    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    seen.last().map(|entry| entry["account"].clone()).unwrap_or_else(|| panic!("empty snapshot"))
+}
+
 /// The `account` import (contract 0.1.1): a strategy reads the account's balances on its
 /// venue, what it holds of an instrument, and its own open orders, as the host knows them.
 #[test]
@@ -417,9 +425,7 @@ params = {{ orders = [
     let plugin = plugin_host();
     let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
     engine.run();
-    let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
-    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
-    let account = &seen.last().unwrap_or_else(|| panic!("empty snapshot"))["account"];
+    let account = &scripted_account(&mut engine, "s");
     assert_eq!(account["open_orders"], serde_json::json!([{"instrument": 0, "client_order_id": "a1", "side": "buy", "price": "9000", "remaining": "0.01"}]), "{account}");
     assert_eq!(account["position"], "10", "the spot account's BTC: {account}");
     let usdt = account["balances"].as_array().and_then(|l| l.iter().find(|b| b["asset"] == "USDT")).cloned().unwrap_or_default();
@@ -440,8 +446,6 @@ fn the_account_import_answers_at_most_a_thousand_entries() {
     let plugin = plugin_host();
     let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
     engine.run();
-    let bytes = engine.snapshot_strategy("s").unwrap_or_else(|| panic!("no strategy s")).unwrap_or_else(|t| panic!("{t}"));
-    let seen: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
-    let account = &seen.last().unwrap_or_else(|| panic!("empty snapshot"))["account"];
+    let account = &scripted_account(&mut engine, "s");
     assert_eq!(account["balances"].as_array().map(Vec::len), Some(1000), "{}", account["balances"].as_array().map(Vec::len).unwrap_or_default());
 }
