@@ -834,3 +834,46 @@ fn a_websocket_message_over_the_bound_ends_the_connection() {
         assert!(matches!(&end, Err(runtime::venue::live::protocol::StreamEnd::Failed(why)) if why.contains("too long") || why.contains("size")), "{:?}", end.as_ref().map(String::len));
     });
 }
+
+/// A venue whose trade list never ends (every page full, the ids always moving on) is
+/// read for 100 pages and then reported, not followed forever; one whose full page does
+/// not move forward is reported at once.
+#[test]
+fn a_trade_list_without_end_is_read_to_its_page_bound() {
+    use runtime::venue::binance::rest::{Binance, Endpoints, Flavor};
+    use runtime::venue::live::protocol::Exchange as _;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    block_on(async {
+        let pages = Arc::new(AtomicI64::new(0));
+        let stuck = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let app = axum::Router::new()
+            .route(
+                "/api/v3/myTrades",
+                axum::routing::get({
+                    let (pages, stuck) = (pages.clone(), stuck.clone());
+                    move || async move {
+                        let page = if stuck.load(Ordering::Relaxed) { 0 } else { pages.fetch_add(1, Ordering::Relaxed) };
+                        let trades: Vec<Value> = (0..1000)
+                            .map(|i| json!({"symbol": "BTCUSDT", "id": page * 1000 + i, "orderId": 7, "price": "30000", "qty": "0.001", "commission": "0", "commissionAsset": "USDT", "time": 1, "isBuyer": true, "isMaker": false}))
+                            .collect();
+                        axum::Json(Value::Array(trades))
+                    }
+                }),
+            )
+            .route("/api/v3/order", axum::routing::get(|| async { axum::Json(json!({"clientOrderId": "someone"})) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let endpoints = Endpoints { rest: url.clone(), private_ws: url.replace("http", "ws"), public_ws: url.replace("http", "ws") };
+        let binance = Binance::new(Flavor::Spot, endpoints, Secret::new(KEY), Secret::new(SECRET), 5000).unwrap_or_else(|e| panic!("{e}"));
+        let endless = binance.fills_since("BTCUSDT", 0).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(endless.contains("more than 100 pages"), "{endless}");
+        assert_eq!(pages.load(Ordering::Relaxed), 100, "read to the bound and no further");
+        stuck.store(true, Ordering::Relaxed);
+        let before = pages.load(Ordering::Relaxed);
+        let stalled = binance.fills_since("BTCUSDT", 0).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(stalled.contains("does not move forward"), "{stalled}");
+        assert_eq!(pages.load(Ordering::Relaxed), before);
+    });
+}
