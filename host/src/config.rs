@@ -172,6 +172,9 @@ pub struct ControlConfig {
     /// in the environment comes first. With neither, a loopback listener makes a token and
     /// writes it to `state/control.token` beside the config.
     pub token_file: Option<PathBuf>,
+    /// `GET /metrics` needs the token too. On a non-loopback address it always does.
+    #[serde(default)]
+    pub metrics_need_token: bool,
 }
 
 /// A strategy's own limits (`[strategy.risk]`), each overriding `[risk]`'s.

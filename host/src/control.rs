@@ -39,6 +39,8 @@ pub struct Wiring {
     pub controller: Sender<Control>,
     pub plugin: PluginHost,
     pub config_path: Option<PathBuf>,
+    /// `GET /metrics` behind the token even on loopback.
+    pub metrics_need_token: bool,
 }
 
 struct Shared {
@@ -102,7 +104,13 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
         plugin: wiring.plugin,
         config_path: wiring.config_path,
     });
-    let app = Router::new()
+    // Prometheus scrapes without a token on loopback unless told otherwise; anywhere else
+    // the token is needed like for everything.
+    let metrics_open = listen.ip().is_loopback() && !wiring.metrics_need_token;
+    let metrics_route = || Router::new().route("/metrics", get(metrics));
+    let guarded = if metrics_open { Router::new() } else { metrics_route() };
+    let open = if metrics_open { metrics_route() } else { Router::new() };
+    let app = guarded
         .route("/api/strategies", get(strategies))
         .route("/api/positions", get(|s: State<Arc<Shared>>| ask(s, Query::Positions)))
         .route("/api/orders", get(|s: State<Arc<Shared>>| ask(s, Query::Orders)))
@@ -115,6 +123,7 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
         .route("/api/config/reload", post(reload))
         .route("/api/kill", post(kill))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .merge(open)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -195,6 +204,15 @@ async fn query(shared: &Shared, what: Query) -> Result<Value, Refused> {
 async fn ask(State(shared): State<Arc<Shared>>, what: Query) -> Response {
     match query(&shared, what).await {
         Ok(value) => Json(value).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Prometheus text format, version 0.0.4.
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match query(&shared, Query::Metrics).await {
+        Ok(Value::String(text)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Ok(_) => refused(StatusCode::INTERNAL_SERVER_ERROR, "the engine did not answer with metrics").into_response(),
         Err(refused) => refused.into_response(),
     }
 }

@@ -282,6 +282,6 @@ fn start_control(listen: std::net::SocketAddr, config: &runtime::config::Control
         }
         (Err(_), None) => None,
     };
-    let wiring = runtime::control::Wiring { controller, plugin, config_path: Some(config_path.to_path_buf()) };
+    let wiring = runtime::control::Wiring { controller, plugin, config_path: Some(config_path.to_path_buf()), metrics_need_token: config.metrics_need_token };
     Ok(runtime::control::start(listen, token, wiring)?)
 }

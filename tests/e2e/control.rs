@@ -141,6 +141,21 @@ fn the_control_api_sees_and_steers_a_running_runtime_and_its_kill_switch_ends_it
     api.until("/api/orders", "its quotes cancelled", |o| of(o, "other") == 0);
     assert_eq!(hello(&api)["state"], "running");
 
+    // Prometheus metrics: no token on loopback; the stopped strategy's counters are the
+    // API's, figure for figure.
+    let scraped = api.rt.block_on(async { api.http.get(format!("{}/metrics", api.base)).send().await?.text().await }).unwrap_or_else(|e| panic!("{e}"));
+    let metric = |name: &str, strategy: &str| -> Option<u64> {
+        let prefix = format!("{name}{{strategy=\"{strategy}\"}} ");
+        scraped.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+    };
+    let other = api.get("/api/strategies")["strategies"][1]["counters"].clone();
+    for (name, counter) in [("runtime_strategy_orders_placed_total", "placed"), ("runtime_strategy_events_total", "events"), ("runtime_strategy_calls_total", "calls"), ("runtime_strategy_orders_canceled_total", "canceled")] {
+        assert_eq!(metric(name, "other"), other[counter].as_u64(), "{name}: {scraped}");
+    }
+    assert_eq!(metric("runtime_strategy_running", "other"), Some(0), "{scraped}");
+    assert_eq!(metric("runtime_strategy_running", "hello"), Some(1), "{scraped}");
+    assert!(scraped.contains("# TYPE runtime_strategy_pnl_quote gauge") && scraped.contains("runtime_market_prints_total "), "{scraped}");
+
     // The kill switch: every order cancelled and confirmed, the strategy stopped, the run
     // over, the report printed.
     api.until("/api/orders", "quotes again", |o| of(o, "hello") > 0);

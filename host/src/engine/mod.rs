@@ -21,6 +21,7 @@ mod control;
 mod deliver;
 mod halts;
 mod kill;
+mod metrics;
 mod query;
 mod resume;
 mod start;
@@ -79,6 +80,8 @@ pub enum Control {
 /// What the control API may ask the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
+    /// The Prometheus text, as a JSON string.
+    Metrics,
     Strategies,
     Positions,
     Orders,

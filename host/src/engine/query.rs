@@ -20,6 +20,7 @@ impl Engine {
                 "liquidity": f.liquidity, "ts_ms": f.ts_ms,
             })).collect::<Vec<_>>() }),
             Query::Risk => self.risk_json(),
+            Query::Metrics => Value::String(self.metrics_text()),
         }
     }
 
@@ -133,7 +134,7 @@ impl Engine {
     }
 
     /// A strategy's PnL marked as its loss limits see it.
-    fn pnl(&self, slot: &super::Slot, market: &crate::market::Market) -> Decimal {
+    pub(super) fn pnl(&self, slot: &super::Slot, market: &crate::market::Market) -> Decimal {
         slot.stats.pnl(|instrument| market.last_price(instrument))
     }
 }
