@@ -90,12 +90,7 @@ impl Engine {
                         continue;
                     }
                 };
-                let refused = match next.restore(&state) {
-                    Ok(Ok(())) => None,
-                    Ok(Err(refusal)) => Some(format!("restore refused: {refusal}")),
-                    Err(trap) => Some(format!("restore {trap}")),
-                };
-                if let Some(reason) = refused {
+                if let Err(reason) = super::start::restore(&mut next, &state) {
                     self.slots[index].kv.lock().replace(kv_before);
                     self.reject_swap(index, loaded, reason);
                     continue;
@@ -105,18 +100,13 @@ impl Engine {
                 tracing::warn!(strategy = %slot.name, "the previous version had stopped; the new version starts from its init state");
             }
             let slot = &mut self.slots[index];
-            let from = std::mem::replace(&mut slot.hash, loaded.hash.clone());
-            if slot.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
-                slot.next_timer = None;
-            }
-            slot.instance = Some(next);
-            let previous = std::mem::replace(&mut slot.loaded, loaded.clone());
+            let previous = slot.install(next, subscriptions, loaded.clone());
+            let from = previous.hash.clone();
             let probation = Duration::from_millis(self.config.sandbox.swap_probation_ms);
             slot.probation = match handed_over {
                 Some(snapshot) if !probation.is_zero() => Some(Probation { previous, snapshot, kv: kv_before, until: Instant::now() + probation, events: Vec::new() }),
                 _ => None,
             };
-            slot.subscriptions = subscriptions;
             slot.status = SlotStatus::Running;
             slot.stats.swaps += 1;
             let (id, permissions) = (slot.id, slot.subscriptions.clone());

@@ -257,12 +257,7 @@ impl Engine {
         tracing::error!(strategy = %name, version = %from, "the new version {trap} on probation; rolling back to {}", probation.previous.hash);
         self.slots[index].instance = None;
         self.slots[index].kv.lock().replace(probation.kv);
-        let restarted = self.start_instance(&self.slots[index], &probation.previous).and_then(|(mut instance, subscriptions)| match instance.restore(&probation.snapshot) {
-            Ok(Ok(())) => Ok((instance, subscriptions)),
-            Ok(Err(refusal)) => Err(format!("restore refused: {refusal}")),
-            Err(trap) => Err(format!("restore {trap}")),
-        });
-        let (instance, subscriptions) = match restarted {
+        let (instance, subscriptions) = match self.start_restored(&self.slots[index], &probation.previous, &probation.snapshot) {
             Ok(started) => started,
             Err(reason) => {
                 tracing::error!(strategy = %name, "rollback failed: the previous version could not start again: {reason}");
@@ -270,13 +265,7 @@ impl Engine {
             }
         };
         let slot = &mut self.slots[index];
-        slot.instance = Some(instance);
-        slot.hash = probation.previous.hash.clone();
-        slot.loaded = probation.previous;
-        if slot.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
-            slot.next_timer = None;
-        }
-        slot.subscriptions = subscriptions;
+        slot.install(instance, subscriptions, probation.previous);
         slot.pending = probation.events;
         self.router.set_permissions(id, &self.slots[index].subscriptions.clone());
         {

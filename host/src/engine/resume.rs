@@ -141,11 +141,7 @@ impl Engine {
             let (Some(snapshot), SlotStatus::Running) = (saved.snapshot, &slot.status) else { continue };
             let Some(loaded) = self.loaded.get(&slot.component).cloned() else { continue };
             let slot = &self.slots[index];
-            let restarted = self.start_instance(slot, &loaded).and_then(|(mut instance, subs)| match instance.restore(&snapshot) {
-                Ok(Ok(())) => Ok((instance, subs)),
-                Ok(Err(refusal)) => Err(format!("restore refused: {refusal}")),
-                Err(trap) => Err(format!("restore {trap}")),
-            });
+            let restarted = self.start_restored(slot, &loaded, &snapshot);
             let slot = &mut self.slots[index];
             match restarted {
                 Ok((mut instance, subs)) => {

@@ -184,6 +184,37 @@ impl Engine {
         drop(market);
         Ok((instance, subscriptions))
     }
+
+    /// [`Engine::start_instance`], then `state` handed to it: how a version starts again
+    /// from a checkpoint or a rollback.
+    pub(super) fn start_restored(&self, slot: &Slot, loaded: &LoadedComponent, state: &[u8]) -> Result<(StrategyInstance, Subscriptions), String> {
+        let (mut instance, subscriptions) = self.start_instance(slot, loaded)?;
+        restore(&mut instance, state)?;
+        Ok((instance, subscriptions))
+    }
+}
+
+/// Hands a state to a fresh instance; a refusal or a trap as the reason it was not taken.
+pub(super) fn restore(instance: &mut StrategyInstance, state: &[u8]) -> Result<(), String> {
+    match instance.restore(state) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refusal)) => Err(format!("restore refused: {refusal}")),
+        Err(trap) => Err(format!("restore {trap}")),
+    }
+}
+
+impl Slot {
+    /// Makes `instance`, of `loaded`, the one running: returns the version it replaces.
+    /// A changed timer interval starts its schedule again.
+    pub(super) fn install(&mut self, instance: StrategyInstance, subscriptions: Subscriptions, loaded: Arc<LoadedComponent>) -> Arc<LoadedComponent> {
+        if self.subscriptions.timer_interval_ms != subscriptions.timer_interval_ms {
+            self.next_timer = None;
+        }
+        self.instance = Some(instance);
+        self.subscriptions = subscriptions;
+        self.hash = loaded.hash.clone();
+        std::mem::replace(&mut self.loaded, loaded)
+    }
 }
 
 /// The instruments a `trade_on` list names (`venue:SYMBOL`); none for an empty list.
