@@ -76,9 +76,9 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Writes a new strategy project (Rust, from the `hello` example) that builds, passes
-    /// its tests and runs in the demo config: `cargo test` in it, then
-    /// `strategies/build.sh <folder>`.
+    /// Writes a new strategy project, from the `hello` example in its language, that
+    /// builds and runs in the demo config: `strategies/build.sh <folder>` builds it (in
+    /// Rust, `cargo test` in it runs its tests first).
     New {
         /// Lower-case letters, digits and dashes: the crate, the component and the
         /// prefix of its client order ids.
@@ -90,7 +90,17 @@ enum Command {
         /// runtime was built from.
         #[arg(long, value_name = "DIR")]
         sdk: Option<PathBuf>,
+        /// The language of the strategy.
+        #[arg(long, value_enum, default_value_t = LangArg::Rust)]
+        lang: LangArg,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LangArg {
+    Rust,
+    Python,
+    Js,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -108,11 +118,21 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::New { name, dir, sdk }) = &cli.command {
+    if let Some(Command::New { name, dir, sdk, lang }) = &cli.command {
+        use runtime::scaffold::Lang;
         let sdk = sdk.clone().unwrap_or_else(|| runtime::scaffold::source_root().join("strategies/sdk"));
-        return match runtime::scaffold::new_project(name, dir, &sdk) {
+        let lang = match lang {
+            LangArg::Rust => Lang::Rust,
+            LangArg::Python => Lang::Python,
+            LangArg::Js => Lang::Js,
+        };
+        return match runtime::scaffold::new_project(name, dir, &sdk, lang) {
             Ok(project) => {
-                println!("wrote {}: `cargo test` in it, then `{}/strategies/build.sh {}`", project.display(), runtime::scaffold::source_root().display(), project.display());
+                let build = format!("`{}/strategies/build.sh {}`", runtime::scaffold::source_root().display(), project.display());
+                match lang {
+                    Lang::Rust => println!("wrote {}: `cargo test` in it, then {build}", project.display()),
+                    Lang::Python | Lang::Js => println!("wrote {}: build it with {build}", project.display()),
+                }
                 ExitCode::SUCCESS
             }
             Err(error) => {

@@ -10,6 +10,7 @@
 mod capabilities;
 pub mod convert;
 pub mod limits;
+pub mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -63,7 +64,7 @@ pub enum LoadError {
     Version { path: String, found: String },
     #[error("{path}: not a strategy: it exports no {CONTRACT_PACKAGE}/strategy interface")]
     NotStrategy { path: String },
-    #[error("{path}: imports {import}, which the sandbox does not provide (strategies get only the {CONTRACT_PACKAGE} imports)")]
+    #[error("{path}: imports {import}, which the sandbox does not provide (strategies get the {CONTRACT_PACKAGE} imports and a WASI without capabilities: no files, network or environment)")]
     ForbiddenImport { path: String, import: String },
 }
 
@@ -119,7 +120,8 @@ pub struct HostState {
     pub clock: EventClock,
     pub rng: ChaCha8Rng,
     pub kv: GuestState,
-    pub log_budget: capabilities::LogBudget,
+    pub log_budget: capabilities::SharedLogBudget,
+    wasi: wasi::Wasi,
     limits: SandboxLimiter,
 }
 
@@ -211,6 +213,7 @@ impl PluginHost {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        wasi::add_to_linker(&mut linker)?;
         let weak = engine.weak();
         std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || loop {
             std::thread::sleep(EPOCH_TICK);
@@ -280,6 +283,7 @@ impl PluginHost {
                         return Err(LoadError::Version { path: path.to_string(), found: format!("{CONTRACT_PACKAGE}@{version}") });
                     }
                 }
+                _ if wasi::provided(name) => {}
                 _ => return Err(LoadError::ForbiddenImport { path: path.to_string(), import: name.to_string() }),
             }
         }
@@ -288,8 +292,10 @@ impl PluginHost {
 
     /// Starts an instance of a loaded component in a store of its own.
     pub fn instantiate(&self, loaded: &LoadedComponent, ctx: InstanceContext) -> Result<StrategyInstance, GuestTrap> {
+        let log_budget: capabilities::SharedLogBudget = Arc::new(Mutex::new(capabilities::LogBudget::new(&ctx.name)));
         let state = HostState {
-            log_budget: capabilities::LogBudget::new(&ctx.name),
+            wasi: wasi::Wasi::new(&ctx.name, ctx.seed, ctx.clock.clone(), log_budget.clone()),
+            log_budget,
             strategy: ctx.name,
             id: ctx.id,
             open_orders: ctx.open_orders,
@@ -303,7 +309,11 @@ impl PluginHost {
         store.limiter(|s| &mut s.limits);
         let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
-        let instance = loaded.pre.instance_pre().instantiate(&mut store).map_err(|e| classify(e, self.limits))?;
+        let instance = match loaded.pre.instance_pre().instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(e) => return Err(with_stderr(classify(e, self.limits), &store.data().wasi)),
+        };
+        store.data().wasi.flush();
         let mismatch = |what: &str, e: wasmtime::Error| GuestTrap {
             kind: TrapKind::Mismatch,
             detail: format!("its {CONTRACT_PACKAGE}/{what} export is not {CONTRACT_PACKAGE}@{CONTRACT_VERSION}'s (a function missing or of another signature): {e:#}"),
@@ -410,6 +420,13 @@ fn classify(error: wasmtime::Error, limits: SandboxLimits) -> GuestTrap {
     GuestTrap { kind, detail }
 }
 
+fn with_stderr(mut trap: GuestTrap, wasi: &wasi::Wasi) -> GuestTrap {
+    if let Some(tail) = wasi.stderr_tail() {
+        trap.detail = format!("{}; its stderr ended: {}", trap.detail, crate::model::shown(&tail, 600));
+    }
+    trap
+}
+
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or("").to_string()
 }
@@ -438,13 +455,23 @@ impl StrategyInstance {
     fn arm(&mut self) {
         let ticks = (self.limits.call_timeout.as_millis() as u64).max(1);
         self.store.set_epoch_deadline(ticks);
+        self.store.data().wasi.clear_tail();
+    }
+
+    /// After a call: logs what the guest printed without a newline, and tells a trap
+    /// with the guest's last words on stderr (an interpreter's traceback).
+    fn settle<T>(&mut self, result: wasmtime::Result<T>, limits: SandboxLimits) -> Result<T, GuestTrap> {
+        let wasi = &self.store.data().wasi;
+        wasi.flush();
+        result.map_err(|e| with_stderr(classify(e, limits), wasi))
     }
 
     /// Calls `init`. The outer error is a trap; the inner one the strategy's refusal.
     pub fn init(&mut self, params: &str) -> Result<Result<Subscriptions, String>, GuestTrap> {
         self.arm();
         let limits = self.limits;
-        let result = self.plugin.trading_strategy_strategy().call_init(&mut self.store, params).map_err(|e| classify(e, limits))?;
+        let result = self.plugin.trading_strategy_strategy().call_init(&mut self.store, params);
+        let result = self.settle(result, limits)?;
         Ok(result.map(convert::subscriptions_from_wit))
     }
 
@@ -480,7 +507,8 @@ impl StrategyInstance {
 
     fn call_standing<P: ComponentNamedList + Lower + Send + Sync>(&mut self, func: TypedFunc<P, WitActions>, args: P, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
         self.arm();
-        let (returned,) = func.call(&mut self.store, args).map_err(|e| classify(e, self.limits))?;
+        let result = func.call(&mut self.store, args);
+        let (returned,) = self.settle(result, self.limits)?;
         actions.extend(returned.into_iter().map(convert::action_from_wit));
         Ok(())
     }
@@ -492,7 +520,8 @@ impl StrategyInstance {
         }
         self.arm();
         let limits = self.limits;
-        let returned = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, batch).map_err(|e| classify(e, limits))?;
+        let result = self.plugin.trading_strategy_strategy().call_on_events(&mut self.store, batch);
+        let returned = self.settle(result, limits)?;
         batch.clear();
         actions.extend(returned.into_iter().map(convert::action_from_wit));
         Ok(())
@@ -501,7 +530,7 @@ impl StrategyInstance {
     /// Log lines dropped over the budget since the last call: the slot adds them to its
     /// stats, so the count survives a hot swap to a new instance.
     pub fn take_log_dropped(&mut self) -> u64 {
-        std::mem::take(&mut self.store.data_mut().log_budget.dropped_since_taken)
+        std::mem::take(&mut self.store.data().log_budget.lock().unwrap_or_else(|p| p.into_inner()).dropped_since_taken)
     }
 
     /// Where the instance's random stream is, so a resumed instance continues it rather
@@ -519,7 +548,8 @@ impl StrategyInstance {
     pub fn snapshot(&mut self) -> Result<Vec<u8>, GuestTrap> {
         self.arm();
         let limits = self.limits;
-        let bytes = self.plugin.trading_strategy_strategy().call_snapshot(&mut self.store).map_err(|e| classify(e, limits))?;
+        let result = self.plugin.trading_strategy_strategy().call_snapshot(&mut self.store);
+        let bytes = self.settle(result, limits)?;
         if bytes.len() > MAX_SNAPSHOT_BYTES {
             return Err(GuestTrap { kind: TrapKind::Other, detail: format!("its snapshot is {} bytes; the limit is {MAX_SNAPSHOT_BYTES}", bytes.len()) });
         }
@@ -529,7 +559,8 @@ impl StrategyInstance {
     pub fn restore(&mut self, state: &[u8]) -> Result<Result<(), String>, GuestTrap> {
         self.arm();
         let limits = self.limits;
-        self.plugin.trading_strategy_strategy().call_restore(&mut self.store, state).map_err(|e| classify(e, limits))
+        let result = self.plugin.trading_strategy_strategy().call_restore(&mut self.store, state);
+        self.settle(result, limits)
     }
 }
 
@@ -546,5 +577,28 @@ mod tests {
         assert!(!compatible("garbage"));
         assert_eq!(split_name("trading:strategy/market@0.1.0"), Some(("trading:strategy", "market", "0.1.0")));
         assert_eq!(split_name("wasi:cli/environment"), None);
+    }
+
+    /// A component that exports a (hollow) strategy interface and imports `import`.
+    fn importing(import: &str) -> Vec<u8> {
+        let text = format!(r#"(component (import "{import}" (instance)) (instance $s) (export "trading:strategy/strategy@0.1.1" (instance $s)))"#);
+        wat::parse_str(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn wasi_is_accepted_at_the_contract_check_but_not_wasi_http() {
+        let plugin = PluginHost::new(SandboxLimits { call_timeout: Duration::from_millis(100), memory_bytes: 1 << 20 }).unwrap_or_else(|e| panic!("{e}"));
+        let check = |import: &str| {
+            let component = Component::new(&plugin.engine, importing(import)).unwrap_or_else(|e| panic!("{e}"));
+            plugin.check_contract(&component, "x.wasm")
+        };
+        assert_eq!(check("wasi:cli/stdout@0.2.9"), Ok(()));
+        assert_eq!(check("wasi:sockets/tcp@0.2.12"), Ok(()));
+        let refused = check("wasi:http/outgoing-handler@0.2.9");
+        assert_eq!(refused, Err(LoadError::ForbiddenImport { path: "x.wasm".into(), import: "wasi:http/outgoing-handler@0.2.9".into() }));
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("imports wasi:http/outgoing-handler@0.2.9, which the sandbox does not provide"), "{message}");
+        assert!(check("wasi:cli/stdout@0.3.0").is_err(), "only the 0.2 interfaces are provided");
+        assert!(check("acme:evil/backdoor@1.0.0").is_err());
     }
 }

@@ -11,6 +11,9 @@ use crate::model::shown;
 use crate::plugin::bindings::trading::strategy::log::{Host, Level};
 use crate::plugin::HostState;
 
+/// One instance's budget, shared by the `log` import and WASI's stdout and stderr.
+pub type SharedLogBudget = std::sync::Arc<std::sync::Mutex<LogBudget>>;
+
 pub const MAX_MESSAGE_CHARS: usize = 1024;
 pub const LINES_PER_SECOND: u32 = 200;
 pub const BYTES_PER_SECOND: usize = 64 << 10;
@@ -36,7 +39,7 @@ impl LogBudget {
     }
 
     /// Whether a message of `bytes` may be written now; counts it either way.
-    fn admit(&mut self, bytes: usize) -> bool {
+    pub fn admit(&mut self, bytes: usize) -> bool {
         let now = Instant::now();
         if now.duration_since(self.window_start) >= WINDOW {
             self.report();
@@ -80,7 +83,7 @@ impl Drop for LogBudget {
 impl Host for HostState {
     fn write(&mut self, level: Level, message: String) {
         let message = shown(&message, MAX_MESSAGE_CHARS);
-        if !self.log_budget.admit(message.len()) {
+        if !self.log_budget.lock().unwrap_or_else(|p| p.into_inner()).admit(message.len()) {
             return;
         }
         let strategy = self.strategy.as_str();

@@ -5,7 +5,7 @@
 mod account;
 mod clock;
 mod log;
-pub use log::LogBudget;
+pub use log::{LogBudget, SharedLogBudget, MAX_MESSAGE_CHARS};
 mod market;
 mod random;
 mod state;

@@ -1,0 +1,155 @@
+//! Strategies in Python and JavaScript: built by `strategies/build.sh` with componentize-py
+//! (PyPI) and componentize-js (npm) at pinned versions, they run in the same sandbox as
+//! Rust ones, with a WASI that has no capabilities.
+
+use std::path::Path;
+
+use e2e::{guest, parse_config, plugin_host_with, root, strategy};
+use runtime::engine::Engine;
+use runtime::stats::SlotStatus;
+use runtime::model::{Decimal, OrderType, Side};
+
+/// The examples' sandbox: Python and JavaScript carry their interpreter, which fits in
+/// the default 64 MiB.
+fn plugin() -> runtime::plugin::PluginHost {
+    plugin_host_with(std::time::Duration::from_millis(200), 64 << 20)
+}
+
+/// One perpetual paper venue per strategy, each replaying the demo's recorded BTCUSDT file.
+fn venue(name: &str) -> String {
+    format!(
+        r#"
+[[venue]]
+name = "{name}"
+kind = "paper"
+settlement = "perpetual"
+maker_fee = "0.0002"
+taker_fee = "0.0004"
+balances = {{ USDT = "1000000" }}
+[[venue.instrument]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+min_qty = "0.001"
+min_notional = "5"
+feed = {{ kind = "replay", file = "config/market-data/BTCUSDT-trades-2020-02-22.csv" }}
+liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
+"#
+    )
+}
+
+type Journal = Vec<(String, Side, Option<Decimal>, Decimal)>;
+
+fn journal(engine: &Engine, strategy: &str) -> Journal {
+    let index = engine.slots().iter().position(|s| s.name == strategy).unwrap_or(usize::MAX);
+    engine
+        .journal()
+        .iter()
+        .filter(|e| e.strategy.0 as usize == index)
+        .map(|e| {
+            let price = match e.request.order_type {
+                OrderType::Limit { price, .. } => Some(price),
+                OrderType::Market => None,
+            };
+            (e.request.client_order_id.clone(), e.request.side, price, e.request.qty)
+        })
+        .collect()
+}
+
+#[test]
+fn hello_in_python_and_javascript_trades_exactly_as_hello_in_rust() {
+    let names = [("hello", "hello"), ("hello-py", "hello-python"), ("hello-js", "hello-js")];
+    let mut config = String::from("mode = \"paper\"\n[store]\nbackend = \"none\"\n[risk]\nmax_open_orders = 200\n");
+    for (i, _) in names.iter().enumerate() {
+        config.push_str(&venue(&format!("v{i}")));
+    }
+    for (i, (name, component)) in names.iter().enumerate() {
+        config.push_str(&format!(
+            "[[strategy]]\nname = \"{name}\"\ncomponent = \"{component}\"\nparams = {{ venue = \"v{i}\", symbol = \"BTCUSDT\", qty = \"0.01\", offset_ticks = 200 }}\ntrade_on = [\"v{i}:BTCUSDT\"]\n"
+        ));
+    }
+    let plugin = plugin();
+    let files: Vec<(&str, std::path::PathBuf)> = names.iter().map(|(_, c)| (*c, strategy(c))).collect();
+    let files: Vec<(&str, &Path)> = files.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let components = e2e::load_all(&plugin, &files);
+    let mut engine = Engine::new(parse_config(&config), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+
+    let rust = &engine.slots()[0];
+    assert!(matches!(rust.status, SlotStatus::Running), "{:?}", rust.status);
+    assert!(rust.stats.placed > 100 && rust.stats.fills > 50, "the Rust hello traded: {:?}", rust.stats);
+    let expected = journal(&engine, "hello");
+    let position = |slot: &runtime::engine::Slot| slot.stats.positions.values().next().cloned().unwrap_or_default();
+    for slot in &engine.slots()[1..] {
+        assert!(matches!(slot.status, SlotStatus::Running), "{}: {:?}", slot.name, slot.status);
+        let s = &slot.stats;
+        let r = &rust.stats;
+        assert_eq!((s.events, s.calls, s.placed, s.refused, s.rejected, s.canceled, s.fills), (r.events, r.calls, r.placed, r.refused, r.rejected, r.canceled, r.fills), "{}", slot.name);
+        let (mine, theirs) = (position(slot), position(rust));
+        assert_eq!((mine.bought, mine.sold, mine.buy_notional, mine.sell_notional, mine.fees), (theirs.bought, theirs.sold, theirs.buy_notional, theirs.sell_notional, theirs.fees), "{}", slot.name);
+        assert_eq!(journal(&engine, &slot.name), expected, "{} sent the same orders, ids included", slot.name);
+    }
+}
+
+/// Runs the binary on a config in a folder of its own; returns (success, stdout, stderr).
+fn run_binary(config: &str, strategies: &[&Path]) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("runtime.toml"), config).unwrap_or_else(|e| panic!("{e}"));
+    let output = std::process::Command::new(e2e::runtime_binary())
+        .args(["--config", "runtime.toml", "--no-watch", "--log-format", "json", "--strategies"])
+        .args(strategies)
+        .env("RUNTIME_LOG", "info")
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn probe_config(raise: bool) -> String {
+    let feed = root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv");
+    let venue = venue("p").replace("config/market-data/BTCUSDT-trades-2020-02-22.csv", &feed.display().to_string());
+    format!(
+        "mode = \"paper\"\n[store]\nbackend = \"none\"\n{venue}[[strategy]]\nname = \"probe\"\ncomponent = \"wasi-python\"\nparams = {{ venue = \"p\", symbol = \"BTCUSDT\", raise_on_trade = {raise} }}\n"
+    )
+}
+
+#[test]
+fn a_python_strategy_has_no_files_network_environment_or_real_clock() {
+    let plugin = plugin();
+    let mut engine = Engine::new(parse_config(&probe_config(false)), &e2e::load_all(&plugin, &[("wasi-python", &guest("wasi-python"))]), plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+    let found = e2e::counter_state(&mut engine, "probe");
+    let refused = |what: &str| assert_eq!(found[what]["ok"], false, "{what} must fail: {found}");
+    refused("read_file");
+    refused("socket");
+    // No preopened directory: the root cannot be listed.
+    refused("list_root");
+    assert_eq!(found["environment"], serde_json::json!({"ok": true, "value": {}}), "{found}");
+    assert_eq!(found["argv"]["value"].as_array().map(|a| a.iter().all(|v| v.as_str().is_some_and(|s| s.is_empty() || s == "python"))), Some(true), "{found}");
+    // Sleeping on the monotonic clock returns at once, without the event clock moving.
+    assert_eq!(found["sleep_seconds"], serde_json::json!({"ok": true, "value": 0.0}), "{found}");
+    assert_eq!(found["urandom_len"]["value"], 16, "{found}");
+    assert!(found["random"]["value"].as_f64().is_some(), "{found}");
+    // time.time() is the event clock: the recorded trades' time, not today's.
+    let trade_ms = found["trade_ms"].as_i64().unwrap_or(0);
+    assert!(trade_ms > 1_582_000_000_000 && trade_ms < 1_583_000_000_000, "{found}");
+    assert_eq!(found["wall_ms"], found["clock_ms"], "{found}");
+    assert!(found["wall_ms"].as_i64().unwrap_or(0) >= trade_ms, "{found}");
+}
+
+#[test]
+fn what_a_python_strategy_prints_is_logged_and_its_exception_named_when_it_traps() {
+    let (ok, stdout, stderr) = run_binary(&probe_config(true), &[&guest("wasi-python")]);
+    assert!(ok, "the host outlives the strategy:\n{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let logged = |stream: &str, text: &str| {
+        lines.iter().any(|l| l["fields"]["stream"] == stream && l["fields"]["strategy"] == "probe" && l["fields"]["message"].as_str().is_some_and(|m| m.contains(text)))
+    };
+    assert!(logged("stdout", "wasi-python: hello on stdout"), "{stderr}");
+    assert!(logged("stderr", "wasi-python: hello on stderr"), "{stderr}");
+    assert!(logged("stderr", "ZeroDivisionError"), "the traceback is in the log: {stderr}");
+    let summary = stdout.lines().find(|l| l.contains("probe (wasi-python @")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(summary.contains("STOPPED") && summary.contains("ZeroDivisionError: division by zero"), "the trap names the exception: {summary}");
+}
