@@ -107,20 +107,32 @@ fn run_binary(config: &str, strategies: &[&Path]) -> (bool, String, String) {
     (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-fn probe_config(raise: bool) -> String {
+fn probe_config(component: &str, raise: bool) -> String {
     let feed = root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv");
     let venue = venue("p").replace("config/market-data/BTCUSDT-trades-2020-02-22.csv", &feed.display().to_string());
     format!(
-        "mode = \"paper\"\n[store]\nbackend = \"none\"\n{venue}[[strategy]]\nname = \"probe\"\ncomponent = \"wasi-python\"\nparams = {{ venue = \"p\", symbol = \"BTCUSDT\", raise_on_trade = {raise} }}\n"
+        "mode = \"paper\"\n[store]\nbackend = \"none\"\n{venue}[[strategy]]\nname = \"probe\"\ncomponent = \"{component}\"\nparams = {{ venue = \"p\", symbol = \"BTCUSDT\", raise_on_trade = {raise} }}\n"
     )
+}
+
+fn probe(component: &str) -> serde_json::Value {
+    let plugin = plugin();
+    let mut engine = Engine::new(parse_config(&probe_config(component, false)), &e2e::load_all(&plugin, &[(component, &guest(component))]), plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+    e2e::counter_state(&mut engine, "probe")
+}
+
+/// time.time() and Date.now() are the event clock: the recorded trades' time, not today's.
+fn assert_on_the_event_clock(found: &serde_json::Value) {
+    let trade_ms = found["trade_ms"].as_i64().unwrap_or(0);
+    assert!(trade_ms > 1_582_000_000_000 && trade_ms < 1_583_000_000_000, "{found}");
+    assert_eq!(found["wall_ms"], found["clock_ms"], "{found}");
+    assert!(found["wall_ms"].as_i64().unwrap_or(0) >= trade_ms, "{found}");
 }
 
 #[test]
 fn a_python_strategy_has_no_files_network_environment_or_real_clock() {
-    let plugin = plugin();
-    let mut engine = Engine::new(parse_config(&probe_config(false)), &e2e::load_all(&plugin, &[("wasi-python", &guest("wasi-python"))]), plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
-    engine.run();
-    let found = e2e::counter_state(&mut engine, "probe");
+    let found = probe("wasi-python");
     let refused = |what: &str| assert_eq!(found[what]["ok"], false, "{what} must fail: {found}");
     refused("read_file");
     refused("socket");
@@ -132,24 +144,40 @@ fn a_python_strategy_has_no_files_network_environment_or_real_clock() {
     assert_eq!(found["sleep_seconds"], serde_json::json!({"ok": true, "value": 0.0}), "{found}");
     assert_eq!(found["urandom_len"]["value"], 16, "{found}");
     assert!(found["random"]["value"].as_f64().is_some(), "{found}");
-    // time.time() is the event clock: the recorded trades' time, not today's.
-    let trade_ms = found["trade_ms"].as_i64().unwrap_or(0);
-    assert!(trade_ms > 1_582_000_000_000 && trade_ms < 1_583_000_000_000, "{found}");
-    assert_eq!(found["wall_ms"], found["clock_ms"], "{found}");
-    assert!(found["wall_ms"].as_i64().unwrap_or(0) >= trade_ms, "{found}");
+    assert_on_the_event_clock(&found);
+    assert_eq!(probe("wasi-python")["random"], found["random"], "random is seeded per instance: a replay draws the same");
 }
 
 #[test]
-fn what_a_python_strategy_prints_is_logged_and_its_exception_named_when_it_traps() {
-    let (ok, stdout, stderr) = run_binary(&probe_config(true), &[&guest("wasi-python")]);
+fn a_javascript_strategy_runs_on_the_event_clock_with_seeded_randomness() {
+    let found = probe("wasi-js");
+    assert!(found["random"].as_f64().is_some_and(|r| (0.0..1.0).contains(&r)), "{found}");
+    assert_on_the_event_clock(&found);
+    assert_eq!(probe("wasi-js")["random"], found["random"], "Math.random is seeded per instance: a replay draws the same");
+}
+
+/// Runs `component` so that it throws at its first trade; checks that what it printed is in
+/// the log and that the summary's trap has `exception`.
+fn printed_and_named(component: &str, exception: &str) {
+    let (ok, stdout, stderr) = run_binary(&probe_config(component, true), &[&guest(component)]);
     assert!(ok, "the host outlives the strategy:\n{stdout}\n{stderr}");
     let lines: Vec<serde_json::Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let logged = |stream: &str, text: &str| {
         lines.iter().any(|l| l["fields"]["stream"] == stream && l["fields"]["strategy"] == "probe" && l["fields"]["message"].as_str().is_some_and(|m| m.contains(text)))
     };
-    assert!(logged("stdout", "wasi-python: hello on stdout"), "{stderr}");
-    assert!(logged("stderr", "wasi-python: hello on stderr"), "{stderr}");
-    assert!(logged("stderr", "ZeroDivisionError"), "the traceback is in the log: {stderr}");
-    let summary = stdout.lines().find(|l| l.contains("probe (wasi-python @")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(summary.contains("STOPPED") && summary.contains("ZeroDivisionError: division by zero"), "the trap names the exception: {summary}");
+    assert!(logged("stdout", &format!("{component}: hello on stdout")), "{stderr}");
+    assert!(logged("stderr", &format!("{component}: hello on stderr")), "{stderr}");
+    assert!(logged("stderr", exception), "the traceback is in the log: {stderr}");
+    let summary = stdout.lines().find(|l| l.contains(&format!("probe ({component} @"))).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(summary.contains("STOPPED") && summary.contains(exception), "the trap names the exception: {summary}");
+}
+
+#[test]
+fn what_a_python_strategy_prints_is_logged_and_its_exception_named_when_it_traps() {
+    printed_and_named("wasi-python", "ZeroDivisionError: division by zero");
+}
+
+#[test]
+fn what_a_javascript_strategy_prints_is_logged_and_its_exception_named_when_it_traps() {
+    printed_and_named("wasi-js", "can't access property \"boom\" of null");
 }

@@ -422,7 +422,7 @@ fn classify(error: wasmtime::Error, limits: SandboxLimits) -> GuestTrap {
 
 fn with_stderr(mut trap: GuestTrap, wasi: &wasi::Wasi) -> GuestTrap {
     if let Some(tail) = wasi.stderr_tail() {
-        trap.detail = format!("{}; its stderr ended: {}", trap.detail, crate::model::shown(&tail, 600));
+        trap.detail = format!("{}; its stderr ended: {}", trap.detail, crate::model::shown(&tail, 1000));
     }
     trap
 }

@@ -39,7 +39,7 @@ pub const MAX_RESOURCES: usize = 4096;
 /// A line longer than this is logged in pieces.
 const MAX_LINE_BYTES: usize = 4096;
 /// Lines of stderr kept for the report of a trap.
-const TAIL_LINES: usize = 4;
+const TAIL_LINES: usize = 8;
 
 /// The WASI packages a strategy may import, at 0.2.x. Anything else (wasi:http,
 /// wasi:keyvalue...) is refused at load with its name.
