@@ -872,6 +872,14 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_bounds_are_refused_past_their_limits() {
+        let with = |line: &str| Config::parse(&format!("{MINIMAL}\n[sandbox]\n{line}\n"), Path::new("."));
+        assert!(with("swap_probation_ms = 86400000").is_ok());
+        assert_eq!(with("swap_probation_ms = 86400001").err().unwrap_or_default(), "sandbox.swap_probation_ms 86400001 must be 0 to 86400000 (a day)");
+        assert!(with("call_timeout_ms = 60001").err().unwrap_or_default().contains("sandbox.call_timeout_ms 60001 must be 1 to 60000"));
+    }
+
+    #[test]
     fn unknown_key_is_an_error_with_its_place() {
         let err = Config::parse(&format!("{MINIMAL}\n[sandbox]\ncall_timeout = 5\n"), Path::new(".")).err().unwrap_or_default();
         assert!(err.contains("unknown field `call_timeout`"), "{err}");

@@ -179,3 +179,64 @@ mod tests {
         assert_eq!(p.other_fees.get("BNB"), Some(&d("0.01")));
     }
 }
+
+/// A latency histogram with fixed buckets, in seconds, for the Prometheus endpoint:
+/// counts per bucket (not cumulative), their sum and count. Observing is a search in a
+/// dozen bounds, so it sits on hot paths.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+/// Bounds for calls into strategies and other in-process work: 5 µs to 1 s.
+pub const CALL_BUCKETS: &[f64] = &[0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+/// Bounds for network round trips and message lag: 1 ms to 30 s.
+pub const NETWORK_BUCKETS: &[f64] = &[0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram { bounds, counts: vec![0; bounds.len() + 1], sum: 0.0, count: 0 }
+    }
+
+    pub fn observe(&mut self, seconds: f64) {
+        let seconds = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
+        let bucket = self.bounds.partition_point(|b| *b < seconds);
+        if let Some(c) = self.counts.get_mut(bucket) {
+            *c += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// (upper bound, count in that bucket), the last bound `f64::MAX`, which is how
+    /// prometheus-client's encoder knows to print it as `+Inf`.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        self.bounds.iter().copied().chain([f64::MAX]).zip(self.counts.iter().copied()).collect()
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_their_bucket_and_odd_values_do_not_panic() {
+        let mut h = Histogram::new(&[0.001, 0.01]);
+        for s in [0.0005, 0.001, 0.005, 3.0, f64::NAN, -1.0, f64::INFINITY] {
+            h.observe(s);
+        }
+        assert_eq!(h.buckets(), vec![(0.001, 5), (0.01, 1), (f64::MAX, 1)]);
+        assert_eq!(h.count(), 7);
+    }
+}

@@ -197,3 +197,21 @@ fn a_non_loopback_control_address_without_a_token_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("control API on 0.0.0.0:0: a non-loopback address needs a token"), "{stderr}");
 }
+
+/// `control.metrics_need_token = true`: `/metrics` asks for the token even on loopback,
+/// like every other endpoint, and takes it.
+#[test]
+fn metrics_can_be_put_behind_the_token() {
+    let (controller, requests) = std::sync::mpsc::channel();
+    let wiring = runtime::control::Wiring { controller, plugin: e2e::plugin_host(), config_path: None, metrics_need_token: true };
+    let listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    let server = runtime::control::start(listen, Some(runtime::secrets::Secret::new(TOKEN)), wiring).unwrap_or_else(|e| panic!("{e}"));
+    let api = Api::new(server.addr.port());
+    assert_eq!(api.call("GET", "/metrics", None, None).0, 401, "no token");
+    assert_eq!(api.call("GET", "/metrics", Some("wrong-token"), None).0, 401, "a wrong token");
+    // With the token the request reaches the engine, which this test plays: it drops the
+    // question unanswered, so the endpoint says the engine did not answer.
+    drop(requests);
+    let (status, _) = api.call("GET", "/metrics", Some(TOKEN), None);
+    assert!(status != 401 && status != 0, "the token is taken: {status}");
+}

@@ -882,3 +882,49 @@ fn the_kill_switch_over_http_leaves_nothing_open_on_either_venue() {
         assert_eq!(ex.account(venue)["openOrders"], json!([]), "{venue}");
     }
 }
+
+/// One sample of the Prometheus text: `name{labels}` exactly as printed.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' '))).and_then(|v| v.trim().parse().ok())
+}
+
+/// `GET /metrics` on live venues, checked against what the exchange itself counted: the
+/// requests by endpoint and status, the rate-limit window in use, the order round trips,
+/// the private and public message lag, and each strategy's call latency against its calls.
+#[test]
+fn the_metrics_count_what_the_venues_saw() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config_text(&ex, "binance-usdm", "BTCUSDT"), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
+    run_until(&mut engine, "the hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.005"));
+    let control = engine.controller();
+    let (reply, answer) = std::sync::mpsc::channel();
+    let _ = control.send(Control::Query { what: runtime::engine::Query::Metrics, reply });
+    engine.step();
+    let scraped = answer.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("no answer: {e}"));
+    let text = scraped.as_str().unwrap_or_default();
+
+    let spot_orders = calls(&ex.account("binance-spot"), "POST /api/v3/order");
+    assert!(spot_orders >= 6, "the maker's orders reached the exchange");
+    assert_eq!(sample(text, r#"runtime_venue_requests_total{venue="maker",method="POST",endpoint="/api/v3/order",status="200"}"#), Some(spot_orders as f64), "{text}");
+    let hedges = calls(&ex.account("binance-usdm"), "POST /fapi/v1/order") + calls(&ex.account("binance-usdm"), "POST /fapi/v1/batchOrders");
+    assert!(hedges >= 1);
+    let round_trips = sample(text, r#"runtime_venue_order_round_trip_seconds_count{venue="hedge"}"#).unwrap_or(0.0);
+    assert_eq!(round_trips, hedges as f64, "one round trip per placement call: {text}");
+    assert!(sample(text, r#"runtime_venue_private_lag_seconds_count{venue="hedge"}"#).unwrap_or(0.0) >= 1.0, "the hedge's fill came on the private stream: {text}");
+    assert!(sample(text, r#"runtime_venue_public_lag_seconds_count{venue="maker"}"#).unwrap_or(0.0) >= 1.0, "the print came on the public stream: {text}");
+    let weight = sample(text, r#"runtime_venue_rate_limit_used{venue="maker",counts="weight",window_seconds="60"}"#).unwrap_or(0.0);
+    assert!(weight >= spot_orders as f64, "every order weighs at least 1: {text}");
+    assert_eq!(sample(text, r#"runtime_venue_rate_limit_max{venue="maker",counts="weight",window_seconds="60"}"#), Some(6000.0), "{text}");
+    assert_eq!(sample(text, r#"runtime_venue_reconnects_total{venue="maker"}"#), Some(0.0), "{text}");
+    for strategy in ["maker", "hedger"] {
+        let calls = sample(text, &format!(r#"runtime_strategy_calls_total{{strategy="{strategy}"}}"#));
+        assert!(calls.is_some_and(|c| c >= 1.0), "{text}");
+        assert_eq!(sample(text, &format!(r#"runtime_strategy_call_duration_seconds_count{{strategy="{strategy}"}}"#)), calls, "one latency sample per call: {text}");
+        assert_eq!(sample(text, &format!(r#"runtime_strategy_call_duration_seconds_bucket{{le="+Inf",strategy="{strategy}"}}"#)), calls, "{text}");
+    }
+    assert!(text.contains("# TYPE runtime_checkpoint_duration_seconds histogram"), "{text}");
+}

@@ -42,9 +42,11 @@ fn redis_outage_buffers_commits_and_catches_up() {
     let backend = Backend::Redis { url: redis.url(), namespace: "outage".into() };
     let mut s = store::open(&backend).unwrap_or_else(|e| panic!("{e}"));
     s.commit(vec![Write::Put("k".into(), b"before".to_vec())]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.outages(), 0);
     redis.kill();
     s.commit(vec![Write::Put("k".into(), b"during".to_vec())]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.buffered(), 1, "kept in memory while Redis is away");
+    assert_eq!(s.outages(), 1, "the outage is counted once, for the metrics");
     redis.restart();
     // The connection manager reconnects on the first command after the restart; a few
     // tries at most, each bounded by the store's own timeouts.
@@ -52,6 +54,7 @@ fn redis_outage_buffers_commits_and_catches_up() {
     assert!(synced, "buffered writes never reached Redis");
     assert_eq!(s.buffered(), 0);
     assert_eq!(s.get("k").ok().flatten(), Some(b"during".to_vec()));
+    assert_eq!(s.outages(), 1);
 }
 
 /// Point 9 of the containment issue: an outage of any length holds one checkpoint and the

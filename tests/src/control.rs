@@ -15,6 +15,8 @@ pub struct ControlApi {
 
 impl ControlApi {
     pub fn new(port: u16) -> ControlApi {
+        // reqwest is built without a TLS provider of its own: the runtime's is installed.
+        runtime::venue::live::ws::install_tls_provider();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
         ControlApi { base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), rt }
     }

@@ -165,7 +165,9 @@ impl Engine {
         let Some(instance) = slot.instance.as_mut() else { return };
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
+        let called = Instant::now();
         let result = instance.on_events(&events);
+        slot.call_latency.observe(called.elapsed().as_secs_f64());
         slot.stats.log_dropped += instance.take_log_dropped();
         let actions = match result {
             Ok(actions) => actions,

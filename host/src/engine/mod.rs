@@ -130,6 +130,9 @@ pub struct Slot {
     pub status: SlotStatus,
     pub subscriptions: Subscriptions,
     pub stats: StrategyStats,
+    /// How long each call into the strategy took (wall clock; kept out of `stats`, which
+    /// a replay reproduces exactly).
+    pub call_latency: crate::stats::Histogram,
     instance: Option<StrategyInstance>,
     /// The version running now.
     loaded: Arc<LoadedComponent>,
@@ -187,6 +190,8 @@ pub struct Engine {
     live_runtime: Option<tokio::runtime::Runtime>,
     /// Orders journalled to the store since the last checkpoint.
     journalled: u64,
+    /// How long writing each checkpoint took, building it included.
+    checkpoint_duration: crate::stats::Histogram,
     /// Whether live venues have been given their saved state (they hold reports until then).
     live_restored: bool,
     /// Live books changed since they were last published to strategies.

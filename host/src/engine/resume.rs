@@ -163,6 +163,7 @@ impl Engine {
     /// Events still waiting for a strategy (one that keeps itself busy past
     /// [`MAX_ROUNDS`]) are saved with it, so no strategy can hold checkpoints back.
     pub(super) fn checkpoint(&mut self) {
+        let started = std::time::Instant::now();
         if self.store.is_none() {
             return;
         }
@@ -221,6 +222,7 @@ impl Engine {
             Ok(()) => {
                 self.journalled = 0;
                 self.checkpoints = cp.seq;
+                self.checkpoint_duration.observe(started.elapsed().as_secs_f64());
                 tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), buffered_bytes = store.buffered_bytes(), "checkpoint written");
             }
             Err(error) => tracing::error!("checkpoint not written, trading goes on: {error}"),

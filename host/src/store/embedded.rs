@@ -31,6 +31,10 @@ impl Embedded {
 }
 
 impl StateStore for Embedded {
+    fn outages(&self) -> u64 {
+        0
+    }
+
     fn commit(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.fail(e))?;
         {

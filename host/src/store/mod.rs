@@ -42,6 +42,8 @@ pub trait StateStore: Send {
     fn sync(&mut self) -> Result<(), StoreError>;
     /// Where the state lives, for logs (never a password).
     fn describe(&self) -> String;
+    /// Times the backend became unreachable since the start (an embedded file: never).
+    fn outages(&self) -> u64;
 }
 
 /// Which backend, from the config.

@@ -31,6 +31,7 @@ pub struct RedisStore {
     /// Commits folded into `buffer`.
     buffered_commits: usize,
     outage_since: Option<Instant>,
+    outages: u64,
     next_try: Option<Instant>,
 }
 
@@ -47,7 +48,7 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let conn = rt.block_on(ConnectionManager::new_with_config(client, config)).map_err(|e| fail(e.to_string()))?;
-        Ok(RedisStore { rt, conn, key: format!("runtime:{namespace}:state"), shown, buffer: BTreeMap::new(), buffered_commits: 0, outage_since: None, next_try: None })
+        Ok(RedisStore { rt, conn, key: format!("runtime:{namespace}:state"), shown, buffer: BTreeMap::new(), buffered_commits: 0, outage_since: None, outages: 0, next_try: None })
     }
 
     fn fail(&self, reason: impl ToString) -> StoreError {
@@ -84,6 +85,7 @@ impl RedisStore {
                     if self.outage_since.is_none() {
                         tracing::warn!(store = %self.shown, "Redis unreachable ({error}); trading goes on from memory and writes are buffered");
                         self.outage_since = Some(Instant::now());
+                        self.outages += 1;
                     }
                     self.next_try = Some(Instant::now() + RETRY_EVERY);
                     return;
@@ -98,6 +100,10 @@ impl RedisStore {
 }
 
 impl StateStore for RedisStore {
+    fn outages(&self) -> u64 {
+        self.outages
+    }
+
     fn commit(&mut self, writes: Vec<Write>) -> Result<(), StoreError> {
         for write in writes {
             let key = match &write {

@@ -62,6 +62,23 @@ pub trait Venue: Send {
     /// What the account holds as the venue last said (at the start, then at each periodic
     /// reconciliation); none for a paper venue, whose balances are its own state.
     fn account(&self) -> Option<AccountView>;
+    /// A live venue's connection figures for the operator's metrics; none for a paper venue.
+    fn metrics(&self) -> Option<VenueMetrics>;
+}
+
+/// A live venue's connection figures, for `GET /metrics`.
+#[derive(Debug, Clone)]
+pub struct VenueMetrics {
+    /// REST requests by (method, endpoint, HTTP status; 0 when no answer came).
+    pub requests: Vec<((String, String, u16), u64)>,
+    /// Each rate-limit window: what it counts, its span in seconds, used now, its maximum.
+    pub rate_limits: Vec<(live::limits::Counted, u64, u32, u32)>,
+    pub reconnects: u64,
+    /// Requests the venue refused as over its rate limit (429).
+    pub rate_limited: u64,
+    pub private_lag: crate::stats::Histogram,
+    pub public_lag: crate::stats::Histogram,
+    pub round_trip: crate::stats::Histogram,
 }
 
 /// What an account holds on a live venue, as the venue last said, for the operator.

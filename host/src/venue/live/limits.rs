@@ -146,6 +146,20 @@ impl RateLimiter {
         }
     }
 
+    /// Each window with what is used of it now, for the operator's metrics.
+    pub fn usage(&self) -> Vec<(Window, u32)> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state
+            .windows
+            .iter_mut()
+            .map(|w| {
+                w.prune(now);
+                (w.window, w.total())
+            })
+            .collect()
+    }
+
     /// The venue's own count for a window (from a response header): when it is above
     /// ours, the difference is booked now, so we slow down to the venue's view.
     pub fn observe(&self, counted: Counted, span: Duration, venue_count: u32) {

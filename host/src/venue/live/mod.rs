@@ -37,7 +37,8 @@ use tokio::sync::mpsc;
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
 use crate::venue::report::OrderReport;
-use crate::venue::{paper, AccountView, LiveState, Venue, VenueEvent};
+use crate::stats::{Histogram, NETWORK_BUCKETS};
+use crate::venue::{paper, AccountView, LiveState, Venue, VenueEvent, VenueMetrics};
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
 /// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
@@ -51,11 +52,13 @@ const SEEN_TRADES: usize = 100_000;
 /// reconciliation that follows every reconnect.
 const RESOLVE_ATTEMPTS: u32 = 8;
 
+type ExchangeFigures = (Vec<((String, String, u16), u64)>, Vec<(limits::Window, u32)>);
+
 /// Called when a task added events, so the engine wakes up for them.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// Counters an operator (and the tests) can read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LiveStats {
     pub malformed: AtomicU64,
     pub duplicate_fills: AtomicU64,
@@ -67,6 +70,38 @@ pub struct LiveStats {
     pub book_gaps: AtomicU64,
     /// Reconciliations completed (every symbol's fills and every order's state read).
     pub reconciliations: AtomicU64,
+    /// From a private-stream event's venue time to its arrival (our system clock).
+    pub private_lag: Mutex<Histogram>,
+    /// From a public trade's venue time to its arrival.
+    pub public_lag: Mutex<Histogram>,
+    /// A placement call's round trip: request sent to the venue's answer read.
+    pub round_trip: Mutex<Histogram>,
+}
+
+impl Default for LiveStats {
+    fn default() -> Self {
+        LiveStats {
+            malformed: AtomicU64::new(0),
+            duplicate_fills: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            unknown_status: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
+            reconciled_fills: AtomicU64::new(0),
+            book_gaps: AtomicU64::new(0),
+            reconciliations: AtomicU64::new(0),
+            private_lag: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
+            public_lag: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
+            round_trip: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
+        }
+    }
+}
+
+/// Observes a lag from a venue timestamp (ms) to now on our clock; a venue clock ahead
+/// of ours reads as no lag.
+fn observe_lag(histogram: &Mutex<Histogram>, venue_ms: i64) {
+    let lag_ms = (clock::system_ms() - venue_ms).max(0);
+    histogram.lock().unwrap_or_else(|p| p.into_inner()).observe(lag_ms as f64 / 1000.0);
 }
 
 /// Connection settings shared by every adapter.
@@ -175,6 +210,8 @@ struct Shared {
     shutting_down: AtomicBool,
     /// Closes the adapter's placements (see [`Exchange::close_placing`]).
     close_placing: Box<dyn Fn() + Send + Sync>,
+    /// The adapter's request counts and rate-limit use, for the metrics.
+    exchange_figures: Box<dyn Fn() -> ExchangeFigures + Send + Sync>,
     books: Mutex<HashMap<InstrumentId, BookSnapshot>>,
     /// When the venue's ban (HTTP 418) ends, in host clock ms: orders are refused at once
     /// until then, never queued behind it, and the ban is announced once.
@@ -429,6 +466,7 @@ impl StreamSink for Shared {
     }
 
     fn trade(&self, t: TapeTrade) {
+        observe_lag(&self.stats.public_lag, t.ts_ms);
         let Some(&instrument) = self.symbols.get(&t.symbol) else { return };
         let aggressor = if t.buyer_is_maker { Side::Sell } else { Side::Buy };
         self.push(vec![VenueEvent::Trade(PublicTrade { instrument, trade_id: t.trade_id, price: t.price, qty: t.qty, aggressor, ts_ms: t.ts_ms })]);
@@ -545,6 +583,10 @@ impl LiveVenue {
             close_placing: {
                 let exchange = exchange.clone();
                 Box::new(move || exchange.close_placing())
+            },
+            exchange_figures: {
+                let exchange = exchange.clone();
+                Box::new(move || (exchange.requests().rows(), exchange.rate_limits()))
             },
             stats: LiveStats::default(),
         });
@@ -680,6 +722,21 @@ impl Venue for LiveVenue {
 
     fn account(&self) -> Option<AccountView> {
         self.shared.account.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn metrics(&self) -> Option<VenueMetrics> {
+        let (requests, windows) = (self.shared.exchange_figures)();
+        let stats = &self.shared.stats;
+        let histogram = |h: &Mutex<Histogram>| h.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Some(VenueMetrics {
+            requests,
+            rate_limits: windows.into_iter().map(|(w, used)| (w.counted, w.span.as_secs(), used, w.max)).collect(),
+            reconnects: stats.reconnects.load(Ordering::Relaxed),
+            rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+            private_lag: histogram(&stats.private_lag),
+            public_lag: histogram(&stats.public_lag),
+            round_trip: histogram(&stats.round_trip),
+        })
     }
 
     fn restore_live(&mut self, state: LiveState, sent: &[(StrategyId, OrderRequest)]) {
@@ -829,7 +886,9 @@ async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrd
             return;
         }
         attempts += 1;
+        let sent = std::time::Instant::now();
         let results = exchange.place(&batch).await;
+        shared.stats.round_trip.lock().unwrap_or_else(|p| p.into_inner()).observe(sent.elapsed().as_secs_f64());
         let mut retry = Vec::new();
         let mut pause = Duration::ZERO;
         for (order, result) in batch.into_iter().zip(results) {
@@ -947,6 +1006,7 @@ impl<E: Exchange> StreamSink for Reconciling<E> {
     }
 
     fn report(&self, report: OrderReport) {
+        observe_lag(&self.shared.stats.private_lag, report.ts_ms);
         self.shared.report(report);
     }
 

@@ -109,6 +109,10 @@ pub enum StreamEnd {
 
 /// One live venue's protocol. Futures are `Send` so the supervisor can spawn them.
 pub trait Exchange: Send + Sync + 'static {
+    /// The REST requests sent so far, by endpoint and status, for the operator's metrics.
+    fn requests(&self) -> &super::http::RequestCounts;
+    /// Each rate-limit window with what is used of it now.
+    fn rate_limits(&self) -> Vec<(super::limits::Window, u32)>;
     /// Largest batch the venue takes in one placement call (1: no batch endpoint used).
     fn max_batch(&self) -> usize;
     /// From now on no placement is sent, including one waiting for the rate limit: the

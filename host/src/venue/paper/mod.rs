@@ -730,4 +730,8 @@ impl Venue for PaperVenue {
     fn account(&self) -> Option<crate::venue::AccountView> {
         None
     }
+
+    fn metrics(&self) -> Option<crate::venue::VenueMetrics> {
+        None
+    }
 }

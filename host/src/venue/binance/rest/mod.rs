@@ -18,6 +18,7 @@ use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
+use crate::venue::live::http::RequestCounts;
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::secrets::Secret;
@@ -68,6 +69,7 @@ pub struct Binance {
     limiter: RateLimiter,
     /// Venue order id -> client order id, for trade lists that only carry the former.
     client_ids: Mutex<HashMap<(String, i64), String>>,
+    requests: RequestCounts,
 }
 
 /// A request's query: sent as it is, or signed just before it is sent.
@@ -92,7 +94,7 @@ impl Binance {
                 Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
             ],
         };
-        Ok(Binance { flavor, endpoints, http, api_key, secret, recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()) })
+        Ok(Binance { flavor, endpoints, http, api_key, secret, recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()), requests: RequestCounts::default() })
     }
 
     fn api(&self, path: &str) -> String {
@@ -140,7 +142,8 @@ impl Binance {
             Query::Signed(params) => self.signed(params),
         };
         let full = if query.is_empty() { url } else { format!("{url}?{query}") };
-        let response = self.http.request(method, &full).header("X-MBX-APIKEY", self.api_key.expose()).send().await;
+        let response = self.http.request(method.clone(), &full).header("X-MBX-APIKEY", self.api_key.expose()).send().await;
+        self.requests.count(&method, &full, response.as_ref().map(|r| r.status().as_u16()).unwrap_or(0));
         let response = match response {
             Ok(r) => r,
             // A request that never connected never reached the venue.
@@ -328,6 +331,14 @@ pub fn parse_rules(info: &Value) -> Result<Vec<Rules>, ParseError> {
 impl Exchange for Binance {
     fn close_placing(&self) {
         self.limiter.close_placing();
+    }
+
+    fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
+    fn rate_limits(&self) -> Vec<(crate::venue::live::limits::Window, u32)> {
+        self.limiter.usage()
     }
 
     fn max_batch(&self) -> usize {

@@ -56,6 +56,7 @@ pub struct Okx {
     clock: VenueClock,
     limiter: RateLimiter,
     contract_values: Mutex<HashMap<String, Decimal>>,
+    requests: crate::venue::live::http::RequestCounts,
 }
 
 /// How long after sending a placement OKX may still process it (`expTime`): well inside
@@ -85,6 +86,7 @@ impl Okx {
             clock: VenueClock::default(),
             limiter: RateLimiter::new(&windows),
             contract_values: Mutex::new(HashMap::new()),
+            requests: Default::default(),
         })
     }
 
@@ -120,7 +122,9 @@ impl Okx {
         if !body_text.is_empty() {
             request = request.body(body_text);
         }
-        let response = match request.send().await {
+        let response = request.send().await;
+        self.requests.count(&method, &url, response.as_ref().map(|r| r.status().as_u16()).unwrap_or(0));
+        let response = match response {
             Ok(r) => r,
             Err(e) if e.is_connect() && mutating => return Err(RestError::NotSent(format!("cannot connect: {}", without_url(&e)))),
             Err(e) => return Err(RestError::Unknown(without_url(&e))),
@@ -276,6 +280,14 @@ pub fn parse_instruments(value: &Value) -> Result<Vec<Rules>, ParseError> {
 impl Exchange for Okx {
     fn close_placing(&self) {
         self.limiter.close_placing();
+    }
+
+    fn requests(&self) -> &crate::venue::live::http::RequestCounts {
+        &self.requests
+    }
+
+    fn rate_limits(&self) -> Vec<(crate::venue::live::limits::Window, u32)> {
+        self.limiter.usage()
     }
 
     fn max_batch(&self) -> usize {
