@@ -25,6 +25,13 @@ if [ ! -x target/pyenv/bin/python ] || ! target/pyenv/bin/python -c "import bina
     python3 -m venv target/pyenv
     target/pyenv/bin/pip install -q --disable-pip-version-check "python-binance==1.0.37" "python-okx==0.4.4" "ccxt==4.5.90"
 fi
+# Headless Chromium renders the backtest report in its test.
+if ! command -v chromium >/dev/null; then
+    echo "tests/run.sh: installing chromium"
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins
 status=0

@@ -40,10 +40,22 @@ struct Cli {
     #[arg(long, default_value = "config/runtime.toml", value_name = "FILE")]
     config: PathBuf,
 
-    /// Overrides the config's mode: paper (simulated venues), live, or recommend (decide
-    /// and log, never send).
+    /// Overrides the config's mode: paper (simulated venues), live, recommend (decide
+    /// and log, never send), or backtest (paper venues as fast as possible, nothing
+    /// resumed or watched, a report written at the end: see --report).
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
+
+    /// Writes the run's report, backtest.json and backtest.html (equity and drawdown
+    /// charts, PnL, fees, volume, Sharpe, Sortino, fills and orders), into this folder at
+    /// the end of a paper run. In backtest mode it defaults to `reports/` beside the config.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+
+    /// Event time between the report's samples of each strategy's PnL, in ms (1 to
+    /// 86400000); Sharpe and Sortino are on the changes over this interval.
+    #[arg(long, value_name = "MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    sample_ms: u64,
 
     /// Overrides the replay pace: a multiple of recorded time, 0 for as fast as possible.
     #[arg(long, value_name = "N")]
@@ -103,11 +115,12 @@ enum LangArg {
     Js,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ModeArg {
     Paper,
     Live,
     Recommend,
+    Backtest,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -171,14 +184,28 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(mut cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(&cli.config)?;
     if let Some(mode) = cli.mode {
         config.mode = match mode {
             ModeArg::Paper => Mode::Paper,
             ModeArg::Live => Mode::Live,
             ModeArg::Recommend => Mode::Recommend,
+            ModeArg::Backtest => Mode::Paper,
         };
+    }
+    let backtest = cli.mode == Some(ModeArg::Backtest);
+    if backtest {
+        // Same input, same output: from the beginning, as fast as possible, untouched.
+        config.replay.speed = 0;
+        config.store.backend = StoreBackend::None;
+        config.control.listen = None;
+        cli.no_watch = true;
+    }
+    let mut report_dir = cli.report.clone().or_else(|| backtest.then(|| cli.config.parent().unwrap_or(std::path::Path::new(".")).join("reports")));
+    if report_dir.is_some() && config.mode != Mode::Paper {
+        tracing::warn!("--report: a report is of a paper run; this run is in {:?} mode, so none is written", config.mode);
+        report_dir = None;
     }
     if let Some(speed) = cli.speed {
         config.replay.speed = speed;
@@ -268,12 +295,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
-    engine.run();
+    let mut report_written = None;
+    match &report_dir {
+        None => engine.run(),
+        Some(dir) => {
+            let mut recorder = runtime::backtest::Recorder::new(cli.sample_ms);
+            let mut progress = Progress::new();
+            engine.run_observed(|engine| {
+                recorder.observe(engine);
+                progress.update(engine);
+            });
+            progress.finish();
+            recorder.finish(&engine);
+            let report = runtime::backtest::Report::build(&engine, &recorder);
+            match report.write(dir) {
+                Ok(html) => report_written = Some(format!("report: {} and {}", html.display(), dir.join("backtest.json").display())),
+                Err(error) => tracing::error!("the report could not be written: {error}"),
+            }
+        }
+    }
     // Answers still in flight (the kill switch's report) go out before the process ends.
     if let Some(api) = control_api {
         api.shutdown();
     }
     println!("{}", runtime::summary::render(&engine, started.elapsed()));
+    if let Some(line) = report_written {
+        println!("{line}");
+    }
     if let Some(report) = engine.kill_report() {
         println!("kill switch: stopped {}; cancelled {} orders: {:?}", report.stopped.join(", "), report.cancelled.len(), report.cancelled);
         if !report.not_confirmed.is_empty() {
@@ -281,6 +329,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A backtest's progress: a bar on a terminal (prints replayed, market time), a line
+/// every 100,000 prints otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    next_line: u64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress { bar, next_line: 100_000 }
+    }
+
+    fn update(&mut self, engine: &Engine) {
+        let prints = engine.stats.prints;
+        let at = engine.stats.last_ts.map(|t| t.to_string()).unwrap_or_default();
+        match &self.bar {
+            Some(bar) if engine.stats.batches.is_multiple_of(64) => bar.set_message(format!("{prints} prints replayed; market time {at} ms")),
+            Some(_) => {}
+            None if prints >= self.next_line => {
+                eprintln!("backtest: {prints} prints replayed; market time {at} ms");
+                self.next_line = prints.saturating_add(100_000);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// How soon after a first interrupt a second one is the kill switch.

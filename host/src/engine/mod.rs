@@ -238,6 +238,16 @@ impl Engine {
         self.router.remembered_ids()
     }
 
+    /// A strategy's PnL marked to the last trades, fees paid, as its loss limits see it.
+    pub fn pnl_of(&self, slot: &Slot) -> crate::model::Decimal {
+        self.pnl(slot, &self.market.lock())
+    }
+
+    /// The latest fills of the run (at most a thousand), oldest first.
+    pub fn recent_fills(&self) -> &std::collections::VecDeque<crate::model::Fill> {
+        &self.recent_fills
+    }
+
     pub fn market(&self) -> &SharedMarket {
         &self.market
     }
@@ -277,7 +287,15 @@ impl Engine {
     /// every open order. With a store, a run that reached the end of its data clears its
     /// checkpoint (there is nothing to resume); one that was shut down keeps a fresh one.
     pub fn run(&mut self) {
-        while self.step() {}
+        self.run_observed(|_| {});
+    }
+
+    /// As [`Engine::run`], with `observe` called after each batch (a backtest samples
+    /// the strategies' PnL there).
+    pub fn run_observed(&mut self, mut observe: impl FnMut(&Engine)) {
+        while self.step() {
+            observe(self);
+        }
         if self.stopping {
             self.checkpoint();
         } else if let Some(store) = self.store.as_mut() {
