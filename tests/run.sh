@@ -32,6 +32,17 @@ if ! command -v chromium >/dev/null; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# playwright-core drives that Chromium through the dashboard's test (no browser download).
+if ! grep -q '"version": "1.65.1"' target/js-tests/node_modules/playwright-core/package.json 2>/dev/null; then
+    echo "tests/run.sh: installing playwright-core 1.65.1 (npm) in target/js-tests"
+    if ! command -v npm >/dev/null; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    mkdir -p target/js-tests
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix target/js-tests --no-audit --no-fund --silent playwright-core@1.65.1
+fi
 # The end-to-end tests run the binary itself (crash recovery).
 cargo build --release -p runtime --bins
 status=0

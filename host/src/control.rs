@@ -44,6 +44,8 @@ pub struct Wiring {
 }
 
 struct Shared {
+    /// Dashboard event streams open now (each asks the engine twice a second).
+    streams: std::sync::atomic::AtomicUsize,
     controller: Mutex<Sender<Control>>,
     /// SHA-256 of the token: requests are compared digest to digest, in constant time.
     token_digest: [u8; 32],
@@ -99,6 +101,7 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
     let listener = runtime.block_on(tokio::net::TcpListener::bind(listen)).map_err(|e| ControlError::Listen { addr: listen, reason: e.to_string() })?;
     let addr = listener.local_addr().map_err(|e| ControlError::Listen { addr: listen, reason: e.to_string() })?;
     let shared = Arc::new(Shared {
+        streams: std::sync::atomic::AtomicUsize::new(0),
         controller: Mutex::new(wiring.controller),
         token_digest: Sha256::digest(token.expose().as_bytes()).into(),
         plugin: wiring.plugin,
@@ -107,7 +110,9 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
     // Prometheus scrapes without a token on loopback unless told otherwise; anywhere else
     // the token is needed like for everything.
     let metrics_open = listen.ip().is_loopback() && !wiring.metrics_need_token;
-    let metrics_route = || Router::new().route("/metrics", get(metrics));
+    // The dashboard's page and its event stream are read-only, like the metrics, and
+    // follow the same rule; its actions go to the guarded endpoints with the token.
+    let metrics_route = || Router::new().route("/metrics", get(metrics)).route("/", get(dashboard)).route("/api/events", get(events));
     let guarded = if metrics_open { Router::new() } else { metrics_route() };
     let open = if metrics_open { metrics_route() } else { Router::new() };
     let app = guarded
@@ -206,6 +211,47 @@ async fn ask(State(shared): State<Arc<Shared>>, what: Query) -> Response {
         Ok(value) => Json(value).into_response(),
         Err(refused) => refused.into_response(),
     }
+}
+
+/// The dashboard page, with plotly.js embedded (no network needed to draw its chart).
+async fn dashboard() -> Response {
+    static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| include_str!("dashboard.html").replace("<!--PLOTLY-->", &plotly::Plot::offline_js_sources()));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE.as_str()).into_response()
+}
+
+/// Dashboard streams served at once; past it a new one is refused (503).
+const MAX_STREAMS: usize = 16;
+/// How often a stream sends the engine's snapshot.
+const STREAM_EVERY: Duration = Duration::from_millis(500);
+
+/// Counts an open stream; the count goes down when the stream is dropped (the client left).
+struct StreamSlot(Arc<Shared>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Server-sent events: the dashboard snapshot (`Query::Dashboard`) twice a second.
+async fn events(State(shared): State<Arc<Shared>>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if shared.streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= MAX_STREAMS {
+        shared.streams.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        return refused(StatusCode::SERVICE_UNAVAILABLE, format!("{MAX_STREAMS} dashboard streams are open already")).into_response();
+    }
+    let slot = StreamSlot(shared);
+    let stream = futures_util::stream::unfold((slot, true), |(slot, first)| async move {
+        if !first {
+            tokio::time::sleep(STREAM_EVERY).await;
+        }
+        let data = match query(&slot.0, Query::Dashboard).await {
+            Ok(value) => value.to_string(),
+            Err(_) => json!({"error": "the engine did not answer"}).to_string(),
+        };
+        Some((Ok::<_, std::convert::Infallible>(Event::default().data(data)), (slot, false)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// Prometheus text format, version 0.0.4.

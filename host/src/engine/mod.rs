@@ -87,7 +87,13 @@ pub enum Query {
     Orders,
     Fills,
     Risk,
+    /// What the dashboard shows: strategies, positions, risk use, open orders, the latest
+    /// fills and the hot-swap history, in one answer.
+    Dashboard,
 }
+
+/// Hot swaps kept for the dashboard.
+const SWAP_HISTORY: usize = 50;
 
 /// Something operators and tests may want to know about as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +184,8 @@ pub struct Engine {
     control_tx: Sender<Control>,
     control_rx: Receiver<Control>,
     notices: Vec<Sender<Notice>>,
+    /// The latest hot swaps, rollbacks and refused swaps, for the dashboard.
+    swap_history: std::collections::VecDeque<serde_json::Value>,
     pace: Option<(i64, Instant)>,
     stopping: bool,
     store: Option<Box<dyn StateStore>>,
@@ -221,6 +229,19 @@ impl Engine {
     }
 
     fn notify(&mut self, notice: Notice) {
+        let at = self.clock.now_ms();
+        let entry = match &notice {
+            Notice::Swapped { strategy, from, to, micros } => Some(serde_json::json!({ "ts_ms": at, "strategy": strategy, "from": from, "to": to, "pause_us": u64::try_from(*micros).unwrap_or(u64::MAX), "what": "swapped" })),
+            Notice::RolledBack { strategy, from, to, reason } => Some(serde_json::json!({ "ts_ms": at, "strategy": strategy, "from": from, "to": to, "what": "rolled back", "reason": reason })),
+            Notice::SwapRejected { component, reason } => Some(serde_json::json!({ "ts_ms": at, "component": component, "what": "refused", "reason": reason })),
+            _ => None,
+        };
+        if let Some(entry) = entry {
+            if self.swap_history.len() >= SWAP_HISTORY {
+                self.swap_history.pop_front();
+            }
+            self.swap_history.push_back(entry);
+        }
         self.notices.retain(|tx| tx.send(notice.clone()).is_ok());
     }
 

@@ -8,6 +8,9 @@ use super::{Engine, Query};
 use crate::model::Decimal;
 use crate::stats::SlotStatus;
 
+/// Open orders and fills the dashboard shows (the latest).
+const DASHBOARD_ROWS: usize = 20;
+
 impl Engine {
     pub(super) fn answer(&self, what: &Query) -> Value {
         match what {
@@ -21,6 +24,23 @@ impl Engine {
             })).collect::<Vec<_>>() }),
             Query::Risk => self.risk_json(),
             Query::Metrics => Value::String(self.metrics_text()),
+            Query::Dashboard => {
+                let latest = |mut v: Value, key: &str, rows: usize| {
+                    if let Some(list) = v[key].as_array_mut() {
+                        list.truncate(rows);
+                    }
+                    v[key].take()
+                };
+                json!({
+                    "clock_ms": self.clock.now_ms(), "prints": self.stats.prints, "batches": self.stats.batches,
+                    "strategies": latest(self.strategies_json(), "strategies", usize::MAX),
+                    "positions": self.positions_json(),
+                    "risk": self.risk_json(),
+                    "orders": latest(self.orders_json(), "orders", DASHBOARD_ROWS),
+                    "fills": latest(self.answer(&Query::Fills), "fills", DASHBOARD_ROWS),
+                    "swaps": self.swap_history.iter().rev().cloned().collect::<Vec<_>>(),
+                })
+            }
         }
     }
 

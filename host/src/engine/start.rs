@@ -84,6 +84,7 @@ impl Engine {
             control_tx,
             control_rx,
             notices: Vec::new(),
+            swap_history: Default::default(),
             pace: None,
             stopping: false,
             store: None,
