@@ -33,6 +33,9 @@ pub struct StrategyStats {
     /// Log lines dropped over the strategy's log budget.
     #[serde(default)]
     pub log_dropped: u64,
+    /// Calls that trapped (each one stopped the strategy or rolled a hot swap back).
+    #[serde(default)]
+    pub traps: u64,
     pub positions: BTreeMap<InstrumentId, Position>,
     /// The highest PnL marked so far, from which drawdown is measured (kept only while a
     /// drawdown limit applies).

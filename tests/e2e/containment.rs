@@ -106,6 +106,17 @@ fn every_attack_is_contained_and_the_healthy_strategy_sees_a_clean_run() {
     // 17. The trap's cause, not wasmtime's header line.
     assert!(failed("stack-overflow").contains("call stack exhausted"), "{}", failed("stack-overflow"));
     assert!(failed("state-flood").contains("more than 10000 keys"), "{}", failed("state-flood"));
+    // Each stopped strategy trapped once, and the metrics say so; the healthy one none.
+    let (reply, answer) = std::sync::mpsc::channel();
+    let _ = attacked.controller().send(runtime::engine::Control::Query { what: runtime::engine::Query::Metrics, reply });
+    attacked.step();
+    let metrics = answer.recv_timeout(std::time::Duration::from_secs(5)).unwrap_or_default();
+    let metrics = metrics.as_str().unwrap_or_default();
+    for name in ["big-snapshot", "snapshot-trap", "stack-overflow", "state-flood", "healthy"] {
+        let traps = u64::from(matches!(status(&attacked, name), SlotStatus::Failed(_)));
+        assert_eq!(stats(&attacked, name).traps, traps, "{name}");
+        assert!(metrics.contains(&format!("runtime_strategy_traps_total{{strategy=\"{name}\"}} {traps}\n")), "{name}: {metrics}");
+    }
 
     // 10. A strategy that keeps itself busy does not hold checkpoints back.
     assert_eq!(status(&attacked, "busy"), SlotStatus::Running);

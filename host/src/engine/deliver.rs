@@ -227,6 +227,7 @@ impl Engine {
 
     /// Stops a strategy that trapped, cancels its orders and tells the operator.
     pub(super) fn fail(&mut self, index: usize, trap: GuestTrap) {
+        self.slots[index].stats.traps += 1;
         if self.slots[index].probation.as_ref().is_some_and(|p| Instant::now() < p.until) {
             return self.roll_back(index, trap);
         }

@@ -76,6 +76,7 @@ impl Engine {
         let fills = counter(&mut registry, "strategy_fills", "Fills of the strategy's orders");
         let swaps = counter(&mut registry, "strategy_swaps", "Hot swaps of the strategy's component");
         let dropped = counter(&mut registry, "strategy_log_lines_dropped", "Log lines over the strategy's budget");
+        let traps = counter(&mut registry, "strategy_traps", "Calls into the strategy that trapped (each stopped it or rolled a hot swap back)");
         let running = Family::<StrategyLabel, Gauge>::default();
         registry.register("strategy_running", "1 while the strategy runs (halted included), 0 once stopped", running.clone());
         let halted = Family::<StrategyLabel, Gauge>::default();
@@ -84,11 +85,13 @@ impl Engine {
         registry.register("strategy_pnl_quote", "PnL marked to the last trades, fees paid, in quote units", pnl.clone());
         let position = Family::<PositionLabel, F64Gauge>::default();
         registry.register("strategy_position_base", "Net position per instrument, in base units", position.clone());
+        let instrument_pnl = Family::<PositionLabel, F64Gauge>::default();
+        registry.register("strategy_instrument_pnl_quote", "PnL per instrument marked to its last trade, fees paid, in quote units", instrument_pnl.clone());
         let market = self.market.lock();
         for slot in &self.slots {
             let label = StrategyLabel { strategy: slot.name.clone() };
             let s = &slot.stats;
-            for (family, value) in [(&events, s.events), (&calls, s.calls), (&placed, s.placed), (&refused, s.refused), (&rejected, s.rejected), (&canceled, s.canceled), (&fills, s.fills), (&swaps, s.swaps), (&dropped, s.log_dropped)] {
+            for (family, value) in [(&events, s.events), (&calls, s.calls), (&placed, s.placed), (&refused, s.refused), (&rejected, s.rejected), (&canceled, s.canceled), (&fills, s.fills), (&swaps, s.swaps), (&dropped, s.log_dropped), (&traps, s.traps)] {
                 family.get_or_create(&label).inc_by(value);
             }
             running.get_or_create(&label).set(i64::from(slot.status == SlotStatus::Running));
@@ -98,6 +101,7 @@ impl Engine {
                 let Some(info) = market.instrument(*instrument) else { continue };
                 let key = PositionLabel { strategy: slot.name.clone(), venue: info.venue_name.clone(), symbol: info.symbol.clone() };
                 position.get_or_create(&key).set(f64::try_from(p.net()).unwrap_or(f64::NAN));
+                instrument_pnl.get_or_create(&key).set(f64::try_from(p.pnl(p.mark(market.last_price(*instrument)))).unwrap_or(f64::NAN));
             }
         }
         Histograms { help: "Wall-clock time of each call into the strategy component", rows: self.slots.iter().map(|slot| (vec![("strategy", slot.name.clone())], slot.call_latency.clone())).collect() }

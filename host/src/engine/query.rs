@@ -66,7 +66,7 @@ impl Engine {
                     "name": slot.name, "component": slot.component, "version": slot.hash, "state": state, "why": why,
                     "params": serde_json::from_str::<Value>(&slot.params).unwrap_or(Value::Null),
                     "counters": { "events": s.events, "calls": s.calls, "placed": s.placed, "refused": s.refused, "rejected": s.rejected,
-                                  "canceled": s.canceled, "fills": s.fills, "swaps": s.swaps, "log_dropped": s.log_dropped },
+                                  "canceled": s.canceled, "fills": s.fills, "swaps": s.swaps, "log_dropped": s.log_dropped, "traps": s.traps },
                     "pnl": self.pnl(slot, &self.market.lock()),
                 })
             })
