@@ -2,13 +2,12 @@
 //! endpoint, halt and resume seen in the strategy's state and orders, a stop, a swap to a given
 //! file, a config reload, and the kill switch ending the run with its report.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use e2e::control::{free_port, ControlApi as Api, TOKEN};
+use e2e::control::{drain_log, free_port, ControlApi as Api, TOKEN};
 use e2e::{guest, runtime_binary, strategy, synthetic_venue};
 use serde_json::{json, Value};
 
@@ -17,24 +16,6 @@ fn hello(api: &Api) -> Value {
     all["strategies"].as_array().and_then(|l| l.iter().find(|s| s["name"] == "hello").cloned()).unwrap_or(Value::Null)
 }
 
-/// The runtime's log, read on a thread as it is written (a full pipe would stall it); the
-/// receiver hears of the control API's start.
-fn drain_log(child: &mut Child) -> (JoinHandle<String>, Receiver<()>) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("piped stderr"));
-    let reader = std::thread::spawn(move || {
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("control API listening") {
-                let _ = tx.send(());
-            }
-            log.push_str(&line);
-            log.push('\n');
-        }
-        log
-    });
-    (reader, rx)
-}
 
 fn start(dir: &std::path::Path, port: u16) -> (Child, Api, JoinHandle<String>) {
     // A long synthetic feed paced at market speed: the run lasts until the kill switch.

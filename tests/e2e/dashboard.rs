@@ -4,11 +4,10 @@
 //! the API agrees that the strategy is halted. The screenshot is kept in
 //! `target/artifacts/dashboard.png`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::control::{free_port, ControlApi, TOKEN};
+use e2e::control::{drain_log, free_port, ControlApi, TOKEN};
 use e2e::{root, runtime_binary, strategy, synthetic_venue};
 use serde_json::{json, Value};
 
@@ -35,19 +34,7 @@ fn the_dashboard_shows_a_live_run_and_halts_a_strategy_with_the_token() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    let (tx, listening) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap_or_else(|| panic!("piped stderr"));
-    let log = std::thread::spawn(move || {
-        let mut log = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("control API listening") {
-                let _ = tx.send(());
-            }
-            log.push_str(&line);
-            log.push('\n');
-        }
-        log
-    });
+    let (log, listening) = drain_log(&mut child);
     listening.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("the control API never started"));
 
     let artifacts = root().join("target/artifacts");

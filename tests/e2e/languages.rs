@@ -4,10 +4,9 @@
 
 use std::path::Path;
 
-use e2e::{guest, parse_config, plugin_host_with, root, strategy};
+use e2e::{guest, journal, parse_config, plugin_host_with, root, strategy};
 use runtime::engine::Engine;
 use runtime::stats::SlotStatus;
-use runtime::model::{Decimal, OrderType, Side};
 
 /// The examples' sandbox: Python and JavaScript carry their interpreter, which fits in
 /// the default 64 MiB.
@@ -40,23 +39,6 @@ liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
     )
 }
 
-type Journal = Vec<(String, Side, Option<Decimal>, Decimal)>;
-
-fn journal(engine: &Engine, strategy: &str) -> Journal {
-    let index = engine.slots().iter().position(|s| s.name == strategy).unwrap_or(usize::MAX);
-    engine
-        .journal()
-        .iter()
-        .filter(|e| e.strategy.0 as usize == index)
-        .map(|e| {
-            let price = match e.request.order_type {
-                OrderType::Limit { price, .. } => Some(price),
-                OrderType::Market => None,
-            };
-            (e.request.client_order_id.clone(), e.request.side, price, e.request.qty)
-        })
-        .collect()
-}
 
 #[test]
 fn hello_in_python_and_javascript_trades_exactly_as_hello_in_rust() {

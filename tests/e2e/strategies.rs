@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use e2e::{guest, parse_config, plugin_host, strategy};
+use e2e::{guest, journal, parse_config, plugin_host, strategy};
 use runtime::engine::{check_self_trading, Control, Engine, Notice};
 use runtime::market::Market;
-use runtime::model::{Decimal, InstrumentId, InstrumentInfo, OrderType, Side, Subscriptions, VenueId};
+use runtime::model::{Decimal, InstrumentId, InstrumentInfo, Side, Subscriptions, VenueId};
 use runtime::venue::paper::book::Account;
 
 fn d(s: &str) -> Decimal {
@@ -54,23 +54,6 @@ feed = {{ kind = "replay", file = "{}" }}
         feed.display(),
         liquidity.map(|l| format!("liquidity = {l}")).unwrap_or_default()
     )
-}
-
-/// (strategy name, client order id, side, limit price or none, qty) of every order sent.
-fn journal(engine: &Engine, strategy: &str) -> Vec<(String, Side, Option<Decimal>, Decimal)> {
-    let index = engine.slots().iter().position(|s| s.name == strategy).unwrap_or(usize::MAX);
-    engine
-        .journal()
-        .iter()
-        .filter(|e| e.strategy.0 as usize == index)
-        .map(|e| {
-            let price = match e.request.order_type {
-                OrderType::Limit { price, .. } => Some(price),
-                OrderType::Market => None,
-            };
-            (e.request.client_order_id.clone(), e.request.side, price, e.request.qty)
-        })
-        .collect()
 }
 
 fn hedge_id(parts: &[&str]) -> String {

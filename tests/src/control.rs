@@ -1,5 +1,9 @@
 //! A client of the runtime's control API for tests: real HTTP to the binary's listener.
 
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -69,4 +73,23 @@ impl ControlApi {
 /// A port nothing listens on now, for a listener the test starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The runtime's log, read on a thread as it is written (a full pipe would stall it); the
+/// receiver hears of the control API's start.
+pub fn drain_log(child: &mut Child) -> (JoinHandle<String>, Receiver<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("piped stderr"));
+    let reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("control API listening") {
+                let _ = tx.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    (reader, rx)
 }

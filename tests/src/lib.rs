@@ -90,6 +90,23 @@ pub fn engine(config: &str, plugin: &PluginHost, files: &[(&str, &Path)]) -> Eng
     Engine::new(parse_config(config), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// What a strategy sent, in order: (client order id, side, limit price, qty).
+pub fn journal(engine: &Engine, strategy: &str) -> Vec<(String, runtime::model::Side, Option<runtime::model::Decimal>, runtime::model::Decimal)> {
+    let index = engine.slots().iter().position(|s| s.name == strategy).unwrap_or(usize::MAX);
+    engine
+        .journal()
+        .iter()
+        .filter(|e| e.strategy.0 as usize == index)
+        .map(|e| {
+            let price = match e.request.order_type {
+                runtime::model::OrderType::Limit { price, .. } => Some(price),
+                runtime::model::OrderType::Market => None,
+            };
+            (e.request.client_order_id.clone(), e.request.side, price, e.request.qty)
+        })
+        .collect()
+}
+
 /// Reads a counter guest's JSON snapshot.
 pub fn counter_state(engine: &mut Engine, name: &str) -> serde_json::Value {
     let bytes = engine.snapshot_strategy(name).unwrap_or_else(|| panic!("no running strategy {name}")).unwrap_or_else(|t| panic!("{t}"));

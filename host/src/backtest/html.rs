@@ -82,25 +82,10 @@ fn optional(x: Option<f64>) -> String {
     x.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into())
 }
 
+/// `2020-02-22 00:00:02.111`, UTC.
 fn time(ms: Option<i64>) -> String {
     let Some(ms) = ms else { return "n/a".into() };
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}", rest / 3600, rest % 3600 / 60, rest % 60, ms.rem_euclid(1000))
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    crate::venue::live::clock::iso_ms(ms).replace('T', " ").trim_end_matches('Z').to_string()
 }
 
 fn escape(text: &str) -> String {
