@@ -4,7 +4,8 @@
 //! - `engine/replay_1000_prints`: replaying prints through the engine into a real guest
 //!   (the counter test guest): the per-event cost of the sandbox boundary included;
 //! - `plugin/compile`: reading, checking and compiling a component (hot-swap preparation,
-//!   off the event path);
+//!   off the event path), with the compile cache off; `plugin/load (cached)` the same when
+//!   the compile cache has it;
 //! - `live/*`: the live venues' per-message work: parsing a private execution report and a
 //!   depth diff, and applying a 20-level diff to a 1,000-level local book;
 //! - `plugin/swap`: the switch itself, between two batches (instantiate, init, snapshot,
@@ -128,7 +129,13 @@ fn sandbox(c: &mut Criterion) {
         )
     });
 
-    c.bench_function("plugin/compile (read, check, compile)", |b| b.iter(|| plugin.load(&v2).unwrap_or_else(|e| panic!("{e}"))));
+    // The engine reads RUNTIME_COMPILE_CACHE when it is made: one without the cache, to
+    // measure compiling, beside the cached one above.
+    std::env::set_var("RUNTIME_COMPILE_CACHE", "off");
+    let uncached = self::plugin();
+    std::env::remove_var("RUNTIME_COMPILE_CACHE");
+    c.bench_function("plugin/compile (read, check, compile)", |b| b.iter(|| uncached.load(&v2).unwrap_or_else(|e| panic!("{e}"))));
+    c.bench_function("plugin/load (cached: read, check, load compiled)", |b| b.iter(|| plugin.load(&v2).unwrap_or_else(|e| panic!("{e}"))));
 
     let hello = root().join("strategies/hello.wasm");
     if !hello.is_file() {

@@ -210,6 +210,7 @@ impl PluginHost {
         let mut config = WasmConfig::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        config.cache(compile_cache());
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
@@ -330,6 +331,29 @@ impl PluginHost {
             None => None,
         };
         Ok(StrategyInstance { store, plugin, standing, limits: self.limits, id: ctx.id })
+    }
+}
+
+/// Compiled components are kept on disk by the hash of their bytes and of the engine's
+/// settings (wasmtime's cache), so a strategy compiled once loads in milliseconds after:
+/// a Python or JavaScript one, which carries its interpreter, compiles for seconds. The
+/// folder is `RUNTIME_COMPILE_CACHE`, else `$XDG_CACHE_HOME/runtime/compiled` or
+/// `~/.cache/runtime/compiled`; `RUNTIME_COMPILE_CACHE=off` compiles every time. Like any
+/// compiled code the runtime runs, the folder must be writable only by its user.
+fn compile_cache() -> Option<wasmtime::Cache> {
+    let dir = match std::env::var_os("RUNTIME_COMPILE_CACHE") {
+        Some(v) if v == "off" => return None,
+        Some(v) => PathBuf::from(v),
+        None => std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?.join("runtime/compiled"),
+    };
+    let mut config = wasmtime::CacheConfig::new();
+    config.with_directory(&dir);
+    match wasmtime::Cache::new(config) {
+        Ok(cache) => Some(cache),
+        Err(error) => {
+            tracing::warn!("no compile cache at {}: {error:#}; components are compiled at every load", dir.display());
+            None
+        }
     }
 }
 
