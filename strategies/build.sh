@@ -102,7 +102,7 @@ if [ $# -gt 0 ]; then
             name=$(sed -n 's/^name *= *"\([A-Za-z0-9_-]*\)".*/\1/p' "$manifest" | head -1)
             [ -n "$name" ] || { echo "build.sh: $manifest names no package" >&2; exit 1; }
             echo "build.sh: building $name"
-            "$host_cargo" build --release -p runtime --bin componentize
+            "$host_cargo" build --release -p componentize
             CARGO_TARGET_DIR="$root/target" wasm_build --manifest-path "$manifest"
             "$root/target/release/componentize" "$root/target/$target/wasm/${name//-/_}.wasm" "$root/strategies/$name.wasm"
         else
@@ -120,7 +120,7 @@ echo "build.sh: building ${#packages[@]} wasm crates"
 wasm_build "${packages[@]}"
 
 echo "build.sh: building the componentizer"
-"$host_cargo" build --release -p runtime --bin componentize
+"$host_cargo" build --release -p componentize
 componentize="$root/target/release/componentize"
 
 out="$root/target/$target/wasm"

@@ -43,8 +43,10 @@ if ! grep -q '"version": "1.65.1"' target/js-tests/node_modules/playwright-core/
     mkdir -p target/js-tests
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix target/js-tests --no-audit --no-fund --silent playwright-core@1.65.1
 fi
-# The end-to-end tests run the binary itself (crash recovery).
-cargo build --release -p runtime --bins
+# The end-to-end tests run the binary itself (crash recovery). Built together with the
+# tests, so that the host is compiled once with one set of features (a build of the
+# binaries alone would resolve features without the dev-dependencies', and compile it twice).
+cargo build --release --workspace --bins --tests
 status=0
 cargo test --release --workspace --no-fail-fast || status=$?
 bash tests/new_strategy.sh || status=$?

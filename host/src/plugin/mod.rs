@@ -378,21 +378,8 @@ pub struct InstanceContext {
     pub open_orders: crate::router::SharedOpenOrders,
 }
 
-/// Turns a core module with embedded WIT metadata into a component. The encoder is
-/// fed untrusted bytes and has been seen to panic on a truncated module, so a panic is
-/// caught and reported like any other refusal.
-pub fn componentize(core: &[u8]) -> Result<Vec<u8>, String> {
-    let encode = || {
-        wit_component::ComponentEncoder::default()
-            .module(core)
-            .and_then(|e| e.validate(true).encode())
-            .map_err(|e| format!("{e:#}"))
-    };
-    std::panic::catch_unwind(encode).unwrap_or_else(|panic| {
-        let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
-        Err(format!("the module is malformed (the componentizer gave up: {})", first_line(&what)))
-    })
-}
+/// Core modules become components in-process, with the same encoder as strategies/build.sh.
+pub use componentize::componentize;
 
 /// `trading:strategy/strategy@0.1.0` -> (`trading:strategy`, `strategy`, `0.1.0`).
 fn split_name(name: &str) -> Option<(&str, &str, &str)> {

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     };
     let result = std::fs::read(input)
         .map_err(|e| format!("{input}: cannot read: {e}"))
-        .and_then(|core| runtime::plugin::componentize(&core).map_err(|e| format!("{input}: {e}")))
+        .and_then(|core| componentize::componentize(&core).map_err(|e| format!("{input}: {e}")))
         .and_then(|component| std::fs::write(output, component).map_err(|e| format!("{output}: cannot write: {e}")));
     match result {
         Ok(()) => ExitCode::SUCCESS,
