@@ -114,6 +114,13 @@ impl RiskEngine {
         self.own.get(&strategy).map_or_else(|| self.global.clone(), |own| self.global.overridden_by(own))
     }
 
+    /// The loss and drawdown limits alone, without building the whole [`RiskConfig`]:
+    /// they are checked after every batch.
+    pub fn loss_limits(&self, strategy: StrategyId) -> (Option<Decimal>, Option<Decimal>) {
+        let own = self.own.get(&strategy);
+        (own.and_then(|o| o.max_loss).or(self.global.max_loss), own.and_then(|o| o.max_drawdown).or(self.global.max_drawdown))
+    }
+
     pub fn position(&self, strategy: StrategyId, instrument: InstrumentId) -> Decimal {
         self.positions.get(&(strategy, instrument)).copied().unwrap_or_default()
     }

@@ -48,7 +48,7 @@ impl Engine {
 
     /// Moves what the venues reported into the strategies' queues.
     pub(super) fn collect_venue_events(&mut self) {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.venue_events);
         {
             let mut market = self.market.lock();
             for venue in market.venues.iter_mut() {
@@ -64,8 +64,12 @@ impl Engine {
                 }
             }
         }
-        for event in events {
+        for event in events.drain(..) {
             self.dispatch(event);
+        }
+        // Its capacity is kept for the next batch, unless a dispatch filled it meanwhile.
+        if self.venue_events.is_empty() {
+            self.venue_events = events;
         }
     }
 
@@ -173,6 +177,12 @@ impl Engine {
             Ok(actions) => actions,
             Err(trap) => return self.fail(index, trap),
         };
+        // The queue's buffer goes back to the slot, so the next batch does not allocate one.
+        if slot.pending.is_empty() {
+            let mut events = events;
+            events.clear();
+            slot.pending = events;
+        }
         let owner = slot.id;
         let mut market = self.market.lock();
         for action in actions {

@@ -21,17 +21,17 @@ impl Engine {
                 if self.slots[index].status != SlotStatus::Running || self.router.risk().halted(id).is_some() {
                     continue;
                 }
-                let limits = self.router.risk().limits(id);
-                if limits.max_loss.is_none() && limits.max_drawdown.is_none() {
+                let (max_loss, max_drawdown) = self.router.risk().loss_limits(id);
+                if max_loss.is_none() && max_drawdown.is_none() {
                     continue;
                 }
                 let stats = &mut self.slots[index].stats;
                 let pnl = stats.pnl(|instrument| market.last_price(instrument));
                 let peak = stats.peak_pnl.map_or(pnl, |peak| peak.max(pnl)).max(Decimal::ZERO);
                 stats.peak_pnl = Some(peak);
-                if let Some(limit) = limits.max_loss.filter(|limit| -pnl >= *limit) {
+                if let Some(limit) = max_loss.filter(|limit| -pnl >= *limit) {
                     breaches.push((index, format!("risk.max_loss {limit} reached: PnL {}", pnl.round_dp(8).normalize())));
-                } else if let Some(limit) = limits.max_drawdown.filter(|limit| peak.saturating_sub(pnl) >= *limit) {
+                } else if let Some(limit) = max_drawdown.filter(|limit| peak.saturating_sub(pnl) >= *limit) {
                     breaches.push((index, format!("risk.max_drawdown {limit} reached: PnL {} is {} below its peak {}", pnl.round_dp(8).normalize(), peak.saturating_sub(pnl).round_dp(8).normalize(), peak.round_dp(8).normalize())));
                 }
             }

@@ -212,6 +212,10 @@ pub struct Engine {
     halt_cancels: HashMap<(StrategyId, String), String>,
     /// The latest fills of the runtime's orders, for the control API.
     recent_fills: std::collections::VecDeque<crate::model::Fill>,
+    /// Buffers of every batch, kept to spare an allocation each: what the venues reported,
+    /// and the instruments that traded.
+    venue_events: Vec<crate::venue::VenueEvent>,
+    touched: Vec<InstrumentId>,
     pub stats: RunStats,
 }
 
@@ -358,7 +362,8 @@ impl Engine {
         self.stats.last_ts = Some(ts);
         self.stats.batches += 1;
         self.fire_timers(ts);
-        let mut touched = Vec::new();
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         let mut ended = Vec::new();
         {
             let mut market = self.market.lock();
@@ -387,6 +392,7 @@ impl Engine {
             }
         }
         self.publish_books(&touched, ts);
+        self.touched = touched;
         self.check_losses();
         self.deliver();
         if let Some(bus) = self.bus.as_mut() {

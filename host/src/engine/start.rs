@@ -101,6 +101,8 @@ impl Engine {
             halts_unconfirmed: Vec::new(),
             halt_cancels: HashMap::new(),
             recent_fills: std::collections::VecDeque::new(),
+            venue_events: Vec::new(),
+            touched: Vec::new(),
             stats: RunStats::default(),
         };
         engine.start_strategies(components)?;

@@ -24,6 +24,8 @@ pub struct CsvReplay {
     reader: BufReader<File>,
     line_no: usize,
     last_ts: Option<i64>,
+    /// The line being read, reused: a replay reads millions of lines.
+    line: Vec<u8>,
 }
 
 impl CsvReplay {
@@ -31,53 +33,65 @@ impl CsvReplay {
     /// or a device would block or never end).
     pub fn open(path: &Path) -> Result<Self, FeedError> {
         let file = crate::files::open_regular(path).map_err(|reason| FeedError::Io { path: path.display().to_string(), reason })?;
-        Ok(CsvReplay { path: path.to_path_buf(), reader: BufReader::new(file), line_no: 0, last_ts: None })
+        Ok(CsvReplay { path: path.to_path_buf(), reader: BufReader::with_capacity(1 << 16, file), line_no: 0, last_ts: None, line: Vec::with_capacity(128) })
     }
 
     pub(crate) fn malformed(&self, reason: impl Into<String>) -> FeedError {
         FeedError::Malformed { path: self.path.display().to_string(), line: self.line_no, reason: reason.into() }
     }
 
-    /// The next line, at most [`MAX_LINE_BYTES`]; a longer one is skipped to its end and
-    /// reported. `None` at the end of the file.
-    fn next_line(&mut self) -> Option<Result<String, String>> {
-        let mut buf = Vec::new();
-        let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
+    /// Reads the next line into `self.line`, at most [`MAX_LINE_BYTES`]; a longer one is
+    /// skipped to its end and reported. `None` at the end of the file.
+    fn next_line(&mut self) -> Option<Result<(), String>> {
+        self.line.clear();
+        let read = (&mut self.reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut self.line);
         match read {
             Ok(0) => return None,
             Ok(_) => {}
             Err(e) => return Some(Err(format!("unreadable line: {e}"))),
         }
-        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+        if self.line.len() > MAX_LINE_BYTES && self.line.last() != Some(&b'\n') {
             let skipped = self.reader.skip_until(b'\n').unwrap_or(0);
-            return Some(Err(format!("line longer than {MAX_LINE_BYTES} bytes ({} bytes); skipped", buf.len() + skipped)));
+            return Some(Err(format!("line longer than {MAX_LINE_BYTES} bytes ({} bytes); skipped", self.line.len() + skipped)));
         }
-        Some(String::from_utf8(buf).map_err(|_| "line is not UTF-8 text".to_string()))
+        Some(Ok(()))
     }
 }
 
-/// Parses one data line; `Ok(None)` for a header line.
+/// Fields of a data line at most (spot's 7), plus one to tell a longer line.
+const MAX_FIELDS: usize = 8;
+
+/// Parses one data line; `Ok(None)` for a header line. Allocates nothing unless the line
+/// is refused: it runs once per recorded trade.
 pub fn parse_line(line: &str) -> Result<Option<MarketPrint>, String> {
-    let fields: Vec<&str> = line.trim_end_matches('\r').split(',').map(str::trim).collect();
-    if fields.first().is_some_and(|f| f.eq_ignore_ascii_case("id")) {
+    let mut fields = [""; MAX_FIELDS];
+    let mut count = 0;
+    for field in line.trim_end_matches(['\r', '\n']).split(',') {
+        if count < MAX_FIELDS {
+            fields[count] = field.trim();
+        }
+        count += 1;
+    }
+    if fields[0].eq_ignore_ascii_case("id") {
         return Ok(None);
     }
-    if fields.len() != 6 && fields.len() != 7 {
-        return Err(format!("expected 6 (USD-M) or 7 (spot) comma-separated fields, found {}", fields.len()));
+    if count != 6 && count != 7 {
+        return Err(format!("expected 6 (USD-M) or 7 (spot) comma-separated fields, found {count}"));
     }
-    let field = |i: usize, name: &str| fields.get(i).copied().ok_or_else(|| format!("missing {name}"));
-    let trade_id: u64 = field(0, "id")?.parse().map_err(|_| format!("id {:?} is not a whole number", fields[0]))?;
-    let price: Decimal = field(1, "price")?.parse().map_err(|_| format!("price {:?} is not a decimal", fields[1]))?;
-    let qty: Decimal = field(2, "qty")?.parse().map_err(|_| format!("qty {:?} is not a decimal", fields[2]))?;
-    let mut ts: i64 = field(4, "time")?.parse().map_err(|_| format!("time {:?} is not a whole number", fields[4]))?;
+    let trade_id: u64 = fields[0].parse().map_err(|_| format!("id {:?} is not a whole number", fields[0]))?;
+    let price: Decimal = fields[1].parse().map_err(|_| format!("price {:?} is not a decimal", fields[1]))?;
+    let qty: Decimal = fields[2].parse().map_err(|_| format!("qty {:?} is not a decimal", fields[2]))?;
+    let mut ts: i64 = fields[4].parse().map_err(|_| format!("time {:?} is not a whole number", fields[4]))?;
     if ts > MAX_PLAUSIBLE_MS {
         ts /= 1000;
     }
-    let aggressor = match field(5, "is_buyer_maker")?.to_ascii_lowercase().as_str() {
+    let aggressor = if fields[5].eq_ignore_ascii_case("true") {
         // The buyer was the resting order, so the seller took liquidity.
-        "true" => Side::Sell,
-        "false" => Side::Buy,
-        other => return Err(format!("is_buyer_maker {other:?} is not true or false")),
+        Side::Sell
+    } else if fields[5].eq_ignore_ascii_case("false") {
+        Side::Buy
+    } else {
+        return Err(format!("is_buyer_maker {:?} is not true or false", fields[5].to_ascii_lowercase()));
     };
     let print = MarketPrint { trade_id, price, qty, aggressor, ts_ms: ts };
     print.check()?;
@@ -87,16 +101,18 @@ pub fn parse_line(line: &str) -> Result<Option<MarketPrint>, String> {
 impl MarketDataSource for CsvReplay {
     fn next_print(&mut self) -> Option<Result<MarketPrint, FeedError>> {
         loop {
-            let line = self.next_line()?;
+            let read = self.next_line()?;
             self.line_no += 1;
-            let line = match line {
-                Ok(line) => line,
-                Err(reason) => return Some(Err(self.malformed(reason))),
+            if let Err(reason) = read {
+                return Some(Err(self.malformed(reason)));
+            }
+            let Ok(line) = std::str::from_utf8(&self.line) else {
+                return Some(Err(self.malformed("line is not UTF-8 text")));
             };
             if line.trim().is_empty() {
                 continue;
             }
-            match parse_line(&line) {
+            match parse_line(line) {
                 Ok(Some(print)) => {
                     // Recorded trades are in time order; one that goes back is broken.
                     if self.last_ts.is_some_and(|last| print.ts_ms < last) {

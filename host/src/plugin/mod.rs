@@ -330,7 +330,7 @@ impl PluginHost {
             }
             None => None,
         };
-        Ok(StrategyInstance { store, plugin, standing, limits: self.limits, id: ctx.id })
+        Ok(StrategyInstance { store, plugin, standing, limits: self.limits, id: ctx.id, batch: Vec::new() })
     }
 }
 
@@ -452,6 +452,8 @@ pub struct StrategyInstance {
     standing: Option<Standing>,
     limits: SandboxLimits,
     id: StrategyId,
+    /// The events of a call in the contract's types, reused from call to call.
+    batch: Vec<bindings::trading::strategy::types::Event>,
 }
 
 type WitActions = (Vec<bindings::trading::strategy::types::Action>,);
@@ -494,7 +496,8 @@ impl StrategyInstance {
     /// export is not told (its cancels and refusals say it).
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
         let mut actions = Vec::new();
-        let mut batch = Vec::with_capacity(events.len());
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.clear();
         for event in events {
             match event {
                 Event::Halted(halt) => {
@@ -513,6 +516,7 @@ impl StrategyInstance {
             }
         }
         self.deliver_batch(&mut batch, &mut actions)?;
+        self.batch = batch;
         Ok(actions)
     }
 
