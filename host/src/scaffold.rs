@@ -160,13 +160,13 @@ serde_json = "1"
 # A project of its own, not a member of the runtime's workspace.
 [workspace]
 
-# What the runtime's strategies/build.sh builds with: small, and panic=abort, the only
-# panic strategy wasm32 has. Kept identical to the runtime's, so its wasm32 standard
-# library build is reused.
+# What the runtime's strategies/build.sh builds with: fully optimised, and panic=abort,
+# the only panic strategy wasm32 has. Kept identical to the runtime's, so its wasm32
+# standard library build is reused.
 [profile.wasm]
 inherits = "release"
 panic = "abort"
-opt-level = "s"
+opt-level = 3
 lto = true
 codegen-units = 1
 debug = false
