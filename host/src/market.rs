@@ -5,7 +5,9 @@
 //! engine, between guest calls, writes it. The engine never holds the lock across a guest
 //! call, so the two never wait on each other for long.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -18,12 +20,12 @@ pub const RECENT_TRADES: usize = 1_000;
 pub struct Market {
     pub instruments: Vec<InstrumentInfo>,
     pub venues: Vec<Box<dyn Venue>>,
-    recent: HashMap<InstrumentId, VecDeque<PublicTrade>>,
+    recent: FxHashMap<InstrumentId, VecDeque<PublicTrade>>,
 }
 
 impl Market {
     pub fn new(instruments: Vec<InstrumentInfo>, venues: Vec<Box<dyn Venue>>) -> Self {
-        Market { instruments, venues, recent: HashMap::new() }
+        Market { instruments, venues, recent: FxHashMap::default() }
     }
 
     pub fn instrument(&self, id: InstrumentId) -> Option<&InstrumentInfo> {

@@ -12,6 +12,8 @@ pub mod book;
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use book::{Account, Front, OrderBook, RestingOrder};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +124,9 @@ struct Instrument {
     book: OrderBook,
     liquidity: Option<LiquidityProfile>,
     last_price: Option<Decimal>,
+    /// The background orders quoted at the last print (id, side, price), some perhaps
+    /// taken since: withdrawn at the next print without scanning the book.
+    background: Vec<(u64, Side, Decimal)>,
     /// A buyer pays its fee in the base asset (see [`PaperVenueConfig::fees_in_received`]).
     fees_in_received: bool,
 }
@@ -144,11 +149,12 @@ struct Taker {
 
 pub struct PaperVenue {
     config: PaperVenueConfig,
-    instruments: HashMap<InstrumentId, Instrument>,
+    /// By the host's own ids, hashed with Fx: looked up several times per print.
+    instruments: FxHashMap<InstrumentId, Instrument>,
     balances: BTreeMap<(Account, String), Balance>,
     fees_collected: BTreeMap<String, Decimal>,
-    /// Resting orders by id, to find them in their book.
-    resting: HashMap<u64, (InstrumentId, Side, Decimal)>,
+    /// Resting orders by id, to find them in their book (the venue's own ids, so Fx).
+    resting: FxHashMap<u64, (InstrumentId, Side, Decimal)>,
     /// Open orders of the main account by client order id.
     by_client_id: HashMap<String, u64>,
     next_order_id: u64,
@@ -186,10 +192,10 @@ impl PaperVenue {
             .collect();
         PaperVenue {
             config,
-            instruments: HashMap::new(),
+            instruments: FxHashMap::default(),
             balances,
             fees_collected: BTreeMap::new(),
-            resting: HashMap::new(),
+            resting: FxHashMap::default(),
             by_client_id: HashMap::new(),
             next_order_id: 1,
             next_trade_id: 1,
@@ -201,7 +207,7 @@ impl PaperVenue {
     /// each print (none: only our own orders and the prints trade).
     pub fn add_instrument(&mut self, info: InstrumentInfo, liquidity: Option<LiquidityProfile>) {
         let fees_in_received = self.config.fees_in_received && self.config.settlement == Settlement::Spot;
-        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None, fees_in_received });
+        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None, background: Vec::new(), fees_in_received });
     }
 
     /// A trade id from the venue's own sequence, for a trade made outside it (an
@@ -244,6 +250,7 @@ impl PaperVenue {
         for inst in self.instruments.values_mut() {
             inst.book = OrderBook::default();
             inst.last_price = None;
+            inst.background.clear();
         }
         for (id, orders, last_price) in state.books {
             let Some(inst) = self.instruments.get_mut(&id) else { continue };
@@ -252,6 +259,8 @@ impl PaperVenue {
                 self.resting.insert(order.order_id, (id, order.side, order.price));
                 if order.account == Account::Main {
                     self.by_client_id.insert(order.client_order_id.clone(), order.order_id);
+                } else {
+                    inst.background.push((order.order_id, order.side, order.price));
                 }
                 inst.book.rest(order);
             }
@@ -299,10 +308,10 @@ impl PaperVenue {
             return;
         }
         let Some(inst) = self.instruments.get_mut(&instrument) else { return };
-        // The old background goes first, so the print only meets orders of ours.
-        let background: Vec<(u64, Side, Decimal)> =
-            inst.book.orders().filter(|o| o.account == Account::Market).map(|o| (o.order_id, o.side, o.price)).collect();
-        for (order_id, side, price) in background {
+        // The old background goes first, so the print only meets orders of ours. (One our
+        // orders took in full is gone already; removing it again does nothing.)
+        let mut background = std::mem::take(&mut inst.background);
+        for (order_id, side, price) in background.drain(..) {
             inst.book.remove(side, price, order_id);
             self.resting.remove(&order_id);
         }
@@ -331,10 +340,14 @@ impl PaperVenue {
                     let mut order = self.market_taker(side, price, profile.qty, true);
                     self.walk(instrument, &mut order, print.ts_ms);
                     if order.remaining > Decimal::ZERO {
+                        background.push((order.order_id, side, price));
                         self.rest(instrument, order);
                     }
                 }
             }
+        }
+        if let Some(inst) = self.instruments.get_mut(&instrument) {
+            inst.background = background;
         }
     }
 
