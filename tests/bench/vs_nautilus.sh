@@ -25,7 +25,9 @@ if ! target/nautilus/bin/python -c "import nautilus_trader, sys; sys.exit(nautil
     target/nautilus/bin/pip install -q --disable-pip-version-check "nautilus_trader==1.231.0"
 fi
 [ -f strategies/grid.wasm ] && [ -f strategies/hedger.wasm ] && [ -f target/guests/counter-v1.wasm ] || bash strategies/build.sh
-cargo build --release -p runtime --bin runtime
+# The same build as tests/run.sh's (binaries with the tests: one feature set), so neither
+# recompiles the host after the other.
+cargo build --release --workspace --bins --tests
 mkdir -p target/bench
 trades="target/bench/trades-$count.csv"
 [ -f "$trades" ] || python3 tests/bench/generate.py "$trades" "$count" 7
