@@ -6,41 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::{root, runtime_binary, strategy};
+use e2e::{recorded_venue, root, runtime_binary, strategy};
 use serde_json::Value;
 
 /// The demo's recorded BTCUSDT file on two paper venues: hello quotes on one, grid on the
 /// other.
 fn config(dir: &Path) -> PathBuf {
-    let feed = root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv");
-    let venue = |name: &str, settlement: &str, balances: &str| {
-        format!(
-            r#"
-[[venue]]
-name = "{name}"
-kind = "paper"
-settlement = "{settlement}"
-maker_fee = "0.0002"
-taker_fee = "0.0004"
-balances = {{ {balances} }}
-[[venue.instrument]]
-symbol = "BTCUSDT"
-base = "BTC"
-quote = "USDT"
-tick_size = "0.01"
-lot_size = "0.001"
-min_qty = "0.001"
-min_notional = "5"
-feed = {{ kind = "replay", file = "{}" }}
-liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
-"#,
-            feed.display()
-        )
-    };
     let text = format!(
         "mode = \"paper\"\n{}{}\n[[strategy]]\nname = \"hello\"\ncomponent = \"hello\"\nparams = {{ venue = \"c\", symbol = \"BTCUSDT\", qty = \"0.01\", offset_ticks = 200 }}\n\n[[strategy]]\nname = \"grid\"\ncomponent = \"grid\"\n{}",
-        venue("c", "perpetual", "USDT = \"1000000\""),
-        venue("a", "spot", "USDT = \"1000000\", BTC = \"20\""),
+        recorded_venue("c", "perpetual", "USDT = \"1000000\""),
+        recorded_venue("a", "spot", "USDT = \"1000000\", BTC = \"20\""),
         grid_params()
     );
     let path = dir.join("backtest.toml");

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use e2e::{guest, journal, parse_config, plugin_host_with, root, strategy};
+use e2e::{guest, journal, parse_config, plugin_host_with, recorded_venue, strategy};
 use runtime::engine::Engine;
 use runtime::stats::SlotStatus;
 
@@ -14,38 +14,12 @@ fn plugin() -> runtime::plugin::PluginHost {
     plugin_host_with(std::time::Duration::from_millis(200), 64 << 20)
 }
 
-/// One perpetual paper venue per strategy, each replaying the demo's recorded BTCUSDT file.
-fn venue(name: &str) -> String {
-    format!(
-        r#"
-[[venue]]
-name = "{name}"
-kind = "paper"
-settlement = "perpetual"
-maker_fee = "0.0002"
-taker_fee = "0.0004"
-balances = {{ USDT = "1000000" }}
-[[venue.instrument]]
-symbol = "BTCUSDT"
-base = "BTC"
-quote = "USDT"
-tick_size = "0.01"
-lot_size = "0.001"
-min_qty = "0.001"
-min_notional = "5"
-feed = {{ kind = "replay", file = "config/market-data/BTCUSDT-trades-2020-02-22.csv" }}
-liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
-"#
-    )
-}
-
-
 #[test]
 fn hello_in_python_and_javascript_trades_exactly_as_hello_in_rust() {
     let names = [("hello", "hello"), ("hello-py", "hello-python"), ("hello-js", "hello-js")];
     let mut config = String::from("mode = \"paper\"\n[store]\nbackend = \"none\"\n[risk]\nmax_open_orders = 200\n");
     for (i, _) in names.iter().enumerate() {
-        config.push_str(&venue(&format!("v{i}")));
+        config.push_str(&recorded_venue(&format!("v{i}"), "perpetual", "USDT = \"1000000\""));
     }
     for (i, (name, component)) in names.iter().enumerate() {
         config.push_str(&format!(
@@ -90,8 +64,7 @@ fn run_binary(config: &str, strategies: &[&Path]) -> (bool, String, String) {
 }
 
 fn probe_config(component: &str, raise: bool) -> String {
-    let feed = root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv");
-    let venue = venue("p").replace("config/market-data/BTCUSDT-trades-2020-02-22.csv", &feed.display().to_string());
+    let venue = recorded_venue("p", "perpetual", "USDT = \"1000000\"");
     format!(
         "mode = \"paper\"\n[store]\nbackend = \"none\"\n{venue}[[strategy]]\nname = \"probe\"\ncomponent = \"{component}\"\nparams = {{ venue = \"p\", symbol = \"BTCUSDT\", raise_on_trade = {raise} }}\n"
     )

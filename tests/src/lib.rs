@@ -81,6 +81,34 @@ liquidity = {{ levels = 5, step = "0.5", qty = "1" }}
     )
 }
 
+/// A paper venue `name` with BTCUSDT replaying the demo's recorded trades file (by its
+/// absolute path, so the config works from any folder), with background liquidity.
+/// `balances` is the inside of the TOML table, e.g. `USDT = "1000000"`.
+pub fn recorded_venue(name: &str, settlement: &str, balances: &str) -> String {
+    format!(
+        r#"
+[[venue]]
+name = "{name}"
+kind = "paper"
+settlement = "{settlement}"
+maker_fee = "0.0002"
+taker_fee = "0.0004"
+balances = {{ {balances} }}
+[[venue.instrument]]
+symbol = "BTCUSDT"
+base = "BTC"
+quote = "USDT"
+tick_size = "0.01"
+lot_size = "0.001"
+min_qty = "0.001"
+min_notional = "5"
+feed = {{ kind = "replay", file = "{}" }}
+liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
+"#,
+        root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv").display()
+    )
+}
+
 pub fn parse_config(text: &str) -> Config {
     Config::parse(text, &root()).unwrap_or_else(|e| panic!("config: {e}"))
 }
