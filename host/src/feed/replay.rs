@@ -193,6 +193,17 @@ mod tests {
     }
 
     #[test]
+    fn a_line_that_is_not_text_is_reported_and_the_next_read() {
+        let mut text = b"1,9682,0.1,1,1582329602111,false\n".to_vec();
+        text.extend(b"2,96\xff\xfe82,0.1,1,1582329602112,false\n");
+        text.extend(b"3,9684,0.1,1,1582329602113,true\n");
+        let (_dir, all) = replay_of(&text);
+        assert_eq!(all.len(), 3);
+        assert!(matches!(&all[1], Err(FeedError::Malformed { line: 2, reason, .. }) if reason.contains("not UTF-8")), "{:?}", all[1]);
+        assert_eq!(all.iter().filter_map(|r| r.as_ref().ok().map(|p| p.trade_id)).collect::<Vec<_>>(), vec![1, 3]);
+    }
+
+    #[test]
     fn a_folder_is_not_a_trades_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let err = CsvReplay::open(dir.path()).err().map(|e| e.to_string()).unwrap_or_default();
