@@ -901,11 +901,22 @@ fn the_metrics_count_what_the_venues_saw() {
     ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
     run_until(&mut engine, "the hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.005"));
     let control = engine.controller();
-    let (reply, answer) = std::sync::mpsc::channel();
-    let _ = control.send(Control::Query { what: runtime::engine::Query::Metrics, reply });
-    engine.step();
-    let scraped = answer.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("no answer: {e}"));
-    let text = scraped.as_str().unwrap_or_default();
+    let scrape = |engine: &mut Engine| {
+        let (reply, answer) = std::sync::mpsc::channel();
+        let _ = control.send(Control::Query { what: runtime::engine::Query::Metrics, reply });
+        engine.step();
+        let scraped = answer.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|e| panic!("no answer: {e}"));
+        scraped.as_str().unwrap_or_default().to_string()
+    };
+    // The exchange books the hedge (and may push its fill) before its HTTP answer reaches
+    // the runtime, which is when the round trip is counted: wait for that answer.
+    let hedge_answered = |text: &str| sample(text, r#"runtime_venue_order_round_trip_seconds_count{venue="hedge"}"#).is_some_and(|n| n >= 1.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = scrape(&mut engine);
+    while !hedge_answered(&text) && Instant::now() < deadline {
+        text = scrape(&mut engine);
+    }
+    let text = text.as_str();
 
     let spot_orders = calls(&ex.account("binance-spot"), "POST /api/v3/order");
     assert!(spot_orders >= 6, "the maker's orders reached the exchange");
