@@ -107,8 +107,8 @@ fn paper(c: &mut Criterion) {
                 order_type: OrderType::Limit { price: Decimal::new(100_000, 1), time_in_force: TimeInForce::Gtc },
                 qty: Decimal::new(1, 3),
             };
-            venue.submit(StrategyId(0), &order(n, Side::Sell), SelfTradePrevention::None, 0);
-            venue.submit(StrategyId(1), &order(n + 1, Side::Buy), SelfTradePrevention::None, 0);
+            venue.submit(StrategyId(0), &order(n, Side::Sell), SelfTradePrevention::None, 0, None);
+            venue.submit(StrategyId(1), &order(n + 1, Side::Buy), SelfTradePrevention::None, 0, None);
             events.clear();
             venue.drain_events(&mut events);
         })

@@ -311,7 +311,35 @@ pub struct ConnectionConfig {
     /// reconnect: the longest a push the venue never delivered goes unnoticed.
     #[serde(default = "default_reconcile_interval")]
     pub reconcile_interval_ms: u64,
+    /// For an account whose limits the venue raised (a VIP or market-maker tier): the
+    /// windows requests are paced by, in place of the documented ones. Set too high, the
+    /// venue's 429s, its usage headers and `Retry-After` still pace the runtime.
+    pub rate_limits: Option<Vec<RateLimitWindow>>,
 }
+
+/// One rate-limit window: at most `max` of what it counts in any `seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitWindow {
+    pub counts: RateLimitCounts,
+    pub seconds: u64,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitCounts {
+    /// Request weight.
+    Weight,
+    /// Orders placed.
+    Orders,
+}
+
+/// Bounds of `rate_limits`: a few windows, a second to a day, and a maximum no venue
+/// grants anyone (it only bounds a typo).
+pub const RATE_LIMIT_WINDOWS: std::ops::RangeInclusive<usize> = 1..=8;
+pub const RATE_LIMIT_SECONDS: std::ops::RangeInclusive<u64> = 1..=86_400;
+pub const RATE_LIMIT_MAX: std::ops::RangeInclusive<u32> = 1..=100_000_000;
 
 fn default_reconcile_interval() -> u64 {
     DEFAULT_RECONCILE_INTERVAL_MS
@@ -622,6 +650,25 @@ impl Config {
                         RECONCILE_INTERVAL_MS.end(),
                         c.reconcile_interval_ms
                     ));
+                }
+                if let Some(windows) = &c.rate_limits {
+                    if !RATE_LIMIT_WINDOWS.contains(&windows.len()) {
+                        return Err(format!("venue {}: connection.rate_limits must list {} to {} windows, not {}", venue.name, RATE_LIMIT_WINDOWS.start(), RATE_LIMIT_WINDOWS.end(), windows.len()));
+                    }
+                    for (n, w) in windows.iter().enumerate() {
+                        if !RATE_LIMIT_SECONDS.contains(&w.seconds) || !RATE_LIMIT_MAX.contains(&w.max) {
+                            return Err(format!(
+                                "venue {}: connection.rate_limits[{n}]: seconds must be {} to {} and max {} to {}, not {} and {}",
+                                venue.name,
+                                RATE_LIMIT_SECONDS.start(),
+                                RATE_LIMIT_SECONDS.end(),
+                                RATE_LIMIT_MAX.start(),
+                                RATE_LIMIT_MAX.end(),
+                                w.seconds,
+                                w.max
+                            ));
+                        }
+                    }
                 }
                 for inst in &venue.instruments {
                     if inst.feed != FeedConfig::None || inst.liquidity.is_some() {
@@ -964,5 +1011,14 @@ mod tests {
         assert_eq!(live("reconcile_interval_ms = 500"), "");
         assert!(live("recv_window_ms = 10000").contains("venue bn: connection.recv_window_ms must be 1 to 9999"));
         assert!(live("recv_window_ms = 0").contains("connection.recv_window_ms must be 1 to 9999"));
+        assert_eq!(live("rate_limits = [{ counts = \"orders\", seconds = 10, max = 3000 }, { counts = \"weight\", seconds = 60, max = 24000 }]"), "");
+        assert!(live("rate_limits = []").contains("venue bn: connection.rate_limits must list 1 to 8 windows, not 0"));
+        let nine = ["{ counts = \"orders\", seconds = 1, max = 1 }"; 9].join(", ");
+        assert!(live(&format!("rate_limits = [{nine}]")).contains("must list 1 to 8 windows, not 9"));
+        assert!(live("rate_limits = [{ counts = \"orders\", seconds = 0, max = 10 }]").contains("connection.rate_limits[0]: seconds must be 1 to 86400 and max 1 to 100000000, not 0 and 10"));
+        assert!(live("rate_limits = [{ counts = \"orders\", seconds = 10, max = 100000001 }]").contains("not 10 and 100000001"));
+        assert!(live("rate_limits = [{ counts = \"weight\", seconds = 10, max = 0 }]").contains("not 10 and 0"));
+        assert!(live("rate_limits = [{ counts = \"requests\", seconds = 10, max = 5 }]").contains("unknown variant `requests`"));
+        assert!(live("rate_limits = [{ counts = \"orders\", seconds = 10, max = -5 }]").contains("invalid value"));
     }
 }

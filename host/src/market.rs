@@ -21,11 +21,14 @@ pub struct Market {
     pub instruments: Vec<InstrumentInfo>,
     pub venues: Vec<Box<dyn Venue>>,
     recent: FxHashMap<InstrumentId, VecDeque<PublicTrade>>,
+    /// When the earliest private-stream frame behind the batch being handled was read:
+    /// orders placed meanwhile carry it, for tick-to-trade.
+    pub trigger: Option<std::time::Instant>,
 }
 
 impl Market {
     pub fn new(instruments: Vec<InstrumentInfo>, venues: Vec<Box<dyn Venue>>) -> Self {
-        Market { instruments, venues, recent: FxHashMap::default() }
+        Market { instruments, venues, recent: FxHashMap::default(), trigger: None }
     }
 
     pub fn instrument(&self, id: InstrumentId) -> Option<&InstrumentInfo> {

@@ -350,6 +350,7 @@ impl Router {
             self.maybe_prune(now_ms);
             return Routed::Recommended;
         }
+        let trigger = market.trigger;
         let Some(venue) = market.venues.get_mut(info.venue.0 as usize) else {
             return refuse(format!("venue {} is not connected", info.venue_name));
         };
@@ -360,7 +361,7 @@ impl Router {
             }
         }
         self.adopt(entry);
-        venue.submit(owner, request, stp, now_ms);
+        venue.submit(owner, request, stp, now_ms, trigger);
         self.risk.placed(owner, now_ms);
         self.maybe_prune(now_ms);
         Routed::Sent

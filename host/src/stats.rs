@@ -205,13 +205,18 @@ impl Histogram {
     }
 
     pub fn observe(&mut self, seconds: f64) {
+        self.observe_many(seconds, 1);
+    }
+
+    /// `n` observations of the same value (a finer histogram folded into this one).
+    pub fn observe_many(&mut self, seconds: f64, n: u64) {
         let seconds = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
         let bucket = self.bounds.partition_point(|b| *b < seconds);
         if let Some(c) = self.counts.get_mut(bucket) {
-            *c += 1;
+            *c = c.saturating_add(n);
         }
-        self.sum += seconds;
-        self.count += 1;
+        self.sum += seconds * n as f64;
+        self.count = self.count.saturating_add(n);
     }
 
     pub fn count(&self) -> u64 {

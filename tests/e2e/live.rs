@@ -551,6 +551,7 @@ fn fills_are_read_back_page_by_page() {
             qty: d(qty),
         },
         stp: SelfTradePrevention::ExpireTaker,
+        trigger: None,
     };
     let distinct = |reports: &[runtime::venue::report::OrderReport]| {
         let ids: std::collections::HashSet<&str> = reports.iter().filter_map(|r| r.execution.as_ref().map(|e| e.trade_id.as_str())).collect();
@@ -896,7 +897,13 @@ fn the_metrics_count_what_the_venues_saw() {
     let ex = Exchange::start();
     Exchange::set_credentials();
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&config_text(&ex, "binance-usdm", "BTCUSDT"), &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    // The hedge venue paced by windows of its own (an account with raised limits).
+    let config = config_text(&ex, "binance-usdm", "BTCUSDT").replace(
+        "name = \"hedge\"\nkind = \"binance-usdm\"\n[venue.connection]\n",
+        "name = \"hedge\"\nkind = \"binance-usdm\"\n[venue.connection]\nrate_limits = [{ counts = \"orders\", seconds = 10, max = 3000 }, { counts = \"weight\", seconds = 60, max = 24000 }]\n",
+    );
+    assert!(config.contains("max = 3000"));
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
     until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
     ex.print("binance-spot", "BTCUSDT", "30010", "0.005", "BUY");
     run_until(&mut engine, "the hedge", |_| net(&ex.account("binance-usdm"), "BTCUSDT") == d("0.005"));
@@ -938,4 +945,32 @@ fn the_metrics_count_what_the_venues_saw() {
         assert_eq!(sample(text, &format!(r#"runtime_strategy_call_duration_seconds_bucket{{le="+Inf",strategy="{strategy}"}}"#)), calls, "{text}");
     }
     assert!(text.contains("# TYPE runtime_checkpoint_duration_seconds histogram"), "{text}");
+    // The configured windows replace the documented ones (300 orders per 10 s, 1,200 a
+    // minute, 2,400 weight a minute).
+    let max = |counts: &str, seconds: u32| sample(text, &format!(r#"runtime_venue_rate_limit_max{{venue="hedge",counts="{counts}",window_seconds="{seconds}"}}"#));
+    assert_eq!((max("orders", 10), max("weight", 60), max("orders", 60)), (Some(3000.0), Some(24000.0), None), "{text}");
+    // Tick-to-trade: the hedge came from a fill pushed on the maker's private stream, so it
+    // is timed, once; the maker's orders came from a public trade, so they are not.
+    assert_eq!(sample(text, r#"runtime_venue_tick_to_trade_seconds_count{venue="hedge"}"#), Some(hedges as f64), "{text}");
+    assert_eq!(sample(text, r#"runtime_venue_tick_to_trade_seconds_count{venue="maker"}"#), Some(0.0), "{text}");
+    assert_eq!(sample(text, r#"runtime_venue_tick_to_trade_seconds_bucket{le="+Inf",venue="hedge"}"#), Some(hedges as f64), "{text}");
+}
+
+/// Placements do not queue behind each other's answers: the maker's six orders, given
+/// in one call to a venue without a batch endpoint (Binance spot), are six requests that
+/// the exchange serves side by side while it holds every answer back. Sent one after the
+/// other, at most one placement would be there at a time.
+#[test]
+fn placements_wait_for_their_answers_side_by_side() {
+    let ex = Exchange::start();
+    let mut engine = start(&ex, "binance-usdm", "BTCUSDT");
+    ex.faults("binance-spot", json!({"stall_ms": 1500}));
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(2), |_| rested()));
+    let maker = ex.account("binance-spot");
+    assert_eq!(calls(&maker, "POST /api/v3/order"), 6, "{maker}");
+    let most = maker["maxConcurrentRequests"].as_u64().unwrap_or(0);
+    assert!(most >= 6, "the six placements were at the exchange together: at most {most} requests at once");
+    ex.faults("binance-spot", json!({}));
+    // Nothing was lost or doubled by sending them together: each order rests once.
+    assert_eq!(maker["openOrders"].as_array().map(Vec::len), Some(6), "{maker}");
 }

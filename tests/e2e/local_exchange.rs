@@ -117,6 +117,7 @@ fn every_rest_call_of_the_adapters_works_against_the_local_exchange() {
         symbol: symbol.into(),
         request: OrderRequest { client_order_id: id.into(), instrument: InstrumentId(0), side: Side::Buy, order_type: OrderType::Limit { price: d(price), time_in_force: TimeInForce::Gtc }, qty: d(qty) },
         stp: SelfTradePrevention::ExpireTaker,
+        trigger: None,
     };
     async fn exercise<E: runtime::venue::live::protocol::Exchange>(e: &E, symbol: &str, derivative: bool, orders: Vec<NewOrder>, taker: NewOrder) {
         e.server_time().await.unwrap_or_else(|err| panic!("{err}"));

@@ -257,7 +257,7 @@ fn apply(v: &mut PaperVenue, op: &Op, n: usize, ids: &[String]) -> Option<String
                 None => OrderType::Market,
             };
             let request = OrderRequest { client_order_id: id.clone(), instrument: INST, side: *side, order_type, qty: qty(*lots) };
-            v.submit(StrategyId(*owner), &request, *stp, n as i64);
+            v.submit(StrategyId(*owner), &request, *stp, n as i64, None);
             Some(id)
         }
         Op::Cancel { nth } => {
@@ -380,9 +380,9 @@ proptest! {
 fn a_spot_buyer_pays_its_fee_in_the_base_asset_when_fees_are_in_the_received_asset() {
     let mut v = venue_with(Settlement::Spot, &[("USDT", "1000"), ("BTC", "1")], true);
     let sell = OrderRequest { client_order_id: "s".into(), instrument: INST, side: Side::Sell, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::Gtc }, qty: d("1") };
-    v.submit(StrategyId(0), &sell, SelfTradePrevention::None, 0);
+    v.submit(StrategyId(0), &sell, SelfTradePrevention::None, 0, None);
     let buy = OrderRequest { client_order_id: "b".into(), instrument: INST, side: Side::Buy, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::Gtc }, qty: d("1") };
-    v.submit(StrategyId(1), &buy, SelfTradePrevention::None, 0);
+    v.submit(StrategyId(1), &buy, SelfTradePrevention::None, 0, None);
     let mut events = Vec::new();
     v.drain_events(&mut events);
     let fees: Vec<(Side, Decimal, String)> = events.iter().filter_map(|e| match e {
@@ -401,9 +401,9 @@ fn a_spot_buyer_pays_its_fee_in_the_base_asset_when_fees_are_in_the_received_ass
 fn post_only_that_would_take_is_rejected_with_binances_words() {
     let mut v = venue(Settlement::Perpetual, &[]);
     let sell = OrderRequest { client_order_id: "s".into(), instrument: INST, side: Side::Sell, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::Gtc }, qty: d("1") };
-    v.submit(StrategyId(0), &sell, SelfTradePrevention::None, 0);
+    v.submit(StrategyId(0), &sell, SelfTradePrevention::None, 0, None);
     let buy = OrderRequest { client_order_id: "b".into(), instrument: INST, side: Side::Buy, order_type: OrderType::Limit { price: d("100"), time_in_force: TimeInForce::PostOnly }, qty: d("1") };
-    v.submit(StrategyId(1), &buy, SelfTradePrevention::None, 0);
+    v.submit(StrategyId(1), &buy, SelfTradePrevention::None, 0, None);
     let mut events = Vec::new();
     v.drain_events(&mut events);
     let reason = events.iter().find_map(|e| match e {
@@ -419,7 +419,7 @@ fn filters_reject_off_grid_prices_and_sizes() {
     let mut reasons = Vec::new();
     for (id, price, qty) in [("tick", "100.5", "1"), ("lot", "100", "0.15"), ("funds", "100", "20")] {
         let r = OrderRequest { client_order_id: id.into(), instrument: INST, side: Side::Buy, order_type: OrderType::Limit { price: d(price), time_in_force: TimeInForce::Gtc }, qty: d(qty) };
-        v.submit(StrategyId(0), &r, SelfTradePrevention::ExpireTaker, 0);
+        v.submit(StrategyId(0), &r, SelfTradePrevention::ExpireTaker, 0, None);
         let mut events = Vec::new();
         v.drain_events(&mut events);
         reasons.extend(events.into_iter().filter_map(|e| match e {

@@ -222,7 +222,13 @@ pub const PASSPHRASE: &str = "local-passphrase";
 
 impl Exchange {
     pub fn start() -> Exchange {
-        let background = local_exchange::Background::start(local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE)).unwrap_or_else(|e| panic!("local exchange: {e}"));
+        Exchange::start_with(local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE))
+    }
+
+    /// With the demo setup changed (limits, balances): its key, secret and passphrase must
+    /// stay [`KEY`], [`SECRET`] and [`PASSPHRASE`].
+    pub fn start_with(setup: local_exchange::Setup) -> Exchange {
+        let background = local_exchange::Background::start(setup).unwrap_or_else(|e| panic!("local exchange: {e}"));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
         runtime::venue::live::ws::install_tls_provider();
         Exchange { background, runtime, http: reqwest::Client::new() }

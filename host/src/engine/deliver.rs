@@ -51,8 +51,11 @@ impl Engine {
         let mut events = std::mem::take(&mut self.venue_events);
         {
             let mut market = self.market.lock();
-            for venue in market.venues.iter_mut() {
-                venue.drain_events(&mut events);
+            let m = &mut *market;
+            for venue in m.venues.iter_mut() {
+                if let Some(at) = venue.drain_events(&mut events) {
+                    m.trigger = Some(m.trigger.map_or(at, |earlier| earlier.min(at)));
+                }
             }
             for event in &events {
                 self.router.on_venue_event(&market, event);

@@ -177,7 +177,7 @@ impl Engine {
         registry.register("venue_reconnects", "Stream reconnections (private, public and book streams)", reconnects.clone());
         let limited = Family::<Vec<(&'static str, String)>, Counter>::default();
         registry.register("venue_rate_limited", "Requests the venue refused as over its rate limit", limited.clone());
-        let (mut private, mut public, mut round_trip) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut private, mut public, mut round_trip, mut tick_to_trade) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for venue in &market.venues {
             let Some(m) = venue.metrics() else { continue };
             let name = venue.name().to_string();
@@ -197,10 +197,13 @@ impl Engine {
             limited.get_or_create(&vec![("venue", name.clone())]).inc_by(m.rate_limited);
             private.push((vec![("venue", name.clone())], m.private_lag));
             public.push((vec![("venue", name.clone())], m.public_lag));
-            round_trip.push((vec![("venue", name)], m.round_trip));
+            round_trip.push((vec![("venue", name.clone())], m.round_trip));
+            tick_to_trade.push((vec![("venue", name)], m.tick_to_trade.buckets(crate::stats::CALL_BUCKETS)));
         }
         Histograms { help: "From a private-stream event's venue time to its arrival", rows: private }.register(registry, "venue_private_lag_seconds");
         Histograms { help: "From a public trade's venue time to its arrival", rows: public }.register(registry, "venue_public_lag_seconds");
         Histograms { help: "Order placement round trip: request sent to the venue's answer", rows: round_trip }.register(registry, "venue_order_round_trip_seconds");
+        Histograms { help: "Tick-to-trade, by the venue of the order: from the private-stream frame behind an order read off the socket to its request handed to the HTTP client", rows: tick_to_trade }
+            .register(registry, "venue_tick_to_trade_seconds");
     }
 }

@@ -431,6 +431,8 @@ impl Engine {
         self.confirm_halts();
         self.check_losses();
         self.deliver();
+        // The batch is handled: what comes next is triggered by what arrives next.
+        self.market.lock().trigger = None;
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }

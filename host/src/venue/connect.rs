@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use crate::config::{SecretRef, VenueConfig, VenueKind};
+use crate::config::{RateLimitCounts, SecretRef, VenueConfig, VenueKind};
 use crate::model::{Decimal, InstrumentId, InstrumentInfo, VenueId};
 use crate::venue::binance::rest::{Binance, Endpoints as BinanceEndpoints, Flavor};
 use crate::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
 use crate::secrets::Secret;
 
+use super::live::limits::{Counted, Window};
 use super::live::{LiveSettings, LiveVenue, VenueSpec, Waker};
 
 /// A started live venue and its instruments, with the venue's own rules.
@@ -43,13 +44,29 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
         settings.max_connection_age = Duration::from_secs(age);
     }
     settings.reconcile_interval = Duration::from_millis(c.reconcile_interval_ms);
+    let windows: Option<Vec<Window>> = c.rate_limits.as_ref().map(|windows| {
+        windows
+            .iter()
+            .map(|w| Window {
+                counted: match w.counts {
+                    RateLimitCounts::Weight => Counted::Weight,
+                    RateLimitCounts::Orders => Counted::Orders,
+                },
+                span: Duration::from_secs(w.seconds),
+                max: w.max,
+            })
+            .collect()
+    });
     let name = config.name.as_str();
     let started = match config.kind {
         VenueKind::BinanceSpot | VenueKind::BinanceUsdm => {
             let flavor = if config.kind == VenueKind::BinanceSpot { Flavor::Spot } else { Flavor::UsdM };
             let mut endpoints = BinanceEndpoints::production(flavor);
             override_urls(c, [&mut endpoints.rest, &mut endpoints.private_ws, &mut endpoints.public_ws]);
-            let exchange = Binance::new(flavor, endpoints, secret(config, "api_key", &c.api_key)?, secret(config, "api_secret", &c.api_secret)?, c.recv_window_ms)?;
+            let mut exchange = Binance::new(flavor, endpoints, secret(config, "api_key", &c.api_key)?, secret(config, "api_secret", &c.api_secret)?, c.recv_window_ms)?;
+            if let Some(windows) = &windows {
+                exchange = exchange.with_rate_limits(windows);
+            }
             LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: |id| id.to_string() }, settings, wake)
         }
         VenueKind::Okx => {
@@ -60,7 +77,10 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
                 secret: secret(config, "api_secret", &c.api_secret)?,
                 passphrase: secret(config, "passphrase", &c.passphrase)?,
             };
-            let exchange = Okx::new(endpoints, credentials, c.trade_mode.as_deref().unwrap_or("cash"))?;
+            let mut exchange = Okx::new(endpoints, credentials, c.trade_mode.as_deref().unwrap_or("cash"))?;
+            if let Some(windows) = &windows {
+                exchange = exchange.with_rate_limits(windows);
+            }
             LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: crate::venue::okx::common::client_order_id }, settings, wake)
         }
         VenueKind::Paper => return Err(format!("venue {name} is a paper venue")),

@@ -36,11 +36,14 @@ pub trait Venue: Send {
     /// True for a simulated venue, where no real money moves and self-trading is allowed.
     fn is_paper(&self) -> bool;
     /// Sends an order. Acceptance, rejection and fills come back through `drain_events`.
-    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64);
+    /// `trigger`: when the private-stream frame behind the order was read, for
+    /// tick-to-trade (none on a timer, at start, on a paper venue).
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64, trigger: Option<std::time::Instant>);
     /// Cancels a resting order by its client order id.
     fn cancel(&mut self, owner: StrategyId, instrument: InstrumentId, client_order_id: &str, now_ms: i64);
-    /// Moves everything the venue has reported since the last call into `out`.
-    fn drain_events(&mut self, out: &mut Vec<VenueEvent>);
+    /// Moves everything the venue has reported since the last call into `out`, and says
+    /// when the earliest private-stream frame among it was read (live venues).
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) -> Option<std::time::Instant>;
     /// The venue's current book, `depth` levels a side.
     fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot>;
     /// The paper venue behind this venue, for the market data replay that drives it.
@@ -79,6 +82,10 @@ pub struct VenueMetrics {
     pub private_lag: crate::stats::Histogram,
     pub public_lag: crate::stats::Histogram,
     pub round_trip: crate::stats::Histogram,
+    /// From a private-stream frame read to an order it led to handed to the HTTP client.
+    pub tick_to_trade: live::latency::Latencies,
+    /// The engine's share of `tick_to_trade`: to the order handed to the venue.
+    pub decided: live::latency::Latencies,
 }
 
 /// What an account holds on a live venue, as the venue last said, for the operator.

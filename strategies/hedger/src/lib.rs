@@ -14,7 +14,7 @@
 //! unfilled part of a rejected, expired or cancelled hedge returns to risk and is hedged
 //! again with the next attempt number.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use strategy_sdk::decimal::{round_dp, Rounding};
@@ -120,6 +120,10 @@ pub struct State {
     pub hedges: BTreeMap<String, Hedge>,
     /// Trade ids seen, with when they were seen, oldest first.
     pub seen: VecDeque<(String, i64)>,
+    /// The ids in `seen`, for the check on every fill: a busy maker sees hundreds of
+    /// thousands of fills within the horizon, too many to scan. Rebuilt on restore.
+    #[serde(skip)]
+    pub seen_ids: HashSet<String>,
     /// Attempt number of the next hedge of the current sources.
     pub attempt: u32,
     pub hedged_qty: Decimal,
@@ -142,12 +146,13 @@ pub struct Hedger {
 
 impl Hedger {
     fn on_maker_fill(&mut self, fill: &Fill, host: &mut dyn Host) {
-        if self.state.seen.iter().any(|(id, _)| id == &fill.trade_id) {
+        if self.state.seen_ids.contains(&fill.trade_id) {
             self.state.duplicates += 1;
             host.log(LogLevel::Debug, &format!("duplicate maker fill {} ignored", fill.trade_id));
             return;
         }
         self.state.seen.push_back((fill.trade_id.clone(), fill.ts_ms));
+        self.state.seen_ids.insert(fill.trade_id.clone());
         // A maker buy leaves us long: that is hedged by a sell, and the reverse.
         let signed = match fill.side {
             Side::Buy => fill.qty,
@@ -237,7 +242,10 @@ impl Hedger {
 
     fn forget_old(&mut self, now: i64) {
         while self.state.seen.front().is_some_and(|(_, ts)| now - ts > self.params.dedup_horizon_ms) {
-            self.state.seen.pop_front();
+            // An id enters `seen` only when it is not there: it leaves the set with it.
+            if let Some((id, _)) = self.state.seen.pop_front() {
+                self.state.seen_ids.remove(&id);
+            }
         }
     }
 }
@@ -305,6 +313,7 @@ impl Strategy for Hedger {
 
     fn restore(&mut self, state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
         self.state = serde_json::from_slice(state).map_err(|e| format!("unreadable hedger state: {e}"))?;
+        self.state.seen_ids = self.state.seen.iter().map(|(id, _)| id.clone()).collect();
         Ok(())
     }
 }
@@ -417,6 +426,9 @@ mod tests {
         h.host.now_ms = 2 * 60 * 60 * 1000 + 1;
         h.feed(vec![]);
         assert!(h.strategy.state.seen.is_empty());
+        assert!(h.strategy.state.seen_ids.is_empty(), "the index forgets with the list");
+        // Forgotten means hedged again if the venue repeats it that late.
+        assert_eq!(placed(&h.feed(vec![maker("t1", Side::Buy, "10000", "0.002", 2 * 60 * 60 * 1000 + 2)])).len(), 1);
     }
 
     #[test]

@@ -84,6 +84,15 @@ pub struct Limits {
     pub ban_after: u32,
 }
 
+/// A REST request being served (see [`VenueState::serving`]).
+pub struct Serving<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 pub struct Credentials {
     pub api_key: String,
     pub api_secret: String,
@@ -118,6 +127,10 @@ pub struct VenueState {
     pub calls: Mutex<Vec<String>>,
     /// Placements held by the late-execution fault that have since been processed.
     pub late_served: std::sync::atomic::AtomicU64,
+    /// REST requests being served now, and the most ever at once: whether a client
+    /// waits for one answer before it sends the next.
+    pub concurrent: std::sync::atomic::AtomicU64,
+    pub max_concurrent: std::sync::atomic::AtomicU64,
 }
 
 /// What a rate-limit check says.
@@ -219,6 +232,14 @@ impl VenueState {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.late_served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// Counts a REST request as being served until the guard is dropped.
+    pub fn serving(&self) -> Serving<'_> {
+        use std::sync::atomic::Ordering;
+        let now = self.concurrent.fetch_add(1, Ordering::Relaxed) + 1;
+        self.max_concurrent.fetch_max(now, Ordering::Relaxed);
+        Serving(&self.concurrent)
     }
 
     pub async fn stall(&self) {
@@ -387,6 +408,8 @@ fn venue_state(kind: Kind, name: &str, setup: &VenueSetup, setup_all: &Setup) ->
         books: Mutex::new(books),
         calls: Mutex::new(Vec::new()),
         late_served: std::sync::atomic::AtomicU64::new(0),
+        concurrent: std::sync::atomic::AtomicU64::new(0),
+        max_concurrent: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
@@ -441,7 +464,8 @@ async fn control_account(State(state): State<Arc<VenueState>>) -> impl IntoRespo
         *calls.entry(c.clone()).or_default() += 1;
     }
     let late = state.late_served.load(std::sync::atomic::Ordering::Relaxed);
-    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": calls, "lateServed": late}))
+    let max_concurrent = state.max_concurrent.load(std::sync::atomic::Ordering::Relaxed);
+    Json(serde_json::json!({"trades": trades, "openOrders": orders, "positions": positions, "calls": calls, "lateServed": late, "maxConcurrentRequests": max_concurrent}))
 }
 
 fn control_routes() -> Router<Arc<VenueState>> {

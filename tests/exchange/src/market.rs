@@ -117,6 +117,11 @@ pub struct Market {
     orders: HashMap<String, Order>,
     by_order_id: HashMap<i64, String>,
     trades: Vec<Trade>,
+    /// Indexes of `trades` by order id, and the net position per symbol, kept as trades
+    /// come: a busy account (the tick-to-trade benchmark's 100,000 hedges) would otherwise
+    /// scan every trade on each placement answer and account push.
+    trades_by_order: HashMap<i64, Vec<usize>>,
+    net: HashMap<String, Decimal>,
     next_order_id: i64,
     /// Orders whose acceptance was already pushed.
     announced: std::collections::HashSet<String>,
@@ -171,7 +176,7 @@ impl Market {
                 venue.set_fees_in_received(InstrumentId(i as u32), false);
             }
         }
-        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), next_order_id: 1_000_001, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new(), leverage: HashMap::new() }
+        Market { venue, listings, orders: HashMap::new(), by_order_id: HashMap::new(), trades: Vec::new(), trades_by_order: HashMap::new(), net: HashMap::new(), next_order_id: 1_000_001, announced: Default::default(), fill_cap: None, reuse_only_after_fill: false, earlier: HashMap::new(), leverage: HashMap::new() }
     }
 
     pub fn listings(&self) -> &[Listing] {
@@ -218,7 +223,7 @@ impl Market {
 
     /// The trades of one order, oldest first.
     pub fn trades_of_order(&self, order_id: i64) -> Vec<&Trade> {
-        self.trades.iter().filter(|t| t.order_id == order_id).collect()
+        self.trades_by_order.get(&order_id).into_iter().flatten().filter_map(|&i| self.trades.get(i)).collect()
     }
 
     pub fn trades_since(&self, symbol: &str, since_ms: i64) -> Vec<&Trade> {
@@ -251,12 +256,7 @@ impl Market {
 
     /// Net position per symbol from our trades (perpetuals).
     pub fn positions(&self) -> Vec<(String, Decimal)> {
-        let mut net: HashMap<String, Decimal> = self.listings.iter().map(|l| (l.symbol.clone(), Decimal::ZERO)).collect();
-        for t in &self.trades {
-            let signed = if t.side == Side::Buy { t.qty } else { -t.qty };
-            *net.entry(t.symbol.clone()).or_default() += signed;
-        }
-        let mut out: Vec<(String, Decimal)> = net.into_iter().collect();
+        let mut out: Vec<(String, Decimal)> = self.listings.iter().map(|l| (l.symbol.clone(), self.net.get(&l.symbol).copied().unwrap_or_default())).collect();
         out.sort();
         out
     }
@@ -309,7 +309,7 @@ impl Market {
         let immediate = matches!(order_type, OrderType::Market | OrderType::Limit { time_in_force: TimeInForce::Ioc, .. });
         let cap = if immediate { self.fill_cap.take() } else { None };
         let request = OrderRequest { client_order_id: client_order_id.to_string(), instrument, side, order_type, qty: cap.map_or(qty, |c| c.min(qty)) };
-        self.venue.submit(ACCOUNT, &request, stp, now_ms);
+        self.venue.submit(ACCOUNT, &request, stp, now_ms, None);
         let mut happenings = self.drain(now_ms);
         if cap.is_some() {
             if let Some(order) = self.orders.get_mut(client_order_id).filter(|o| o.status == OrderStatus::Accepted) {
@@ -401,6 +401,8 @@ impl Market {
                         maker: f.liquidity == trading_model::Liquidity::Maker,
                         ts_ms: now_ms,
                     };
+                    self.trades_by_order.entry(trade.order_id).or_default().push(self.trades.len());
+                    *self.net.entry(trade.symbol.clone()).or_default() += if trade.side == Side::Buy { trade.qty } else { -trade.qty };
                     self.trades.push(trade.clone());
                     if order.executed >= order.qty {
                         order.status = OrderStatus::Filled;

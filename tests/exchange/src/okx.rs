@@ -192,6 +192,7 @@ async fn rest(State(state): State<Arc<VenueState>>, method: Method, uri: Uri, he
 }
 
 async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    let _serving = state.serving();
     state.stall().await;
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();

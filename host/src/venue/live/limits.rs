@@ -26,29 +26,44 @@ pub struct Window {
 struct WindowState {
     window: Window,
     used: VecDeque<(Instant, u32)>,
+    /// The sum of `used`, kept as it changes: an account with a raised limit has tens of
+    /// thousands of entries in a window, too many to add up on every request.
+    total: u64,
 }
 
 impl WindowState {
+    fn new(window: Window) -> Self {
+        WindowState { window, used: VecDeque::new(), total: 0 }
+    }
+
     fn prune(&mut self, now: Instant) {
         while self.used.front().is_some_and(|(at, _)| now.duration_since(*at) >= self.window.span) {
-            self.used.pop_front();
+            if let Some((_, n)) = self.used.pop_front() {
+                self.total = self.total.saturating_sub(u64::from(n));
+            }
         }
     }
 
+    fn push(&mut self, at: Instant, amount: u32) {
+        self.used.push_back((at, amount));
+        self.total = self.total.saturating_add(u64::from(amount));
+    }
+
     fn total(&self) -> u32 {
-        self.used.iter().map(|(_, n)| n).sum()
+        u32::try_from(self.total).unwrap_or(u32::MAX)
     }
 
     /// How long until `amount` more fits.
     fn wait_for(&mut self, now: Instant, amount: u32) -> Duration {
         self.prune(now);
-        let mut total = self.total();
-        if total + amount <= self.window.max {
+        let (amount, max) = (u64::from(amount), u64::from(self.window.max));
+        let mut total = self.total;
+        if total + amount <= max {
             return Duration::ZERO;
         }
         for (at, n) in &self.used {
-            total -= n;
-            if total + amount <= self.window.max {
+            total = total.saturating_sub(u64::from(*n));
+            if total + amount <= max {
                 return self.window.span.saturating_sub(now.duration_since(*at));
             }
         }
@@ -92,7 +107,7 @@ impl RateLimiter {
     pub fn new(windows: &[Window]) -> Self {
         RateLimiter {
             state: Mutex::new(State {
-                windows: windows.iter().map(|w| WindowState { window: *w, used: VecDeque::new() }).collect(),
+                windows: windows.iter().map(|w| WindowState::new(*w)).collect(),
                 paused_until: None,
                 banned_until: None,
                 placing_closed: false,
@@ -135,7 +150,7 @@ impl RateLimiter {
                             Counted::Orders => orders,
                         };
                         if amount > 0 {
-                            w.used.push_back((now, amount));
+                            w.push(now, amount);
                         }
                     }
                     return Ok(());
@@ -170,7 +185,7 @@ impl RateLimiter {
                 w.prune(now);
                 let ours = w.total();
                 if venue_count > ours {
-                    w.used.push_back((now, venue_count - ours));
+                    w.push(now, venue_count - ours);
                 }
             }
         }
@@ -210,11 +225,11 @@ mod tests {
 
     #[test]
     fn a_full_window_waits_for_its_oldest_entry_to_leave() {
-        let mut w = WindowState { window: window(2, 1000), used: VecDeque::new() };
+        let mut w = WindowState::new(window(2, 1000));
         let t0 = Instant::now();
         assert_eq!(w.wait_for(t0, 1), Duration::ZERO);
-        w.used.push_back((t0, 1));
-        w.used.push_back((t0 + Duration::from_millis(400), 1));
+        w.push(t0, 1);
+        w.push(t0 + Duration::from_millis(400), 1);
         assert_eq!(w.wait_for(t0 + Duration::from_millis(500), 1), Duration::from_millis(500));
         assert_eq!(w.wait_for(t0 + Duration::from_millis(500), 2), Duration::from_millis(900));
         assert_eq!(w.wait_for(t0 + Duration::from_millis(1000), 1), Duration::ZERO);

@@ -24,6 +24,7 @@
 pub mod book;
 pub mod clock;
 pub mod http;
+pub mod latency;
 pub mod limits;
 pub mod protocol;
 pub mod ws;
@@ -76,6 +77,10 @@ pub struct LiveStats {
     pub public_lag: Mutex<Histogram>,
     /// A placement call's round trip: request sent to the venue's answer read.
     pub round_trip: Mutex<Histogram>,
+    /// From a private-stream frame read to an order it led to written (see [`latency`]).
+    pub tick_to_trade: latency::TickToTrade,
+    /// The engine's share of it: from the frame read to the order handed to this venue.
+    pub decided: latency::TickToTrade,
 }
 
 impl Default for LiveStats {
@@ -93,6 +98,8 @@ impl Default for LiveStats {
             private_lag: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
             public_lag: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
             round_trip: Mutex::new(Histogram::new(NETWORK_BUCKETS)),
+            tick_to_trade: latency::TickToTrade::default(),
+            decided: latency::TickToTrade::default(),
         }
     }
 }
@@ -164,7 +171,9 @@ struct Shared {
     name: String,
     /// What the account holds, as the venue last said (for the control API).
     account: Mutex<Option<AccountView>>,
-    events: Mutex<Vec<VenueEvent>>,
+    /// Reported and not yet drained, with when the earliest private-stream frame among
+    /// them was read (the tick of tick-to-trade).
+    events: Mutex<(Vec<VenueEvent>, Option<std::time::Instant>)>,
     /// Venue client id -> (our client id, owner), for orders we placed.
     ours: Mutex<HashMap<String, (String, StrategyId)>>,
     seen_trades: Mutex<(HashSet<String>, VecDeque<String>)>,
@@ -225,7 +234,13 @@ impl Shared {
         if events.is_empty() {
             return;
         }
-        self.events.lock().unwrap_or_else(|p| p.into_inner()).extend(events);
+        {
+            let mut pending = self.events.lock().unwrap_or_else(|p| p.into_inner());
+            pending.0.extend(events);
+            if let Some(at) = latency::frame_arrival() {
+                pending.1 = Some(pending.1.map_or(at, |earlier| earlier.min(at)));
+            }
+        }
         (self.wake)();
     }
 
@@ -559,7 +574,7 @@ impl LiveVenue {
             venue,
             name: name.to_string(),
             account: Mutex::new(account),
-            events: Mutex::new(Vec::new()),
+            events: Mutex::new((Vec::new(), None)),
             ours: Mutex::new(HashMap::new()),
             seen_trades: Mutex::new((HashSet::new(), VecDeque::new())),
             order_state: Mutex::new(HashMap::new()),
@@ -647,12 +662,15 @@ impl Venue for LiveVenue {
         false
     }
 
-    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, _now_ms: i64) {
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, _now_ms: i64, trigger: Option<std::time::Instant>) {
         let Some(symbol) = self.symbol_of.get(&request.instrument).cloned() else { return };
         let venue_id = (self.shared.map_id)(&request.client_order_id);
         self.shared.ours.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id.clone(), (request.client_order_id.clone(), owner));
         self.shared.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(venue_id, symbol.clone());
-        let order = NewOrder { symbol, request: request.clone(), stp };
+        if let Some(trigger) = trigger {
+            self.shared.stats.decided.observe(trigger, std::time::Instant::now());
+        }
+        let order = NewOrder { symbol, request: request.clone(), stp, trigger };
         if let Some(until) = self.shared.ban_in_force() {
             // Refused here, not queued behind the ban: a hedge sent minutes late is a
             // different trade. The reason says when to try again.
@@ -671,9 +689,11 @@ impl Venue for LiveVenue {
         self.outbox.push(Command::Cancel { symbol, client_order_id: client_order_id.to_string() });
     }
 
-    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) -> Option<std::time::Instant> {
         self.send_outbox();
-        out.append(&mut self.shared.events.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut pending = self.shared.events.lock().unwrap_or_else(|p| p.into_inner());
+        out.append(&mut pending.0);
+        pending.1.take()
     }
 
     fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot> {
@@ -736,6 +756,8 @@ impl Venue for LiveVenue {
             private_lag: histogram(&stats.private_lag),
             public_lag: histogram(&stats.public_lag),
             round_trip: histogram(&stats.round_trip),
+            tick_to_trade: stats.tick_to_trade.snapshot(),
+            decided: stats.decided.snapshot(),
         })
     }
 
@@ -785,17 +807,40 @@ impl Venue for LiveVenue {
     }
 }
 
+/// Placements waiting for their answers at once, at most.
+const MAX_IN_FLIGHT: usize = 16;
+
 /// Sends commands in the order they were given, placing consecutive orders in batches.
+///
+/// A placement does not wait for the answer to the one before it: a hedge would
+/// otherwise queue behind the previous hedge's round trip (measured: half of a
+/// millisecond tick-to-trade at 1,000 fills a second). Up to [`MAX_IN_FLIGHT`] wait for
+/// their answers side by side. Every other command waits until the placements before it
+/// are answered, so a cancel never overtakes the order it cancels, and a flush or a
+/// reconciliation still sees everything sent before it done.
 async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
     let mut held: Option<Command> = None;
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
         let first = match held.take() {
             Some(c) => c,
-            None => match rx.recv().await {
-                Some(c) => c,
-                None => return,
+            None => loop {
+                tokio::select! {
+                    biased;
+                    next = rx.recv() => match next {
+                        Some(c) => break c,
+                        None => {
+                            while in_flight.join_next().await.is_some() {}
+                            return;
+                        }
+                    },
+                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                }
             },
         };
+        if !matches!(first, Command::Place(_)) {
+            while in_flight.join_next().await.is_some() {}
+        }
         match first {
             Command::Cancel { symbol, client_order_id } => {
                 let venue_id = client_id_on_venue(&shared, &client_order_id);
@@ -846,7 +891,11 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                 let size = exchange.max_batch().max(1);
                 while !orders.is_empty() {
                     let rest = orders.split_off(size.min(orders.len()));
-                    place(&*exchange, &shared, orders).await;
+                    while in_flight.len() >= MAX_IN_FLIGHT {
+                        in_flight.join_next().await;
+                    }
+                    let (exchange, shared) = (exchange.clone(), shared.clone());
+                    in_flight.spawn(async move { place(&*exchange, &shared, orders).await });
                     orders = rest;
                 }
             }
@@ -887,13 +936,21 @@ async fn place<E: Exchange>(exchange: &E, shared: &Shared, mut batch: Vec<NewOrd
         }
         attempts += 1;
         let sent = std::time::Instant::now();
-        let results = exchange.place(&batch).await;
+        let (results, written) = latency::timing_writes(exchange.place(&batch)).await;
         shared.stats.round_trip.lock().unwrap_or_else(|p| p.into_inner()).observe(sent.elapsed().as_secs_f64());
+
         let mut retry = Vec::new();
         let mut pause = Duration::ZERO;
         for (order, result) in batch.into_iter().zip(results) {
             match result {
-                Ok(ack) => shared.report(ack),
+                Ok(ack) => {
+                    // Counted at the write of the request the venue accepted: a retry's
+                    // wait (a rate limit, a lost answer) is part of the order's time.
+                    if let (Some(trigger), Some(written)) = (order.trigger, written) {
+                        shared.stats.tick_to_trade.observe(trigger, written);
+                    }
+                    shared.report(ack)
+                }
                 Err(RestError::RateLimited(after)) => {
                     // Nothing happened; the same order goes again once the pause is over.
                     shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -1063,7 +1120,7 @@ where
 
 async fn private_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, settings: LiveSettings) {
     let sink = Reconciling { shared: shared.clone(), exchange: exchange.clone() };
-    keep_connected(&shared.name, &shared.stats.reconnects, "private stream", &settings, || exchange.private_stream(&sink, settings.max_connection_age)).await;
+    keep_connected(&shared.name, &shared.stats.reconnects, "private stream", &settings, || latency::noting_frames(exchange.private_stream(&sink, settings.max_connection_age))).await;
 }
 
 async fn public_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, symbols: Vec<String>, settings: LiveSettings) {

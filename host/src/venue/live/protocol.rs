@@ -29,6 +29,8 @@ pub struct NewOrder {
     pub symbol: String,
     pub request: OrderRequest,
     pub stp: SelfTradePrevention,
+    /// When the private-stream frame behind it was read, for tick-to-trade.
+    pub trigger: Option<std::time::Instant>,
 }
 
 /// How a REST call failed; the variant decides what happens next.

@@ -77,7 +77,10 @@ impl Connection {
                 }
             };
             match next {
-                Some(Ok(Message::Text(t))) => return Next::Text(t.to_string()),
+                Some(Ok(Message::Text(t))) => {
+                    super::latency::frame_read();
+                    return Next::Text(t.to_string());
+                }
                 Some(Ok(Message::Ping(_))) => {
                     let _ = self.inner.flush().await;
                 }

@@ -638,7 +638,7 @@ impl Venue for PaperVenue {
         true
     }
 
-    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64) {
+    fn submit(&mut self, owner: StrategyId, request: &OrderRequest, stp: SelfTradePrevention, now_ms: i64, _trigger: Option<std::time::Instant>) {
         if let Err(reason) = self.check_rules(request) {
             return self.reject(owner, request, reason, now_ms);
         }
@@ -711,8 +711,9 @@ impl Venue for PaperVenue {
         }
     }
 
-    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) {
+    fn drain_events(&mut self, out: &mut Vec<VenueEvent>) -> Option<std::time::Instant> {
         out.append(&mut self.events);
+        None
     }
 
     fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookSnapshot> {

@@ -97,6 +97,13 @@ impl Binance {
         Ok(Binance { flavor, endpoints, http, api_key, secret, recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()), requests: RequestCounts::default() })
     }
 
+    /// Paces requests by these windows instead of the documented ones (an account whose
+    /// limits the venue raised).
+    pub fn with_rate_limits(mut self, windows: &[Window]) -> Self {
+        self.limiter = RateLimiter::new(windows);
+        self
+    }
+
     fn api(&self, path: &str) -> String {
         let prefix = match self.flavor {
             Flavor::Spot => "/api/v3",
@@ -142,7 +149,9 @@ impl Binance {
             Query::Signed(params) => self.signed(params),
         };
         let full = if query.is_empty() { url } else { format!("{url}?{query}") };
-        let response = self.http.request(method.clone(), &full).header("X-MBX-APIKEY", self.api_key.expose()).send().await;
+        let request = self.http.request(method.clone(), &full).header("X-MBX-APIKEY", self.api_key.expose());
+        crate::venue::live::latency::request_written();
+        let response = request.send().await;
         self.requests.count(&method, &full, response.as_ref().map(|r| r.status().as_u16()).unwrap_or(0));
         let response = match response {
             Ok(r) => r,

@@ -90,6 +90,13 @@ impl Okx {
         })
     }
 
+    /// Paces requests by these windows instead of the documented ones (an account whose
+    /// limits the venue raised).
+    pub fn with_rate_limits(mut self, windows: &[Window]) -> Self {
+        self.limiter = RateLimiter::new(windows);
+        self
+    }
+
     fn contract_value(&self, inst_id: &str) -> Decimal {
         self.contract_values.lock().unwrap_or_else(|p| p.into_inner()).get(inst_id).copied().unwrap_or(Decimal::ONE)
     }
@@ -122,6 +129,7 @@ impl Okx {
         if !body_text.is_empty() {
             request = request.body(body_text);
         }
+        crate::venue::live::latency::request_written();
         let response = request.send().await;
         self.requests.count(&method, &url, response.as_ref().map(|r| r.status().as_u16()).unwrap_or(0));
         let response = match response {

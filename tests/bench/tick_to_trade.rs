@@ -1,0 +1,147 @@
+//! Tick-to-trade on the live path (target 2 of #12): the shipped hedger trading on the
+//! local exchange over real HTTP and WebSocket connections on 127.0.0.1.
+//!
+//! A maker order rests on Binance spot; the rest of the market sells into it one small
+//! print at a time, at a steady rate; each print is a fill pushed on the spot private
+//! stream, which the hedger hedges on Binance USD-M. The runtime times each hedge inside
+//! the process, from the fill's frame read off the socket to the hedge's signed request
+//! handed to the HTTP client (`venue::live::latency`), and this prints the quantiles.
+//!
+//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND]]`
+//! (default 100,000 fills at 2,000 a second). Both venues run with raised rate limits,
+//! the runtime told of them through `connection.rate_limits`: at the documented 300
+//! orders per 10 s a hedge a fill would queue behind the limit, which measures the limit.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use e2e::{guest, plugin_host, strategy, Exchange, KEY, PASSPHRASE, SECRET};
+use runtime::model::Decimal;
+
+/// What a print sells into the maker order, and what each hedge buys back.
+const FILL_QTY: &str = "0.001";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let fills: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let rate: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2_000).max(1);
+
+    let mut setup = local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE);
+    let raised = local_exchange::Limits { weight_per_minute: 50_000_000, orders_per_10s: 10_000_000, ban_after: 5 };
+    setup.spot.limits = raised;
+    setup.usdm.limits = raised;
+    let plenty: Decimal = "1000000000".parse().unwrap_or_default();
+    for venue in [&mut setup.spot, &mut setup.usdm] {
+        venue.balances.insert("BTC".into(), plenty);
+        venue.balances.insert("USDT".into(), plenty);
+    }
+    let ex = Exchange::start_with(setup);
+    Exchange::set_credentials();
+
+    // The maker bids for all the fills at once; every print sells into it at its price.
+    let maker_qty = Decimal::from(fills) * FILL_QTY.parse::<Decimal>().unwrap_or_default() + Decimal::ONE;
+    let limits = "[venue.connection]\nrate_limits = [{ counts = \"orders\", seconds = 10, max = 10000000 }, { counts = \"weight\", seconds = 60, max = 50000000 }]\n";
+    let config = format!(
+        r#"
+mode = "live"
+[risk]
+max_order_notional = "100000000"
+{}{}
+[[strategy]]
+name = "maker"
+component = "scripted"
+params = {{ orders = [ {{ venue = "maker", symbol = "BTCUSDT", id = "bid", side = "buy", price = "29990", qty = "{maker_qty}" }} ] }}
+
+[[strategy]]
+name = "hedger"
+component = "hedger"
+params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Exchange" = "hedge", "Hedge Symbol" = "BTCUSDT", "Slippage" = "0.001", "Min Amt" = "10", "Min Qty" = "0.001" }}
+"#,
+        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
+        ex.venue_section("hedge", "binance-usdm", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+
+    // The scripted maker bids on the first trade it sees; the public stream may still be
+    // connecting, so the market trades until the bid rests.
+    let rested = || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 1);
+    let mut waited = 0;
+    while !rested() {
+        assert!(waited < 60, "the maker's bid never rested");
+        waited += 1;
+        ex.print("binance-spot", "BTCUSDT", "30000", "0.001", "BUY");
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until && !rested() {
+            engine.step();
+        }
+    }
+
+    let hedge_instrument = engine.market().lock().lookup("hedge", "BTCUSDT").map(|i| i.id).unwrap_or_else(|| panic!("the hedge instrument"));
+    let hedged = |engine: &runtime::engine::Engine| {
+        engine.slots().iter().find(|s| s.name == "hedger").and_then(|s| s.stats.positions.get(&hedge_instrument)).map_or(Decimal::ZERO, |p| p.sold)
+    };
+    let before = hedged(&engine);
+    let expected = before + Decimal::from(fills) * FILL_QTY.parse::<Decimal>().unwrap_or_default();
+
+    // The rest of the market, on a thread of its own at a steady rate: a spot print into
+    // the bid per fill, and now and then a USD-M print that renews the hedge venue's
+    // background liquidity, which the hedges take.
+    let spot = ex.printer("binance-spot");
+    let usdm = ex.printer("binance-usdm");
+    let printed = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (printed_by, done_by) = (printed.clone(), done.clone());
+    let started = Instant::now();
+    let printer = std::thread::spawn(move || {
+        let every = Duration::from_nanos(1_000_000_000 / rate);
+        for n in 0..fills {
+            let due = started + every * n as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            spot.print("BTCUSDT", "29990", FILL_QTY, "SELL");
+            if n % 1_000 == 999 {
+                usdm.print("BTCUSDT", "30000", "0.001", "BUY");
+            }
+            printed_by.store(n + 1, Ordering::Relaxed);
+        }
+        done_by.store(true, Ordering::Relaxed);
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(600) + Duration::from_secs(fills / rate * 4);
+    while hedged(&engine) < expected {
+        assert!(Instant::now() < deadline, "timed out: {} of {fills} printed, {} of {expected} BTC hedged", printed.load(Ordering::Relaxed), hedged(&engine));
+        engine.step();
+    }
+    let elapsed = started.elapsed();
+    printer.join().unwrap_or_else(|_| panic!("the printer thread panicked"));
+    assert!(done.load(Ordering::Relaxed));
+
+    let metrics = {
+        let market = engine.market().lock();
+        market.venues.iter().find(|v| v.name() == "hedge").and_then(|v| v.metrics()).unwrap_or_else(|| panic!("the hedge venue's metrics"))
+    };
+    let t = &metrics.tick_to_trade;
+    let hedge_account = ex.account("binance-usdm");
+    let hedges_on_exchange = hedge_account["trades"].as_array().map_or(0, |t| t.iter().filter(|t| t["side"] == "SELL").count());
+    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
+    println!("tick-to-trade, fill frame read -> hedge request written, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
+    println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
+    println!("  targets (#12): p50 <= 20 us, p99 <= 100 us");
+    let e = &metrics.decided;
+    println!(
+        "  of which to the order handed to the venue (stream task, engine, strategies, risk): p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us",
+        us(e.quantile(0.5)),
+        us(e.quantile(0.9)),
+        us(e.quantile(0.99)),
+        us(e.quantile(0.999))
+    );
+    println!("  hedge round trip (request sent to answer read): {} calls, mean {:.1} us", metrics.round_trip.count(), metrics.round_trip.sum() / metrics.round_trip.count().max(1) as f64 * 1e6);
+    println!("  sell trades on the hedge venue's books: {hedges_on_exchange}; hedged {} BTC, all of the fills", hedged(&engine));
+    // Fills that reach the runtime together are one batch, and the hedger hedges them
+    // with one order: fewer hedges than fills says how often that happened.
+    println!("  fills hedged together in a batch: {}", fills.saturating_sub(t.count()));
+    assert!(t.count() > 0 && t.count() <= fills, "each hedge timed once: {} for {fills} fills", t.count());
+}
