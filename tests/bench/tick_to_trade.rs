@@ -94,7 +94,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let done = Arc::new(AtomicBool::new(false));
     let (printed_by, done_by) = (printed.clone(), done.clone());
     let started = Instant::now();
-    let printer = std::thread::spawn(move || {
+    let printer = std::thread::Builder::new().name("printer".into()).spawn(move || {
         let every = Duration::from_nanos(1_000_000_000 / rate);
         for n in 0..fills {
             let due = started + every * n as u32;
@@ -109,6 +109,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
         }
         done_by.store(true, Ordering::Relaxed);
     });
+    let printer = printer.unwrap_or_else(|e| panic!("the printer thread: {e}"));
 
     let deadline = Instant::now() + Duration::from_secs(600) + Duration::from_secs(fills / rate * 4);
     while hedged(&engine) < expected {
