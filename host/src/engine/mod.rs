@@ -395,6 +395,10 @@ impl Engine {
         self.touched = touched;
         self.check_losses();
         self.deliver();
+        if self.live_runtime.is_some() {
+            // Live venues beside replayed ones: their frames trigger this batch only.
+            self.market.lock().trigger = None;
+        }
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
