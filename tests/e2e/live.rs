@@ -923,7 +923,14 @@ fn the_metrics_count_what_the_venues_saw() {
     };
     // The exchange books the hedge (and may push its fill) before its HTTP answer reaches
     // the runtime, which is when the round trip is counted: wait for that answer.
-    let hedge_answered = |text: &str| sample(text, r#"runtime_venue_order_round_trip_seconds_count{venue="hedge"}"#).is_some_and(|n| n >= 1.0);
+    // Likewise the hedge's fill, pushed on the hedge venue's private stream, is read by
+    // another task than the answer, and the hedge's tick-to-trade is counted just after its
+    // round trip: wait for all three.
+    let hedge_answered = |text: &str| {
+        sample(text, r#"runtime_venue_order_round_trip_seconds_count{venue="hedge"}"#).is_some_and(|n| n >= 1.0)
+            && sample(text, r#"runtime_venue_private_lag_seconds_count{venue="hedge"}"#).is_some_and(|n| n >= 1.0)
+            && sample(text, r#"runtime_venue_tick_to_trade_seconds_count{venue="hedge"}"#).is_some_and(|n| n >= 1.0)
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut text = scrape(&mut engine);
     while !hedge_answered(&text) && Instant::now() < deadline {
