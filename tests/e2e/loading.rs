@@ -33,7 +33,7 @@ fn a_wrong_contract_version_is_refused_by_name() {
         other => panic!("expected a version error, got {other:?}"),
     }
     let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.1"), "{message}");
+    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.2"), "{message}");
 }
 
 /// The right version with an export of another signature: the strategy is refused with
@@ -44,7 +44,7 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
     let plugin = plugin_host();
     let engine = e2e::engine(&config, &plugin, &[("mismatched", &guest("wrong-signature"))]);
     let status = format!("{:?}", engine.slots()[0].status);
-    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.1's"), "{status}");
+    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.2's"), "{status}");
     assert!(!status.contains("trapped"), "{status}");
 }
 

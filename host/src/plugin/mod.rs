@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, ComponentExportIndex, ComponentNamedList, HasSelf, Linker, Lower, TypedFunc};
+use wasmtime::component::{Component, ComponentExportIndex, ComponentNamedList, Func, HasSelf, Linker, Lower, TypedFunc};
 use wasmtime::{Config as WasmConfig, Engine, Store, Trap, WasmBacktrace};
 
 use limits::{LimitBreach, SandboxLimiter};
@@ -40,7 +40,7 @@ mod bindings {
 
 /// The package and version of the WIT contract in `wit/`.
 pub const CONTRACT_PACKAGE: &str = "trading:strategy";
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The largest snapshot a strategy may hand over: it is written at every checkpoint and
 /// given to the next version on a hot swap.
@@ -193,6 +193,8 @@ pub struct LoadedComponent {
     pre: bindings::PluginPre<HostState>,
     /// `standing.halted` and `standing.resumed`, when the component exports them.
     standing: Option<(ComponentExportIndex, ComponentExportIndex)>,
+    /// `tape.on-trades`, when the component exports it.
+    tape: Option<ComponentExportIndex>,
 }
 
 /// The wasmtime engine and linker shared by every strategy. Cheap to clone.
@@ -256,8 +258,9 @@ impl PluginHost {
         let standing = component.get_export_index(None, format!("{CONTRACT_PACKAGE}/standing@{CONTRACT_VERSION}")).and_then(|interface| {
             Some((component.get_export_index(Some(&interface), "halted")?, component.get_export_index(Some(&interface), "resumed")?))
         });
+        let tape = component.get_export_index(None, format!("{CONTRACT_PACKAGE}/tape@{CONTRACT_VERSION}")).and_then(|interface| component.get_export_index(Some(&interface), "on-trades"));
         let hash = hex::encode(&Sha256::digest(bytes)[..6]);
-        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre, standing })
+        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre, standing, tape })
     }
 
     /// Every import must be ours and every version one we speak, so a component built
@@ -330,7 +333,11 @@ impl PluginHost {
             }
             None => None,
         };
-        Ok(StrategyInstance { store, plugin, standing, limits: self.limits, id: ctx.id, batch: Vec::new() })
+        let tape = match &loaded.tape {
+            Some(on_trades) => Some(*instance.get_typed_func::<(&[u8],), WitActions>(&mut store, on_trades).map_err(|e| mismatch("tape", e))?.func()),
+            None => None,
+        };
+        Ok(StrategyInstance { store, plugin, standing, tape, limits: self.limits, id: ctx.id, batch: Vec::new(), packed: Vec::new() })
     }
 }
 
@@ -450,10 +457,14 @@ pub struct StrategyInstance {
     store: Store<HostState>,
     plugin: bindings::Plugin,
     standing: Option<Standing>,
+    /// `tape.on-trades` (contract 0.1.2), its signature checked at instantiation.
+    tape: Option<Func>,
     limits: SandboxLimits,
     id: StrategyId,
     /// The events of a call in the contract's types, reused from call to call.
     batch: Vec<bindings::trading::strategy::types::Event>,
+    /// The trades of a `tape.on-trades` call, packed; reused likewise.
+    packed: Vec<u8>,
 }
 
 type WitActions = (Vec<bindings::trading::strategy::types::Action>,);
@@ -496,6 +507,12 @@ impl StrategyInstance {
     /// export is not told (its cancels and refusals say it).
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
         let mut actions = Vec::new();
+        if let Some(on_trades) = self.tape {
+            if !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(_))) {
+                self.deliver_packed(on_trades, events, &mut actions)?;
+                return Ok(actions);
+            }
+        }
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
         for event in events {
@@ -523,6 +540,26 @@ impl StrategyInstance {
     fn call_standing<P: ComponentNamedList + Lower + Send + Sync>(&mut self, func: TypedFunc<P, WitActions>, args: P, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
         self.arm();
         let result = func.call(&mut self.store, args);
+        let (returned,) = self.settle(result, self.limits)?;
+        actions.extend(returned.into_iter().map(convert::action_from_wit));
+        Ok(())
+    }
+
+    /// One `tape.on-trades` call with a batch of trades alone: the same trades `on-events`
+    /// would get, as one copy of bytes instead of a conversion per field.
+    fn deliver_packed(&mut self, on_trades: Func, trades: &[Event], actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        self.packed.clear();
+        for event in trades {
+            if let Event::Trade(trade) = event {
+                crate::model::tape::pack_trade(trade, &mut self.packed);
+            }
+        }
+        self.arm();
+        // SAFETY: `on_trades` was type-checked as exactly this signature by
+        // `get_typed_func` when the instance started (see `PluginHost::instantiate`); only
+        // the slice's lifetime is chosen here, as wasmtime's generated bindings do.
+        let typed = unsafe { TypedFunc::<(&[u8],), WitActions>::new_unchecked(on_trades) };
+        let result = typed.call(&mut self.store, (&self.packed,));
         let (returned,) = self.settle(result, self.limits)?;
         actions.extend(returned.into_iter().map(convert::action_from_wit));
         Ok(())
@@ -596,7 +633,7 @@ mod tests {
 
     /// A component that exports a (hollow) strategy interface and imports `import`.
     fn importing(import: &str) -> Vec<u8> {
-        let text = format!(r#"(component (import "{import}" (instance)) (instance $s) (export "trading:strategy/strategy@0.1.1" (instance $s)))"#);
+        let text = format!(r#"(component (import "{import}" (instance)) (instance $s) (export "trading:strategy/strategy@0.1.2" (instance $s)))"#);
         wat::parse_str(text).unwrap_or_else(|e| panic!("{e}"))
     }
 

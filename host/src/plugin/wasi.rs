@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -88,7 +89,7 @@ pub struct Wasi {
 
 impl Wasi {
     pub fn new(strategy: &str, seed: u64, clock: EventClock, budget: SharedLogBudget) -> Self {
-        let console = Console(Arc::new(Mutex::new(ConsoleLines { strategy: strategy.to_string(), budget, stdout: Vec::new(), stderr: Vec::new(), tail: VecDeque::new() })));
+        let console = Console::new(strategy, budget);
         let ctx = WasiCtxBuilder::new()
             .stdout(GuestOutput { console: console.clone(), stream: Stream::Stdout })
             .stderr(GuestOutput { console: console.clone(), stream: Stream::Stderr })
@@ -114,7 +115,9 @@ impl Wasi {
 
     /// Forgets the stderr lines of earlier calls: a trap reports only its own call's.
     pub fn clear_tail(&self) {
-        self.console.lock().tail.clear();
+        if self.console.0.written_since_clear.swap(false, Ordering::AcqRel) {
+            self.console.lock().tail.clear();
+        }
     }
 
     /// The last lines the guest wrote to stderr during this call, joined.
@@ -219,7 +222,15 @@ enum Stream {
 /// What an instance printed and has not yet logged, shared by its stdout and stderr
 /// handles (a guest may open several).
 #[derive(Clone)]
-struct Console(Arc<Mutex<ConsoleLines>>);
+struct Console(Arc<ConsoleShared>);
+
+/// The flags say whether the guest wrote at all, so that the flush after every call and
+/// the clearing before it take no lock for a guest that prints nothing (most calls).
+struct ConsoleShared {
+    lines: Mutex<ConsoleLines>,
+    written_since_flush: AtomicBool,
+    written_since_clear: AtomicBool,
+}
 
 struct ConsoleLines {
     strategy: String,
@@ -230,8 +241,13 @@ struct ConsoleLines {
 }
 
 impl Console {
+    fn new(strategy: &str, budget: SharedLogBudget) -> Self {
+        let lines = ConsoleLines { strategy: strategy.to_string(), budget, stdout: Vec::new(), stderr: Vec::new(), tail: VecDeque::new() };
+        Console(Arc::new(ConsoleShared { lines: Mutex::new(lines), written_since_flush: AtomicBool::new(false), written_since_clear: AtomicBool::new(false) }))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ConsoleLines> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lines.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self, stream: Stream, bytes: &[u8]) {
@@ -242,6 +258,10 @@ impl Console {
             Stream::Stderr => &mut lines.stderr,
         };
         pending.extend_from_slice(bytes);
+        // Set under the lock, after the bytes are in: a flush that finds it clear has
+        // nothing to miss.
+        self.0.written_since_flush.store(true, Ordering::Release);
+        self.0.written_since_clear.store(true, Ordering::Release);
         let mut complete = Vec::new();
         loop {
             let cut = match pending.iter().position(|b| *b == b'\n') {
@@ -258,6 +278,9 @@ impl Console {
     }
 
     fn flush(&self) {
+        if !self.0.written_since_flush.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let mut lines = self.lock();
         let lines = &mut *lines;
         for stream in [Stream::Stdout, Stream::Stderr] {
@@ -378,7 +401,7 @@ mod tests {
     #[test]
     fn lines_are_cut_at_newlines_and_a_long_line_in_pieces() {
         let budget: SharedLogBudget = Arc::new(Mutex::new(super::super::capabilities::LogBudget::new("t")));
-        let console = Console(Arc::new(Mutex::new(ConsoleLines { strategy: "t".into(), budget, stdout: Vec::new(), stderr: Vec::new(), tail: VecDeque::new() })));
+        let console = Console::new("t", budget);
         console.write(Stream::Stderr, b"Traceback\n  line 1\nZeroDivision");
         assert_eq!(console.lock().tail.iter().cloned().collect::<Vec<_>>(), ["Traceback", "line 1"]);
         console.flush();
@@ -389,5 +412,27 @@ mod tests {
             console.write(Stream::Stderr, format!("line {n}\n").as_bytes());
         }
         assert_eq!(console.lock().tail.len(), TAIL_LINES);
+    }
+
+    /// The lock-free skips of flush and clear never lose what the guest wrote.
+    #[test]
+    fn a_call_that_printed_nothing_keeps_nothing_and_loses_nothing() {
+        let wasi = Wasi::new("t", 1, EventClock::default(), Arc::new(Mutex::new(super::super::capabilities::LogBudget::new("t"))));
+        wasi.clear_tail();
+        wasi.flush();
+        assert_eq!(wasi.stderr_tail(), None);
+        wasi.console.write(Stream::Stderr, b"first\nhalf a line");
+        wasi.flush();
+        assert_eq!(wasi.stderr_tail().as_deref(), Some("first | half a line"));
+        // The next call: the tail of the last one goes, then nothing is written.
+        wasi.clear_tail();
+        wasi.flush();
+        assert_eq!(wasi.stderr_tail(), None);
+        wasi.clear_tail();
+        assert_eq!(wasi.stderr_tail(), None);
+        wasi.console.write(Stream::Stderr, b"no newline");
+        assert_eq!(wasi.stderr_tail().as_deref(), Some("no newline"), "the tail flushes what is pending");
+        wasi.clear_tail();
+        assert_eq!(wasi.stderr_tail(), None);
     }
 }

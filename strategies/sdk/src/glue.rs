@@ -107,6 +107,35 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
     strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
 }
 
+thread_local! {
+    /// The events of the last packed batch, kept so that a call allocates nothing for them.
+    static TRADES: RefCell<(Vec<PublicTrade>, Vec<Event>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A batch of trades alone, packed (`tape.on-trades`): the strategy sees the same
+/// `Event::Trade`s `on-events` would have given it.
+pub fn on_trades<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
+    let mut slot = cell.borrow_mut();
+    let Some(strategy) = slot.as_mut() else {
+        log::write(log::Level::Error, "on-trades called before init");
+        return Vec::new();
+    };
+    TRADES.with(|buffers| {
+        let mut buffers = buffers.borrow_mut();
+        let (trades, events) = &mut *buffers;
+        trades.clear();
+        events.clear();
+        if let Err(error) = trading_model::tape::unpack_trades(packed, trades) {
+            // The host packs what it checked; a foreign host that does not is told, and
+            // its batch is not acted on.
+            log::write(log::Level::Error, &format!("on-trades: {error}; the batch is ignored"));
+            return Vec::new();
+        }
+        events.extend(trades.iter().map(|t| Event::Trade(t.clone())));
+        strategy.on_events(events, &mut WasmHost).into_iter().map(action_to_wit).collect()
+    })
+}
+
 /// A halt or a resume, handed to the strategy as a batch of one event.
 pub fn on_standing<S: Strategy>(cell: &RefCell<Option<S>>, event: Event) -> Vec<wit::Action> {
     let mut slot = cell.borrow_mut();

@@ -31,7 +31,7 @@ pub use types::*;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin-with-standing",
+        world: "plugin-with-tape",
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "strategy_sdk::bindings",
@@ -39,7 +39,7 @@ pub mod bindings {
 }
 
 /// The version of the WIT contract this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// A trading strategy. One value of the implementing type is one running instance.
 pub trait Strategy: Sized + 'static {
@@ -111,6 +111,12 @@ macro_rules! export_strategy {
             }
             fn resumed() -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
                 __STRATEGY_INSTANCE.with(|cell| $crate::glue::on_standing::<$ty>(cell, $crate::Event::Resumed))
+            }
+        }
+
+        impl $crate::bindings::exports::trading::strategy::tape::Guest for __StrategyExport {
+            fn on_trades(trades: ::std::vec::Vec<u8>) -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
+                __STRATEGY_INSTANCE.with(|cell| $crate::glue::on_trades::<$ty>(cell, &trades))
             }
         }
 
