@@ -25,6 +25,25 @@ fn a_core_module_with_embedded_wit_is_componentized_and_runs() {
     assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 100);
 }
 
+/// Contract 0.1.2's optional `tape`: a component built with the SDK exports it and takes
+/// its trades packed (and counts every one of them, the same as through `on-events`); one
+/// built against 0.1.0 does not, and gets them through `on-events` as before.
+#[test]
+fn sdk_components_take_trades_packed_and_older_ones_as_events() {
+    let plugin = plugin_host();
+    let load = |name: &str| plugin.load(&guest(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(load("counter-v1").takes_packed_trades());
+    assert!(!load("contract-0-1-0").takes_packed_trades());
+    let config = format!("{}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n", synthetic_venue(250));
+    let mut engine = e2e::engine(&config, &plugin, &[("counter", &guest("counter-v1"))]);
+    engine.run();
+    let state = e2e::counter_state(&mut engine, "c");
+    assert_eq!(state["count"], 250);
+    // The synthetic feed numbers its prints from 1: every id arrived, once, in order.
+    assert_eq!(state["id_sum"], 250 * 251 / 2);
+    assert_eq!(state["out_of_order"], 0);
+}
+
 #[test]
 fn a_wrong_contract_version_is_refused_by_name() {
     let err = plugin_host().load(&guest("wrong-version")).err();

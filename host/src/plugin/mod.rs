@@ -197,6 +197,13 @@ pub struct LoadedComponent {
     tape: Option<ComponentExportIndex>,
 }
 
+impl LoadedComponent {
+    /// Whether it exports `tape` (contract 0.1.2), so batches of trades reach it packed.
+    pub fn takes_packed_trades(&self) -> bool {
+        self.tape.is_some()
+    }
+}
+
 /// The wasmtime engine and linker shared by every strategy. Cheap to clone.
 #[derive(Clone)]
 pub struct PluginHost {
