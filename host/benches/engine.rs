@@ -149,7 +149,7 @@ fn sandbox(c: &mut Criterion) {
     let control = engine.controller();
     c.bench_function("plugin/swap (between two batches, with one batch)", |b| {
         b.iter(|| {
-            let _ = control.send(Control::Swap { component: "hello".into(), loaded: next.clone() });
+            let _ = control.send(Control::Swap { component: "hello".into(), loaded: next.clone(), prepared: Vec::new() });
             engine.step()
         })
     });

@@ -334,7 +334,7 @@ async fn swap(State(shared): State<Arc<Shared>>, Path(name): Path<String>, Json(
     match loaded {
         Ok(Ok(loaded)) => {
             let version = loaded.hash.clone();
-            match send(&shared, Control::Swap { component: component.clone(), loaded: Arc::new(loaded) }) {
+            match send(&shared, Control::Swap { component: component.clone(), loaded: Arc::new(loaded), prepared: Vec::new() }) {
                 Ok(()) => done(format!("swap of {component} (strategy {name}) to {} version {version} handed to the engine", file.display())),
                 Err(refused) => refused.into_response(),
             }

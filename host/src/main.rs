@@ -294,7 +294,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Some(listen) => Some(start_control(listen, &control_config, &cli.config, engine.controller(), plugin.clone())?),
         None => None,
     };
-    let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller()).context("watching strategy and config files")?) };
+    let _reloader = if cli.no_watch { None } else { Some(reload::spawn(watched, plugin, engine.controller(), engine.preparer()).context("watching strategy and config files")?) };
     let mut report_written = None;
     match &report_dir {
         None => engine.run(),

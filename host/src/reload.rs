@@ -1,6 +1,7 @@
 //! Watches strategy files and the config file, and prepares what changed off the event
-//! path: a new component is read, checked and compiled here, on the watcher's thread, and
-//! only the finished result is handed to the engine, which swaps it in between batches.
+//! path: a new component is read, checked, compiled and instantiated for each strategy
+//! running it here, on the watcher's thread, and only the finished result is handed to the
+//! engine, which initialises it and swaps it in between batches.
 //!
 //! Editors and build tools write a file in several steps; changes are gathered until the
 //! folder has been quiet for [`SETTLE`], and a file whose bytes did not change is left
@@ -19,7 +20,7 @@ use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::engine::Control;
+use crate::engine::{Control, Preparer};
 use crate::plugin::PluginHost;
 
 /// Quiet time after the last change before a file is read.
@@ -37,7 +38,7 @@ pub struct Reloader {
 }
 
 /// Starts watching. Fails when a folder cannot be watched.
-pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>) -> notify::Result<Reloader> {
+pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>, preparer: Preparer) -> notify::Result<Reloader> {
     let (tx, rx) = channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);
@@ -61,7 +62,7 @@ pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>) -> 
     }
     std::thread::Builder::new()
         .name("reloader".into())
-        .spawn(move || watch_loop(rx, targets, plugin, control))
+        .spawn(move || watch_loop(rx, targets, plugin, control, preparer))
         .map_err(|e| notify::Error::generic(&e.to_string()))?;
     Ok(Reloader { _watcher: watcher })
 }
@@ -84,7 +85,7 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<PathBuf, Target>, plugin: PluginHost, control: Sender<Control>) {
+fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<PathBuf, Target>, plugin: PluginHost, control: Sender<Control>, preparer: Preparer) {
     let mut changed: Vec<PathBuf> = Vec::new();
     loop {
         let timeout = if changed.is_empty() { Duration::from_secs(3600) } else { SETTLE };
@@ -105,7 +106,7 @@ fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<
             Ok(Err(error)) => tracing::warn!("file watcher: {error}"),
             Err(RecvTimeoutError::Timeout) => {
                 for path in std::mem::take(&mut changed) {
-                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reload(&path, &mut targets, &plugin, &control)));
+                    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reload(&path, &mut targets, &plugin, &control, &preparer)));
                     match attempt {
                         Ok(true) => {}
                         Ok(false) => return,
@@ -119,7 +120,7 @@ fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<
 }
 
 /// Loads one changed file and hands it to the engine; false once the engine is gone.
-fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHost, control: &Sender<Control>) -> bool {
+fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHost, control: &Sender<Control>, preparer: &Preparer) -> bool {
     let Some(target) = targets.get_mut(path) else { return true };
     match target {
         Target::Strategy { component, hash } => {
@@ -137,7 +138,12 @@ fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHo
             *hash = new_hash;
             tracing::info!(path = %path.display(), "strategy file changed; loading the new version");
             match plugin.load_bytes(path, &bytes) {
-                Ok(loaded) => control.send(Control::Swap { component: component.clone(), loaded: Arc::new(loaded) }).is_ok(),
+                Ok(loaded) => {
+                    // Instantiated here too, so that the engine's pause is init and the
+                    // hand-over of state only.
+                    let prepared = preparer.prepare(component, &loaded);
+                    control.send(Control::Swap { component: component.clone(), loaded: Arc::new(loaded), prepared }).is_ok()
+                }
                 Err(error) => {
                     tracing::error!("hot swap refused, the running version stays: {error}");
                     control.send(Control::SwapFailed { component: component.clone(), reason: error.to_string() }).is_ok()

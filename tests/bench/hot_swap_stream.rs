@@ -61,7 +61,7 @@ params = {{ venue = "paper", symbol = "BTCUSDT" }}
     let plugin = plugin_host();
     let mut engine = e2e::engine(&config, &plugin, &[("counter", &file)]);
     let watched = Watched { strategies: [("counter".to_string(), file.clone())].into(), config: None };
-    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller()).unwrap_or_else(|e| panic!("{e}"));
+    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller(), engine.preparer()).unwrap_or_else(|e| panic!("{e}"));
     let first_hash = engine.slots()[0].hash.clone();
     let notices = engine.subscribe();
 
@@ -114,7 +114,7 @@ params = {{ venue = "paper", symbol = "BTCUSDT" }}
         let q = |p: f64| l.get(((l.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
         println!("  batch lateness {what} ({} batches): p50 {:.1} us  p99 {:.1} us  max {:.1} us", l.len(), us(q(0.5)), us(q(0.99)), us(q(1.0)));
     }
-    println!("  the swap held the event loop {} us (instantiate, init, snapshot, restore)", pause_us.map_or("?".to_string(), |p| p.to_string()));
+    println!("  the swap held the event loop {} us (init, snapshot, restore; the watcher instantiated the new version off the event path)", pause_us.map_or("?".to_string(), |p| p.to_string()));
     println!("  file written to the new version live: {:.1} ms (the watcher waits {} ms for the writes to settle, then compiles)", (live - written).as_secs_f64() * 1000.0, reload::SETTLE.as_millis());
     println!("  the counter was handed {} trades (of {total}), {} out of order, as version {}", state["count"], state["out_of_order"], state["version"]);
     assert_eq!(state["count"], total, "every trade handed over once");

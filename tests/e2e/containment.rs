@@ -137,7 +137,7 @@ fn a_trap_in_snapshot_during_a_swap_is_reported_as_what_happened() {
         assert!(engine.step());
     }
     let next = Arc::new(plugin.load(&guest("hostile")).unwrap_or_else(|e| panic!("{e}")));
-    engine.controller().send(Control::Swap { component: "hostile".into(), loaded: next }).unwrap_or_else(|e| panic!("{e}"));
+    engine.controller().send(Control::Swap { component: "hostile".into(), loaded: next, prepared: Vec::new() }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     let all: Vec<Notice> = notices.try_iter().collect();
     let rejected = all.iter().find_map(|n| match n {
@@ -168,7 +168,7 @@ fn the_reloader_survives_hostile_files() {
     let mut engine = Engine::new(parse_config(&text), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"));
     let notices = engine.subscribe();
     let watched = runtime::reload::Watched { strategies: [("counter".to_string(), file.clone())].into(), config: Some(config_path.clone()) };
-    let _reloader = runtime::reload::spawn(watched, plugin.clone(), engine.controller()).unwrap_or_else(|e| panic!("{e}"));
+    let _reloader = runtime::reload::spawn(watched, plugin.clone(), engine.controller(), engine.preparer()).unwrap_or_else(|e| panic!("{e}"));
     let wait = Duration::from_secs(60);
     let next_notice = |engine: &mut Engine| {
         assert!(engine.wait_control(wait), "no answer from the reloader");

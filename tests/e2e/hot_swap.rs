@@ -37,7 +37,7 @@ fn swap_mid_stream_loses_and_repeats_nothing() {
     }
     // Compiled off the event path, handed over between two batches.
     let v2 = Arc::new(plugin.load(&guest("counter-v2")).unwrap_or_else(|e| panic!("{e}")));
-    engine.controller().send(Control::Swap { component: "counter".into(), loaded: v2 }).unwrap_or_else(|e| panic!("{e}"));
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: v2, prepared: Vec::new() }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     match notices.try_recv() {
         Ok(Notice::Swapped { strategy, from, to, .. }) => {
@@ -68,7 +68,7 @@ fn a_version_that_traps_on_probation_is_rolled_back_without_losing_an_event() {
     }
     let v1_hash = engine.slots()[0].hash.clone();
     let bad = Arc::new(plugin.load(&guest("counter-bad")).unwrap_or_else(|e| panic!("{e}")));
-    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad.clone() }).unwrap_or_else(|e| panic!("{e}"));
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad.clone(), prepared: Vec::new() }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     let heard: Vec<Notice> = notices.try_iter().collect();
     assert!(matches!(&heard[0], Notice::Swapped { to, .. } if *to == bad.hash), "{heard:?}");
@@ -101,10 +101,52 @@ fn without_probation_a_trapping_new_version_is_stopped() {
         assert!(engine.step());
     }
     let bad = Arc::new(plugin.load(&guest("counter-bad")).unwrap_or_else(|e| panic!("{e}")));
-    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad }).unwrap_or_else(|e| panic!("{e}"));
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: bad, prepared: Vec::new() }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     assert!(notices.try_iter().any(|n| matches!(n, Notice::StrategyFailed { .. })));
     assert!(matches!(engine.slots()[0].status, runtime::stats::SlotStatus::Failed(_)));
+}
+
+/// A version instantiated ahead of the swap (what the file watcher does off the event path)
+/// is initialised and takes over like one instantiated during it: nothing lost or repeated.
+/// A preparation that failed refuses the swap with its reason, and the running version
+/// stays.
+#[test]
+fn a_version_instantiated_ahead_takes_over_exactly_and_a_failed_one_is_refused() {
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &guest("counter-v1"))]);
+    let notices = engine.subscribe();
+    for _ in 0..PRINTS / 4 {
+        assert!(engine.step());
+    }
+    let v2 = Arc::new(plugin.load(&guest("counter-v2")).unwrap_or_else(|e| panic!("{e}")));
+    let mut failed = engine.preparer().prepare("counter", &v2);
+    assert_eq!(failed.len(), 1, "one instance of the component runs");
+    failed[0].instance = Err("could not instantiate: out of luck".into());
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: v2.clone(), prepared: failed }).unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..PRINTS / 4 {
+        assert!(engine.step());
+    }
+    match notices.try_recv() {
+        Ok(Notice::SwapRejected { reason, .. }) => assert!(reason.contains("out of luck"), "{reason}"),
+        other => panic!("expected a refused swap, got {other:?}"),
+    }
+    assert_eq!(counter_state(&mut engine, "c")["version"], "counter-v1");
+    // Prepared while the engine keeps going: the state it takes over is the one at the swap.
+    let prepared = engine.preparer().prepare("counter", &v2);
+    assert!(prepared.iter().all(|p| p.instance.is_ok()));
+    for _ in 0..100 {
+        assert!(engine.step());
+    }
+    engine.controller().send(Control::Swap { component: "counter".into(), loaded: v2, prepared }).unwrap_or_else(|e| panic!("{e}"));
+    engine.run();
+    assert!(matches!(notices.try_recv(), Ok(Notice::Swapped { .. })));
+    let state = counter_state(&mut engine, "c");
+    assert_eq!(state["count"], PRINTS);
+    assert_eq!(state["id_sum"], id_sum(PRINTS));
+    assert_eq!(state["out_of_order"], 0);
+    assert_eq!(state["version"], "counter-v2");
+    assert_eq!(state["history"], serde_json::json!(["counter-v1"]));
 }
 
 #[test]
@@ -116,7 +158,7 @@ fn file_change_is_watched_swapped_and_a_broken_version_is_refused() {
     let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &file)]);
     let notices = engine.subscribe();
     let watched = Watched { strategies: [("counter".to_string(), file.clone())].into(), config: None };
-    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller()).unwrap_or_else(|e| panic!("{e}"));
+    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller(), engine.preparer()).unwrap_or_else(|e| panic!("{e}"));
     let wait = Duration::from_secs(60);
 
     for _ in 0..5_000 {
@@ -168,7 +210,7 @@ fn config_change_delivers_params_and_a_bad_config_is_rejected() {
     let mut engine = e2e::engine(&text, &plugin, &[("counter", &guest("counter-v1"))]);
     let notices = engine.subscribe();
     let watched = Watched { strategies: Default::default(), config: Some(config_path.clone()) };
-    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller()).unwrap_or_else(|e| panic!("{e}"));
+    let _reloader = reload::spawn(watched, plugin.clone(), engine.controller(), engine.preparer()).unwrap_or_else(|e| panic!("{e}"));
     for _ in 0..100 {
         assert!(engine.step());
     }

@@ -169,7 +169,7 @@ fn hedger_sends_the_same_hedges_across_a_hot_swap() {
     // After the first maker fill (under the minimum, so it is risk in the old version).
     assert!(engine.step() && engine.step());
     let next = plugin.load(&strategy("hedger")).unwrap_or_else(|e| panic!("{e}"));
-    engine.controller().send(Control::Swap { component: "hedger".into(), loaded: std::sync::Arc::new(next) }).unwrap_or_else(|e| panic!("{e}"));
+    engine.controller().send(Control::Swap { component: "hedger".into(), loaded: std::sync::Arc::new(next), prepared: Vec::new() }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     let notice = notices.try_recv();
     assert!(matches!(notice, Ok(Notice::Swapped { .. })), "{notice:?}");

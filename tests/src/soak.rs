@@ -240,7 +240,7 @@ pub fn run(settings: Settings) -> Report {
             }
             4 => {
                 let next = plugin.load(&strategy("hedger")).unwrap_or_else(|e| panic!("{e}"));
-                let _ = engine.controller().send(Control::Swap { component: "hedger".into(), loaded: Arc::new(next) });
+                let _ = engine.controller().send(Control::Swap { component: "hedger".into(), loaded: Arc::new(next), prepared: Vec::new() });
                 count(faults, "hedger hot-swapped");
             }
             5 => {

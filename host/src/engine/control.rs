@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::start::resolve_grant;
-use super::{Control, Engine, Notice, Probation};
+use super::{Control, Engine, Notice, Prepared, Probation};
 use crate::config::Config;
 use crate::model::{shown, Event};
 use crate::plugin::LoadedComponent;
@@ -32,7 +32,7 @@ impl Engine {
 
     pub(super) fn apply_control(&mut self, control: Control) {
         match control {
-            Control::Swap { component, loaded } => self.swap(&component, &loaded),
+            Control::Swap { component, loaded, prepared } => self.swap(&component, &loaded, prepared),
             Control::Config(config) => self.apply_config(*config),
             Control::SwapFailed { component, reason } => self.notify(Notice::SwapRejected { component, reason }),
             Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
@@ -58,7 +58,7 @@ impl Engine {
     /// with its key/value state as it was (the new one may have written to it). The old
     /// version stays ready for `sandbox.swap_probation_ms`, to take over again should the
     /// new one trap (see [`Engine::roll_back`]).
-    pub(super) fn swap(&mut self, component: &str, loaded: &Arc<LoadedComponent>) {
+    pub(super) fn swap(&mut self, component: &str, loaded: &Arc<LoadedComponent>, mut prepared: Vec<Prepared>) {
         let mut matched = false;
         for index in 0..self.slots.len() {
             if self.slots[index].component != component {
@@ -68,7 +68,17 @@ impl Engine {
             let started = Instant::now();
             let kv_before = self.slots[index].kv.lock().entries().clone();
             let slot = &self.slots[index];
-            let (mut next, subscriptions) = match self.start_instance(slot, loaded) {
+            let ready = prepared.iter().position(|p| p.id == slot.id).map(|at| prepared.swap_remove(at).instance);
+            let started_instance = match ready {
+                // Made with a copy of the key/value state; from here on it uses the real one.
+                Some(Ok(mut instance)) => {
+                    instance.set_kv(slot.kv.clone());
+                    self.init_instance(slot, instance)
+                }
+                Some(Err(reason)) => Err(reason),
+                None => self.start_instance(slot, loaded),
+            };
+            let (mut next, subscriptions) = match started_instance {
                 Ok(started) => started,
                 Err(reason) => {
                     self.slots[index].kv.lock().replace(kv_before);

@@ -13,7 +13,8 @@
 //! The rooms: this file holds the engine's state and the loop (`step`, `run`);
 //! [`start`] builds venues, feeds and instances; [`deliver`] takes events to strategies
 //! and their actions to the router; [`halts`] marks PnL and halts strategies over their
-//! limits; [`control`] applies swaps and config reloads;
+//! limits; [`control`] applies swaps and config reloads, [`prepare`] instantiates new
+//! versions for them off the event path;
 //! [`resume`] writes checkpoints and resumes from them; [`kill`] is the kill switch;
 //! [`query`] answers the control API.
 
@@ -22,11 +23,13 @@ mod deliver;
 mod halts;
 mod kill;
 mod metrics;
+mod prepare;
 mod query;
 mod resume;
 mod start;
 
 pub use kill::KillReport;
+pub use prepare::{Prepared, Preparer};
 pub use start::{check_self_trading, check_subscriptions, MAX_BOOK_DEPTH, MAX_SUBSCRIPTION_ENTRIES};
 
 use std::collections::HashMap;
@@ -52,8 +55,9 @@ const MAX_ROUNDS: usize = 16;
 /// Asks the engine to do something between two batches.
 pub enum Control {
     /// A new version of a component is compiled and ready; swap it into every instance
-    /// that runs it.
-    Swap { component: String, loaded: Arc<LoadedComponent> },
+    /// that runs it. `prepared` holds instances of it made off the event path (see
+    /// [`Preparer`]); a strategy without one gets its instance made during the swap.
+    Swap { component: String, loaded: Arc<LoadedComponent>, prepared: Vec<Prepared> },
     /// The config file changed and parsed; apply what can change while running.
     Config(Box<Config>),
     /// A changed strategy file could not be loaded; the running version stays.

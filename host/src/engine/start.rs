@@ -171,11 +171,16 @@ impl Engine {
             name: slot.name.clone(),
             market: self.market.clone(),
             clock: self.clock.clone(),
-            seed: 0x5EED_0000 + slot.id.0 as u64,
+            seed: super::prepare::instance_seed(slot.id),
             kv: slot.kv.clone(),
             open_orders: self.router.shared_open_orders(),
         };
-        let mut instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
+        let instance = self.plugin.instantiate(loaded, ctx).map_err(|t| format!("could not instantiate: {t}"))?;
+        self.init_instance(slot, instance)
+    }
+
+    /// Initialises an instance for a slot and checks what it subscribes to.
+    pub(super) fn init_instance(&self, slot: &Slot, mut instance: StrategyInstance) -> Result<(StrategyInstance, Subscriptions), String> {
         let subscriptions = match instance.init(&slot.params) {
             Ok(Ok(s)) => s,
             Ok(Err(refusal)) => return Err(format!("init refused: {}", shown(&refusal, 300))),

@@ -586,6 +586,12 @@ impl StrategyInstance {
         Ok(())
     }
 
+    /// Gives the instance another key/value state: a version instantiated ahead of its swap
+    /// with a copy is handed the strategy's own when it takes over.
+    pub fn set_kv(&mut self, kv: GuestState) {
+        self.store.data_mut().kv = kv;
+    }
+
     /// Log lines dropped over the budget since the last call: the slot adds them to its
     /// stats, so the count survives a hot swap to a new instance.
     pub fn take_log_dropped(&mut self) -> u64 {
