@@ -67,6 +67,18 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
     assert!(!status.contains("trapped"), "{status}");
 }
 
+/// The same for the optional `tape` export (contract 0.1.2): one whose `on-trades` takes
+/// something other than bytes is refused by name when the strategy starts.
+#[test]
+fn a_tape_export_of_another_signature_is_named_as_a_mismatch() {
+    let config = format!("{}\n[[strategy]]\nname = \"t\"\ncomponent = \"wrongtape\"\nparams = {{}}\n", synthetic_venue(10));
+    let plugin = plugin_host();
+    assert!(plugin.load(&guest("wrong-tape")).is_ok_and(|loaded| loaded.takes_packed_trades()));
+    let engine = e2e::engine(&config, &plugin, &[("wrongtape", &guest("wrong-tape"))]);
+    let status = format!("{:?}", engine.slots()[0].status);
+    assert!(status.contains("does not match the contract: its trading:strategy/tape export is not trading:strategy@0.1.2's"), "{status}");
+}
+
 #[test]
 fn garbage_bytes_are_not_wasm() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
