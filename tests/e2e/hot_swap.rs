@@ -20,6 +20,23 @@ fn id_sum(n: u64) -> u64 {
     n * (n + 1) / 2
 }
 
+/// The counter's first version running on [`PRINTS`] prints, and its notices.
+fn counter_v1(plugin: &runtime::plugin::PluginHost) -> (runtime::engine::Engine, std::sync::mpsc::Receiver<Notice>) {
+    let mut engine = e2e::engine(&counter_config(PRINTS), plugin, &[("counter", &guest("counter-v1"))]);
+    let notices = engine.subscribe();
+    (engine, notices)
+}
+
+/// Every print counted once, in order, and the second version the one counting now.
+fn assert_every_print_counted_once_by_v2(engine: &mut runtime::engine::Engine) {
+    let state = counter_state(engine, "c");
+    assert_eq!(state["count"], PRINTS);
+    assert_eq!(state["id_sum"], id_sum(PRINTS));
+    assert_eq!(state["out_of_order"], 0);
+    assert_eq!(state["version"], "counter-v2");
+    assert_eq!(state["history"], serde_json::json!(["counter-v1"]));
+}
+
 fn replace_file(path: &Path, bytes: &[u8]) {
     // Write beside and rename, as a deploy would, so the watcher never sees half a file.
     let tmp = path.with_extension("tmp");
@@ -30,8 +47,7 @@ fn replace_file(path: &Path, bytes: &[u8]) {
 #[test]
 fn swap_mid_stream_loses_and_repeats_nothing() {
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &guest("counter-v1"))]);
-    let notices = engine.subscribe();
+    let (mut engine, notices) = counter_v1(&plugin);
     for _ in 0..PRINTS / 2 {
         assert!(engine.step());
     }
@@ -46,12 +62,7 @@ fn swap_mid_stream_loses_and_repeats_nothing() {
         }
         other => panic!("expected a swap notice, got {other:?}"),
     }
-    let state = counter_state(&mut engine, "c");
-    assert_eq!(state["count"], PRINTS);
-    assert_eq!(state["id_sum"], id_sum(PRINTS));
-    assert_eq!(state["out_of_order"], 0);
-    assert_eq!(state["version"], "counter-v2");
-    assert_eq!(state["history"], serde_json::json!(["counter-v1"]));
+    assert_every_print_counted_once_by_v2(&mut engine);
     assert_eq!(engine.slots()[0].stats.events, PRINTS);
 }
 
@@ -61,8 +72,7 @@ fn swap_mid_stream_loses_and_repeats_nothing() {
 #[test]
 fn a_version_that_traps_on_probation_is_rolled_back_without_losing_an_event() {
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &guest("counter-v1"))]);
-    let notices = engine.subscribe();
+    let (mut engine, notices) = counter_v1(&plugin);
     for _ in 0..PRINTS / 2 {
         assert!(engine.step());
     }
@@ -114,8 +124,7 @@ fn without_probation_a_trapping_new_version_is_stopped() {
 #[test]
 fn a_version_instantiated_ahead_takes_over_exactly_and_a_failed_one_is_refused() {
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&counter_config(PRINTS), &plugin, &[("counter", &guest("counter-v1"))]);
-    let notices = engine.subscribe();
+    let (mut engine, notices) = counter_v1(&plugin);
     for _ in 0..PRINTS / 4 {
         assert!(engine.step());
     }
@@ -141,12 +150,7 @@ fn a_version_instantiated_ahead_takes_over_exactly_and_a_failed_one_is_refused()
     engine.controller().send(Control::Swap { component: "counter".into(), loaded: v2, prepared }).unwrap_or_else(|e| panic!("{e}"));
     engine.run();
     assert!(matches!(notices.try_recv(), Ok(Notice::Swapped { .. })));
-    let state = counter_state(&mut engine, "c");
-    assert_eq!(state["count"], PRINTS);
-    assert_eq!(state["id_sum"], id_sum(PRINTS));
-    assert_eq!(state["out_of_order"], 0);
-    assert_eq!(state["version"], "counter-v2");
-    assert_eq!(state["history"], serde_json::json!(["counter-v1"]));
+    assert_every_print_counted_once_by_v2(&mut engine);
 }
 
 #[test]
@@ -192,12 +196,7 @@ fn file_change_is_watched_swapped_and_a_broken_version_is_refused() {
     assert!(engine.wait_control(wait), "no answer from the watcher about v2");
     assert!(matches!(notices.try_recv(), Ok(Notice::Swapped { .. })));
     engine.run();
-    let state = counter_state(&mut engine, "c");
-    assert_eq!(state["count"], PRINTS);
-    assert_eq!(state["id_sum"], id_sum(PRINTS));
-    assert_eq!(state["out_of_order"], 0);
-    assert_eq!(state["version"], "counter-v2");
-    assert_eq!(state["history"], serde_json::json!(["counter-v1"]));
+    assert_every_print_counted_once_by_v2(&mut engine);
 }
 
 #[test]
