@@ -165,6 +165,13 @@ fn live(c: &mut Criterion) {
         "a": levels(10, 300_010, 1).iter().map(|(p, q)| [p.to_string(), q.to_string()]).collect::<Vec<_>>()})
     .to_string();
     c.bench_function("live/parse depthUpdate (20 levels)", |b| b.iter(|| runtime::venue::binance::rest::parse_depth_update(&update).map(|(_, d, _)| d.last)));
+    // A USD-M placement's query as the adapter signs it: keyed once (as the adapters do) and
+    // keyed for every request (as they did).
+    let secret = runtime::secrets::Secret::new("2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9");
+    let key = runtime::secrets::HmacKey::new(&secret);
+    let payload = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=IOC&quantity=0.001&price=9581.2&newClientOrderId=hedger-hedge-000123&selfTradePreventionMode=EXPIRE_MAKER&newOrderRespType=RESULT&recvWindow=5000&timestamp=1606825200000";
+    c.bench_function("live/sign order (key made once)", |b| b.iter(|| runtime::venue::binance::common::sign(&key, payload)));
+    c.bench_function("live/sign order (key made per request)", |b| b.iter(|| runtime::venue::binance::common::sign(&runtime::secrets::HmacKey::new(&secret), payload)));
     let mut book = LocalBook::new(Sequencing::BinanceSpot);
     book.snapshot(1000, levels(500, 299_999, -1), levels(500, 300_001, 1)).unwrap_or_else(|e| panic!("{e}"));
     let (_, template, _) = runtime::venue::binance::rest::parse_depth_update(&update).unwrap_or_else(|e| panic!("{e}"));

@@ -5,6 +5,10 @@
 use std::fmt;
 use std::path::Path;
 
+use hmac::digest::KeyInit;
+use hmac::Hmac;
+use sha2::Sha256;
+
 /// A secret string. The only way to read it is [`Secret::expose`], used when signing.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -28,6 +32,33 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// An HMAC-SHA256 key made ready once. Keying HMAC hashes the key's inner and outer pads,
+/// two SHA-256 compressions that do not depend on what is signed; done at start-up, a
+/// signature on the order path costs hashing the payload alone. It holds key material,
+/// so like [`Secret`] it shows nothing of it.
+#[derive(Clone)]
+pub struct HmacKey(Hmac<Sha256>);
+
+impl HmacKey {
+    pub fn new(secret: &Secret) -> Self {
+        HmacKey(<Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes()).unwrap_or_else(|_| {
+            // HMAC takes keys of any length; this cannot happen.
+            <Hmac<Sha256> as KeyInit>::new(&Default::default())
+        }))
+    }
+
+    /// A keyed state to feed what is signed into.
+    pub fn mac(&self) -> Hmac<Sha256> {
+        self.0.clone()
+    }
+}
+
+impl fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacKey(***)")
     }
 }
 

@@ -9,7 +9,7 @@ use runtime::venue::live::clock::system_ms;
 use runtime::venue::live::ws::Connection;
 use runtime::venue::okx::common::{login_sign, sign};
 use runtime::venue::okx::rest::iso_ms;
-use runtime::secrets::Secret;
+use runtime::secrets::{HmacKey, Secret};
 use serde_json::{json, Value};
 
 /// How long a test waits on a WebSocket for the frames it expects: the connection's age
@@ -38,7 +38,7 @@ fn binance_refusals_carry_binance_codes() {
     let ex = Exchange::start();
     let base = format!("http://{}/api/v3/openOrders", ex.addr("binance-spot"));
     let secret = Secret::new(SECRET);
-    let signed = |ts: i64| signed_query(&secret, &format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}"));
+    let signed = |ts: i64| signed_query(&HmacKey::new(&secret), &format!("symbol=BTCUSDT&recvWindow=5000&timestamp={ts}"));
     let key = || vec![("X-MBX-APIKEY", KEY.to_string())];
     block_on(async {
         let (s, b) = get(format!("{base}?{}", signed(system_ms())), &[]).await;
@@ -72,7 +72,7 @@ fn okx_refusals_carry_okx_codes() {
     let url = format!("http://{}{path}", ex.addr("okx"));
     let secret = Secret::new(SECRET);
     let headers = |key: &str, pass: &str, ts: String, signature: Option<String>| {
-        let signature = signature.unwrap_or_else(|| sign(&secret, &ts, "GET", path, ""));
+        let signature = signature.unwrap_or_else(|| sign(&HmacKey::new(&secret), &ts, "GET", path, ""));
         vec![("OK-ACCESS-KEY", key.to_string()), ("OK-ACCESS-PASSPHRASE", pass.to_string()), ("OK-ACCESS-TIMESTAMP", ts), ("OK-ACCESS-SIGN", signature)]
     };
     let now = || iso_ms(system_ms());
@@ -92,7 +92,7 @@ fn okx_refusals_carry_okx_codes() {
         // The private WebSocket login: a bad signature, then a good one.
         let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = (system_ms() / 1000).to_string();
-        for (signature, expected) in [("AAAA".to_string(), ("error", "60007")), (login_sign(&secret, &ts), ("login", "0"))] {
+        for (signature, expected) in [("AAAA".to_string(), ("error", "60007")), (login_sign(&HmacKey::new(&secret), &ts), ("login", "0"))] {
             let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": signature}]});
             ws.send_text(login.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
             let answer: Value = serde_json::from_str(&ws.text().await.unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
@@ -183,7 +183,7 @@ async fn binance_signed(method: reqwest::Method, base: &str, path: &str, params:
 
 /// The same with the answer's header names (lower case).
 async fn binance_signed_headers(method: reqwest::Method, base: &str, path: &str, params: &str) -> (u16, Vec<String>, Value) {
-    let query = signed_query(&Secret::new(SECRET), &format!("{params}&recvWindow=5000&timestamp={}", system_ms()));
+    let query = signed_query(&HmacKey::new(&Secret::new(SECRET)), &format!("{params}&recvWindow=5000&timestamp={}", system_ms()));
     let url = format!("{base}{path}?{query}");
     let response = reqwest::Client::new().request(method, &url).header("X-MBX-APIKEY", KEY).send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
     let status = response.status().as_u16();
@@ -275,7 +275,7 @@ fn binance_order_refusals_and_defaults_follow_the_docs() {
 async fn okx_signed(method: reqwest::Method, base: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let ts = iso_ms(system_ms());
     let body_text = body.map(|b| b.to_string()).unwrap_or_default();
-    let signature = sign(&Secret::new(SECRET), &ts, method.as_str(), path, &body_text);
+    let signature = sign(&HmacKey::new(&Secret::new(SECRET)), &ts, method.as_str(), path, &body_text);
     let url = format!("{base}{path}");
     let mut request = reqwest::Client::new()
         .request(method, &url)
@@ -389,7 +389,7 @@ fn usdm_serves_the_account_order_and_ticker_endpoints() {
             let (s, b) = get(format!("{base}{path}?symbol=BTCUSDT"), &[]).await;
             assert!(s == 200 && b["symbol"] == "BTCUSDT", "{path}: {b}");
         }
-        let wrong = signed_query(&Secret::new("not-the-secret"), &format!("recvWindow=5000&timestamp={}", system_ms()));
+        let wrong = signed_query(&HmacKey::new(&Secret::new("not-the-secret")), &format!("recvWindow=5000&timestamp={}", system_ms()));
         let (s, b) = get(format!("{base}/fapi/v2/account?{wrong}"), &[("X-MBX-APIKEY", KEY.to_string())]).await;
         assert_eq!((s, b["code"].as_i64()), (400, Some(-1022)), "{b}");
     });
@@ -400,7 +400,7 @@ fn usdm_serves_the_account_order_and_ticker_endpoints() {
 /// `ACCOUNT_UPDATE` on the listen key stream.
 /// The signature of WebSocket API params (every one but `signature`, sorted by name).
 fn ws_signature(params: &str) -> String {
-    signed_query(&Secret::new(SECRET), params).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default()
+    signed_query(&HmacKey::new(&Secret::new(SECRET)), params).rsplit_once("signature=").map(|(_, s)| s.to_string()).unwrap_or_default()
 }
 
 async fn ws_request(ws: &mut Connection, request: Value) -> Value {
@@ -619,7 +619,7 @@ fn okx_books_fees_order_pushes_positions_and_leverage_follow_the_docs() {
         // The private stream, subscribed to SWAP orders only.
         let mut ws = Connection::open(&format!("ws://{}/ws/v5/private", ex.addr("okx")), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         let ts = (system_ms() / 1000).to_string();
-        let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": login_sign(&Secret::new(SECRET), &ts)}]});
+        let login = json!({"op": "login", "args": [{"apiKey": KEY, "passphrase": PASSPHRASE, "timestamp": ts, "sign": login_sign(&HmacKey::new(&Secret::new(SECRET)), &ts)}]});
         ws.send_text(login.to_string()).await.unwrap_or_else(|e| panic!("{e}"));
         ws.text().await.unwrap_or_else(|e| panic!("{e:?}"));
         for (arg, event) in [(json!({"channel": "orders", "instType": "NOPE"}), "error"), (json!({"channel": "orders", "instType": "SWAP", "instId": "BTC-USDT-SWAP"}), "subscribe")] {

@@ -21,7 +21,7 @@ use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rul
 use crate::venue::live::http::RequestCounts;
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
-use crate::secrets::Secret;
+use crate::secrets::{HmacKey, Secret};
 use crate::venue::AccountView;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,8 @@ pub struct Binance {
     endpoints: Endpoints,
     http: reqwest::Client,
     api_key: Secret,
-    secret: Secret,
+    /// The API secret, keyed once for every signature.
+    key: HmacKey,
     recv_window: u64,
     clock: VenueClock,
     limiter: RateLimiter,
@@ -94,7 +95,7 @@ impl Binance {
                 Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
             ],
         };
-        Ok(Binance { flavor, endpoints, http, api_key, secret, recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()), requests: RequestCounts::default() })
+        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()), requests: RequestCounts::default() })
     }
 
     /// Paces requests by these windows instead of the documented ones (an account whose
@@ -115,7 +116,7 @@ impl Binance {
     fn signed(&self, params: &str) -> String {
         let stamp = format!("recvWindow={}&timestamp={}", self.recv_window, self.clock.now_ms());
         let payload = if params.is_empty() { stamp } else { format!("{params}&{stamp}") };
-        signed_query(&self.secret, &payload)
+        signed_query(&self.key, &payload)
     }
 
     /// A signed request. A timestamp the venue refuses (-1021: our clock drifted, or
@@ -669,7 +670,7 @@ impl Binance {
                 "apiKey": self.api_key.expose(),
                 "recvWindow": self.recv_window,
                 "timestamp": timestamp,
-                "signature": sign(&self.secret, &payload),
+                "signature": sign(&self.key, &payload),
             }
         });
         if let Err(e) = conn.send_text(request.to_string()).await {

@@ -2,11 +2,10 @@
 //! body, sent in `OK-ACCESS-SIGN` with the key, the timestamp and the passphrase.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
 use crate::model::{OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
-use crate::secrets::Secret;
+use crate::secrets::HmacKey;
 
 /// OKX allows only letters and digits in `clOrdId` (up to 32); our ids may also hold `-`
 /// and `_`, which are dropped. Deterministic, so a retry maps to the same OKX id.
@@ -60,10 +59,8 @@ pub fn new_order_body(inst_id: &str, trade_mode: &str, request: &OrderRequest, s
 
 /// `timestamp` is the `OK-ACCESS-TIMESTAMP` value (ISO 8601 with milliseconds, UTC);
 /// `path` includes the query string of a GET; `body` is empty when there is none.
-pub fn sign(secret: &Secret, timestamp: &str, method: &str, path: &str, body: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) else {
-        return String::new();
-    };
+pub fn sign(key: &HmacKey, timestamp: &str, method: &str, path: &str, body: &str) -> String {
+    let mut mac = key.mac();
     mac.update(timestamp.as_bytes());
     mac.update(method.to_ascii_uppercase().as_bytes());
     mac.update(path.as_bytes());
@@ -73,13 +70,14 @@ pub fn sign(secret: &Secret, timestamp: &str, method: &str, path: &str, body: &s
 
 /// The WebSocket login signature: the same scheme over timestamp (seconds) + `GET` +
 /// `/users/self/verify`.
-pub fn login_sign(secret: &Secret, timestamp_s: &str) -> String {
-    sign(secret, timestamp_s, "GET", "/users/self/verify", "")
+pub fn login_sign(key: &HmacKey, timestamp_s: &str) -> String {
+    sign(key, timestamp_s, "GET", "/users/self/verify", "")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::Secret;
 
     #[test]
     fn order_bodies_use_okx_names() {
@@ -107,8 +105,8 @@ mod tests {
     #[test]
     fn documented_inputs() {
         let secret = Secret::new("22582BD0CFF14C41EDBF1AB98506286D");
-        assert_eq!(sign(&secret, "2020-12-08T09:08:57.715Z", "GET", "/api/v5/account/balance?ccy=BTC", ""), "HiZhvSfMtWJA3uUIVXV3a/bSXNPCWvYFXoGCVS8V4zY=");
+        assert_eq!(sign(&HmacKey::new(&secret), "2020-12-08T09:08:57.715Z", "GET", "/api/v5/account/balance?ccy=BTC", ""), "HiZhvSfMtWJA3uUIVXV3a/bSXNPCWvYFXoGCVS8V4zY=");
         let body = r#"{"instId":"BTC-USDT","lever":"5","mgnMode":"isolated"}"#;
-        assert_eq!(sign(&secret, "2020-12-08T09:08:57.715Z", "post", "/api/v5/account/set-leverage", body), "eCnnCgWLjlQ9XnpUkrcny3qNq3WW/81KNrDr/XR6Xv8=");
+        assert_eq!(sign(&HmacKey::new(&secret), "2020-12-08T09:08:57.715Z", "post", "/api/v5/account/set-leverage", body), "eCnnCgWLjlQ9XnpUkrcny3qNq3WW/81KNrDr/XR6Xv8=");
     }
 }

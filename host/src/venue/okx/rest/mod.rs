@@ -20,7 +20,7 @@ use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
 use crate::venue::okx::websocket::{parse_orders, side, status};
 use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
-use crate::secrets::Secret;
+use crate::secrets::{HmacKey, Secret};
 
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -51,6 +51,8 @@ pub struct Okx {
     endpoints: Endpoints,
     http: reqwest::Client,
     credentials: Credentials,
+    /// The API secret, keyed once for every signature.
+    key: HmacKey,
     /// `cash` for spot, `cross` or `isolated` for swaps.
     trade_mode: String,
     clock: VenueClock,
@@ -81,6 +83,7 @@ impl Okx {
         Ok(Okx {
             endpoints,
             http,
+            key: HmacKey::new(&credentials.secret),
             credentials,
             trade_mode: trade_mode.to_string(),
             clock: VenueClock::default(),
@@ -116,7 +119,7 @@ impl Okx {
             let ts = self.timestamp();
             request = request
                 .header("OK-ACCESS-KEY", self.credentials.api_key.expose())
-                .header("OK-ACCESS-SIGN", sign(&self.credentials.secret, &ts, method.as_str(), path, &body_text))
+                .header("OK-ACCESS-SIGN", sign(&self.key, &ts, method.as_str(), path, &body_text))
                 .header("OK-ACCESS-TIMESTAMP", ts)
                 .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase.expose());
         }
@@ -427,7 +430,7 @@ impl Exchange for Okx {
             "apiKey": self.credentials.api_key.expose(),
             "passphrase": self.credentials.passphrase.expose(),
             "timestamp": ts,
-            "sign": login_sign(&self.credentials.secret, &ts),
+            "sign": login_sign(&self.key, &ts),
         }]});
         if let Err(e) = conn.send_text(login.to_string()).await {
             return StreamEnd::Failed(e);
