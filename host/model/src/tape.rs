@@ -77,10 +77,11 @@ impl std::fmt::Display for TapeError {
 
 impl std::error::Error for TapeError {}
 
-/// Reads every record of `bytes` into `out`, in order. Nothing is appended unless all of
-/// them are valid: a length that is not a whole number of records, a scale above 28, an
-/// unknown flag or aggressor is an error naming the record.
-pub fn unpack_trades(bytes: &[u8], out: &mut Vec<PublicTrade>) -> Result<(), TapeError> {
+/// Reads every record of `bytes` into `out`, in order, each as `wrap` makes it (the SDK
+/// makes events of them, with no list of trades in between). Nothing is appended unless
+/// all of them are valid: a length that is not a whole number of records, a scale above
+/// 28, an unknown flag or aggressor is an error naming the record.
+pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, wrap: impl Fn(PublicTrade) -> T) -> Result<(), TapeError> {
     if !bytes.chunks_exact(TRADE_RECORD_BYTES).remainder().is_empty() {
         return Err(TapeError { record: bytes.len() / TRADE_RECORD_BYTES, what: "the bytes are not a whole number of records" });
     }
@@ -88,7 +89,7 @@ pub fn unpack_trades(bytes: &[u8], out: &mut Vec<PublicTrade>) -> Result<(), Tap
     out.reserve(bytes.len() / TRADE_RECORD_BYTES);
     for (index, record) in bytes.chunks_exact(TRADE_RECORD_BYTES).enumerate() {
         match unpack_one(record) {
-            Ok(trade) => out.push(trade),
+            Ok(trade) => out.push(wrap(trade)),
             Err(what) => {
                 out.truncate(start);
                 return Err(TapeError { record: index, what });
@@ -166,7 +167,7 @@ mod tests {
             }
             prop_assert_eq!(bytes.len(), trades.len() * TRADE_RECORD_BYTES);
             let mut back = Vec::new();
-            prop_assert_eq!(unpack_trades(&bytes, &mut back), Ok(()));
+            prop_assert_eq!(unpack_trades(&bytes, &mut back, |t| t), Ok(()));
             prop_assert_eq!(back.len(), trades.len());
             for (a, b) in trades.iter().zip(&back) {
                 prop_assert_eq!(a, b);
@@ -179,7 +180,7 @@ mod tests {
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut out = Vec::new();
-            match unpack_trades(&bytes, &mut out) {
+            match unpack_trades(&bytes, &mut out, |t| t) {
                 Ok(()) => prop_assert_eq!(out.len(), bytes.len() / TRADE_RECORD_BYTES),
                 Err(_) => prop_assert!(out.is_empty()),
             }
@@ -218,21 +219,21 @@ mod tests {
         let mut out = Vec::new();
         let mut two = one_record();
         two.extend(one_record());
-        assert_eq!(unpack_trades(&two[..60], &mut out), Err(TapeError { record: 1, what: "the bytes are not a whole number of records" }));
+        assert_eq!(unpack_trades(&two[..60], &mut out, |t| t), Err(TapeError { record: 1, what: "the bytes are not a whole number of records" }));
         let mut bad = two.clone();
         bad[TRADE_RECORD_BYTES + 44] = 29;
-        assert_eq!(unpack_trades(&bad, &mut out), Err(TapeError { record: 1, what: "the price's scale is above 28" }));
+        assert_eq!(unpack_trades(&bad, &mut out, |t| t), Err(TapeError { record: 1, what: "the price's scale is above 28" }));
         let mut bad = two.clone();
         bad[45] = 200;
-        assert_eq!(unpack_trades(&bad, &mut out).map_err(|e| e.what), Err("the qty's scale is above 28"));
+        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.what), Err("the qty's scale is above 28"));
         let mut bad = two.clone();
         bad[46] = 4;
-        assert_eq!(unpack_trades(&bad, &mut out).map_err(|e| e.what), Err("unknown flag bits"));
+        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.what), Err("unknown flag bits"));
         let mut bad = two.clone();
         bad[47] = 2;
-        assert_eq!(unpack_trades(&bad, &mut out).map_err(|e| e.to_string()), Err("packed trade 0: the aggressor is neither 0 (buy) nor 1 (sell)".to_string()));
+        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.to_string()), Err("packed trade 0: the aggressor is neither 0 (buy) nor 1 (sell)".to_string()));
         assert!(out.is_empty(), "nothing is kept from refused bytes");
-        assert_eq!(unpack_trades(&two, &mut out), Ok(()));
+        assert_eq!(unpack_trades(&two, &mut out, |t| t), Ok(()));
         assert_eq!(out.len(), 2);
     }
 }

@@ -109,7 +109,7 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
 
 thread_local! {
     /// The events of the last packed batch, kept so that a call allocates nothing for them.
-    static TRADES: RefCell<(Vec<PublicTrade>, Vec<Event>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static TRADES: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A batch of trades alone, packed (`tape.on-trades`): the strategy sees the same
@@ -120,19 +120,16 @@ pub fn on_trades<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<w
         log::write(log::Level::Error, "on-trades called before init");
         return Vec::new();
     };
-    TRADES.with(|buffers| {
-        let mut buffers = buffers.borrow_mut();
-        let (trades, events) = &mut *buffers;
-        trades.clear();
+    TRADES.with(|events| {
+        let mut events = events.borrow_mut();
         events.clear();
-        if let Err(error) = trading_model::tape::unpack_trades(packed, trades) {
+        if let Err(error) = trading_model::tape::unpack_trades(packed, &mut *events, Event::Trade) {
             // The host packs what it checked; a foreign host that does not is told, and
             // its batch is not acted on.
             log::write(log::Level::Error, &format!("on-trades: {error}; the batch is ignored"));
             return Vec::new();
         }
-        events.extend(trades.iter().map(|t| Event::Trade(t.clone())));
-        strategy.on_events(events, &mut WasmHost).into_iter().map(action_to_wit).collect()
+        strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
     })
 }
 
