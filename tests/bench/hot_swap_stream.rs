@@ -32,31 +32,8 @@ fn main() {
     let file = dir.path().join("counter.wasm");
     std::fs::copy(guest("counter-v1"), &file).unwrap_or_else(|e| panic!("{e}"));
     let config = format!(
-        r#"
-[replay]
-speed = 1
-
-[[venue]]
-name = "paper"
-kind = "paper"
-settlement = "spot"
-balances = {{ USDT = "1000000" }}
-[[venue.instrument]]
-symbol = "BTCUSDT"
-base = "BTC"
-quote = "USDT"
-tick_size = "0.1"
-lot_size = "0.001"
-min_qty = "0.001"
-min_notional = "5"
-feed = {{ kind = "replay", file = "{}" }}
-
-[[strategy]]
-name = "c"
-component = "counter"
-params = {{ venue = "paper", symbol = "BTCUSDT" }}
-"#,
-        trades.display()
+        "[replay]\nspeed = 1\n{}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n",
+        e2e::replay_venue("paper", "spot", r#"USDT = "1000000""#, &trades, None)
     );
     let plugin = plugin_host();
     let mut engine = e2e::engine(&config, &plugin, &[("counter", &file)]);

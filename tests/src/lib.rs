@@ -85,6 +85,14 @@ liquidity = {{ levels = 5, step = "0.5", qty = "1" }}
 /// absolute path, so the config works from any folder), with background liquidity.
 /// `balances` is the inside of the TOML table, e.g. `USDT = "1000000"`.
 pub fn recorded_venue(name: &str, settlement: &str, balances: &str) -> String {
+    let file = root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv");
+    replay_venue(name, settlement, balances, &file, Some(r#"{ levels = 5, step = "0.5", qty = "2" }"#))
+}
+
+/// A paper venue `name` with BTCUSDT replaying the trades file `file`; `liquidity` is the
+/// background ladder's TOML table, none for a venue with only the recorded prints.
+pub fn replay_venue(name: &str, settlement: &str, balances: &str, file: &Path, liquidity: Option<&str>) -> String {
+    let liquidity = liquidity.map(|table| format!("liquidity = {table}\n")).unwrap_or_default();
     format!(
         r#"
 [[venue]]
@@ -103,9 +111,8 @@ lot_size = "0.001"
 min_qty = "0.001"
 min_notional = "5"
 feed = {{ kind = "replay", file = "{}" }}
-liquidity = {{ levels = 5, step = "0.5", qty = "2" }}
-"#,
-        root().join("config/market-data/BTCUSDT-trades-2020-02-22.csv").display()
+{liquidity}"#,
+        file.display()
     )
 }
 
