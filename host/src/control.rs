@@ -10,7 +10,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::engine::{Control, Query};
+use crate::engine::{Control, Controller, Query};
 use crate::plugin::PluginHost;
 use crate::secrets::Secret;
 
@@ -36,7 +35,7 @@ const MAX_BODY: usize = 16 * 1024;
 /// What the listener needs from the process: where the engine listens, how to load a
 /// component and where the config file is.
 pub struct Wiring {
-    pub controller: Sender<Control>,
+    pub controller: Controller,
     pub plugin: PluginHost,
     pub config_path: Option<PathBuf>,
     /// `GET /metrics` behind the token even on loopback.
@@ -46,7 +45,7 @@ pub struct Wiring {
 struct Shared {
     /// Dashboard event streams open now (each asks the engine twice a second).
     streams: std::sync::atomic::AtomicUsize,
-    controller: Mutex<Sender<Control>>,
+    controller: Mutex<Controller>,
     /// SHA-256 of the token: requests are compared digest to digest, in constant time.
     token_digest: [u8; 32],
     plugin: PluginHost,

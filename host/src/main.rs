@@ -377,7 +377,7 @@ const KILL_WINDOW: Duration = Duration::from_secs(5);
 /// Starts the control API. The token comes from `RUNTIME_CONTROL_TOKEN`, else the
 /// configured file; a loopback listener with neither makes one and writes it beside the
 /// config, readable by its owner only.
-fn start_control(listen: std::net::SocketAddr, config: &runtime::config::ControlConfig, config_path: &std::path::Path, controller: std::sync::mpsc::Sender<runtime::engine::Control>, plugin: PluginHost) -> anyhow::Result<runtime::control::ControlServer> {
+fn start_control(listen: std::net::SocketAddr, config: &runtime::config::ControlConfig, config_path: &std::path::Path, controller: runtime::engine::Controller, plugin: PluginHost) -> anyhow::Result<runtime::control::ControlServer> {
     let token = match (runtime::secrets::from_env("RUNTIME_CONTROL_TOKEN"), &config.token_file) {
         (Ok(token), _) => Some(token),
         (Err(_), Some(file)) => Some(runtime::secrets::from_file(file).context("control.token_file")?),

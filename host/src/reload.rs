@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::engine::{Control, Preparer};
+use crate::engine::{Control, Controller, Preparer};
 use crate::plugin::PluginHost;
 
 /// Quiet time after the last change before a file is read.
@@ -38,7 +38,7 @@ pub struct Reloader {
 }
 
 /// Starts watching. Fails when a folder cannot be watched.
-pub fn spawn(watched: Watched, plugin: PluginHost, control: Sender<Control>, preparer: Preparer) -> notify::Result<Reloader> {
+pub fn spawn(watched: Watched, plugin: PluginHost, control: Controller, preparer: Preparer) -> notify::Result<Reloader> {
     let (tx, rx) = channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);
@@ -85,7 +85,7 @@ fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<PathBuf, Target>, plugin: PluginHost, control: Sender<Control>, preparer: Preparer) {
+fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<PathBuf, Target>, plugin: PluginHost, control: Controller, preparer: Preparer) {
     let mut changed: Vec<PathBuf> = Vec::new();
     loop {
         let timeout = if changed.is_empty() { Duration::from_secs(3600) } else { SETTLE };
@@ -120,7 +120,7 @@ fn watch_loop(rx: Receiver<notify::Result<notify::Event>>, mut targets: HashMap<
 }
 
 /// Loads one changed file and hands it to the engine; false once the engine is gone.
-fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHost, control: &Sender<Control>, preparer: &Preparer) -> bool {
+fn reload(path: &Path, targets: &mut HashMap<PathBuf, Target>, plugin: &PluginHost, control: &Controller, preparer: &Preparer) -> bool {
     let Some(target) = targets.get_mut(path) else { return true };
     match target {
         Target::Strategy { component, hash } => {

@@ -131,6 +131,9 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     println!("tick-to-trade, fill frame read -> hedge request written, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
     println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
     println!("  targets (#12): p50 <= 20 us, p99 <= 100 us");
+    for slot in engine.slots() {
+        println!("  calls of {}: {} mean {:.1} us", slot.name, slot.call_latency.count(), slot.call_latency.sum() / slot.call_latency.count().max(1) as f64 * 1e6);
+    }
     let e = &metrics.decided;
     println!(
         "  of which to the order handed to the venue (stream task, engine, strategies, risk): p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us",

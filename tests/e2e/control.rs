@@ -183,7 +183,7 @@ fn a_non_loopback_control_address_without_a_token_is_refused() {
 /// like every other endpoint, and takes it.
 #[test]
 fn metrics_can_be_put_behind_the_token() {
-    let (controller, requests) = std::sync::mpsc::channel();
+    let (controller, requests) = runtime::engine::Controller::detached();
     let wiring = runtime::control::Wiring { controller, plugin: e2e::plugin_host(), config_path: None, metrics_need_token: true };
     let listen = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
     let server = runtime::control::start(listen, Some(runtime::secrets::Secret::new(TOKEN)), wiring).unwrap_or_else(|e| panic!("{e}"));

@@ -14,18 +14,22 @@ impl Engine {
     /// Waits up to `timeout` for one control message and applies it, then delivers what
     /// it caused; for when no market data is flowing. False when none came.
     pub fn wait_control(&mut self, timeout: Duration) -> bool {
-        match self.control_rx.recv_timeout(timeout) {
-            Ok(control) => {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // A live venue's report ends a wait early: wait again for the rest of the time.
+            if let Some(control) = self.inbox.wait(deadline.saturating_duration_since(Instant::now())) {
                 self.apply_control(control);
                 self.deliver();
-                true
+                return true;
             }
-            Err(_) => false,
+            if Instant::now() >= deadline {
+                return false;
+            }
         }
     }
 
     pub(super) fn apply_controls(&mut self) {
-        while let Ok(control) = self.control_rx.try_recv() {
+        while let Some(control) = self.inbox.try_next() {
             self.apply_control(control);
         }
     }

@@ -2,7 +2,6 @@
 //! the runtime on every venue and waits for each cancel to be confirmed, writes a
 //! checkpoint and ends the run, with a report of what was cancelled and what could not be.
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -54,10 +53,7 @@ impl Engine {
         let still_open = |engine: &Engine| targets.iter().filter(|(owner, _, id)| engine.router.open_ids(*owner, None).iter().any(|(_, open)| open == id)).count();
         while still_open(self) > 0 && Instant::now() < deadline {
             // Live venues answer over their sockets and wake the engine when they do.
-            match self.control_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
+            let _ = self.inbox.wait(Duration::from_millis(100));
             self.collect_venue_events();
         }
         for (owner, name, id) in targets {

@@ -21,6 +21,7 @@
 mod control;
 mod deliver;
 mod halts;
+mod inbox;
 mod kill;
 mod metrics;
 mod prepare;
@@ -28,12 +29,14 @@ mod query;
 mod resume;
 mod start;
 
+use inbox::Inbox;
+pub use inbox::Controller;
 pub use kill::KillReport;
 pub use prepare::{Prepared, Preparer};
 pub use start::{check_self_trading, check_subscriptions, MAX_BOOK_DEPTH, MAX_SUBSCRIPTION_ENTRIES};
 
 use std::collections::HashMap;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,7 +69,7 @@ pub enum Control {
     ConfigFailed { reason: String },
     /// Stop after the current batch.
     Shutdown,
-    /// A live venue has something to report.
+    /// Ends the engine's wait with nothing to apply (live venues wake it directly).
     Wake,
     /// An operator halts a strategy: its orders are cancelled and it may only reduce.
     Halt { strategy: String, reason: String },
@@ -185,8 +188,9 @@ pub struct Engine {
     router: Router,
     slots: Vec<Slot>,
     feeds: Vec<Feed>,
-    control_tx: Sender<Control>,
-    control_rx: Receiver<Control>,
+    controller: Controller,
+    /// Control messages, and the live venues' tasks, which run while the engine waits.
+    inbox: Inbox,
     notices: Vec<Sender<Notice>>,
     /// The latest hot swaps, rollbacks and refused swaps, for the dashboard.
     swap_history: std::collections::VecDeque<serde_json::Value>,
@@ -198,8 +202,6 @@ pub struct Engine {
     /// The loaded components by name, to start instances again on resume.
     loaded: HashMap<String, Arc<LoadedComponent>>,
     bus: Option<crate::bus::Publisher>,
-    /// The tasks of live venues run here; none in a paper-only run.
-    live_runtime: Option<tokio::runtime::Runtime>,
     /// Orders journalled to the store since the last checkpoint.
     journalled: u64,
     /// How long writing each checkpoint took, building it included.
@@ -225,8 +227,8 @@ pub struct Engine {
 
 impl Engine {
     /// A sender for control messages, for the file watcher or an embedding program.
-    pub fn controller(&self) -> Sender<Control> {
-        self.control_tx.clone()
+    pub fn controller(&self) -> Controller {
+        self.controller.clone()
     }
 
     /// Registers a listener for notices (swaps, failures, config changes).
@@ -350,7 +352,7 @@ impl Engine {
             return false;
         }
         let Some(ts) = self.feeds.iter().filter_map(|f| f.next.as_ref().map(|p| p.ts_ms)).min() else {
-            if self.live_runtime.is_some() {
+            if self.inbox.is_live() {
                 return self.live_step();
             }
             // No more market data, but the strategies may still have work queued.
@@ -399,7 +401,7 @@ impl Engine {
         self.touched = touched;
         self.check_losses();
         self.deliver();
-        if self.live_runtime.is_some() {
+        if self.inbox.is_live() {
             // Live venues beside replayed ones: their frames trigger this batch only.
             self.market.lock().trigger = None;
         }
@@ -418,10 +420,8 @@ impl Engine {
         let now = crate::venue::live::clock::system_ms();
         let next_timer = self.slots.iter().filter_map(|s| s.next_timer).min();
         let wait = next_timer.map(|t| (t - now).clamp(0, 1000)).unwrap_or(1000) as u64;
-        match self.control_rx.recv_timeout(Duration::from_millis(wait)) {
-            Ok(control) => self.apply_control(control),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return false,
+        if let Some(control) = self.inbox.wait(Duration::from_millis(wait)) {
+            self.apply_control(control);
         }
         self.apply_controls();
         if self.stopping {
@@ -457,6 +457,8 @@ impl Engine {
     fn wait_for(&mut self, ts: i64) {
         let speed = self.config.replay.speed;
         if speed == 0 {
+            // Live venues beside the replay get their turn at every batch.
+            self.inbox.run_ready();
             return;
         }
         let (origin_ts, origin_wall) = *self.pace.get_or_insert((ts, Instant::now()));
@@ -466,10 +468,9 @@ impl Engine {
             if now >= due || self.stopping {
                 return;
             }
-            match self.control_rx.recv_timeout(due - now) {
-                Ok(control) => self.apply_control(control),
-                Err(RecvTimeoutError::Timeout) => return,
-                Err(RecvTimeoutError::Disconnected) => return,
+            // A live venue's report ends the wait early; it is collected with the batch.
+            if let Some(control) = self.inbox.wait(due - now) {
+                self.apply_control(control);
             }
         }
     }

@@ -2,11 +2,12 @@
 //! per config entry, each checked before it runs.
 
 use std::collections::HashMap;
-use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{next_good_print, Control, Engine, Feed, Slot, StartError};
+use super::inbox::Inbox;
+use super::{next_good_print, Engine, Feed, Slot, StartError};
+use crate::venue::live::driver::Driver;
 use crate::config::{Config, FeedConfig, InstrumentConfig, SettlementConfig, VenueConfig, VenueKind};
 use crate::feed::bus::BusFeed;
 use crate::feed::derived::Derived;
@@ -31,8 +32,8 @@ impl Engine {
         let mut feeds = Vec::new();
         // Instruments whose trades go on the market data bus, with their stream names.
         let mut published = HashMap::new();
-        let (control_tx, control_rx) = channel();
-        let mut live_runtime: Option<tokio::runtime::Runtime> = None;
+        let (controller, control_rx, woken) = super::inbox::inbox();
+        let mut live: Option<Driver> = None;
         for (v, vc) in config.venues.iter().enumerate() {
             let venue_id = VenueId(v as u32);
             let first = instruments.len() as u32;
@@ -41,22 +42,12 @@ impl Engine {
                 instruments.extend(listed);
                 venues.push(Box::new(venue));
             } else {
-                let rt = match live_runtime.take() {
-                    Some(rt) => rt,
-                    None => tokio::runtime::Builder::new_multi_thread()
-                        .worker_threads(2)
-                        .thread_name("venues")
-                        .enable_all()
-                        .build()
-                        .map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?,
+                let driver = match &live {
+                    Some(driver) => driver.clone(),
+                    None => Driver::new(woken.clone()).map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?,
                 };
-                let tx = std::sync::Mutex::new(control_tx.clone());
-                let wake: crate::venue::live::Waker = Arc::new(move || {
-                    let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).send(Control::Wake);
-                });
-                let connected = crate::venue::connect::connect(rt.handle(), vc, venue_id, first, wake);
-                live_runtime = Some(rt);
-                let connected = connected.map_err(StartError::Live)?;
+                live = Some(driver.clone());
+                let connected = crate::venue::connect::connect(&driver, vc, venue_id, first).map_err(StartError::Live)?;
                 instruments.extend(connected.instruments);
                 venues.push(Box::new(connected.venue));
             }
@@ -81,8 +72,8 @@ impl Engine {
             clock: EventClock::default(),
             slots: Vec::new(),
             feeds,
-            control_tx,
-            control_rx,
+            controller,
+            inbox: Inbox::new(control_rx, live),
             notices: Vec::new(),
             swap_history: Default::default(),
             pace: None,
@@ -92,7 +83,6 @@ impl Engine {
             checkpoint_every: u64::MAX,
             loaded: components.clone(),
             bus,
-            live_runtime,
             journalled: 0,
             checkpoint_duration: crate::stats::Histogram::new(crate::stats::CALL_BUCKETS),
             live_restored: false,

@@ -10,7 +10,8 @@ use crate::venue::okx::rest::{Credentials, Endpoints as OkxEndpoints, Okx};
 use crate::secrets::Secret;
 
 use super::live::limits::{Counted, Window};
-use super::live::{LiveSettings, LiveVenue, VenueSpec, Waker};
+use super::live::driver::Driver;
+use super::live::{LiveSettings, LiveVenue, VenueSpec};
 
 /// A started live venue and its instruments, with the venue's own rules.
 pub struct Connected {
@@ -35,7 +36,7 @@ fn override_urls(c: &crate::config::ConnectionConfig, urls: [&mut String; 3]) {
 
 /// `first_instrument` is the handle of this venue's first instrument; the rest follow in
 /// config order.
-pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: VenueId, first_instrument: u32, wake: Waker) -> Result<Connected, String> {
+pub fn connect(driver: &Driver, config: &VenueConfig, venue: VenueId, first_instrument: u32) -> Result<Connected, String> {
     let c = &config.connection;
     let symbols: Vec<(String, InstrumentId)> =
         config.instruments.iter().enumerate().map(|(i, ic)| (ic.symbol.clone(), InstrumentId(first_instrument + i as u32))).collect();
@@ -67,7 +68,7 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
             if let Some(windows) = &windows {
                 exchange = exchange.with_rate_limits(windows);
             }
-            LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: |id| id.to_string() }, settings, wake)
+            LiveVenue::start(driver, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: |id| id.to_string() }, settings)
         }
         VenueKind::Okx => {
             let mut endpoints = OkxEndpoints::default();
@@ -81,7 +82,7 @@ pub fn connect(runtime: &tokio::runtime::Handle, config: &VenueConfig, venue: Ve
             if let Some(windows) = &windows {
                 exchange = exchange.with_rate_limits(windows);
             }
-            LiveVenue::start(runtime, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: crate::venue::okx::common::client_order_id }, settings, wake)
+            LiveVenue::start(driver, exchange, VenueSpec { venue, name, symbols: &symbols, map_id: crate::venue::okx::common::client_order_id }, settings)
         }
         VenueKind::Paper => return Err(format!("venue {name} is a paper venue")),
     }

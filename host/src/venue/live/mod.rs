@@ -23,6 +23,7 @@
 
 pub mod book;
 pub mod clock;
+pub mod driver;
 pub mod http;
 pub mod latency;
 pub mod limits;
@@ -34,12 +35,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
 use crate::venue::report::OrderReport;
 use crate::stats::{Histogram, NETWORK_BUCKETS};
 use crate::venue::{paper, AccountView, LiveState, Venue, VenueEvent, VenueMetrics};
+use driver::Driver;
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
 /// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
@@ -140,11 +142,11 @@ enum Command {
     Place(Vec<NewOrder>),
     Cancel { symbol: String, client_order_id: String },
     /// Fetch fills and order states now (after a restart); says when done.
-    Reconcile(std::sync::mpsc::Sender<()>),
+    Reconcile(oneshot::Sender<()>),
     /// Says when every command before it has been carried out.
-    Flush(std::sync::mpsc::Sender<()>),
+    Flush(oneshot::Sender<()>),
     /// The venue's cancel-all on each of these symbols; one line per symbol back.
-    CancelAccount(Vec<String>, std::sync::mpsc::Sender<Vec<String>>),
+    CancelAccount(Vec<String>, oneshot::Sender<Vec<String>>),
 }
 
 /// How long the client ids and states of final orders are kept: well past the minute a
@@ -513,6 +515,9 @@ pub struct LiveVenue {
     /// spaces them out) leave in batches instead of one at a time.
     outbox: Vec<Command>,
     symbol_of: HashMap<InstrumentId, String>,
+    /// The tasks run only while someone waits on them: a wait for the order task
+    /// (a flush, a cancel-all, a reconciliation) runs them.
+    driver: Driver,
 }
 
 /// Why a live venue could not start.
@@ -522,6 +527,8 @@ pub enum LiveError {
     Rest { venue: String, what: &'static str, error: RestError },
     #[error("{venue}: instrument {symbol} is not listed by the venue")]
     UnknownSymbol { venue: String, symbol: String },
+    #[error("{venue}: started from inside the live venues' own tasks, which cannot wait on themselves")]
+    Nested { venue: String },
 }
 
 /// Which venue this is to the engine: its handle, name, instruments and how our client
@@ -541,18 +548,19 @@ pub struct Started {
 
 impl LiveVenue {
     /// Syncs the clock, loads the rules of `symbols` (with their instrument handles, in
-    /// order), and starts the order, private and public tasks on `runtime`. Blocks until
-    /// the REST part of the start-up is done; streams connect in the background.
-    pub fn start<E: Exchange>(runtime: &tokio::runtime::Handle, exchange: E, spec: VenueSpec<'_>, settings: LiveSettings, wake: Waker) -> Result<Started, LiveError> {
+    /// order), and starts the order, private and public tasks on `driver`. Blocks until
+    /// the REST part of the start-up is done; streams connect when the engine next waits.
+    pub fn start<E: Exchange>(driver: &Driver, exchange: E, spec: VenueSpec<'_>, settings: LiveSettings) -> Result<Started, LiveError> {
         let VenueSpec { venue, name, symbols, map_id } = spec;
         let exchange = Arc::new(exchange);
         let rest = |what: &'static str| move |error| LiveError::Rest { venue: name.to_string(), what, error };
-        let venue_now = runtime.block_on(exchange.server_time()).map_err(rest("server time"))?;
-        let listed = runtime.block_on(exchange.rules()).map_err(rest("instrument rules"))?;
+        let inside = || LiveError::Nested { venue: name.to_string() };
+        let venue_now = driver.block_on(exchange.server_time()).ok_or_else(inside)?.map_err(rest("server time"))?;
+        let listed = driver.block_on(exchange.rules()).ok_or_else(inside)?.map_err(rest("instrument rules"))?;
         // What the account holds, for the operator; a venue that refuses to say is reported
         // but not fatal (the key may lack the permission).
         let mut account = None;
-        match runtime.block_on(exchange.account()) {
+        match driver.block_on(exchange.account()).ok_or_else(inside)? {
             Ok(view) => {
                 let held: Vec<String> = view.balances.iter().chain(&view.positions).filter(|(_, q)| !q.is_zero()).map(|(a, q)| format!("{a} {q}")).collect();
                 tracing::info!(venue = name, "account: {}", if held.is_empty() { "nothing held".to_string() } else { held.join(", ") });
@@ -593,7 +601,7 @@ impl LiveVenue {
             history_before_ms: AtomicI64::new(venue_now),
             books: Mutex::new(HashMap::new()),
             banned_until_ms: AtomicI64::new(0),
-            wake,
+            wake: driver.waker(),
             shutting_down: AtomicBool::new(false),
             close_placing: {
                 let exchange = exchange.clone();
@@ -606,6 +614,7 @@ impl LiveVenue {
             stats: LiveStats::default(),
         });
         let (tx, rx) = mpsc::unbounded_channel();
+        let runtime = driver.handle();
         runtime.spawn(order_task(exchange.clone(), shared.clone(), rx));
         runtime.spawn(private_task(exchange.clone(), shared.clone(), settings.clone()));
         runtime.spawn(public_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
@@ -613,7 +622,7 @@ impl LiveVenue {
         runtime.spawn(reconcile_task(exchange.clone(), shared.clone(), settings.reconcile_interval));
         runtime.spawn(clock_task(exchange, shared.clone()));
         let symbol_of = symbols.iter().map(|(s, id)| (*id, s.clone())).collect();
-        Ok(Started { venue: LiveVenue { shared, commands: tx, outbox: Vec::new(), symbol_of }, rules })
+        Ok(Started { venue: LiveVenue { shared, commands: tx, outbox: Vec::new(), symbol_of, driver: driver.clone() }, rules })
     }
 
     pub fn stats(&self) -> &LiveStats {
@@ -642,8 +651,8 @@ impl Drop for LiveVenue {
         self.send_outbox();
         self.shared.shutting_down.store(true, Ordering::Relaxed);
         (self.shared.close_placing)();
-        let (done, wait) = std::sync::mpsc::channel();
-        if self.commands.send(Command::Flush(done)).is_ok() && wait.recv_timeout(FLUSH_WAIT).is_err() {
+        let (done, wait) = oneshot::channel();
+        if self.commands.send(Command::Flush(done)).is_ok() && !matches!(self.driver.run_until(FLUSH_WAIT, wait), Some(Ok(()))) {
             tracing::error!(venue = %self.shared.name, "commands still queued after {FLUSH_WAIT:?} at shutdown; check the venue for open orders");
         }
     }
@@ -733,11 +742,11 @@ impl Venue for LiveVenue {
         self.send_outbox();
         let mut symbols: Vec<String> = self.symbol_of.values().cloned().collect();
         symbols.sort();
-        let (done, wait) = std::sync::mpsc::channel();
+        let (done, wait) = oneshot::channel();
         if self.commands.send(Command::CancelAccount(symbols.clone(), done)).is_err() {
             return vec![format!("{}: the venue's order task has ended; nothing cancelled account-wide", self.shared.name)];
         }
-        wait.recv_timeout(within).unwrap_or_else(|_| symbols.iter().map(|s| format!("{}/{s}: no answer to the venue cancel-all within {within:?}; check the account", self.shared.name)).collect())
+        self.driver.run_until(within, wait).and_then(Result::ok).unwrap_or_else(|| symbols.iter().map(|s| format!("{}/{s}: no answer to the venue cancel-all within {within:?}; check the account", self.shared.name)).collect())
     }
 
     fn account(&self) -> Option<AccountView> {
@@ -800,8 +809,8 @@ impl Venue for LiveVenue {
         self.shared.release();
         // Strategies see nothing new before the venue has been reconciled (or, if it
         // cannot be reached, until the wait gives up; the next connection reconciles).
-        let (done, wait) = std::sync::mpsc::channel();
-        if self.commands.send(Command::Reconcile(done)).is_ok() && wait.recv_timeout(RESTART_RECONCILE_WAIT).is_err() {
+        let (done, wait) = oneshot::channel();
+        if self.commands.send(Command::Reconcile(done)).is_ok() && !matches!(self.driver.run_until(RESTART_RECONCILE_WAIT, wait), Some(Ok(()))) {
             tracing::warn!(venue = %self.shared.name, "reconciliation after the restart not finished within {RESTART_RECONCILE_WAIT:?}; going on, it completes in the background");
         }
     }
