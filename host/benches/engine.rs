@@ -159,6 +159,7 @@ fn live(c: &mut Criterion) {
     use runtime::venue::live::book::{Diff, LocalBook, Sequencing};
     let report = include_str!("../src/venue/binance/test_data/spot_execution_report_trade.json");
     c.bench_function("live/parse executionReport", |b| b.iter(|| runtime::venue::binance::websocket::parse_spot(report).map(|r| r.filled_qty)));
+    c.bench_function("live/parse executionReport (through a JSON tree)", |b| b.iter(|| runtime::venue::binance::websocket::parse_spot_tree(report).map(|r| r.filled_qty)));
     let levels = |n: usize, first: i64, step: i64| (0..n).map(|i| (Decimal::new(first + step * i as i64, 1), Decimal::new(1 + i as i64, 3))).collect::<Vec<_>>();
     let update = serde_json::json!({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1001, "u": 1020,
         "b": levels(10, 299_990, -1).iter().map(|(p, q)| [p.to_string(), q.to_string()]).collect::<Vec<_>>(),

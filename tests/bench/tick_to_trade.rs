@@ -1,13 +1,15 @@
 //! Tick-to-trade on the live path (target 2 of #12): the shipped hedger trading on the
 //! local exchange over real HTTP and WebSocket connections on 127.0.0.1.
 //!
-//! A maker order rests on Binance spot; the rest of the market sells into it one small
+//! A maker order rests on Binance spot (placed by hand on the account, as another
+//! system's order would be; with `--maker-strategy`, by a strategy of the runtime, which is
+//! then called on each fill before the hedger); the rest of the market sells into it one small
 //! print at a time, at a steady rate; each print is a fill pushed on the spot private
 //! stream, which the hedger hedges on Binance USD-M. The runtime times each hedge inside
 //! the process, from the fill's frame read off the socket to the hedge's signed request
 //! handed to the HTTP client (`venue::live::latency`), and this prints the quantiles.
 //!
-//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND]]`
+//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND] [--maker-strategy]]`
 //! (default 100,000 fills at 2,000 a second). Both venues run with raised rate limits,
 //! the runtime told of them through `connection.rate_limits`: at the documented 300
 //! orders per 10 s a hedge a fill would queue behind the limit, which measures the limit.
@@ -26,6 +28,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let fills: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let rate: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2_000).max(1);
+    // By default the maker bid is placed by hand on the account, as another system's
+    // order would be, and the hedger alone runs. With `--maker-strategy` a strategy of the
+    // runtime places it, and is called on each fill before the hedger (the setup of the
+    // first measurements).
+    let maker_strategy = std::env::args().any(|a| a == "--maker-strategy");
 
     let mut setup = local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE);
     let raised = local_exchange::Limits { weight_per_minute: 50_000_000, orders_per_10s: 10_000_000, ban_after: 5 };
@@ -48,11 +55,7 @@ mode = "live"
 [risk]
 max_order_notional = "100000000"
 {}{}
-[[strategy]]
-name = "maker"
-component = "scripted"
-params = {{ orders = [ {{ venue = "maker", symbol = "BTCUSDT", id = "bid", side = "buy", price = "29990", qty = "{maker_qty}" }} ] }}
-
+{}
 [[strategy]]
 name = "hedger"
 component = "hedger"
@@ -60,6 +63,11 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
 "#,
         ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
         ex.venue_section("hedge", "binance-usdm", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
+        if maker_strategy {
+            format!("[[strategy]]\nname = \"maker\"\ncomponent = \"scripted\"\nparams = {{ orders = [ {{ venue = \"maker\", symbol = \"BTCUSDT\", id = \"bid\", side = \"buy\", price = \"29990\", qty = \"{maker_qty}\" }} ] }}\n")
+        } else {
+            String::new()
+        },
     );
     let plugin = plugin_host();
     let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
@@ -67,6 +75,9 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     // The scripted maker bids on the first trade it sees; the public stream may still be
     // connecting, so the market trades until the bid rests.
     let rested = || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 1);
+    if !maker_strategy {
+        ex.place_by_hand("binance-spot", "BTCUSDT", "BUY", "29990", &maker_qty.to_string(), "maker-bid");
+    }
     let mut waited = 0;
     while !rested() {
         assert!(waited < 60, "the maker's bid never rested");
@@ -82,6 +93,15 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let hedged = |engine: &runtime::engine::Engine| {
         engine.slots().iter().find(|s| s.name == "hedger").and_then(|s| s.stats.positions.get(&hedge_instrument)).map_or(Decimal::ZERO, |p| p.sold)
     };
+    // One fill hedged before the measured ones: both streams are up then (its hedge is in
+    // the figures, one among the many).
+    let warm = hedged(&engine);
+    ex.print("binance-spot", "BTCUSDT", "29990", FILL_QTY, "SELL");
+    let until = Instant::now() + Duration::from_secs(60);
+    while hedged(&engine) == warm {
+        assert!(Instant::now() < until, "the first fill was never hedged");
+        engine.step();
+    }
     let before = hedged(&engine);
     let expected = before + Decimal::from(fills) * FILL_QTY.parse::<Decimal>().unwrap_or_default();
 

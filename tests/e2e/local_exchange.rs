@@ -832,7 +832,7 @@ fn a_websocket_message_over_the_bound_ends_the_connection() {
         let mut conn = Connection::open(&format!("ws://{addr}"), FRAME_WAIT).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(conn.text().await.map(|t| t.len()), Ok(1 << 20), "a 1 MiB message is read");
         let end = conn.text().await;
-        assert!(matches!(&end, Err(runtime::venue::live::protocol::StreamEnd::Failed(why)) if why.contains("too long") || why.contains("size")), "{:?}", end.as_ref().map(String::len));
+        assert!(matches!(&end, Err(runtime::venue::live::protocol::StreamEnd::Failed(why)) if why.contains("too long") || why.contains("size")), "{:?}", end.as_ref().map(|t| t.len()));
     });
 }
 

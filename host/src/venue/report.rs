@@ -114,3 +114,39 @@ pub fn int_field(value: &serde_json::Value, name: &str) -> Result<i64, ParseErro
         _ => Err(ParseError::Malformed(format!("{name} missing"))),
     }
 }
+
+/// An integer sent as a JSON number or as a string, read in place: what [`int_field`]
+/// accepts, for the typed readers of the hot frames. Anything else fails the typed read,
+/// and the frame is read again the general way, which says what is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonInt(pub i64);
+
+impl<'de> serde::Deserialize<'de> for JsonInt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = JsonInt;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer, as a number or a string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<JsonInt, E> {
+                Ok(JsonInt(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<JsonInt, E> {
+                i64::try_from(v).map(JsonInt).map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JsonInt, E> {
+                v.parse().map(JsonInt).map_err(|_| E::custom("not an integer"))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A decimal sent as a JSON string, as [`decimal_field`] reads it (empty is zero).
+pub fn decimal_text(text: &str) -> Option<Decimal> {
+    if text.is_empty() {
+        return Some(Decimal::ZERO);
+    }
+    text.parse().ok()
+}

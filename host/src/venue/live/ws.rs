@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::protocol::StreamEnd;
@@ -21,7 +21,8 @@ pub struct Connection {
 }
 
 enum Next {
-    Text(String),
+    /// The frame's own buffer, not a copy of it.
+    Text(Utf8Bytes),
     /// The connection reached its age limit; the caller closes it and reconnects.
     Aged,
     Closed(String),
@@ -79,7 +80,7 @@ impl Connection {
             match next {
                 Some(Ok(Message::Text(t))) => {
                     super::latency::frame_read();
-                    return Next::Text(t.to_string());
+                    return Next::Text(t);
                 }
                 Some(Ok(Message::Ping(_))) => {
                     let _ = self.inner.flush().await;
@@ -95,7 +96,7 @@ impl Connection {
 
 impl Connection {
     /// The next text frame, or how the connection ended, in the supervisor's terms.
-    pub async fn text(&mut self) -> Result<String, StreamEnd> {
+    pub async fn text(&mut self) -> Result<Utf8Bytes, StreamEnd> {
         let Some(ping_after) = self.ping_after else { return self.frame().await };
         loop {
             let next = tokio::select! {
@@ -116,7 +117,7 @@ impl Connection {
         }
     }
 
-    async fn frame(&mut self) -> Result<String, StreamEnd> {
+    async fn frame(&mut self) -> Result<Utf8Bytes, StreamEnd> {
         match self.next_text().await {
             Next::Text(t) => Ok(t),
             Next::Aged => Err(StreamEnd::Rollover("connection age".into())),

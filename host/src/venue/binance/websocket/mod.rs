@@ -3,8 +3,12 @@
 //! `{"subscriptionId":N,"event":{...}}` since the listenKey stream was retired) and USD-M
 //! `ORDER_TRADE_UPDATE`. Exchange JSON stops here.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
 use crate::model::{Liquidity, OrderStatus, Side};
-use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
+use crate::venue::report::{decimal_field, decimal_text, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
 
 pub(crate) fn side(s: &str) -> Result<Side, ParseError> {
     match s {
@@ -44,6 +48,11 @@ fn execution(order: &serde_json::Value) -> Result<Option<Execution>, ParseError>
 /// One spot user-data message: an `executionReport` becomes a report; other events are
 /// ignored, not errors.
 pub fn parse_spot(text: &str) -> Result<OrderReport, ParseError> {
+    read_in_place(text, Flavor::Spot).unwrap_or_else(|| parse_spot_tree(text))
+}
+
+/// [`parse_spot`] through a JSON tree: slower, and the one that says what is wrong.
+pub fn parse_spot_tree(text: &str) -> Result<OrderReport, ParseError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let event = value.get("event").unwrap_or(&value);
     let kind = str_field(event, "e")?;
@@ -71,6 +80,11 @@ pub fn parse_spot(text: &str) -> Result<OrderReport, ParseError> {
 
 /// One USD-M user-data message: `ORDER_TRADE_UPDATE` becomes a report.
 pub fn parse_usdm(text: &str) -> Result<OrderReport, ParseError> {
+    read_in_place(text, Flavor::UsdM).unwrap_or_else(|| parse_usdm_tree(text))
+}
+
+/// [`parse_usdm`] through a JSON tree.
+pub fn parse_usdm_tree(text: &str) -> Result<OrderReport, ParseError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let kind = str_field(&value, "e")?;
     if kind != "ORDER_TRADE_UPDATE" {
@@ -91,6 +105,137 @@ pub fn parse_usdm(text: &str) -> Result<OrderReport, ParseError> {
         reason,
         ts_ms: int_field(&value, "E")?,
     })
+}
+
+/// The fields of a user-data message this adapter reads, straight from the frame: no
+/// tree of the message is built, and strings without escapes are borrowed, not copied.
+/// A fill frame is on the tick-to-trade path (#12). Spot and USD-M name an order's fields
+/// alike; spot may wrap the event in `event`, USD-M puts the order in `o`.
+///
+/// Everything is optional here: this reader only takes the frames it can read whole and
+/// leaves every other one (a field missing or of another type, a duplicate key) to the
+/// tree reader, which gives the same answer for what this one takes (a property test
+/// checks it) and says what is wrong with the rest.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    /// `"event": null` fails this reader, as it fails the tree reader; only a missing
+    /// `event` means the event is the message itself.
+    #[serde(borrow, default, deserialize_with = "present")]
+    event: Option<Box<Fields<'a>>>,
+    /// USD-M's order; on spot, `o` is the order type, a string, which reads as None.
+    #[serde(borrow, default, deserialize_with = "order_object")]
+    o: Option<Box<Fields<'a>>>,
+    #[serde(borrow)]
+    e: Option<Cow<'a, str>>,
+    #[serde(rename = "E")]
+    event_time: Option<JsonInt>,
+    #[serde(borrow)]
+    s: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    c: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "C")]
+    original_client_id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "S")]
+    side: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    x: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "X")]
+    status: Option<Cow<'a, str>>,
+    i: Option<JsonInt>,
+    t: Option<JsonInt>,
+    #[serde(borrow)]
+    q: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    z: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    l: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "L")]
+    last_price: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    n: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "N")]
+    fee_asset: Option<Cow<'a, str>>,
+    m: Option<bool>,
+    #[serde(borrow)]
+    r: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    er: Option<Cow<'a, str>>,
+}
+
+/// A field that is there, whatever its value (a null included, which then fails).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// An object read as [`Fields`], a string as None; anything else fails.
+fn order_object<'de: 'a, 'a, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Box<Fields<'a>>>, D::Error> {
+    struct Visitor<'a>(std::marker::PhantomData<Fields<'a>>);
+    impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+        type Value = Option<Box<Fields<'a>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an order object or an order type")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+            Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(|f| Some(Box::new(f)))
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Spot,
+    UsdM,
+}
+
+/// The report of a user-data frame read in place; None leaves the frame to the tree reader.
+fn read_in_place(text: &str, flavor: Flavor) -> Option<Result<OrderReport, ParseError>> {
+    let top: Fields = serde_json::from_str(text).ok()?;
+    let (event, expected) = match flavor {
+        Flavor::Spot => (top.event.as_deref().unwrap_or(&top), "executionReport"),
+        Flavor::UsdM => (&top, "ORDER_TRADE_UPDATE"),
+    };
+    let kind = event.e.as_deref()?;
+    if kind != expected {
+        return Some(Err(ParseError::Ignored(kind.to_string())));
+    }
+    let order = match flavor {
+        Flavor::Spot => event,
+        Flavor::UsdM => top.o.as_deref()?,
+    };
+    let execution = if order.x.as_deref()? == "TRADE" {
+        Some(Execution {
+            trade_id: order.t?.0.to_string(),
+            price: decimal_text(order.last_price.as_deref()?)?,
+            qty: decimal_text(order.l.as_deref()?)?,
+            fee: decimal_text(order.n.as_deref()?)?,
+            fee_asset: order.fee_asset.as_deref().unwrap_or_default().to_string(),
+            liquidity: if order.m.unwrap_or(false) { Liquidity::Maker } else { Liquidity::Taker },
+        })
+    } else {
+        None
+    };
+    let client_order_id = order.c.as_deref()?;
+    let (client_order_id, reason) = match flavor {
+        // A cancel reports the cancelled order's id in `C`; `c` is then the cancel request's.
+        Flavor::Spot => (order.original_client_id.as_deref().filter(|c| !c.is_empty()).unwrap_or(client_order_id), order.r.as_deref().filter(|r| *r != "NONE").map(str::to_string)),
+        Flavor::UsdM => (client_order_id, order.er.as_deref().filter(|r| *r != "0").map(|r| format!("expire reason {r}"))),
+    };
+    Some(Ok(OrderReport {
+        symbol: order.s.as_deref()?.to_string(),
+        client_order_id: client_order_id.to_string(),
+        venue_order_id: order.i?.0.to_string(),
+        side: side(order.side.as_deref()?).ok()?,
+        status: status(order.status.as_deref()?).ok()?,
+        order_qty: decimal_text(order.q.as_deref()?)?,
+        filled_qty: decimal_text(order.z.as_deref()?)?,
+        execution,
+        reason,
+        ts_ms: event.event_time?.0,
+    }))
 }
 
 #[cfg(test)]
@@ -139,5 +284,122 @@ mod tests {
         let broken = SPOT_TRADE.replace("\"L\": \"0.10264410\"", "\"L\": \"ten\"");
         assert!(matches!(parse_spot(&broken), Err(ParseError::Malformed(m)) if m.contains("L")));
         assert_eq!(parse_usdm(r#"{"e":"ACCOUNT_UPDATE","E":1}"#), Err(ParseError::Ignored("ACCOUNT_UPDATE".into())));
+    }
+
+    /// Whatever a frame holds, the in-place reader gives the tree reader's answer or
+    /// leaves the frame to it: the documented messages with fields removed, repeated or
+    /// given other values, and other kinds of event.
+    mod in_place {
+        use super::*;
+        use proptest::prelude::*;
+
+        const VALUES: &[&str] = &["null", "5", "-1", "1.5", "\"\"", "\"abc\"", "\"12\"", "\"0.5\"", "true", "{}", "[]", "\"\\u0041B\"", "18446744073709551615", "\"TRADE\"", "\"NEW\"", "\"FILLED\"", "\"SELL\"", "\"executionReport\"", "\"ORDER_TRADE_UPDATE\"", "\"outboundAccountPosition\""];
+
+        fn samples() -> Vec<String> {
+            let bare = serde_json::from_str::<serde_json::Value>(SPOT_TRADE).map(|v| v["event"].to_string()).unwrap_or_default();
+            vec![SPOT_NEW.to_string(), SPOT_TRADE.to_string(), bare, USDM_NEW.to_string(), USDM_NEW.replace("\"x\": \"NEW\"", "\"x\": \"TRADE\"")]
+        }
+
+        /// The keys of an object's members in a text, as `"k":`, with where they start.
+        fn keys(text: &str) -> Vec<(usize, String)> {
+            let mut out = Vec::new();
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while let Some(start) = text[i..].find('"').map(|p| p + i) {
+                let Some(end) = text[start + 1..].find('"').map(|p| p + start + 1) else { break };
+                let after = text[end + 1..].trim_start();
+                if after.starts_with(':') {
+                    out.push((start, text[start + 1..end].to_string()));
+                }
+                i = end + 1;
+                if i >= bytes.len() {
+                    break;
+                }
+            }
+            out
+        }
+
+        /// `op` 0: the member's value replaced; 1: the member removed; 2: the member
+        /// repeated first in its object with another value.
+        fn mutate(text: &str, op: u8, key: usize, value: usize) -> String {
+            let found = keys(text);
+            if found.is_empty() {
+                return text.to_string();
+            }
+            let (start, name) = &found[key % found.len()];
+            let value = VALUES[value % VALUES.len()];
+            let colon = start + text[*start..].find(':').unwrap_or(0);
+            // The member's value ends at the first comma or closing brace at its depth.
+            let mut depth = 0i32;
+            let mut end = text.len();
+            let mut in_string = false;
+            let mut escaped = false;
+            for (j, ch) in text[colon + 1..].char_indices() {
+                if in_string {
+                    match (escaped, ch) {
+                        (true, _) => escaped = false,
+                        (false, '\\') => escaped = true,
+                        (false, '"') => in_string = false,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match ch {
+                    '"' => in_string = true,
+                    '{' | '[' => depth += 1,
+                    '}' | ']' if depth == 0 => {
+                        end = colon + 1 + j;
+                        break;
+                    }
+                    '}' | ']' => depth -= 1,
+                    ',' if depth == 0 => {
+                        end = colon + 1 + j;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            match op % 3 {
+                0 => format!("{}{value}{}", &text[..colon + 1], &text[end..]),
+                1 => {
+                    // With the comma after it, or before it when it is the last.
+                    let rest = &text[end..];
+                    match rest.strip_prefix(',') {
+                        Some(rest) => format!("{}{rest}", &text[..*start]),
+                        None => {
+                            let before = text[..*start].trim_end();
+                            let before = before.strip_suffix(',').unwrap_or(before);
+                            format!("{before}{rest}")
+                        }
+                    }
+                }
+                _ => format!("{}\"{name}\": {value}, {}", &text[..*start], &text[*start..]),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            #[test]
+            fn the_in_place_reader_agrees_with_the_tree_reader(sample in 0usize..5, edits in proptest::collection::vec((0u8..3, 0usize..64, 0usize..64), 0..4)) {
+                let mut text = samples()[sample].clone();
+                for (op, key, value) in edits {
+                    text = mutate(&text, op, key, value);
+                }
+                prop_assert_eq!(parse_spot(&text), parse_spot_tree(&text), "spot: {}", text);
+                prop_assert_eq!(parse_usdm(&text), parse_usdm_tree(&text), "usdm: {}", text);
+            }
+        }
+
+        #[test]
+        fn the_documented_messages_are_read_in_place() {
+            for text in samples() {
+                let flavor = if text.contains("ORDER_TRADE_UPDATE") { Flavor::UsdM } else { Flavor::Spot };
+                let tree = if flavor == Flavor::UsdM { parse_usdm_tree(&text) } else { parse_spot_tree(&text) };
+                assert!(tree.is_ok(), "{text}");
+                assert_eq!(read_in_place(&text, flavor), Some(tree), "{text}");
+            }
+            // And the edge the tree reader sees differently from a missing `event`.
+            assert_eq!(read_in_place(r#"{"event":null,"e":"executionReport"}"#, Flavor::Spot), None);
+        }
     }
 }
