@@ -491,6 +491,12 @@ pub async fn serve(setup: Setup, host: &str, ports: [u16; 3]) -> std::io::Result
         let app = routes.merge(control_routes()).with_state(state);
         let listener = tokio::net::TcpListener::bind((host, port)).await?;
         addrs.push(listener.local_addr()?);
+        // As a venue's servers do: each frame and answer leaves when written, not held
+        // back by Nagle's algorithm for the client's delayed acknowledgement (which
+        // bunched the pushes of a busy private stream by milliseconds).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

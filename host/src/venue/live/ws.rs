@@ -43,7 +43,8 @@ impl Connection {
         // A venue's message is bounded where it enters: the largest legitimate one (a
         // 1,000-level book) is well under 1 MiB.
         let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
-        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), false);
+        // Nagle off: a pong or a subscription leaves when written.
+        let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
         let deadline = tokio::time::Instant::now() + max_age;
         match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
             Ok(Ok((inner, _))) => Ok(Connection { inner, deadline, ping_after: None, awaiting_pong: false }),
