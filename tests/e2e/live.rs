@@ -987,3 +987,46 @@ fn placements_wait_for_their_answers_side_by_side() {
     // Nothing was lost or doubled by sending them together: each order rests once.
     assert_eq!(maker["openOrders"].as_array().map(Vec::len), Some(6), "{maker}");
 }
+
+/// A replay at full speed beside a live venue never waits, so the live venue's tasks get
+/// their turn at every batch (they run on the engine's thread): an order a strategy sends
+/// to the live venue at the replay's first print is at the exchange long before the
+/// replay ends, not held until the engine next waits.
+#[test]
+fn a_live_order_leaves_during_a_full_speed_replay_beside_it() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    const PRINTS: u64 = 50_000;
+    let config = format!(
+        r#"
+mode = "live"
+[risk]
+max_order_notional = "1000000"
+{}{}
+[[strategy]]
+name = "maker"
+component = "scripted"
+params = {{ orders = [
+  {{ venue = "paper", symbol = "BTCUSDT", id = "never", side = "buy", price = "1", qty = "0.001", at_ms = 9999999999999 }},
+  {{ venue = "maker", symbol = "BTCUSDT", id = "b1", side = "buy", price = "29990", qty = "0.01" }},
+] }}
+"#,
+        e2e::synthetic_venue(PRINTS),
+        ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC"),
+    );
+    let plugin = plugin_host();
+    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted"))]);
+    let rested = || ex.account("binance-spot")["openOrders"].as_array().is_some_and(|o| o.len() == 1);
+    let mut steps = 0u64;
+    loop {
+        assert!(engine.step(), "the run ended");
+        steps += 1;
+        if steps.is_multiple_of(500) && rested() {
+            break;
+        }
+        assert!(engine.stats.prints < PRINTS, "the replay ended ({} prints) before the live order reached the exchange", engine.stats.prints);
+    }
+    assert!(engine.stats.prints < PRINTS, "seen at the exchange only after the replay: {} prints", engine.stats.prints);
+    let _ = engine.controller().send(Control::Shutdown);
+    engine.run();
+}
