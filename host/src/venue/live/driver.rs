@@ -9,8 +9,8 @@
 //!
 //! The price is that the sockets are serviced only while the engine waits: a strategy
 //! that computes for 100 ms holds the streams' reading for as long. That is the shape of
-//! every low-latency trading loop, and the sandbox's fuel and deadline bound a guest's
-//! turn.
+//! every low-latency trading loop, and the sandbox's call deadline (`sandbox.call_timeout_ms`)
+//! bounds a guest's turn.
 
 use std::future::Future;
 use std::io;
