@@ -159,6 +159,9 @@ fn live(c: &mut Criterion) {
     use runtime::venue::live::book::{Diff, LocalBook, Sequencing};
     let report = include_str!("../src/venue/binance/test_data/spot_execution_report_trade.json");
     c.bench_function("live/parse executionReport", |b| b.iter(|| runtime::venue::binance::websocket::parse_spot(report).map(|r| r.filled_qty)));
+    let trade = r#"{"stream":"btcusdt@trade","data":{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,"p":"30000.10","q":"0.001","T":1672515782136,"m":true,"M":true}}"#;
+    c.bench_function("live/parse public trade", |b| b.iter(|| runtime::venue::binance::rest::parse_public_trade(trade).map(|t| t.price)));
+    c.bench_function("live/parse public trade (through a JSON tree)", |b| b.iter(|| runtime::venue::binance::rest::parse_public_trade_tree(trade).map(|t| t.price)));
     c.bench_function("live/parse executionReport (through a JSON tree)", |b| b.iter(|| runtime::venue::binance::websocket::parse_spot_tree(report).map(|r| r.filled_qty)));
     let levels = |n: usize, first: i64, step: i64| (0..n).map(|i| (Decimal::new(first + step * i as i64, 1), Decimal::new(1 + i as i64, 3))).collect::<Vec<_>>();
     let update = serde_json::json!({"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 1001, "u": 1020,

@@ -150,3 +150,95 @@ pub fn decimal_text(text: &str) -> Option<Decimal> {
     }
     text.parse().ok()
 }
+
+/// A field that is there, whatever its value (a null included, which then fails the
+/// typed read): for a wrapper such as `event` or `data`, whose absence means the message
+/// is the event itself but whose null the tree readers refuse.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Frames with a member's value changed, removed or repeated: what the property tests of
+/// the in-place readers feed both readers.
+#[cfg(test)]
+pub mod mutations {
+    const VALUES: &[&str] = &["null", "5", "-1", "1.5", "\"\"", "\"abc\"", "\"12\"", "\"0.5\"", "true", "{}", "[]", "\"\\u0041B\"", "18446744073709551615", "\"TRADE\"", "\"NEW\"", "\"FILLED\"", "\"SELL\"", "\"executionReport\"", "\"ORDER_TRADE_UPDATE\"", "\"outboundAccountPosition\"", "\"trade\"", "\"aggTrade\"", "\"depthUpdate\""];
+
+    /// The keys of an object's members in a text, as `"k":`, with where they start.
+    fn keys(text: &str) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(start) = text[i..].find('"').map(|p| p + i) {
+            let Some(end) = text[start + 1..].find('"').map(|p| p + start + 1) else { break };
+            let after = text[end + 1..].trim_start();
+            if after.starts_with(':') {
+                out.push((start, text[start + 1..end].to_string()));
+            }
+            i = end + 1;
+            if i >= bytes.len() {
+                break;
+            }
+        }
+        out
+    }
+
+    /// `op` 0: the member's value replaced; 1: the member removed; 2: the member
+    /// repeated first in its object with another value.
+    pub fn mutate(text: &str, op: u8, key: usize, value: usize) -> String {
+        let found = keys(text);
+        if found.is_empty() {
+            return text.to_string();
+        }
+        let (start, name) = &found[key % found.len()];
+        let value = VALUES[value % VALUES.len()];
+        let colon = start + text[*start..].find(':').unwrap_or(0);
+        // The member's value ends at the first comma or closing brace at its depth.
+        let mut depth = 0i32;
+        let mut end = text.len();
+        let mut in_string = false;
+        let mut escaped = false;
+        for (j, ch) in text[colon + 1..].char_indices() {
+            if in_string {
+                match (escaped, ch) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match ch {
+                '"' => in_string = true,
+                '{' | '[' => depth += 1,
+                '}' | ']' if depth == 0 => {
+                    end = colon + 1 + j;
+                    break;
+                }
+                '}' | ']' => depth -= 1,
+                ',' if depth == 0 => {
+                    end = colon + 1 + j;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        match op % 3 {
+            0 => format!("{}{value}{}", &text[..colon + 1], &text[end..]),
+            1 => {
+                // With the comma after it, or before it when it is the last.
+                let rest = &text[end..];
+                match rest.strip_prefix(',') {
+                    Some(rest) => format!("{}{rest}", &text[..*start]),
+                    None => {
+                        let before = text[..*start].trim_end();
+                        let before = before.strip_suffix(',').unwrap_or(before);
+                        format!("{before}{rest}")
+                    }
+                }
+            }
+            _ => format!("{}\"{name}\": {value}, {}", &text[..*start], &text[*start..]),
+        }
+    }
+
+}

@@ -20,7 +20,7 @@ use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::http::RequestCounts;
 use crate::venue::live::ws;
-use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
+use crate::venue::report::{decimal_field, decimal_text, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
 use crate::secrets::{HmacKey, Secret};
 use crate::venue::AccountView;
 
@@ -575,7 +575,55 @@ impl Exchange for Binance {
 }
 
 /// A `trade` (spot) or `aggTrade` (USD-M) event, bare or in a combined-stream wrapper.
+/// Every print of the market is one: read in place where the typed reader can, since the
+/// streams are read on the engine's thread.
 pub fn parse_public_trade(text: &str) -> Result<TapeTrade, ParseError> {
+    public_trade_in_place(text).unwrap_or_else(|| parse_public_trade_tree(text))
+}
+
+/// The fields of a public trade this adapter reads, borrowed from the frame; as
+/// `websocket::Fields` for the private stream, a frame this reader cannot read whole goes
+/// to the tree reader, which gives the same answer (a property test checks it).
+#[derive(serde::Deserialize)]
+struct TradeFields<'a> {
+    #[serde(borrow, default, deserialize_with = "crate::venue::report::present")]
+    data: Option<Box<TradeFields<'a>>>,
+    #[serde(borrow)]
+    e: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    s: Option<std::borrow::Cow<'a, str>>,
+    t: Option<JsonInt>,
+    a: Option<JsonInt>,
+    #[serde(borrow)]
+    p: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    q: Option<std::borrow::Cow<'a, str>>,
+    m: Option<bool>,
+    #[serde(rename = "T")]
+    trade_time: Option<JsonInt>,
+}
+
+fn public_trade_in_place(text: &str) -> Option<Result<TapeTrade, ParseError>> {
+    let top: TradeFields = serde_json::from_str(text).ok()?;
+    let event = top.data.as_deref().unwrap_or(&top);
+    let kind = event.e.as_deref().unwrap_or("unknown");
+    let id = match kind {
+        "trade" => event.t?,
+        "aggTrade" => event.a?,
+        other => return Some(Err(ParseError::Ignored(other.to_string()))),
+    };
+    Some(Ok(TapeTrade {
+        symbol: event.s.as_deref()?.to_string(),
+        trade_id: id.0 as u64,
+        price: decimal_text(event.p.as_deref()?)?,
+        qty: decimal_text(event.q.as_deref()?)?,
+        buyer_is_maker: event.m?,
+        ts_ms: event.trade_time?.0,
+    }))
+}
+
+/// [`parse_public_trade`] through a JSON tree: slower, and the one that says what is wrong.
+pub fn parse_public_trade_tree(text: &str) -> Result<TapeTrade, ParseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let event = value.get("data").unwrap_or(&value);
     let kind = event.get("e").and_then(|e| e.as_str()).unwrap_or("unknown");
@@ -786,5 +834,43 @@ mod tests {
         assert_eq!((t.symbol.as_str(), t.trade_id, t.price.to_string(), t.qty.to_string(), t.buyer_is_maker, t.ts_ms), ("BNBBTC", 12345, "0.001".to_string(), "100".to_string(), true, 1672515782136));
         assert!(matches!(parse_public_trade(r#"{"e":"depthUpdate"}"#), Err(ParseError::Ignored(_))));
         assert!(matches!(parse_public_trade(r#"{"e":"trade","s":"X"}"#), Err(ParseError::Malformed(_))));
+    }
+
+    /// The documented trade events (spot bare and combined, USD-M aggTrade) are read in
+    /// place, and whatever a frame holds, the in-place reader agrees with the tree reader.
+    mod public_trade_in_place {
+        use super::*;
+        use crate::venue::report::mutations::mutate;
+        use proptest::prelude::*;
+
+        const SPOT: &str = r#"{"e":"trade","E":1672515782136,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}"#;
+        /// binance-usdm/public_ws.md, "Aggregate Trade Streams".
+        const USDM: &str = r#"{"e":"aggTrade","E":123456789,"s":"BTCUSDT","a":5933014,"p":"0.001","q":"100","f":100,"l":105,"T":123456785,"m":true}"#;
+
+        fn samples() -> Vec<String> {
+            vec![SPOT.to_string(), format!(r#"{{"stream":"bnbbtc@trade","data":{SPOT}}}"#), USDM.to_string(), format!(r#"{{"stream":"btcusdt@aggTrade","data":{USDM}}}"#)]
+        }
+
+        #[test]
+        fn the_documented_events_are_read_in_place() {
+            for text in samples() {
+                let tree = parse_public_trade_tree(&text);
+                assert!(tree.is_ok(), "{text}");
+                assert_eq!(public_trade_in_place(&text), Some(tree), "{text}");
+            }
+            assert_eq!(public_trade_in_place(r#"{"data":null,"e":"trade"}"#), None);
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            #[test]
+            fn the_in_place_reader_agrees_with_the_tree_reader(sample in 0usize..4, edits in proptest::collection::vec((0u8..3, 0usize..64, 0usize..64), 0..4)) {
+                let mut text = samples()[sample].clone();
+                for (op, key, value) in edits {
+                    text = mutate(&text, op, key, value);
+                }
+                prop_assert_eq!(parse_public_trade(&text), parse_public_trade_tree(&text), "{}", text);
+            }
+        }
     }
 }
