@@ -115,6 +115,13 @@ pub fn int_field(value: &serde_json::Value, name: &str) -> Result<i64, ParseErro
     }
 }
 
+/// An id that is an integer and not negative (a trade id): [`int_field`], refusing what
+/// would otherwise wrap into a huge id.
+pub fn id_field(value: &serde_json::Value, name: &str) -> Result<u64, ParseError> {
+    let n = int_field(value, name)?;
+    u64::try_from(n).map_err(|_| ParseError::Malformed(format!("{name} {n} is negative")))
+}
+
 /// An integer sent as a JSON number or as a string, read in place: what [`int_field`]
 /// accepts, for the typed readers of the hot frames. Anything else fails the typed read,
 /// and the frame is read again the general way, which says what is wrong.

@@ -20,7 +20,7 @@ use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::http::RequestCounts;
 use crate::venue::live::ws;
-use crate::venue::report::{decimal_field, decimal_text, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
+use crate::venue::report::{decimal_field, decimal_text, id_field, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
 use crate::secrets::{HmacKey, Secret};
 use crate::venue::AccountView;
 
@@ -614,7 +614,7 @@ fn public_trade_in_place(text: &str) -> Option<Result<TapeTrade, ParseError>> {
     };
     Some(Ok(TapeTrade {
         symbol: event.s.as_deref()?.to_string(),
-        trade_id: id.0 as u64,
+        trade_id: u64::try_from(id.0).ok()?,
         price: decimal_text(event.p.as_deref()?)?,
         qty: decimal_text(event.q.as_deref()?)?,
         buyer_is_maker: event.m?,
@@ -627,7 +627,7 @@ pub fn parse_public_trade_tree(text: &str) -> Result<TapeTrade, ParseError> {
     let value: Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
     let event = value.get("data").unwrap_or(&value);
     let kind = event.get("e").and_then(|e| e.as_str()).unwrap_or("unknown");
-    let id_field = match kind {
+    let id_field_name = match kind {
         "trade" => "t",
         "aggTrade" => "a",
         other => return Err(ParseError::Ignored(other.to_string())),
@@ -635,7 +635,7 @@ pub fn parse_public_trade_tree(text: &str) -> Result<TapeTrade, ParseError> {
     let buyer_maker = event.get("m").and_then(|m| m.as_bool()).ok_or_else(|| ParseError::Malformed("m missing".into()))?;
     Ok(TapeTrade {
         symbol: str_field(event, "s")?.to_string(),
-        trade_id: int_field(event, id_field)? as u64,
+        trade_id: id_field(event, id_field_name)?,
         price: decimal_field(event, "p")?,
         qty: decimal_field(event, "q")?,
         buyer_is_maker: buyer_maker,
@@ -859,6 +859,10 @@ mod tests {
                 assert_eq!(public_trade_in_place(&text), Some(tree), "{text}");
             }
             assert_eq!(public_trade_in_place(r#"{"data":null,"e":"trade"}"#), None);
+            // A negative trade id would wrap into a huge one: refused, by name.
+            let negative = SPOT.replace("\"t\":12345", "\"t\":-5");
+            assert_eq!(public_trade_in_place(&negative), None);
+            assert_eq!(parse_public_trade(&negative), Err(ParseError::Malformed("t -5 is negative".into())));
         }
 
         proptest! {

@@ -19,7 +19,7 @@ use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rul
 use crate::venue::live::ws;
 use crate::venue::okx::common::{login_sign, new_order_body, sign};
 use crate::venue::okx::websocket::{parse_orders, side, status};
-use crate::venue::report::{decimal_field, int_field, str_field, Execution, OrderReport, ParseError};
+use crate::venue::report::{decimal_field, id_field, int_field, str_field, Execution, OrderReport, ParseError};
 use crate::secrets::{HmacKey, Secret};
 
 #[derive(Debug, Clone)]
@@ -611,7 +611,7 @@ pub fn parse_trades(value: &Value) -> Result<Vec<TapeTrade>, ParseError> {
         .map(|t| {
             Ok(TapeTrade {
                 symbol: str_field(t, "instId")?.to_string(),
-                trade_id: int_field(t, "tradeId")? as u64,
+                trade_id: id_field(t, "tradeId")?,
                 price: decimal_field(t, "px")?,
                 qty: decimal_field(t, "sz")?,
                 buyer_is_maker: side(str_field(t, "side")?)? == Side::Sell,
