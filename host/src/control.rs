@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Request, State};
@@ -45,7 +45,7 @@ pub struct Wiring {
 struct Shared {
     /// Dashboard event streams open now (each asks the engine twice a second).
     streams: std::sync::atomic::AtomicUsize,
-    controller: Mutex<Controller>,
+    controller: Controller,
     /// SHA-256 of the token: requests are compared digest to digest, in constant time.
     token_digest: [u8; 32],
     plugin: PluginHost,
@@ -101,7 +101,7 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
     let addr = listener.local_addr().map_err(|e| ControlError::Listen { addr: listen, reason: e.to_string() })?;
     let shared = Arc::new(Shared {
         streams: std::sync::atomic::AtomicUsize::new(0),
-        controller: Mutex::new(wiring.controller),
+        controller: wiring.controller,
         token_digest: Sha256::digest(token.expose().as_bytes()).into(),
         plugin: wiring.plugin,
         config_path: wiring.config_path,
@@ -190,7 +190,7 @@ fn refused(status: StatusCode, error: impl Into<String>) -> Refused {
 }
 
 fn send(shared: &Shared, control: Control) -> Result<(), Refused> {
-    let sent = shared.controller.lock().unwrap_or_else(|p| p.into_inner()).send(control);
+    let sent = shared.controller.send(control);
     sent.map_err(|_| refused(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"))
 }
 

@@ -41,7 +41,6 @@ impl Engine {
             Control::SwapFailed { component, reason } => self.notify(Notice::SwapRejected { component, reason }),
             Control::ConfigFailed { reason } => self.notify(Notice::ConfigRejected { reason }),
             Control::Shutdown => self.stopping = true,
-            Control::Wake => {}
             Control::Halt { strategy, reason } => self.halt_by_name(&strategy, reason),
             Control::Resume { strategy } => self.resume_by_name(&strategy),
             Control::Kill { why, account, reply } => {

@@ -69,8 +69,6 @@ pub enum Control {
     ConfigFailed { reason: String },
     /// Stop after the current batch.
     Shutdown,
-    /// Ends the engine's wait with nothing to apply (live venues wake it directly).
-    Wake,
     /// An operator halts a strategy: its orders are cancelled and it may only reduce.
     Halt { strategy: String, reason: String },
     /// An operator lifts a strategy's halt.
