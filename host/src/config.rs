@@ -177,6 +177,18 @@ pub struct ControlConfig {
     pub metrics_need_token: bool,
 }
 
+/// How the live venues' connections are served (`[live]`), all venues together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveConfig {
+    /// The engine's thread checks the sockets over and over while it waits, instead of
+    /// sleeping until one has something: no wake-up is paid and its caches stay warm, at
+    /// the price of a core kept busy. For a machine with a core to give it (BENCHMARKS.md,
+    /// tick-to-trade). No effect without a live venue.
+    #[serde(default)]
+    pub busy_poll: bool,
+}
+
 /// A strategy's own limits (`[strategy.risk]`), each overriding `[risk]`'s.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -568,6 +580,8 @@ pub struct Config {
     pub bus: BusConfig,
     #[serde(default)]
     pub control: ControlConfig,
+    #[serde(default)]
+    pub live: LiveConfig,
     #[serde(rename = "venue", default)]
     pub venues: Vec<VenueConfig>,
     #[serde(rename = "strategy", default)]
@@ -924,6 +938,15 @@ mod tests {
         assert!(with("swap_probation_ms = 86400000").is_ok());
         assert_eq!(with("swap_probation_ms = 86400001").err().unwrap_or_default(), "sandbox.swap_probation_ms 86400001 must be 0 to 86400000 (a day)");
         assert!(with("call_timeout_ms = 60001").err().unwrap_or_default().contains("sandbox.call_timeout_ms 60001 must be 1 to 60000"));
+    }
+
+    #[test]
+    fn busy_polling_is_off_unless_asked_for() {
+        assert!(!Config::parse(MINIMAL, Path::new(".")).unwrap_or_else(|e| panic!("{e}")).live.busy_poll);
+        let on = Config::parse(&format!("{MINIMAL}\n[live]\nbusy_poll = true\n"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(on.live.busy_poll);
+        let err = Config::parse(&format!("{MINIMAL}\n[live]\nbusy_pol = true\n"), Path::new(".")).err().unwrap_or_default();
+        assert!(err.contains("unknown field `busy_pol`"), "{err}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl Engine {
             } else {
                 let driver = match &live {
                     Some(driver) => driver.clone(),
-                    None => Driver::new(woken.clone()).map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?,
+                    None => Driver::new(woken.clone(), config.live.busy_poll).map_err(|e| StartError::Live(format!("starting the venue connections: {e}")))?,
                 };
                 live = Some(driver.clone());
                 let connected = crate::venue::connect::connect(&driver, vc, venue_id, first).map_err(StartError::Live)?;

@@ -7,6 +7,12 @@
 //! three of them (stream task to engine, engine to order task, HTTP client to its
 //! connection task): most of the tick-to-trade time (#12, BENCHMARKS.md).
 //!
+//! Within the thread, the order matters too. A print on a live market is several frames
+//! (the fill, the account update, the public trade, the depth update), ready together.
+//! The engine's wait ends after the task that reported, not after every ready task, and
+//! the venues' order tasks are polled by the wait itself, ahead of every other task: the
+//! hedge is written before the public frames of the same print are read.
+//!
 //! The price is that the sockets are serviced only while the engine waits: a strategy
 //! that computes for 100 ms holds the streams' reading for as long. That is the shape of
 //! every low-latency trading loop, and the sandbox's call deadline (`sandbox.call_timeout_ms`)
@@ -14,32 +20,83 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::Notify;
 
 use super::Waker;
 
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// The live venues' task runtime, driven by whoever waits on it (the engine's thread).
 #[derive(Clone)]
 pub struct Driver {
+    /// Polled by every wait before the runtime's own tasks (the order tasks). Declared
+    /// before the runtime, so they are dropped while it still runs.
+    urgent: Arc<Urgent>,
     runtime: Arc<Runtime>,
     /// Set by a venue task with something to report, or by a control message; ends the
     /// engine's wait.
     woken: Arc<Notify>,
+    /// Poll the sockets without sleeping while waiting (`[live] busy_poll`).
+    busy_poll: bool,
+    /// Woken when the runtime has nothing left to run (see [`UntilIdle`]).
+    idle: Arc<Mutex<Option<std::task::Waker>>>,
+}
+
+#[derive(Default)]
+struct Urgent {
+    running: Mutex<FuturesUnordered<Task>>,
+    /// Added while `running` is being polled (from inside a wait), taken in at the next poll.
+    added: Mutex<Vec<Task>>,
 }
 
 impl Driver {
     /// A single-threaded runtime; `woken` is notified by whatever should end a wait.
-    pub fn new(woken: Arc<Notify>) -> io::Result<Driver> {
-        let runtime = Builder::new_current_thread().enable_all().thread_name("venues").build()?;
-        Ok(Driver { runtime: Arc::new(runtime), woken })
+    /// With `busy_poll`, a wait checks the sockets over and over instead of sleeping in
+    /// the kernel: the thread's caches stay warm and no wake-up is paid, for a core of
+    /// the machine given over to it.
+    pub fn new(woken: Arc<Notify>, busy_poll: bool) -> io::Result<Driver> {
+        let idle: Arc<Mutex<Option<std::task::Waker>>> = Arc::default();
+        let on_idle = idle.clone();
+        let runtime = Builder::new_current_thread()
+            .enable_all()
+            // The wait's own future is polled after each task: a fill reported ends the
+            // wait before the other frames of the same print are read.
+            .event_interval(1)
+            // The runtime is about to sleep: nothing is left to run.
+            .on_thread_park(move || {
+                if let Some(waker) = on_idle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    waker.wake();
+                }
+            })
+            .thread_name("venues")
+            .build()?;
+        Ok(Driver { urgent: Arc::default(), runtime: Arc::new(runtime), woken, busy_poll, idle })
     }
 
     pub fn handle(&self) -> &Handle {
         self.runtime.handle()
+    }
+
+    /// Runs `task` ahead of the runtime's tasks: polled by every wait, before any of them,
+    /// whenever it is woken. For a venue's order task, so that an order handed over at the
+    /// end of a batch is signed and written first at the next wait. It only runs while the
+    /// engine waits, like every venue task; a panic in it is logged and ends it alone.
+    pub fn spawn_urgent(&self, what: String, task: impl Future<Output = ()> + Send + 'static) {
+        let task = AssertUnwindSafe(task).catch_unwind().map(move |done| {
+            if done.is_err() {
+                tracing::error!("{what} panicked and stopped; the host goes on");
+            }
+        });
+        self.urgent.added.lock().unwrap_or_else(|p| p.into_inner()).push(Box::pin(task));
     }
 
     /// What a venue task calls when it has added events for the engine.
@@ -54,7 +111,7 @@ impl Driver {
         if self.inside() {
             return None;
         }
-        Some(self.runtime.block_on(future))
+        Some(self.runtime.block_on(UrgentFirst { urgent: &self.urgent, future: std::pin::pin!(future) }))
     }
 
     /// Runs the tasks until `future` completes or `within` passes; None if it did not.
@@ -62,21 +119,36 @@ impl Driver {
         self.block_on(async { tokio::time::timeout(within, future).await.ok() }).flatten()
     }
 
-    /// Runs the tasks until something wakes the engine or `within` passes. The tasks
-    /// that are ready, and the sockets that have something, get their turn first even if
-    /// a wake is already waiting: a caller that is woken at every wait (a control message
-    /// each time) must not starve them, and a hedge queued just before is written now.
+    /// Runs the tasks until something wakes the engine or `within` passes, and returns
+    /// right after the task that woke it. A wake already waiting when the wait begins (a
+    /// control message) ends it only once nothing is left to run: a caller woken at every
+    /// wait must not starve the tasks.
     pub fn run_until_woken(&self, within: Duration) {
         self.run_until(within, async {
-            tokio::task::yield_now().await;
-            self.woken.notified().await;
+            let mut woken = std::pin::pin!(self.woken.notified());
+            if woken.as_mut().enable() {
+                return UntilIdle::new(&self.idle).await;
+            }
+            if !self.busy_poll {
+                return woken.await;
+            }
+            // A yield puts the wait behind the sockets: the runtime checks them without
+            // sleeping, runs what they woke, and polls the wait again.
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut woken => return,
+                    () = tokio::task::yield_now() => {}
+                }
+            }
         });
     }
 
     /// Runs the tasks that are ready and reads what the sockets have, without waiting:
-    /// for a replay beside live venues, which never waits.
+    /// for a replay beside live venues at full speed, which never waits. Bounded, for a
+    /// flood that would keep it busy.
     pub fn run_ready(&self) {
-        self.block_on(tokio::task::yield_now());
+        self.run_until(RUN_READY_AT_MOST, UntilIdle::new(&self.idle));
     }
 
     /// A wait from inside a task would be a runtime within the runtime: tokio panics on
@@ -91,6 +163,70 @@ impl Driver {
     }
 }
 
+/// The longest [`Driver::run_ready`] runs tasks that keep becoming ready.
+const RUN_READY_AT_MOST: Duration = Duration::from_millis(5);
+
+/// Ready once the runtime has run out of tasks: its park hook wakes it, and the runtime,
+/// having something to poll, checks the sockets without sleeping and returns.
+struct UntilIdle<'a> {
+    slot: &'a Mutex<Option<std::task::Waker>>,
+    armed: bool,
+}
+
+impl<'a> UntilIdle<'a> {
+    fn new(slot: &'a Mutex<Option<std::task::Waker>>) -> Self {
+        UntilIdle { slot, armed: false }
+    }
+}
+
+impl Future for UntilIdle<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if self.armed && slot.is_none() {
+            return Poll::Ready(());
+        }
+        *slot = Some(cx.waker().clone());
+        drop(slot);
+        self.armed = true;
+        Poll::Pending
+    }
+}
+
+impl Drop for UntilIdle<'_> {
+    /// A wait that ended otherwise (its time, a panic) leaves no waker for the next park.
+    fn drop(&mut self) {
+        if self.armed {
+            self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+    }
+}
+
+/// A wait's future, with the urgent tasks polled before it each time either is woken.
+struct UrgentFirst<'a, F: Future> {
+    urgent: &'a Urgent,
+    future: Pin<&'a mut F>,
+}
+
+impl<F: Future> Future for UrgentFirst<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if let Ok(mut running) = self.urgent.running.try_lock() {
+            running.extend(std::mem::take(&mut *self.urgent.added.lock().unwrap_or_else(|p| p.into_inner())));
+            // Each task is polled once if it was woken; finished ones are dropped.
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+        }
+        let out = self.future.as_mut().poll(cx);
+        if out.is_pending() && !self.urgent.added.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+            // Added by the future just polled: polled at once rather than at the next wake.
+            cx.waker().wake_by_ref();
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +234,7 @@ mod tests {
     #[test]
     fn a_wait_ends_when_a_task_wakes_it_and_tasks_run_only_while_waiting() {
         let woken = Arc::new(Notify::new());
-        let driver = Driver::new(woken.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let driver = Driver::new(woken.clone(), false).unwrap_or_else(|e| panic!("{e}"));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let wake = driver.waker();
         driver.handle().spawn(async move {
@@ -131,7 +267,7 @@ mod tests {
     #[test]
     fn a_wake_already_waiting_still_gives_the_ready_tasks_their_turn() {
         let woken = Arc::new(Notify::new());
-        let driver = Driver::new(woken.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let driver = Driver::new(woken.clone(), false).unwrap_or_else(|e| panic!("{e}"));
         for round in 1..=3u32 {
             // A control message before every wait: the wait ends at once, but only after
             // the task spawned meanwhile has run.
@@ -148,10 +284,110 @@ mod tests {
 
     #[test]
     fn a_wait_from_inside_a_task_is_refused_not_a_panic() {
-        let driver = Driver::new(Arc::new(Notify::new())).unwrap_or_else(|e| panic!("{e}"));
+        let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
         let inner = driver.clone();
         let answer = driver.block_on(async move { inner.run_until(Duration::from_secs(1), async { 7 }) });
         assert_eq!(answer, Some(None));
         assert_eq!(driver.run_until(Duration::from_secs(1), async { 7 }), Some(7));
+    }
+
+    /// What each test task did, in the order they did it.
+    type Log = Arc<Mutex<Vec<&'static str>>>;
+
+    /// A task that logs `name` each time its channel gives it something.
+    fn logging(log: &Log, name: &'static str) -> (tokio::sync::mpsc::UnboundedSender<()>, impl Future<Output = ()> + Send + 'static) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let log = log.clone();
+        (tx, async move {
+            while rx.recv().await.is_some() {
+                log.lock().unwrap_or_else(|p| p.into_inner()).push(name);
+            }
+        })
+    }
+
+    #[test]
+    fn an_urgent_task_runs_before_the_tasks_woken_ahead_of_it() {
+        let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
+        let log: Log = Arc::default();
+        let (to_stream, stream) = logging(&log, "stream");
+        let (to_orders, orders) = logging(&log, "orders");
+        driver.handle().spawn(stream);
+        driver.spawn_urgent("orders".into(), orders);
+        driver.run_ready();
+        // The stream's frame comes first, the order second: the order is written first.
+        let _ = to_stream.send(());
+        let _ = to_orders.send(());
+        driver.run_ready();
+        assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["orders", "stream"]);
+    }
+
+    #[test]
+    fn a_wait_ends_after_the_task_that_woke_it_not_after_every_ready_task() {
+        let woken = Arc::new(Notify::new());
+        let driver = Driver::new(woken.clone(), false).unwrap_or_else(|e| panic!("{e}"));
+        let log: Log = Arc::default();
+        let (to_fills, fills) = logging(&log, "fill");
+        let wake = driver.waker();
+        driver.handle().spawn(fills.map(|()| ()));
+        let (to_trades, trades) = logging(&log, "trade");
+        driver.handle().spawn(trades);
+        driver.run_ready();
+        // A fill that wakes the engine, then a public trade, both ready at once.
+        let log_fill = log.clone();
+        driver.handle().spawn(async move {
+            log_fill.lock().unwrap_or_else(|p| p.into_inner()).push("fill reported");
+            wake();
+        });
+        let _ = to_trades.send(());
+        driver.run_until_woken(Duration::from_secs(30));
+        assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["fill reported"], "the trade waits for the next wait");
+        driver.run_ready();
+        assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["fill reported", "trade"]);
+        drop(to_fills);
+    }
+
+    #[test]
+    fn a_panicking_urgent_task_ends_alone() {
+        let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
+        let log: Log = Arc::default();
+        let (to_orders, orders) = logging(&log, "orders");
+        driver.spawn_urgent("orders".into(), orders);
+        let (to_bad, mut bad) = tokio::sync::mpsc::unbounded_channel::<()>();
+        driver.spawn_urgent("a bad task".into(), async move {
+            if bad.recv().await.is_some() {
+                panic!("a bug in a task");
+            }
+        });
+        driver.run_ready();
+        let _ = to_bad.send(());
+        driver.run_ready();
+        let _ = to_orders.send(());
+        driver.run_ready();
+        assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["orders"]);
+    }
+
+    #[test]
+    fn a_busy_polling_wait_ends_on_a_wake_and_otherwise_lasts_its_time() {
+        let woken = Arc::new(Notify::new());
+        let driver = Driver::new(woken.clone(), true).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let wake = driver.waker();
+        driver.handle().spawn(async move {
+            while rx.recv().await.is_some() {
+                wake();
+            }
+        });
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = tx.send(());
+            tx
+        });
+        let started = std::time::Instant::now();
+        driver.run_until_woken(Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(10), "the wake from another thread did not end the spinning wait");
+        let _tx = sender.join();
+        let started = std::time::Instant::now();
+        driver.run_until_woken(Duration::from_millis(50));
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 }

@@ -31,10 +31,13 @@ pub mod protocol;
 pub mod ws;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
@@ -615,7 +618,7 @@ impl LiveVenue {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let runtime = driver.handle();
-        runtime.spawn(order_task(exchange.clone(), shared.clone(), rx));
+        driver.spawn_urgent(format!("the order task of venue {name}"), order_task(exchange.clone(), shared.clone(), rx));
         runtime.spawn(private_task(exchange.clone(), shared.clone(), settings.clone()));
         runtime.spawn(public_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
         runtime.spawn(book_task(exchange.clone(), shared.clone(), symbols.iter().map(|(s, _)| s.clone()).collect(), settings.clone()));
@@ -829,7 +832,8 @@ const MAX_IN_FLIGHT: usize = 16;
 /// reconciliation still sees everything sent before it done.
 async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>) {
     let mut held: Option<Command> = None;
-    let mut in_flight = tokio::task::JoinSet::new();
+    // Polled within this task (not spawned), so they run as urgently as it does.
+    let mut in_flight = FuturesUnordered::new();
     loop {
         let first = match held.take() {
             Some(c) => c,
@@ -839,16 +843,16 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                     next = rx.recv() => match next {
                         Some(c) => break c,
                         None => {
-                            while in_flight.join_next().await.is_some() {}
+                            while in_flight.next().await.is_some() {}
                             return;
                         }
                     },
-                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                    Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
                 }
             },
         };
         if !matches!(first, Command::Place(_)) {
-            while in_flight.join_next().await.is_some() {}
+            while in_flight.next().await.is_some() {}
         }
         match first {
             Command::Cancel { symbol, client_order_id } => {
@@ -901,10 +905,16 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                 while !orders.is_empty() {
                     let rest = orders.split_off(size.min(orders.len()));
                     while in_flight.len() >= MAX_IN_FLIGHT {
-                        in_flight.join_next().await;
+                        in_flight.next().await;
                     }
                     let (exchange, shared) = (exchange.clone(), shared.clone());
-                    in_flight.spawn(async move { place(&*exchange, &shared, orders).await });
+                    // A panic ends this placement alone, as it did when each was a task.
+                    let placement = async move { place(&*exchange, &shared, orders).await };
+                    in_flight.push(AssertUnwindSafe(placement).catch_unwind().map(|done| {
+                        if done.is_err() {
+                            tracing::error!("a placement panicked and stopped; the order task goes on");
+                        }
+                    }));
                     orders = rest;
                 }
             }

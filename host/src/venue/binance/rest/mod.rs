@@ -13,11 +13,11 @@ use serde_json::Value;
 use crate::model::{Decimal, Liquidity, Side};
 
 use crate::venue::binance::common::{order_fields, sign, signed_query};
-use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, status};
+use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, spot_in_place, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
-use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
+use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 use crate::venue::live::http::RequestCounts;
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, decimal_text, id_field, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
@@ -726,25 +726,17 @@ impl Binance {
         }
         loop {
             let text = match conn.text().await { Ok(text) => text, Err(end) => return end };
-            let Some(value) = json_push(sink, "user stream", &text) else { continue };
-            if value.get("id").is_some() && value.get("status").is_some() {
-                if value.get("status").and_then(|s| s.as_i64()) == Some(200) {
-                    sink.connected();
-                    continue;
+            match spot_user_frame(&text) {
+                SpotFrame::Report(report) => {
+                    sink.report(report);
+                    // The engine handles the fill before this stream's next frame (the
+                    // account update that follows every fill) is read.
+                    tokio::task::yield_now().await;
                 }
-                let error = value.get("error").cloned().unwrap_or_default();
-                return StreamEnd::Failed(format!("subscription refused: {error}"));
-            }
-            if value.get("event").and_then(|e| e.get("e")).and_then(|e| e.as_str()) == Some("serverShutdown") {
-                return StreamEnd::Rollover("serverShutdown".into());
-            }
-            if value.get("event").and_then(|e| e.get("e")).and_then(|e| e.as_str()) == Some("eventStreamTerminated") {
-                return StreamEnd::Failed("eventStreamTerminated".into());
-            }
-            match parse_spot(&text) {
-                Ok(report) => sink.report(report),
-                Err(ParseError::Ignored(_)) => {}
-                Err(e) => sink.malformed(format!("user stream: {e}")),
+                SpotFrame::Other => {}
+                SpotFrame::Subscribed => sink.connected(),
+                SpotFrame::Ended(end) => return end,
+                SpotFrame::Malformed(what) => sink.malformed(format!("user stream: {what}")),
             }
         }
     }
@@ -791,9 +783,80 @@ impl Binance {
     }
 }
 
+/// What a frame of the spot user stream (the WebSocket API connection) says.
+// Handled as soon as it is read, never stored: boxing the report would cost an
+// allocation per fill for nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum SpotFrame {
+    Report(OrderReport),
+    /// Another event (an account update, a balance update...): nothing for the runtime.
+    Other,
+    /// The answer to the subscription, accepted.
+    Subscribed,
+    /// The connection is to be left: the subscription refused, or the venue's notice.
+    Ended(StreamEnd),
+    Malformed(String),
+}
+
+/// Reads a spot user-stream frame. Nearly every frame is an order's event or an account
+/// update, read in place with no JSON tree; the stream's own messages (the subscription's
+/// answer, `serverShutdown`, `eventStreamTerminated`) and whatever the typed reader leaves
+/// go through the tree.
+fn spot_user_frame(text: &str) -> SpotFrame {
+    const NOTICES: [&str; 2] = ["serverShutdown", "eventStreamTerminated"];
+    match spot_in_place(text) {
+        Some(Ok(report)) => return SpotFrame::Report(report),
+        Some(Err(ParseError::Ignored(kind))) if !NOTICES.contains(&kind.as_str()) => return SpotFrame::Other,
+        _ => {}
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => return SpotFrame::Malformed(e.to_string()),
+    };
+    if value.get("id").is_some() && value.get("status").is_some() {
+        if value.get("status").and_then(|s| s.as_i64()) == Some(200) {
+            return SpotFrame::Subscribed;
+        }
+        let error = value.get("error").cloned().unwrap_or_default();
+        return SpotFrame::Ended(StreamEnd::Failed(format!("subscription refused: {error}")));
+    }
+    match value.get("event").and_then(|e| e.get("e")).and_then(|e| e.as_str()) {
+        Some("serverShutdown") => return SpotFrame::Ended(StreamEnd::Rollover("serverShutdown".into())),
+        Some("eventStreamTerminated") => return SpotFrame::Ended(StreamEnd::Failed("eventStreamTerminated".into())),
+        _ => {}
+    }
+    match parse_spot(text) {
+        Ok(report) => SpotFrame::Report(report),
+        Err(ParseError::Ignored(_)) => SpotFrame::Other,
+        Err(e) => SpotFrame::Malformed(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// binance-spot/web-socket-api.md and user-data-stream.md: the stream's own messages
+    /// end or confirm the connection; order events are reports; the rest is skipped.
+    #[test]
+    fn spot_user_frames_are_told_apart() {
+        let report = r#"{"subscriptionId":0,"event":{"e":"executionReport","E":1499405658658,"s":"ETHBTC","c":"mUvoqJxFIILMdfAW5iGSOW","S":"BUY","o":"LIMIT","f":"GTC","q":"1.00000000","p":"0.10264410","P":"0.00000000","F":"0.00000000","g":-1,"C":"","x":"TRADE","X":"FILLED","r":"NONE","i":4293153,"l":"1.00000000","z":"1.00000000","L":"0.10264410","n":"0","N":null,"T":1499405658657,"t":7,"I":8641984,"w":false,"m":true,"M":false,"O":1499405658657,"Z":"0.10264410","Y":"0.10264410","Q":"0.00000000","W":1499405658657,"V":"NONE"}}"#;
+        assert!(matches!(spot_user_frame(report), SpotFrame::Report(r) if r.client_order_id == "mUvoqJxFIILMdfAW5iGSOW"));
+        let account = r#"{"subscriptionId":0,"event":{"e":"outboundAccountPosition","E":1564034571105,"u":1564034571073,"B":[{"a":"ETH","f":"10000.000000","l":"0.000000"}]}}"#;
+        assert!(matches!(spot_user_frame(account), SpotFrame::Other));
+        assert!(matches!(spot_user_frame(r#"{"id":"subscribe-1","status":200,"result":{"subscriptionId":0}}"#), SpotFrame::Subscribed));
+        let refused = spot_user_frame(r#"{"id":"subscribe-1","status":400,"error":{"code":-1022,"msg":"Signature for this request is not valid."}}"#);
+        assert!(matches!(refused, SpotFrame::Ended(StreamEnd::Failed(why)) if why.contains("-1022")));
+        let shutdown = spot_user_frame(r#"{"event":{"e":"serverShutdown","E":1770123456789}}"#);
+        assert!(matches!(shutdown, SpotFrame::Ended(StreamEnd::Rollover(why)) if why == "serverShutdown"));
+        let terminated = spot_user_frame(r#"{"subscriptionId":0,"event":{"e":"eventStreamTerminated","E":1728973001334}}"#);
+        assert!(matches!(terminated, SpotFrame::Ended(StreamEnd::Failed(why)) if why == "eventStreamTerminated"));
+        assert!(matches!(spot_user_frame("{not json"), SpotFrame::Malformed(_)));
+        // An executionReport the typed reader cannot take whole goes to the tree, which
+        // names what is wrong.
+        assert!(matches!(spot_user_frame(&report.replace(r#""s":"ETHBTC""#, r#""s":7"#)), SpotFrame::Malformed(_)));
+    }
 
     #[test]
     fn errors_are_classified_by_what_they_mean() {

@@ -51,6 +51,13 @@ pub fn parse_spot(text: &str) -> Result<OrderReport, ParseError> {
     read_in_place(text, Flavor::Spot).unwrap_or_else(|| parse_spot_tree(text))
 }
 
+/// A spot user-data frame read in place, with no JSON tree: `Some(Ok)` for an
+/// `executionReport`, `Some(Err(Ignored(kind)))` for another event, None for a frame the
+/// typed reader leaves to the tree (the stream's own messages among them).
+pub fn spot_in_place(text: &str) -> Option<Result<OrderReport, ParseError>> {
+    read_in_place(text, Flavor::Spot)
+}
+
 /// [`parse_spot`] through a JSON tree: slower, and the one that says what is wrong.
 pub fn parse_spot_tree(text: &str) -> Result<OrderReport, ParseError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
