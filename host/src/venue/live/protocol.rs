@@ -117,6 +117,8 @@ pub trait Exchange: Send + Sync + 'static {
     fn rate_limits(&self) -> Vec<(super::limits::Window, u32)>;
     /// Largest batch the venue takes in one placement call (1: no batch endpoint used).
     fn max_batch(&self) -> usize;
+    /// The venue's time now, as its clock was last measured: the host's plus the offset.
+    fn venue_now_ms(&self) -> i64;
     /// From now on no placement is sent, including one waiting for the rate limit: the
     /// runtime is stopping. It fails as not sent.
     fn close_placing(&self);

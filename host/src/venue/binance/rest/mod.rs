@@ -351,6 +351,10 @@ impl Exchange for Binance {
         self.limiter.usage()
     }
 
+    fn venue_now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn max_batch(&self) -> usize {
         match self.flavor {
             Flavor::Spot => 1,

@@ -285,6 +285,10 @@ impl Exchange for Okx {
         self.limiter.usage()
     }
 
+    fn venue_now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn max_batch(&self) -> usize {
         20
     }
