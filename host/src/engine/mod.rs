@@ -439,6 +439,12 @@ impl Engine {
         self.deliver();
         // The batch is handled: what comes next is triggered by what arrives next.
         self.market.lock().trigger = None;
+        if self.bus.is_some() || self.store.is_some() {
+            // The orders of the batch leave before the bus's and the store's writes, each
+            // a round trip: a hedge must not wait on a checkpoint. (Its journal entry is
+            // written before it is handed over, so a crash now loses nothing.)
+            self.inbox.run_ready();
+        }
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
