@@ -439,18 +439,23 @@ impl Engine {
         self.deliver();
         // The batch is handled: what comes next is triggered by what arrives next.
         self.market.lock().trigger = None;
-        // The venues' tasks must not run between the batch and its checkpoint (to send
-        // its orders sooner, say): a report they took in would be in the checkpoint's venue
-        // state as delivered, but not yet in the strategies' state, and a crash then loses
-        // that fill. Tried and caught by `a_killed_runtime_restarts_without_losing_or_repeating_a_hedge`.
+        // A batch that sent orders to a live venue is checkpointed at once: a restart then
+        // resumes strategies that know what they sent, and the journal covers only the
+        // moment between the send and this checkpoint. It is taken now, as the batch left
+        // everything, and written once the batch's orders are out: a store commit (or the
+        // bus's round trip) must not delay a hedge. Taken first, because a report the
+        // venues' tasks take in meanwhile must not be in it as delivered before the
+        // strategies have it (`a_killed_runtime_restarts_without_losing_or_repeating_a_hedge`
+        // catches that).
+        let taken = if self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every)) { self.take_checkpoint() } else { None };
+        if taken.is_some() || self.bus.is_some() {
+            self.inbox.run_ready();
+        }
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
-        // A batch that sent orders to a live venue is checkpointed at once: a restart then
-        // resumes strategies that know what they sent, and the journal covers only the
-        // moment between the send and this checkpoint.
-        if self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every)) {
-            self.checkpoint();
+        if let Some(taken) = taken {
+            self.write_checkpoint(taken);
         }
         true
     }

@@ -9,6 +9,15 @@ use crate::stats::{RunStats, SlotStatus};
 use crate::store::{StateStore, StoreError, Write};
 use crate::venue::LiveState;
 
+/// A checkpoint taken and not yet written.
+pub(super) struct TakenCheckpoint {
+    seq: u64,
+    bytes: Vec<u8>,
+    /// The journal entries it covers, deleted with its write.
+    journalled: u64,
+    started: std::time::Instant,
+}
+
 impl Engine {
     /// Keeps checkpoints in `store` every `every` batches, resuming first from the one it
     /// holds, if any. Call before the first batch. Fails when the saved state belongs to
@@ -163,10 +172,17 @@ impl Engine {
     /// Events still waiting for a strategy (one that keeps itself busy past
     /// [`MAX_ROUNDS`]) are saved with it, so no strategy can hold checkpoints back.
     pub(super) fn checkpoint(&mut self) {
-        let started = std::time::Instant::now();
-        if self.store.is_none() {
-            return;
+        if let Some(taken) = self.take_checkpoint() {
+            self.write_checkpoint(taken);
         }
+    }
+
+    /// What a checkpoint holds now, serialized; written by [`Engine::write_checkpoint`],
+    /// which may come after the venues' tasks have run: what they took in meanwhile is
+    /// not in it, and is found again after a restart.
+    pub(super) fn take_checkpoint(&mut self) -> Option<TakenCheckpoint> {
+        let started = std::time::Instant::now();
+        self.store.as_ref()?;
         let mut slots = Vec::new();
         for index in 0..self.slots.len() {
             let snapshot = match self.slots[index].instance.as_mut().map(|i| i.snapshot()) {
@@ -212,18 +228,27 @@ impl Engine {
         };
         let bytes = match serde_json::to_vec(&cp) {
             Ok(bytes) => bytes,
-            Err(error) => return tracing::error!("checkpoint not written: {error}"),
+            Err(error) => {
+                tracing::error!("checkpoint not written: {error}");
+                return None;
+            }
         };
+        Some(TakenCheckpoint { seq: cp.seq, bytes, journalled: self.journalled, started })
+    }
+
+    pub(super) fn write_checkpoint(&mut self, taken: TakenCheckpoint) {
+        let TakenCheckpoint { seq, bytes, journalled, started } = taken;
         let Some(store) = self.store.as_mut() else { return };
-        // The checkpoint holds the router's journal: the entries written since go with it.
+        // The checkpoint holds the router's journal: the entries written before it was
+        // taken go with it.
         let mut writes = vec![Write::Put(checkpoint::KEY.into(), bytes)];
-        writes.extend((1..=self.journalled).map(|n| Write::Delete(checkpoint::journal_key(n))));
+        writes.extend((1..=journalled).map(|n| Write::Delete(checkpoint::journal_key(n))));
         match store.commit(writes) {
             Ok(()) => {
                 self.journalled = 0;
-                self.checkpoints = cp.seq;
+                self.checkpoints = seq;
                 self.checkpoint_duration.observe(started.elapsed().as_secs_f64());
-                tracing::info!(checkpoint = cp.seq, batches = self.stats.batches, buffered = store.buffered(), buffered_bytes = store.buffered_bytes(), "checkpoint written");
+                tracing::info!(checkpoint = seq, batches = self.stats.batches, buffered = store.buffered(), buffered_bytes = store.buffered_bytes(), "checkpoint written");
             }
             Err(error) => tracing::error!("checkpoint not written, trading goes on: {error}"),
         }
