@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::model::{Decimal, Liquidity, Side};
 
 use crate::venue::binance::common::{order_fields, sign, signed_query};
-use crate::venue::binance::websocket::{parse_spot, parse_usdm, side, spot_in_place, status};
+use crate::venue::binance::websocket::{parse_usdm, side, spot_from_tree, spot_in_place, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
@@ -830,7 +830,8 @@ fn spot_user_frame(text: &str) -> SpotFrame {
         Some("eventStreamTerminated") => return SpotFrame::Ended(StreamEnd::Failed("eventStreamTerminated".into())),
         _ => {}
     }
-    match parse_spot(text) {
+    // The typed reader has had its go above: the tree already parsed says the rest.
+    match spot_from_tree(&value) {
         Ok(report) => SpotFrame::Report(report),
         Err(ParseError::Ignored(_)) => SpotFrame::Other,
         Err(e) => SpotFrame::Malformed(e.to_string()),

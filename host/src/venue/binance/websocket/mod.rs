@@ -61,7 +61,12 @@ pub fn spot_in_place(text: &str) -> Option<Result<OrderReport, ParseError>> {
 /// [`parse_spot`] through a JSON tree: slower, and the one that says what is wrong.
 pub fn parse_spot_tree(text: &str) -> Result<OrderReport, ParseError> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError::Malformed(e.to_string()))?;
-    let event = value.get("event").unwrap_or(&value);
+    spot_from_tree(&value)
+}
+
+/// A spot user-data frame already parsed into a tree, for a reader that looked at it first.
+pub fn spot_from_tree(value: &serde_json::Value) -> Result<OrderReport, ParseError> {
+    let event = value.get("event").unwrap_or(value);
     let kind = str_field(event, "e")?;
     if kind != "executionReport" {
         return Err(ParseError::Ignored(kind.to_string()));
