@@ -91,12 +91,7 @@ impl Driver {
     /// end of a batch is signed and written first at the next wait. It only runs while the
     /// engine waits, like every venue task; a panic in it is logged and ends it alone.
     pub fn spawn_urgent(&self, what: String, task: impl Future<Output = ()> + Send + 'static) {
-        let task = AssertUnwindSafe(task).catch_unwind().map(move |done| {
-            if done.is_err() {
-                tracing::error!("{what} panicked and stopped; the host goes on");
-            }
-        });
-        self.urgent.added.lock().unwrap_or_else(|p| p.into_inner()).push(Box::pin(task));
+        self.urgent.added.lock().unwrap_or_else(|p| p.into_inner()).push(Box::pin(contained(move || what, task)));
     }
 
     /// What a venue task calls when it has added events for the engine.
@@ -161,6 +156,17 @@ impl Driver {
         }
         inside
     }
+}
+
+/// `task`, with a panic in it ending it alone and logged as `what()`'s, as tokio does for
+/// a spawned task: for futures polled inside another one rather than spawned. `what` is
+/// only called on a panic (a placement is on the hot path).
+pub fn contained(what: impl FnOnce() -> String, task: impl Future<Output = ()>) -> impl Future<Output = ()> {
+    AssertUnwindSafe(task).catch_unwind().map(move |done| {
+        if done.is_err() {
+            tracing::error!("{} panicked and stopped; the host goes on", what());
+        }
+    })
 }
 
 /// The longest [`Driver::run_ready`] runs tasks that keep becoming ready.

@@ -31,13 +31,12 @@ pub mod protocol;
 pub mod ws;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatus, OrderUpdate, PublicTrade, SelfTradePrevention, Side, StrategyId, VenueId};
@@ -914,12 +913,8 @@ async fn order_task<E: Exchange>(exchange: Arc<E>, shared: Arc<Shared>, mut rx: 
                     }
                     let (exchange, shared) = (exchange.clone(), shared.clone());
                     // A panic ends this placement alone, as it did when each was a task.
-                    let placement = async move { place(&*exchange, &shared, orders).await };
-                    in_flight.push(AssertUnwindSafe(placement).catch_unwind().map(|done| {
-                        if done.is_err() {
-                            tracing::error!("a placement panicked and stopped; the order task goes on");
-                        }
-                    }));
+                    let named = shared.clone();
+                    in_flight.push(driver::contained(move || format!("a placement on venue {}", named.name), async move { place(&*exchange, &shared, orders).await }));
                     orders = rest;
                 }
             }
