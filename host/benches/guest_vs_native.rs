@@ -10,12 +10,17 @@
 //!
 //! `cargo bench -p runtime --bench guest_vs_native` prints one table: medians of 5 runs of
 //! 20,000 events each, in ns per event.
+//!
+//! A second table is the hedger's part of tick-to-trade (target 2): the shipped hedger
+//! (`strategies/hedger.wasm` against the crate) called as the live engine calls it, once
+//! on a maker fill (it places the hedge) and once on the hedge's own fill and final order
+//! update, in ns per call, natively and in the sandbox.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use runtime::market::{EventClock, Market, SharedMarket};
-use runtime::model::{Decimal, Event, InstrumentId, InstrumentInfo, PublicTrade, Side, StrategyId, VenueId};
+use runtime::model::{Action, Decimal, Event, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderStatus, OrderUpdate, PublicTrade, Side, StrategyId, VenueId};
 use runtime::plugin::{GuestState, InstanceContext, PluginHost, SandboxLimits};
 use strategy_sdk::harness::TestHost;
 use strategy_sdk::Strategy;
@@ -29,10 +34,14 @@ const PARAMS: &str = r#"{"venue":"spot","symbol":"BTCUSDT","order_qty":"0.01","g
   "volatility_reference_pct":"0.01","volatility_window":50}"#;
 
 fn info() -> InstrumentInfo {
+    instrument(0, "spot")
+}
+
+fn instrument(id: u32, venue: &str) -> InstrumentInfo {
     InstrumentInfo {
-        id: InstrumentId(0),
-        venue: VenueId(0),
-        venue_name: "spot".into(),
+        id: InstrumentId(id),
+        venue: VenueId(id),
+        venue_name: venue.into(),
         symbol: "BTCUSDT".into(),
         base_asset: "BTC".into(),
         quote_asset: "USDT".into(),
@@ -116,6 +125,111 @@ fn sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, tra
     elapsed.as_nanos() as f64 / trades.len() as f64
 }
 
+const HEDGER_PARAMS: &str = r#"{"maker_venue":"a","maker_symbol":"BTCUSDT","hedge_venue":"b","hedge_symbol":"BTCUSDT","slippage":"0.001"}"#;
+const FILLS: usize = 5_000;
+
+/// The maker fill `i` (another system's order: no client id of ours), 0.01 BTC bought.
+fn maker_fill<O>(i: usize, owner: O) -> Fill<O> {
+    Fill {
+        instrument: InstrumentId(0),
+        client_order_id: String::new(),
+        owner,
+        trade_id: (100_000_000 + i).to_string(),
+        side: Side::Buy,
+        price: Decimal::new(960_000 + (i % 100) as i64, 2),
+        qty: Decimal::new(1, 2),
+        fee: Decimal::ZERO,
+        fee_asset: "BNB".into(),
+        liquidity: Liquidity::Maker,
+        ts_ms: 1_600_000_000_000 + i as i64,
+    }
+}
+
+/// The hedge's own fill and its final update, for the hedge `placed` of fill `i`.
+fn hedge_done<O: Copy>(i: usize, placed: &runtime::model::OrderRequest, owner: O) -> (Fill<O>, OrderUpdate<O>) {
+    let ts_ms = 1_600_000_000_000 + i as i64;
+    let fill = Fill {
+        instrument: placed.instrument,
+        client_order_id: placed.client_order_id.clone(),
+        owner,
+        trade_id: (200_000_000 + i).to_string(),
+        side: placed.side,
+        price: Decimal::new(958_000, 2),
+        qty: placed.qty,
+        fee: Decimal::ZERO,
+        fee_asset: "USDT".into(),
+        liquidity: Liquidity::Taker,
+        ts_ms,
+    };
+    let update = OrderUpdate {
+        instrument: placed.instrument,
+        client_order_id: placed.client_order_id.clone(),
+        owner,
+        status: OrderStatus::Filled,
+        filled_qty: placed.qty,
+        remaining_qty: Decimal::ZERO,
+        reason: None,
+        ts_ms,
+    };
+    (fill, update)
+}
+
+/// ns per call: (the maker fill's, the hedge's fill and update's).
+fn hedger_native() -> (f64, f64) {
+    let mut host = TestHost::new();
+    for venue in ["a", "b"] {
+        let i = instrument(0, venue);
+        host.add_instrument(venue, "BTCUSDT", "BTC", "USDT", i.tick_size, i.lot_size, i.min_qty, i.min_notional);
+    }
+    let (mut hedger, _) = hedger::Hedger::init(HEDGER_PARAMS, &mut host).unwrap_or_else(|e| panic!("native init: {e}"));
+    let (mut on_fill, mut on_done) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..FILLS {
+        host.now_ms = 1_600_000_000_000 + i as i64;
+        let fill = strategy_sdk::Event::Fill(maker_fill(i, strategy_sdk::Whose::Others));
+        let started = Instant::now();
+        let actions = hedger.on_events(&[fill], &mut host);
+        on_fill += started.elapsed();
+        let Some(strategy_sdk::Action::Place(placed)) = actions.first() else { panic!("fill {i} was not hedged natively: {actions:?}") };
+        let (fill, update) = hedge_done(i, placed, strategy_sdk::Whose::Mine);
+        let started = Instant::now();
+        hedger.on_events(&[strategy_sdk::Event::Fill(fill), strategy_sdk::Event::Order(update)], &mut host);
+        on_done += started.elapsed();
+    }
+    (on_fill.as_nanos() as f64 / FILLS as f64, on_done.as_nanos() as f64 / FILLS as f64)
+}
+
+fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent) -> (f64, f64) {
+    let clock = EventClock::default();
+    let ctx = InstanceContext {
+        id: StrategyId(0),
+        name: "hedger".into(),
+        market: SharedMarket::new(Market::new(vec![instrument(0, "a"), instrument(1, "b")], Vec::new())),
+        clock: clock.clone(),
+        seed: 1,
+        kv: GuestState::default(),
+        open_orders: Default::default(),
+    };
+    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate: {e}"));
+    match instance.init(HEDGER_PARAMS) {
+        Ok(Ok(_)) => {}
+        other => panic!("hedger init: {other:?}"),
+    }
+    let (mut on_fill, mut on_done) = (Duration::ZERO, Duration::ZERO);
+    for i in 0..FILLS {
+        clock.advance_to(1_600_000_000_000 + i as i64);
+        let fill = Event::Fill(maker_fill(i, None));
+        let started = Instant::now();
+        let actions = instance.on_events(&[fill]).unwrap_or_else(|e| panic!("on_events: {e}"));
+        on_fill += started.elapsed();
+        let Some(Ok(Action::Place(placed))) = actions.first() else { panic!("fill {i} was not hedged in the sandbox: {actions:?}") };
+        let (fill, update) = hedge_done(i, placed, Some(StrategyId(0)));
+        let started = Instant::now();
+        instance.on_events(&[Event::Fill(fill), Event::Order(update)]).unwrap_or_else(|e| panic!("on_events: {e}"));
+        on_done += started.elapsed();
+    }
+    (on_fill.as_nanos() as f64 / FILLS as f64, on_done.as_nanos() as f64 / FILLS as f64)
+}
+
 fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../strategies/grid.wasm");
     if !path.is_file() {
@@ -133,4 +247,17 @@ fn main() {
         let s = median((0..RUNS).map(|_| sandboxed(&plugin, &loaded, &trades, batch)).collect());
         println!("| {batch} | {n:.0} | {s:.0} | {:.2}x |", s / n);
     }
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../strategies/hedger.wasm");
+    let loaded = plugin.load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    println!();
+    println!("hedger strategy, {FILLS} maker fills a run, medians of {RUNS} runs, ns per call");
+    println!("| call | native | sandboxed | ratio |");
+    println!("| --- | --- | --- | --- |");
+    let native: Vec<(f64, f64)> = (0..RUNS).map(|_| hedger_native()).collect();
+    let sandboxed: Vec<(f64, f64)> = (0..RUNS).map(|_| hedger_sandboxed(&plugin, &loaded)).collect();
+    let (nf, nd) = (median(native.iter().map(|r| r.0).collect()), median(native.iter().map(|r| r.1).collect()));
+    let (sf, sd) = (median(sandboxed.iter().map(|r| r.0).collect()), median(sandboxed.iter().map(|r| r.1).collect()));
+    println!("| a maker fill (places the hedge) | {nf:.0} | {sf:.0} | {:.2}x |", sf / nf);
+    println!("| the hedge's fill and final update | {nd:.0} | {sd:.0} | {:.2}x |", sd / nd);
 }

@@ -590,9 +590,7 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
             let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).clamp(1, 1000);
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             let trades: Vec<Value> = market
-                .trades_since(symbol, number("startTime").unwrap_or(0))
-                .into_iter()
-                .filter(|t| number("fromId").is_none_or(|from| t.trade_id >= from))
+                .trades_from(symbol, number("startTime").unwrap_or(0), number("fromId"))
                 .filter(|t| number("endTime").is_none_or(|end| t.ts_ms <= end))
                 .filter(|t| number("orderId").is_none_or(|id| t.order_id == id))
                 .take(limit)

@@ -169,6 +169,16 @@ pub fn contained(what: impl FnOnce() -> String, task: impl Future<Output = ()>) 
     })
 }
 
+/// Runs `work` on tokio's blocking pool and waits for it there, off the engine's thread.
+///
+/// For the bulk work of the venue tasks that no order waits on, such as reading a
+/// reconciliation's 1,000-trade page (a millisecond and more): on the engine's thread it
+/// would hold every fill that arrives meanwhile. A panic in `work` ends it alone and
+/// comes back as an error naming `what`.
+pub async fn off_thread<T: Send + 'static>(what: &'static str, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| if e.is_panic() { format!("{what} panicked") } else { format!("{what} was cancelled") })
+}
+
 /// The longest [`Driver::run_ready`] runs tasks that keep becoming ready.
 const RUN_READY_AT_MOST: Duration = Duration::from_millis(5);
 
@@ -236,6 +246,20 @@ impl<F: Future> Future for UrgentFirst<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Work sent off the thread comes back with its value, computed on another thread, and
+    /// a panic in it comes back as an error naming the work, the caller going on.
+    #[test]
+    fn work_off_the_thread_returns_its_value_and_contains_its_panic() {
+        let runtime = Builder::new_current_thread().build().unwrap_or_else(|e| panic!("{e}"));
+        let caller = std::thread::current().id();
+        let (value, elsewhere) = runtime.block_on(off_thread("adding", move || (2 + 2, std::thread::current().id() != caller))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(value, 4);
+        assert!(elsewhere, "the work ran on the caller's thread");
+        let broken = runtime.block_on(off_thread("breaking", || -> u32 { panic!("deliberately") }));
+        assert_eq!(broken, Err("breaking panicked".to_string()));
+        assert_eq!(runtime.block_on(off_thread("after", || 1)), Ok(1), "the runtime goes on after a panic off the thread");
+    }
 
     #[test]
     fn a_wait_ends_when_a_task_wakes_it_and_tasks_run_only_while_waiting() {

@@ -43,7 +43,7 @@ use crate::model::{BookSnapshot, Decimal, InstrumentId, OrderRequest, OrderStatu
 use crate::venue::report::OrderReport;
 use crate::stats::{Histogram, NETWORK_BUCKETS};
 use crate::venue::{paper, AccountView, LiveState, Venue, VenueEvent, VenueMetrics};
-use driver::Driver;
+use driver::{off_thread, Driver};
 use protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
 
 /// Pages of fills one reconciliation reads at most per symbol (100k fills on Binance,
@@ -274,6 +274,30 @@ impl Shared {
         self.deliver(report, with_state, false);
     }
 
+    /// The trades of a trade list whose fills were not delivered already, and from the
+    /// history floor on. Most of a periodic reconciliation's list came by the stream: this
+    /// tells them apart on the blocking pool (20,000 trades are milliseconds of work), so
+    /// the engine's thread delivers only what is new. Dropping a delivered trade here is
+    /// what [`Shared::deliver`] would do with it (a report from a trade list carries no
+    /// order state); one delivered meanwhile is still caught there.
+    fn undelivered(&self, reports: Vec<OrderReport>, floor: i64) -> Vec<OrderReport> {
+        let mut fresh = Vec::new();
+        let mut duplicates = 0u64;
+        let mut reports = reports.into_iter().filter(|r| r.ts_ms >= floor).peekable();
+        while reports.peek().is_some() {
+            // A few hundred at a time: the stream's deliveries take the same lock.
+            let seen = self.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
+            for report in reports.by_ref().take(256) {
+                match &report.execution {
+                    Some(e) if seen.0.contains(&trade_key(&report.symbol, &e.trade_id)) => duplicates += 1,
+                    _ => fresh.push(report),
+                }
+            }
+        }
+        self.stats.duplicate_fills.fetch_add(duplicates, Ordering::Relaxed);
+        fresh
+    }
+
     /// `force`: deliver a final state even if its fills have not all come (they never
     /// will, as far as the venue's own trade list says).
     fn deliver(&self, mut report: OrderReport, with_state: bool, force: bool) {
@@ -283,7 +307,7 @@ impl Shared {
         };
         let venue_id = report.client_order_id.clone();
         if let Some(e) = &report.execution {
-            let key = format!("{}:{}", report.symbol, e.trade_id);
+            let key = trade_key(&report.symbol, &e.trade_id);
             let mut seen = self.seen_trades.lock().unwrap_or_else(|p| p.into_inner());
             if seen.0.contains(&key) {
                 self.stats.duplicate_fills.fetch_add(1, Ordering::Relaxed);
@@ -1191,7 +1215,7 @@ const HELD_GRACE: Duration = Duration::from_millis(500);
 
 /// Every fill since the last reconciliation (a margin back, deduplicated by trade id)
 /// and the state of every order we have not seen end.
-async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared, why: Why) {
+async fn reconcile<E: Exchange>(exchange: &E, shared: &Arc<Shared>, why: Why) {
     let _one_at_a_time = shared.reconciling.lock().await;
     // The venue's clock, as the fills' times and the `since` asked for are.
     let started_ms = exchange.venue_now_ms();
@@ -1207,7 +1231,16 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared, why: Why) {
         match exchange.fills_since(symbol, since).await {
             Ok(reports) => {
                 // A venue's time filter is not trusted to be exact: history stays history.
-                for report in reports.into_iter().filter(|r| r.ts_ms >= floor) {
+                let sorting = shared.clone();
+                let reports = match off_thread("sorting out a trade list", move || sorting.undelivered(reports, floor)).await {
+                    Ok(reports) => reports,
+                    Err(error) => {
+                        complete = false;
+                        tracing::error!(venue = %shared.name, symbol, "reconciliation: {error}");
+                        continue;
+                    }
+                };
+                for report in reports {
                     let before = shared.stats.duplicate_fills.load(Ordering::Relaxed);
                     shared.report_parts(report, false);
                     if shared.stats.duplicate_fills.load(Ordering::Relaxed) == before {
@@ -1270,6 +1303,11 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Shared, why: Why) {
         Why::Connected => tracing::info!(venue = %shared.name, complete, "reconciled after connecting"),
         Why::Restored => tracing::info!(venue = %shared.name, complete, "reconciled after restoring the saved state"),
     }
+}
+
+/// A fill's key among those seen: trade ids are unique per symbol.
+fn trade_key(symbol: &str, trade_id: &str) -> String {
+    format!("{symbol}:{trade_id}")
 }
 
 /// What started a reconciliation, for the log.

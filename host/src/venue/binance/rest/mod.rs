@@ -4,7 +4,7 @@
 //! trade stream. Rate-limit headers feed the limiter; 429 and 418 are obeyed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -15,6 +15,7 @@ use crate::model::{Decimal, Liquidity, Side};
 use crate::venue::binance::common::{order_fields, sign, signed_query};
 use crate::venue::binance::websocket::{parse_usdm, side, spot_from_tree, spot_in_place, status};
 use crate::venue::live::clock::{system_ms, VenueClock};
+use crate::venue::live::driver::off_thread;
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
@@ -69,7 +70,8 @@ pub struct Binance {
     clock: VenueClock,
     limiter: RateLimiter,
     /// Venue order id -> client order id, for trade lists that only carry the former.
-    client_ids: Mutex<HashMap<(String, i64), String>>,
+    /// Shared with the reading of those lists, off the engine's thread.
+    client_ids: Arc<Mutex<HashMap<(String, i64), String>>>,
     requests: RequestCounts,
 }
 
@@ -95,7 +97,7 @@ impl Binance {
                 Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
             ],
         };
-        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Mutex::new(HashMap::new()), requests: RequestCounts::default() })
+        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Arc::new(Mutex::new(HashMap::new())), requests: RequestCounts::default() })
     }
 
     /// Paces requests by these windows instead of the documented ones (an account whose
@@ -140,10 +142,17 @@ impl Binance {
         }
     }
 
-    /// One request. A signed one is signed once the rate limiter lets it go, not before:
-    /// a request that waited its turn must not arrive with a timestamp already outside
-    /// its receive window.
+    /// One request, its answer read as JSON. A signed one is signed once the rate limiter
+    /// lets it go, not before: a request that waited its turn must not arrive with a
+    /// timestamp already outside its receive window.
     async fn call(&self, method: Method, url: String, query: Query<'_>, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
+        let (status, body) = self.exchange(method, url, query, weight, orders, mutating).await?;
+        answer(status, &body)
+    }
+
+    /// One request: its status and body, once the rate limits, bans and server errors
+    /// the answer speaks of are dealt with.
+    async fn exchange(&self, method: Method, url: String, query: Query<'_>, weight: u32, orders: u32, mutating: bool) -> Result<(StatusCode, String), RestError> {
         self.limiter.acquire(weight, orders).await?;
         let query = match query {
             Query::Plain(q) => q.to_string(),
@@ -178,17 +187,27 @@ impl Binance {
         if status.is_server_error() {
             return Err(RestError::Unknown(format!("HTTP {status}: {}", short(&body))));
         }
-        let value: Value = serde_json::from_str(&body).map_err(|_| RestError::Unknown(format!("HTTP {status}: unreadable body {}", short(&body))))?;
-        if status.is_success() {
-            if let Value::Object(map) = &value {
-                if let Some(code) = map.get("code").and_then(|c| c.as_i64()).filter(|c| *c < 0) {
-                    return Err(error_of(code, map.get("msg").and_then(|m| m.as_str()).unwrap_or_default()));
+        Ok((status, body))
+    }
+
+    /// One page of `myTrades` / `userTrades`, read off the engine's thread (a full page is
+    /// 1,000 trades, about 250 KB: a millisecond and more of parsing), with the client ids
+    /// this adapter knows already filled in. A refused timestamp is handled as in
+    /// [`Binance::call_signed`].
+    async fn trades_page(&self, symbol: &str, path: &str, query: &str, weight: u32) -> Result<TradePage, RestError> {
+        let mut resynced = false;
+        loop {
+            let (status, body) = self.exchange(Method::GET, self.api(path), Query::Signed(query), weight, 0, false).await?;
+            let (known, symbol_owned) = (self.client_ids.clone(), symbol.to_string());
+            let page = off_thread("reading a page of trades", move || read_trades(status, &body, &symbol_owned, &known)).await.map_err(RestError::Unknown)?;
+            match page {
+                Err(RestError::Auth { code: -1021, .. }) if !resynced => {
+                    resynced = true;
+                    self.resync_after_timestamp_error().await;
                 }
+                page => return page,
             }
-            return Ok(value);
         }
-        let code = value.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
-        Err(error_of(code, value.get("msg").and_then(|m| m.as_str()).unwrap_or(&body)))
     }
 
     fn observe_headers(&self, headers: &reqwest::header::HeaderMap) {
@@ -298,6 +317,54 @@ fn parse_trade(t: &Value, client_order_id: String) -> Result<OrderReport, ParseE
     };
     let side = if buyer { Side::Buy } else { Side::Sell };
     Ok(OrderReport::trade_only(str_field(t, "symbol")?.to_string(), client_order_id, int_field(t, "orderId")?.to_string(), side, execution, int_field(t, "time")?))
+}
+
+/// What an answer says: its JSON, or the error its status and code mean.
+fn answer(status: StatusCode, body: &str) -> Result<Value, RestError> {
+    let value: Value = serde_json::from_str(body).map_err(|_| RestError::Unknown(format!("HTTP {status}: unreadable body {}", short(body))))?;
+    if status.is_success() {
+        if let Value::Object(map) = &value {
+            if let Some(code) = map.get("code").and_then(|c| c.as_i64()).filter(|c| *c < 0) {
+                return Err(error_of(code, map.get("msg").and_then(|m| m.as_str()).unwrap_or_default()));
+            }
+        }
+        return Ok(value);
+    }
+    let code = value.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
+    Err(error_of(code, value.get("msg").and_then(|m| m.as_str()).unwrap_or(body)))
+}
+
+/// A page of the account's trades, read.
+#[derive(Debug)]
+struct TradePage {
+    /// Each trade, and the venue id of its order when its client id is still to be looked
+    /// up (the report's is empty then).
+    trades: Vec<(Option<i64>, OrderReport)>,
+    /// Trades on the page, to tell a full page from the last one.
+    len: usize,
+    /// The highest trade id on it, where the next page starts.
+    newest: Option<i64>,
+}
+
+/// Reads a trade list answer (pure, for the blocking pool): each trade as a report, its
+/// client id from `known` where it is there.
+fn read_trades(status: StatusCode, body: &str, symbol: &str, known: &Mutex<HashMap<(String, i64), String>>) -> Result<TradePage, RestError> {
+    let value = answer(status, body)?;
+    let page = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut trades = Vec::with_capacity(page.len());
+    let mut key = (symbol.to_string(), 0);
+    for t in page {
+        key.1 = int_field(t, "orderId").map_err(malformed)?;
+        // Locked a trade at a time: the engine's thread writes here on every placement.
+        let id = known.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let (lookup, client_order_id) = match id {
+            Some(id) => (None, id),
+            None => (Some(key.1), String::new()),
+        };
+        trades.push((lookup, parse_trade(t, client_order_id).map_err(malformed)?));
+    }
+    let newest = page.iter().filter_map(|t| t.get("id").and_then(|i| i.as_i64())).max();
+    Ok(TradePage { trades, len: page.len(), newest })
 }
 
 fn malformed(e: ParseError) -> RestError {
@@ -450,18 +517,17 @@ impl Exchange for Binance {
         let mut query = format!("symbol={symbol}&startTime={since_ms}&limit={FILLS_PAGE}");
         let mut last: Option<i64> = None;
         for _ in 0..crate::venue::live::MAX_FILL_PAGES {
-            let v = self.call_signed(Method::GET, self.api(path), &query, weight, 0, false).await?;
-            let page = v.as_array().map(Vec::as_slice).unwrap_or_default();
-            for t in page {
-                let order_id = int_field(t, "orderId").map_err(malformed)?;
-                let client_order_id = self.client_id_of(symbol, order_id).await?;
-                out.push(parse_trade(t, client_order_id).map_err(malformed)?);
+            let page = self.trades_page(symbol, path, &query, weight).await?;
+            for (order_id, mut report) in page.trades {
+                if let Some(order_id) = order_id {
+                    report.client_order_id = self.client_id_of(symbol, order_id).await?;
+                }
+                out.push(report);
             }
-            if page.len() < FILLS_PAGE {
+            if page.len < FILLS_PAGE {
                 return Ok(out);
             }
-            let newest = page.iter().filter_map(|t| t.get("id").and_then(|i| i.as_i64())).max();
-            match newest {
+            match page.newest {
                 // A page that does not move forward would be asked for forever.
                 Some(newest) if last.is_none_or(|l| newest > l) => {
                     last = Some(newest);
@@ -841,6 +907,29 @@ fn spot_user_frame(text: &str) -> SpotFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// binance-spot/rest-api.md, `GET /api/v3/myTrades`: each trade becomes a report, with
+    /// the client id where the adapter knows the order and the order id to look up where
+    /// it does not; an error answer (the refused timestamp, which is signed again) or a
+    /// page that is not a trade list is an error, not an empty page.
+    #[test]
+    fn a_trade_page_is_read_with_the_client_ids_known() {
+        let page = r#"[{"symbol":"BNBBTC","id":28457,"orderId":100234,"orderListId":-1,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","commission":"10.10000000","commissionAsset":"BNB","time":1499865549590,"isBuyer":true,"isMaker":false,"isBestMatch":true},
+            {"symbol":"BNBBTC","id":28458,"orderId":100235,"orderListId":-1,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","commission":"0","commissionAsset":"BTC","time":1499865549591,"isBuyer":false,"isMaker":true,"isBestMatch":true}]"#;
+        let known = Mutex::new(HashMap::from([(("BNBBTC".to_string(), 100234), "mine-1".to_string())]));
+        let read = read_trades(StatusCode::OK, page, "BNBBTC", &known).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((read.len, read.newest), (2, Some(28458)));
+        let (lookup, first) = &read.trades[0];
+        assert_eq!((lookup, first.client_order_id.as_str(), first.side), (&None, "mine-1", Side::Buy));
+        assert_eq!(first.execution.as_ref().map(|e| (e.trade_id.as_str(), e.qty, e.liquidity)), Some(("28457", Decimal::new(12, 0), Liquidity::Taker)));
+        let (lookup, second) = &read.trades[1];
+        assert_eq!((lookup, second.client_order_id.as_str(), second.side), (&Some(100235), "", Side::Sell));
+        let refused = r#"{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}"#;
+        assert!(matches!(read_trades(StatusCode::BAD_REQUEST, refused, "BNBBTC", &known), Err(RestError::Auth { code: -1021, .. })));
+        assert!(matches!(read_trades(StatusCode::OK, "<html>", "BNBBTC", &known), Err(RestError::Unknown(_))));
+        let no_price = r#"[{"symbol":"BNBBTC","id":1,"orderId":100234,"qty":"1","commission":"0","commissionAsset":"BNB","time":1,"isBuyer":true,"isMaker":false}]"#;
+        assert!(matches!(read_trades(StatusCode::OK, no_price, "BNBBTC", &known), Err(RestError::Unknown(e)) if e.contains("price")));
+    }
 
     /// binance-spot/web-socket-api.md and user-data-stream.md: the stream's own messages
     /// end or confirm the connection; order events are reports; the rest is skipped.
