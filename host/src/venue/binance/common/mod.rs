@@ -3,7 +3,7 @@
 
 use hmac::Mac;
 
-use crate::model::{Decimal, OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
+use crate::model::{OrderRequest, OrderType, SelfTradePrevention, Side, TimeInForce};
 use crate::secrets::HmacKey;
 
 /// Binance's `selfTradePreventionMode` for ours; set on every order.
@@ -16,11 +16,6 @@ pub fn stp_mode(stp: SelfTradePrevention) -> &'static str {
     }
 }
 
-fn plain(d: Decimal) -> String {
-    // Binance takes plain decimals; trailing zeros are noise, exponents are refused.
-    d.normalize().to_string()
-}
-
 /// The parameters of `POST /api/v3/order` (spot) or `/fapi/v1/order` (USD-M), in the
 /// order Binance documents them, ending with `recvWindow` and `timestamp`, ready to sign.
 pub fn new_order_params(symbol: &str, request: &OrderRequest, stp: SelfTradePrevention, futures: bool, recv_window: u64, timestamp: i64) -> String {
@@ -31,14 +26,17 @@ pub fn new_order_params(symbol: &str, request: &OrderRequest, stp: SelfTradePrev
 /// is signed just before it is sent). A post-only order is spot's `LIMIT_MAKER` (USD-M:
 /// `timeInForce=GTX`).
 pub fn order_fields(symbol: &str, request: &OrderRequest, stp: SelfTradePrevention, futures: bool) -> String {
+    use std::fmt::Write;
     let side = match request.side {
         Side::Buy => "BUY",
         Side::Sell => "SELL",
     };
-    let mut params = vec![("symbol", symbol.to_string()), ("side", side.to_string())];
+    // Written into one string: this is on the way of every order.
+    let mut params = String::with_capacity(256);
+    let _ = write!(params, "symbol={symbol}&side={side}");
     match request.order_type {
-        OrderType::Market => params.push(("type", "MARKET".into())),
-        OrderType::Limit { time_in_force: TimeInForce::PostOnly, .. } if !futures => params.push(("type", "LIMIT_MAKER".into())),
+        OrderType::Market => params.push_str("&type=MARKET"),
+        OrderType::Limit { time_in_force: TimeInForce::PostOnly, .. } if !futures => params.push_str("&type=LIMIT_MAKER"),
         OrderType::Limit { time_in_force, .. } => {
             let tif = match time_in_force {
                 TimeInForce::Gtc => "GTC",
@@ -46,23 +44,22 @@ pub fn order_fields(symbol: &str, request: &OrderRequest, stp: SelfTradePreventi
                 TimeInForce::Fok => "FOK",
                 TimeInForce::PostOnly => "GTX",
             };
-            params.push(("type", "LIMIT".into()));
-            params.push(("timeInForce", tif.into()));
+            let _ = write!(params, "&type=LIMIT&timeInForce={tif}");
         }
     }
-    params.push(("quantity", plain(request.qty)));
+    // Binance takes plain decimals; trailing zeros are noise, exponents are refused.
+    let _ = write!(params, "&quantity={}", request.qty.normalize());
     if let Some(price) = request.limit_price() {
-        params.push(("price", plain(price)));
+        let _ = write!(params, "&price={}", price.normalize());
     }
-    params.push(("newClientOrderId", request.client_order_id.clone()));
-    params.push(("selfTradePreventionMode", stp_mode(stp).into()));
+    let _ = write!(params, "&newClientOrderId={}&selfTradePreventionMode={}", request.client_order_id, stp_mode(stp));
     if futures {
         // USD-M answers ACK by default: the state before matching, so an IOC's outcome
         // would be known only from the stream. RESULT gives the state after matching;
         // a final state is held until its fills arrive (see `venue::live`).
-        params.push(("newOrderRespType", "RESULT".into()));
+        params.push_str("&newOrderRespType=RESULT");
     }
-    params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    params
 }
 
 /// The signature of `payload` (query string, then body, as sent).
@@ -74,7 +71,14 @@ pub fn sign(key: &HmacKey, payload: &str) -> String {
 
 /// The signed query string: `payload&signature=<hex>`.
 pub fn signed_query(key: &HmacKey, payload: &str) -> String {
-    format!("{payload}&signature={}", sign(key, payload))
+    let mut mac = key.mac();
+    mac.update(payload.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut query = String::with_capacity(payload.len() + 11 + 2 * digest.len());
+    query.push_str(payload);
+    query.push_str("&signature=");
+    query.push_str(&hex::encode(digest));
+    query
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! signature`; USD-M: a listen key on the `/private` URL, kept alive), and the public
 //! trade stream. Rate-limit headers feed the limiter; 429 and 418 are obeyed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,8 +71,49 @@ pub struct Binance {
     limiter: RateLimiter,
     /// Venue order id -> client order id, for trade lists that only carry the former.
     /// Shared with the reading of those lists, off the engine's thread.
-    client_ids: Arc<Mutex<HashMap<(String, i64), String>>>,
+    client_ids: Arc<Mutex<ClientIds>>,
     requests: RequestCounts,
+}
+
+/// The client ids of the latest orders placed, by venue order id: at most [`CLIENT_IDS`],
+/// the oldest forgotten first. A trade list names an order by its venue id only; one
+/// forgotten here is asked for (`GET order` by `orderId`). Unbounded, this held every
+/// order of the process's life, and its growth was a copy of the whole map at each
+/// doubling, on the engine's thread.
+struct ClientIds {
+    ids: HashMap<(String, i64), String>,
+    order: VecDeque<(String, i64)>,
+}
+
+/// Orders whose client ids are kept: a hundred seconds at a thousand orders a second, five
+/// times the window a periodic reconciliation reads.
+const CLIENT_IDS: usize = 100_000;
+
+impl Default for ClientIds {
+    fn default() -> Self {
+        // Sized once: no growth, and no copy of the map, while orders go out.
+        ClientIds { ids: HashMap::with_capacity(CLIENT_IDS), order: VecDeque::with_capacity(CLIENT_IDS) }
+    }
+}
+
+impl ClientIds {
+    fn get(&self, key: &(String, i64)) -> Option<&String> {
+        self.ids.get(key)
+    }
+
+    fn insert(&mut self, key: (String, i64), client_order_id: &str) {
+        if let Some(known) = self.ids.get_mut(&key) {
+            client_order_id.clone_into(known);
+            return;
+        }
+        if self.order.len() >= CLIENT_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        self.ids.insert(key.clone(), client_order_id.to_string());
+        self.order.push_back(key);
+    }
 }
 
 /// A request's query: sent as it is, or signed just before it is sent.
@@ -97,7 +138,7 @@ impl Binance {
                 Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
             ],
         };
-        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Arc::new(Mutex::new(HashMap::new())), requests: RequestCounts::default() })
+        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Arc::new(Mutex::new(ClientIds::default())), requests: RequestCounts::default() })
     }
 
     /// Paces requests by these windows instead of the documented ones (an account whose
@@ -116,8 +157,13 @@ impl Binance {
     }
 
     fn signed(&self, params: &str) -> String {
-        let stamp = format!("recvWindow={}&timestamp={}", self.recv_window, self.clock.now_ms());
-        let payload = if params.is_empty() { stamp } else { format!("{params}&{stamp}") };
+        use std::fmt::Write;
+        let mut payload = String::with_capacity(params.len() + 64);
+        if !params.is_empty() {
+            payload.push_str(params);
+            payload.push('&');
+        }
+        let _ = write!(payload, "recvWindow={}&timestamp={}", self.recv_window, self.clock.now_ms());
         signed_query(&self.key, &payload)
     }
 
@@ -228,7 +274,7 @@ impl Binance {
     }
 
     fn remember(&self, symbol: &str, order_id: i64, client_order_id: &str) {
-        self.client_ids.lock().unwrap_or_else(|p| p.into_inner()).insert((symbol.to_string(), order_id), client_order_id.to_string());
+        self.client_ids.lock().unwrap_or_else(|p| p.into_inner()).insert((symbol.to_string(), order_id), client_order_id);
     }
 
     async fn client_id_of(&self, symbol: &str, order_id: i64) -> Result<String, RestError> {
@@ -348,7 +394,7 @@ struct TradePage {
 
 /// Reads a trade list answer (pure, for the blocking pool): each trade as a report, its
 /// client id from `known` where it is there.
-fn read_trades(status: StatusCode, body: &str, symbol: &str, known: &Mutex<HashMap<(String, i64), String>>) -> Result<TradePage, RestError> {
+fn read_trades(status: StatusCode, body: &str, symbol: &str, known: &Mutex<ClientIds>) -> Result<TradePage, RestError> {
     let value = answer(status, body)?;
     let page = value.as_array().map(Vec::as_slice).unwrap_or_default();
     let mut trades = Vec::with_capacity(page.len());
@@ -908,6 +954,21 @@ fn spot_user_frame(text: &str) -> SpotFrame {
 mod tests {
     use super::*;
 
+    /// The client ids kept are the latest [`CLIENT_IDS`]: the oldest goes first, an order
+    /// seen again keeps its place and takes the newer id.
+    #[test]
+    fn client_ids_keep_the_latest_orders() {
+        let mut ids = ClientIds::default();
+        for n in 0..CLIENT_IDS as i64 + 10 {
+            ids.insert(("BTCUSDT".to_string(), n), &format!("c{n}"));
+        }
+        assert_eq!(ids.ids.len(), CLIENT_IDS);
+        assert_eq!(ids.get(&("BTCUSDT".to_string(), 9)), None, "the oldest are forgotten");
+        assert_eq!(ids.get(&("BTCUSDT".to_string(), 10)).map(String::as_str), Some("c10"));
+        ids.insert(("BTCUSDT".to_string(), 10), "again");
+        assert_eq!((ids.ids.len(), ids.get(&("BTCUSDT".to_string(), 10)).map(String::as_str)), (CLIENT_IDS, Some("again")));
+    }
+
     /// binance-spot/rest-api.md, `GET /api/v3/myTrades`: each trade becomes a report, with
     /// the client id where the adapter knows the order and the order id to look up where
     /// it does not; an error answer (the refused timestamp, which is signed again) or a
@@ -916,7 +977,8 @@ mod tests {
     fn a_trade_page_is_read_with_the_client_ids_known() {
         let page = r#"[{"symbol":"BNBBTC","id":28457,"orderId":100234,"orderListId":-1,"price":"4.00000100","qty":"12.00000000","quoteQty":"48.000012","commission":"10.10000000","commissionAsset":"BNB","time":1499865549590,"isBuyer":true,"isMaker":false,"isBestMatch":true},
             {"symbol":"BNBBTC","id":28458,"orderId":100235,"orderListId":-1,"price":"4.00000200","qty":"1.00000000","quoteQty":"4.000002","commission":"0","commissionAsset":"BTC","time":1499865549591,"isBuyer":false,"isMaker":true,"isBestMatch":true}]"#;
-        let known = Mutex::new(HashMap::from([(("BNBBTC".to_string(), 100234), "mine-1".to_string())]));
+        let known = Mutex::new(ClientIds::default());
+        known.lock().unwrap_or_else(|p| p.into_inner()).insert(("BNBBTC".to_string(), 100234), "mine-1");
         let read = read_trades(StatusCode::OK, page, "BNBBTC", &known).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((read.len, read.newest), (2, Some(28458)));
         let (lookup, first) = &read.trades[0];
