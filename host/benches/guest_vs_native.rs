@@ -198,6 +198,37 @@ fn hedger_native() -> (f64, f64) {
     (on_fill.as_nanos() as f64 / FILLS as f64, on_done.as_nanos() as f64 / FILLS as f64)
 }
 
+/// The hedger's snapshot after `fills` maker fills, each hedged and done: (bytes, µs). A
+/// live engine with a store takes every strategy's snapshot after each batch that placed
+/// orders, and the hedger's holds the trade ids of its deduplication horizon.
+fn hedger_snapshot(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, fills: usize) -> (usize, f64) {
+    let clock = EventClock::default();
+    let ctx = InstanceContext {
+        id: StrategyId(0),
+        name: "hedger".into(),
+        market: SharedMarket::new(Market::new(vec![instrument(0, "a"), instrument(1, "b")], Vec::new())),
+        clock: clock.clone(),
+        seed: 1,
+        kv: GuestState::default(),
+        open_orders: Default::default(),
+    };
+    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate: {e}"));
+    match instance.init(HEDGER_PARAMS) {
+        Ok(Ok(_)) => {}
+        other => panic!("hedger init: {other:?}"),
+    }
+    for i in 0..fills {
+        clock.advance_to(1_600_000_000_000 + i as i64);
+        let actions = instance.on_events(&[Event::Fill(maker_fill(i, None))]).unwrap_or_else(|e| panic!("on_events: {e}"));
+        let Some(Ok(Action::Place(placed))) = actions.first() else { panic!("fill {i} was not hedged in the sandbox: {actions:?}") };
+        let (fill, update) = hedge_done(i, placed, Some(StrategyId(0)));
+        instance.on_events(&[Event::Fill(fill), Event::Order(update)]).unwrap_or_else(|e| panic!("on_events: {e}"));
+    }
+    let started = Instant::now();
+    let bytes = instance.snapshot().unwrap_or_else(|e| panic!("snapshot: {e}")).len();
+    (bytes, started.elapsed().as_secs_f64() * 1e6)
+}
+
 fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent) -> (f64, f64) {
     let clock = EventClock::default();
     let ctx = InstanceContext {
@@ -260,4 +291,13 @@ fn main() {
     let (sf, sd) = (median(sandboxed.iter().map(|r| r.0).collect()), median(sandboxed.iter().map(|r| r.1).collect()));
     println!("| a maker fill (places the hedge) | {nf:.0} | {sf:.0} | {:.2}x |", sf / nf);
     println!("| the hedge's fill and final update | {nd:.0} | {sd:.0} | {:.2}x |", sd / nd);
+
+    println!();
+    println!("hedger snapshot (taken after every batch that placed orders when a store is attached)");
+    println!("| maker fills within the horizon | bytes | time |");
+    println!("| --- | --- | --- |");
+    for fills in [1_000, 10_000, 50_000] {
+        let (bytes, micros) = hedger_snapshot(&plugin, &loaded, fills);
+        println!("| {fills} | {bytes} | {micros:.0} us |");
+    }
 }

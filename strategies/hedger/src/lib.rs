@@ -53,6 +53,13 @@ pub struct Params {
     /// How long trade ids are remembered for deduplication, in ms (default 2 h).
     #[serde(default = "default_horizon")]
     pub dedup_horizon_ms: i64,
+    /// The most trade ids remembered, however recent (default 100,000). The snapshot
+    /// carries them all, and a live engine with a store takes it after every hedge: at
+    /// 28 bytes an id, two hours of a maker filled 21 times a second passed the host's 4 MiB
+    /// snapshot limit, which ends the strategy. What a restart delivers again is the
+    /// fills of the last tens of seconds (the host's reconciliation), well within this.
+    #[serde(default = "default_max_ids")]
+    pub dedup_max_ids: usize,
     /// Time in force of the hedges: "ioc" (default) or "gtc".
     #[serde(default = "default_tif")]
     pub time_in_force: String,
@@ -67,6 +74,10 @@ pub struct Params {
 
 fn default_retry() -> i64 {
     1_000
+}
+
+fn default_max_ids() -> usize {
+    100_000
 }
 
 fn default_horizon() -> i64 {
@@ -241,7 +252,8 @@ impl Hedger {
     }
 
     fn forget_old(&mut self, now: i64) {
-        while self.state.seen.front().is_some_and(|(_, ts)| now - ts > self.params.dedup_horizon_ms) {
+        let max = self.params.dedup_max_ids;
+        while self.state.seen.front().is_some_and(|(_, ts)| now - ts > self.params.dedup_horizon_ms) || self.state.seen.len() > max {
             // An id enters `seen` only when it is not there: it leaves the set with it.
             if let Some((id, _)) = self.state.seen.pop_front() {
                 self.state.seen_ids.remove(&id);
@@ -262,6 +274,9 @@ impl Strategy for Hedger {
         let hedge = host.lookup(&params.hedge_venue, &params.hedge_symbol)?;
         if maker.id == hedge.id {
             return Err("the maker and hedge instruments are the same".into());
+        }
+        if params.dedup_max_ids == 0 {
+            return Err("dedup_max_ids must be at least 1".into());
         }
         if params.slippage < Decimal::ZERO || params.slippage >= Decimal::ONE {
             return Err(format!("slippage {} must be a fraction in [0, 1)", params.slippage));
@@ -429,6 +444,28 @@ mod tests {
         assert!(h.strategy.state.seen_ids.is_empty(), "the index forgets with the list");
         // Forgotten means hedged again if the venue repeats it that late.
         assert_eq!(placed(&h.feed(vec![maker("t1", Side::Buy, "10000", "0.002", 2 * 60 * 60 * 1000 + 2)])).len(), 1);
+    }
+
+    #[test]
+    fn at_most_dedup_max_ids_are_remembered() {
+        let mut host = TestHost::new();
+        host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.01"), d("0.0001"), d("0.0001"), d("1"));
+        host.add_instrument("b", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
+        let params = PARAMS.replace('}', r#","dedup_max_ids":3}"#);
+        let mut h = Harness::<Hedger>::init(host, &params).unwrap_or_else(|e| panic!("{e}"));
+        for (n, id) in ["t1", "t2", "t3", "t4"].iter().enumerate() {
+            h.feed(vec![maker(id, Side::Buy, "10000", "0.002", 1_000 + n as i64)]);
+        }
+        let seen: Vec<&str> = h.strategy.state.seen.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(seen, ["t2", "t3", "t4"], "the oldest id goes first");
+        assert_eq!(h.strategy.state.seen_ids.len(), 3, "the index forgets with the list");
+        assert!(placed(&h.feed(vec![maker("t4", Side::Buy, "10000", "0.002", 1_005)])).is_empty(), "a remembered id is a duplicate");
+        assert_eq!(h.strategy.state.duplicates, 1);
+        let zero = PARAMS.replace('}', r#","dedup_max_ids":0}"#);
+        let mut host = TestHost::new();
+        host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.01"), d("0.0001"), d("0.0001"), d("1"));
+        host.add_instrument("b", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
+        assert!(Harness::<Hedger>::init(host, &zero).is_err_and(|e| e.contains("dedup_max_ids")));
     }
 
     #[test]
