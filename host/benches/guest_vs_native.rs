@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use runtime::market::{EventClock, Market, SharedMarket};
 use runtime::model::{Action, Decimal, Event, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderStatus, OrderUpdate, PublicTrade, Side, StrategyId, VenueId};
-use runtime::plugin::{GuestState, InstanceContext, PluginHost, SandboxLimits};
+use runtime::plugin::{GuestState, InstanceContext, PluginHost, SandboxLimits, StrategyInstance};
 use strategy_sdk::harness::TestHost;
 use strategy_sdk::Strategy;
 
@@ -95,22 +95,27 @@ fn native(trades: &[PublicTrade], batch: usize) -> f64 {
     elapsed.as_nanos() as f64 / trades.len() as f64
 }
 
-fn sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, trades: &[PublicTrade], batch: usize) -> f64 {
-    let clock = EventClock::default();
+/// An instance of `loaded` on a market of `instruments`, initialised with `params`.
+fn started(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, name: &str, instruments: Vec<InstrumentInfo>, clock: &EventClock, params: &str) -> StrategyInstance {
     let ctx = InstanceContext {
         id: StrategyId(0),
-        name: "grid".into(),
-        market: SharedMarket::new(Market::new(vec![info()], Vec::new())),
+        name: name.into(),
+        market: SharedMarket::new(Market::new(instruments, Vec::new())),
         clock: clock.clone(),
         seed: 1,
         kv: GuestState::default(),
         open_orders: Default::default(),
     };
-    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate: {e}"));
-    match instance.init(PARAMS) {
-        Ok(Ok(_)) => {}
-        other => panic!("grid init: {other:?}"),
+    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate {name}: {e}"));
+    match instance.init(params) {
+        Ok(Ok(_)) => instance,
+        other => panic!("{name} init: {other:?}"),
     }
+}
+
+fn sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, trades: &[PublicTrade], batch: usize) -> f64 {
+    let clock = EventClock::default();
+    let mut instance = started(plugin, loaded, "grid", vec![info()], &clock, PARAMS);
     let events: Vec<Event> = trades.iter().cloned().map(Event::Trade).collect();
     let started = Instant::now();
     let mut actions = 0;
@@ -198,55 +203,13 @@ fn hedger_native() -> (f64, f64) {
     (on_fill.as_nanos() as f64 / FILLS as f64, on_done.as_nanos() as f64 / FILLS as f64)
 }
 
-/// The hedger's snapshot after `fills` maker fills, each hedged and done: (bytes, µs). A
-/// live engine with a store takes every strategy's snapshot after each batch that placed
-/// orders, and the hedger's holds the trade ids of its deduplication horizon.
-fn hedger_snapshot(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, fills: usize) -> (usize, f64) {
+/// The hedger in the sandbox fed `fills` maker fills, each hedged and then done: ns per
+/// call (the maker fill's, the hedge's fill and update's), and the instance after them.
+fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, fills: usize) -> (f64, f64, StrategyInstance) {
     let clock = EventClock::default();
-    let ctx = InstanceContext {
-        id: StrategyId(0),
-        name: "hedger".into(),
-        market: SharedMarket::new(Market::new(vec![instrument(0, "a"), instrument(1, "b")], Vec::new())),
-        clock: clock.clone(),
-        seed: 1,
-        kv: GuestState::default(),
-        open_orders: Default::default(),
-    };
-    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate: {e}"));
-    match instance.init(HEDGER_PARAMS) {
-        Ok(Ok(_)) => {}
-        other => panic!("hedger init: {other:?}"),
-    }
-    for i in 0..fills {
-        clock.advance_to(1_600_000_000_000 + i as i64);
-        let actions = instance.on_events(&[Event::Fill(maker_fill(i, None))]).unwrap_or_else(|e| panic!("on_events: {e}"));
-        let Some(Ok(Action::Place(placed))) = actions.first() else { panic!("fill {i} was not hedged in the sandbox: {actions:?}") };
-        let (fill, update) = hedge_done(i, placed, Some(StrategyId(0)));
-        instance.on_events(&[Event::Fill(fill), Event::Order(update)]).unwrap_or_else(|e| panic!("on_events: {e}"));
-    }
-    let started = Instant::now();
-    let bytes = instance.snapshot().unwrap_or_else(|e| panic!("snapshot: {e}")).len();
-    (bytes, started.elapsed().as_secs_f64() * 1e6)
-}
-
-fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent) -> (f64, f64) {
-    let clock = EventClock::default();
-    let ctx = InstanceContext {
-        id: StrategyId(0),
-        name: "hedger".into(),
-        market: SharedMarket::new(Market::new(vec![instrument(0, "a"), instrument(1, "b")], Vec::new())),
-        clock: clock.clone(),
-        seed: 1,
-        kv: GuestState::default(),
-        open_orders: Default::default(),
-    };
-    let mut instance = plugin.instantiate(loaded, ctx).unwrap_or_else(|e| panic!("instantiate: {e}"));
-    match instance.init(HEDGER_PARAMS) {
-        Ok(Ok(_)) => {}
-        other => panic!("hedger init: {other:?}"),
-    }
+    let mut instance = started(plugin, loaded, "hedger", vec![instrument(0, "a"), instrument(1, "b")], &clock, HEDGER_PARAMS);
     let (mut on_fill, mut on_done) = (Duration::ZERO, Duration::ZERO);
-    for i in 0..FILLS {
+    for i in 0..fills {
         clock.advance_to(1_600_000_000_000 + i as i64);
         let fill = Event::Fill(maker_fill(i, None));
         let started = Instant::now();
@@ -258,7 +221,17 @@ fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedCompone
         instance.on_events(&[Event::Fill(fill), Event::Order(update)]).unwrap_or_else(|e| panic!("on_events: {e}"));
         on_done += started.elapsed();
     }
-    (on_fill.as_nanos() as f64 / FILLS as f64, on_done.as_nanos() as f64 / FILLS as f64)
+    (on_fill.as_nanos() as f64 / fills as f64, on_done.as_nanos() as f64 / fills as f64, instance)
+}
+
+/// The hedger's snapshot after `fills` maker fills: (bytes, µs). A live engine with a
+/// store takes every strategy's snapshot after each batch that placed orders, and the
+/// hedger's holds the trade ids of its deduplication horizon.
+fn hedger_snapshot(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, fills: usize) -> (usize, f64) {
+    let (_, _, mut instance) = hedger_sandboxed(plugin, loaded, fills);
+    let started = Instant::now();
+    let bytes = instance.snapshot().unwrap_or_else(|e| panic!("snapshot: {e}")).len();
+    (bytes, started.elapsed().as_secs_f64() * 1e6)
 }
 
 fn main() {
@@ -286,7 +259,7 @@ fn main() {
     println!("| call | native | sandboxed | ratio |");
     println!("| --- | --- | --- | --- |");
     let native: Vec<(f64, f64)> = (0..RUNS).map(|_| hedger_native()).collect();
-    let sandboxed: Vec<(f64, f64)> = (0..RUNS).map(|_| hedger_sandboxed(&plugin, &loaded)).collect();
+    let sandboxed: Vec<(f64, f64)> = (0..RUNS).map(|_| hedger_sandboxed(&plugin, &loaded, FILLS)).map(|(f, d, _)| (f, d)).collect();
     let (nf, nd) = (median(native.iter().map(|r| r.0).collect()), median(native.iter().map(|r| r.1).collect()));
     let (sf, sd) = (median(sandboxed.iter().map(|r| r.0).collect()), median(sandboxed.iter().map(|r| r.1).collect()));
     println!("| a maker fill (places the hedge) | {nf:.0} | {sf:.0} | {:.2}x |", sf / nf);
