@@ -348,10 +348,14 @@ mod tests {
     const PARAMS: &str = r#"{"Maker Exchange":"a","Maker Symbol":"BTCUSDT","Hedge Exchange":"b","Hedge Symbol":"BTCUSDT","Slippage":"0.001","Min Amt":"5"}"#;
 
     fn harness() -> Harness<Hedger> {
+        harness_with(PARAMS).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn harness_with(params: &str) -> Result<Harness<Hedger>, String> {
         let mut host = TestHost::new();
         host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.01"), d("0.0001"), d("0.0001"), d("1"));
         host.add_instrument("b", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
-        Harness::init(host, PARAMS).unwrap_or_else(|e| panic!("{e}"))
+        Harness::init(host, params)
     }
 
     fn maker(trade: &str, side: Side, price: &str, qty: &str, ts: i64) -> Event {
@@ -448,11 +452,7 @@ mod tests {
 
     #[test]
     fn at_most_dedup_max_ids_are_remembered() {
-        let mut host = TestHost::new();
-        host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.01"), d("0.0001"), d("0.0001"), d("1"));
-        host.add_instrument("b", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
-        let params = PARAMS.replace('}', r#","dedup_max_ids":3}"#);
-        let mut h = Harness::<Hedger>::init(host, &params).unwrap_or_else(|e| panic!("{e}"));
+        let mut h = harness_with(&PARAMS.replace('}', r#","dedup_max_ids":3}"#)).unwrap_or_else(|e| panic!("{e}"));
         for (n, id) in ["t1", "t2", "t3", "t4"].iter().enumerate() {
             h.feed(vec![maker(id, Side::Buy, "10000", "0.002", 1_000 + n as i64)]);
         }
@@ -461,11 +461,7 @@ mod tests {
         assert_eq!(h.strategy.state.seen_ids.len(), 3, "the index forgets with the list");
         assert!(placed(&h.feed(vec![maker("t4", Side::Buy, "10000", "0.002", 1_005)])).is_empty(), "a remembered id is a duplicate");
         assert_eq!(h.strategy.state.duplicates, 1);
-        let zero = PARAMS.replace('}', r#","dedup_max_ids":0}"#);
-        let mut host = TestHost::new();
-        host.add_instrument("a", "BTCUSDT", "BTC", "USDT", d("0.01"), d("0.0001"), d("0.0001"), d("1"));
-        host.add_instrument("b", "BTCUSDT", "BTC", "USDT", d("0.1"), d("0.001"), d("0.001"), d("5"));
-        assert!(Harness::<Hedger>::init(host, &zero).is_err_and(|e| e.contains("dedup_max_ids")));
+        assert!(harness_with(&PARAMS.replace('}', r#","dedup_max_ids":0}"#)).is_err_and(|e| e.contains("dedup_max_ids")));
     }
 
     #[test]

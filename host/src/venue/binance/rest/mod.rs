@@ -4,6 +4,7 @@
 //! trade stream. Rate-limit headers feed the limiter; 429 and 418 are obeyed.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -172,12 +173,19 @@ impl Binance {
     /// resync: the clock is resynced at once and the request, which the venue refused
     /// and so never executed, is signed again and sent once more.
     async fn call_signed(&self, method: Method, url: String, params: &str, weight: u32, orders: u32, mutating: bool) -> Result<Value, RestError> {
-        let first = self.call(method.clone(), url.clone(), Query::Signed(params), weight, orders, mutating).await;
+        self.resigned_once(|| self.call(method.clone(), url.clone(), Query::Signed(params), weight, orders, mutating)).await
+    }
+
+    /// `attempt` (a signed request and the reading of its answer), once more after a
+    /// clock resync if the venue refused its timestamp (-1021), as [`Binance::call_signed`]
+    /// says.
+    async fn resigned_once<T, F: Future<Output = Result<T, RestError>>>(&self, mut attempt: impl FnMut() -> F) -> Result<T, RestError> {
+        let first = attempt().await;
         if !matches!(first, Err(RestError::Auth { code: -1021, .. })) {
             return first;
         }
         self.resync_after_timestamp_error().await;
-        self.call(method, url, Query::Signed(params), weight, orders, mutating).await
+        attempt().await
     }
 
     async fn resync_after_timestamp_error(&self) {
@@ -241,19 +249,12 @@ impl Binance {
     /// this adapter knows already filled in. A refused timestamp is handled as in
     /// [`Binance::call_signed`].
     async fn trades_page(&self, symbol: &str, path: &str, query: &str, weight: u32) -> Result<TradePage, RestError> {
-        let mut resynced = false;
-        loop {
+        self.resigned_once(|| async {
             let (status, body) = self.exchange(Method::GET, self.api(path), Query::Signed(query), weight, 0, false).await?;
-            let (known, symbol_owned) = (self.client_ids.clone(), symbol.to_string());
-            let page = off_thread("reading a page of trades", move || read_trades(status, &body, &symbol_owned, &known)).await.map_err(RestError::Unknown)?;
-            match page {
-                Err(RestError::Auth { code: -1021, .. }) if !resynced => {
-                    resynced = true;
-                    self.resync_after_timestamp_error().await;
-                }
-                page => return page,
-            }
-        }
+            let (known, symbol) = (self.client_ids.clone(), symbol.to_string());
+            off_thread("reading a page of trades", move || read_trades(status, &body, &symbol, &known)).await.map_err(RestError::Unknown)?
+        })
+        .await
     }
 
     fn observe_headers(&self, headers: &reqwest::header::HeaderMap) {
