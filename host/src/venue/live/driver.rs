@@ -56,6 +56,105 @@ struct Urgent {
     running: Mutex<FuturesUnordered<Task>>,
     /// Added while `running` is being polled (from inside a wait), taken in at the next poll.
     added: Mutex<Vec<Task>>,
+    /// The waker `running` is polled with (see [`UrgentWake`]), made once.
+    waker: UrgentWaker,
+}
+
+/// Wakes the wait that polls the urgent tasks, except when there is none to wake.
+///
+/// The engine hands an order to a venue's order task between two waits, and the task's
+/// channel wakes it there, on the engine's thread. Passed on to the wait's future, that
+/// wake is a system call: tokio unparks its runtime through an eventfd whenever its
+/// `block_on` future is woken from outside the runtime. It was on every hedge's path
+/// (`perf`: a `write` of 8 bytes between the fill's frame read and the hedge's request).
+/// Nothing needs it: the next wait on that thread polls the urgent tasks before anything
+/// else, and the woken task is in their ready queue already. A wake inside a wait (an
+/// answer read), or from any other thread, is passed on as before.
+#[derive(Default)]
+struct UrgentWake {
+    outer: Mutex<Option<std::task::Waker>>,
+}
+
+struct UrgentWaker(std::task::Waker, Arc<UrgentWake>);
+
+impl Default for UrgentWaker {
+    fn default() -> Self {
+        let wake = Arc::new(UrgentWake::default());
+        UrgentWaker(std::task::Waker::from(wake.clone()), wake)
+    }
+}
+
+impl std::task::Wake for UrgentWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if WAITS.with(|w| w.get()) == Waits::Between {
+            ORDERS_HANDED.with(|o| o.set(o.get().wrapping_add(1)));
+            return;
+        }
+        if let Some(outer) = self.outer.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            outer.wake_by_ref();
+        }
+    }
+}
+
+/// Where a thread is with the driver's waits: one that has waited and will again (the
+/// engine's) is `Between` them or `Inside` one; any other thread never waits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    Never,
+    Between,
+    Inside,
+}
+
+thread_local! {
+    static WAITS: std::cell::Cell<Waits> = const { std::cell::Cell::new(Waits::Never) };
+    /// Orders the engine has handed over between two waits, on this thread.
+    static ORDERS_HANDED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many orders the engine has handed over on this thread, for [`order_handed_since`].
+pub fn orders_handed() -> u64 {
+    ORDERS_HANDED.with(|o| o.get())
+}
+
+/// Ready with the new count once an order was handed over after `seen`; never wakes
+/// anything itself, it is only looked at whenever its task is polled.
+///
+/// An order's request is written by its HTTP connection, a task of its own, queued behind
+/// any task that was ready before it. A stream woken to read its next frame looks at this
+/// first and yields once for a new order (see `ws`): a print's later frames (the account
+/// update after a fill) are then read after the hedge is written, not before. Frames
+/// read together are still handled together, and fills that come together are hedged
+/// together.
+pub fn order_handed_since(seen: u64) -> impl Future<Output = u64> {
+    std::future::poll_fn(move |_| {
+        let now = orders_handed();
+        if now != seen {
+            Poll::Ready(now)
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// Marks the thread inside a wait for as long as it lives, then between waits (also on a
+/// panic out of the wait).
+struct InsideWait;
+
+impl InsideWait {
+    fn enter() -> InsideWait {
+        WAITS.with(|w| w.set(Waits::Inside));
+        InsideWait
+    }
+}
+
+impl Drop for InsideWait {
+    fn drop(&mut self) {
+        WAITS.with(|w| w.set(Waits::Between));
+    }
 }
 
 impl Driver {
@@ -106,6 +205,7 @@ impl Driver {
         if self.inside() {
             return None;
         }
+        let _inside = InsideWait::enter();
         Some(self.runtime.block_on(UrgentFirst { urgent: &self.urgent, future: std::pin::pin!(future) }))
     }
 
@@ -231,8 +331,16 @@ impl<F: Future> Future for UrgentFirst<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         if let Ok(mut running) = self.urgent.running.try_lock() {
             running.extend(std::mem::take(&mut *self.urgent.added.lock().unwrap_or_else(|p| p.into_inner())));
+            let UrgentWaker(waker, wake) = &self.urgent.waker;
+            {
+                let mut outer = wake.outer.lock().unwrap_or_else(|p| p.into_inner());
+                if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *outer = Some(cx.waker().clone());
+                }
+            }
             // Each task is polled once if it was woken; finished ones are dropped.
-            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            let mut urgent_cx = Context::from_waker(waker);
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(&mut urgent_cx) {}
         }
         let out = self.future.as_mut().poll(cx);
         if out.is_pending() && !self.urgent.added.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
@@ -349,6 +457,59 @@ mod tests {
         let _ = to_orders.send(());
         driver.run_ready();
         assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["orders", "stream"]);
+    }
+
+    /// The engine hands an order over between two waits: that wake is not passed on (it
+    /// would be a system call), it is counted, and the next wait sends the order first.
+    #[test]
+    fn an_order_handed_over_between_waits_goes_at_the_next_wait() {
+        let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
+        let log: Log = Arc::default();
+        let (to_orders, orders) = logging(&log, "orders");
+        driver.spawn_urgent("orders".into(), orders);
+        driver.run_ready();
+        let before = orders_handed();
+        let _ = to_orders.send(());
+        assert_eq!(orders_handed(), before.wrapping_add(1), "the hand-over between waits is counted");
+        assert!(log.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+        driver.run_ready();
+        assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["orders"]);
+    }
+
+    /// A wake of an urgent task from another thread reaches a wait asleep in the kernel.
+    #[test]
+    fn an_urgent_task_woken_from_another_thread_runs_within_a_sleeping_wait() {
+        let woken = Arc::new(Notify::new());
+        let driver = Driver::new(woken, false).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let wake = driver.waker();
+        driver.spawn_urgent("orders".into(), async move {
+            while rx.recv().await.is_some() {
+                wake();
+            }
+        });
+        driver.run_ready();
+        let before = orders_handed();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = tx.send(());
+            tx
+        });
+        let started = std::time::Instant::now();
+        driver.run_until_woken(Duration::from_secs(30));
+        assert!(started.elapsed() < Duration::from_secs(10), "the urgent task's wake from another thread was lost");
+        assert_eq!(orders_handed(), before, "a wake from another thread is not an order handed over here");
+        let _tx = sender.join();
+    }
+
+    #[test]
+    fn a_stream_makes_way_once_for_each_order_handed_over() {
+        let seen = orders_handed();
+        assert_eq!(order_handed_since(seen).now_or_never(), None);
+        ORDERS_HANDED.with(|o| o.set(o.get().wrapping_add(1)));
+        let now = order_handed_since(seen).now_or_never();
+        assert_eq!(now, Some(seen.wrapping_add(1)));
+        assert_eq!(order_handed_since(seen.wrapping_add(1)).now_or_never(), None, "once per order");
     }
 
     #[test]

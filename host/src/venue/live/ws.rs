@@ -18,6 +18,8 @@ pub struct Connection {
     /// Client-side keep-alive (OKX): `ping` after this much silence.
     ping_after: Option<Duration>,
     awaiting_pong: bool,
+    /// The engine's order count this stream last made way for (see `driver::order_handed_since`).
+    orders_seen: u64,
 }
 
 enum Next {
@@ -47,7 +49,7 @@ impl Connection {
         let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
         let deadline = tokio::time::Instant::now() + max_age;
         match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
-            Ok(Ok((inner, _))) => Ok(Connection { inner, deadline, ping_after: None, awaiting_pong: false }),
+            Ok(Ok((inner, _))) => Ok(Connection { inner, deadline, ping_after: None, awaiting_pong: false, orders_seen: super::driver::orders_handed() }),
             // The URL may carry a listen key; name the host only.
             Ok(Err(e)) => Err(format!("connecting to {}: {e}", host_of(url))),
             Err(_) => Err(format!("connecting to {}: timed out", host_of(url))),
@@ -71,7 +73,14 @@ impl Connection {
     async fn next_text(&mut self) -> Next {
         let deadline = self.deadline;
         loop {
+            let seen = self.orders_seen;
             let next = tokio::select! {
+                biased;
+                handed = super::driver::order_handed_since(seen) => {
+                    self.orders_seen = handed;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 next = self.inner.next() => next,
                 _ = tokio::time::sleep_until(deadline) => {
                     let _ = self.inner.close(None).await;
