@@ -9,7 +9,7 @@
 //! actions' way back). Neither side matches orders: this is the strategy's own cost.
 //!
 //! `cargo bench -p runtime --bench guest_vs_native` prints one table: medians of 5 runs of
-//! 20,000 events each, in ns per event.
+//! 200,000 events each, in ns per event.
 //!
 //! A second table is the hedger's part of tick-to-trade (target 2): the shipped hedger
 //! (`strategies/hedger.wasm` against the crate) called as the live engine calls it, once
@@ -25,7 +25,7 @@ use runtime::plugin::{GuestState, InstanceContext, PluginHost, SandboxLimits, St
 use strategy_sdk::harness::TestHost;
 use strategy_sdk::Strategy;
 
-const EVENTS: usize = 20_000;
+const EVENTS: usize = 200_000;
 const RUNS: usize = 5;
 
 const PARAMS: &str = r#"{"venue":"spot","symbol":"BTCUSDT","order_qty":"0.01","grid_spacing_pct":"0.01","num_levels":10,

@@ -39,6 +39,18 @@ pub fn strategy(name: &str) -> PathBuf {
     built(root().join("strategies").join(format!("{name}.wasm")))
 }
 
+/// The runtime's log, at debug, into the test's captured output: printed only for a test
+/// that fails, so a failure that happens once in many runs can be read afterwards.
+/// `RUNTIME_TEST_LOG` (an env filter) overrides the level.
+pub fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("RUNTIME_TEST_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("runtime=debug,warn"));
+        // Another subscriber set first (a test's own) is left in place.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
 pub fn plugin_host() -> PluginHost {
     plugin_host_with(Duration::from_millis(200), 64 << 20)
 }
@@ -121,6 +133,7 @@ pub fn parse_config(text: &str) -> Config {
 }
 
 pub fn engine(config: &str, plugin: &PluginHost, files: &[(&str, &Path)]) -> Engine {
+    capture_logs();
     let components = load_all(plugin, files);
     Engine::new(parse_config(config), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -220,6 +220,11 @@ impl PluginHost {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         config.cache(compile_cache());
+        // `perf` sees the guests' compiled code by name with this (written to
+        // /tmp/perf-<pid>.map): profiles of a strategy, not guesses (BENCHMARKS.md).
+        if std::env::var_os("RUNTIME_GUEST_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;

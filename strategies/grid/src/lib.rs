@@ -294,8 +294,11 @@ impl Strategy for Grid {
             match event {
                 Event::Trade(t) if t.instrument == self.info.id => {
                     self.state.last_price = Some(t.price);
-                    self.state.vol_returns.push(t.price);
-                    self.state.var_returns.push(t.price);
+                    // Both windows follow the same prices: one division serves both.
+                    let step = self.state.vol_returns.next_step(t.price);
+                    let var_step = if self.state.var_returns.last_price() == self.state.vol_returns.last_price() { step } else { self.state.var_returns.next_step(t.price) };
+                    self.state.vol_returns.push_step(t.price, step);
+                    self.state.var_returns.push_step(t.price, var_step);
                 }
                 Event::Fill(fill) if fill.is_mine() && fill.instrument == self.info.id => {
                     self.on_fill(fill);

@@ -23,15 +23,26 @@ impl RollingReturns {
 
     /// Adds a price; the return from the previous price joins the window.
     pub fn push(&mut self, price: Decimal) {
-        if let Some(prev) = self.last_price {
-            if !prev.is_zero() {
-                if self.returns.len() == self.capacity {
-                    self.returns.pop_front();
-                }
-                self.returns.push_back((price - prev) / prev);
+        let step = self.last_price.and_then(|prev| simple_return(prev, price));
+        self.push_step(price, step);
+    }
+
+    /// Adds a price whose return from this window's last price is already known: two
+    /// windows over the same prices (a strategy's volatility and its VaR) divide once
+    /// per price between them, not once each. The division is most of a push.
+    pub fn push_step(&mut self, price: Decimal, step: Option<Decimal>) {
+        if let Some(r) = step {
+            if self.returns.len() == self.capacity {
+                self.returns.pop_front();
             }
+            self.returns.push_back(r);
         }
         self.last_price = Some(price);
+    }
+
+    /// What [`RollingReturns::push`] adds for `price`: its return from the last price.
+    pub fn next_step(&self, price: Decimal) -> Option<Decimal> {
+        self.last_price.and_then(|prev| simple_return(prev, price))
     }
 
     pub fn len(&self) -> usize {
@@ -58,6 +69,11 @@ impl RollingReturns {
     pub fn stdev(&self) -> Option<Decimal> {
         stdev(self.returns.iter().copied())
     }
+}
+
+/// The simple return from `prev` to `price`; none from a zero price.
+pub fn simple_return(prev: Decimal, price: Decimal) -> Option<Decimal> {
+    (!prev.is_zero()).then(|| (price - prev) / prev)
 }
 
 pub fn mean(values: impl Iterator<Item = Decimal>) -> Option<Decimal> {
@@ -169,6 +185,22 @@ mod tests {
         assert!((s - d("0.1154700538")).abs() < d("0.0000000001"), "{s}");
         let r = series(&["100", "110", "99", "108.9", "108.9"], 3);
         assert_eq!(r.len(), 3);
+    }
+
+    #[test]
+    fn a_step_shared_between_windows_is_the_one_each_would_compute() {
+        let prices = ["100", "110", "0", "5", "99", "108.9", "108.9", "97"];
+        let (mut own, mut shared) = (RollingReturns::new(4), RollingReturns::new(4));
+        for p in prices {
+            let step = own.next_step(d(p));
+            own.push(d(p));
+            shared.push_step(d(p), step);
+        }
+        assert_eq!(own, shared);
+        assert_eq!(own, series(&prices, 4));
+        // From a zero price there is no return: 0 -> 5 adds none.
+        assert_eq!(own.len(), 4);
+        assert_eq!(own.returns().copied().collect::<Vec<_>>(), vec![d("18.8"), d("0.1"), d("0"), d("-0.1092745638200183654729109275")]);
     }
 
     #[test]
