@@ -490,6 +490,13 @@ mod tests {
         });
         driver.run_ready();
         let before = orders_handed();
+        let _tx = woken_from_another_thread(&driver, tx, "the urgent task's wake from another thread was lost");
+        assert_eq!(orders_handed(), before, "a wake from another thread is not an order handed over here");
+    }
+
+    /// Sends on `tx` from another thread 20 ms into a wait of 30 s, which must end long
+    /// before that. `tx` comes back: dropping it wakes its receiver too.
+    fn woken_from_another_thread(driver: &Driver, tx: tokio::sync::mpsc::UnboundedSender<()>, what: &str) -> tokio::sync::mpsc::UnboundedSender<()> {
         let sender = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             let _ = tx.send(());
@@ -497,9 +504,8 @@ mod tests {
         });
         let started = std::time::Instant::now();
         driver.run_until_woken(Duration::from_secs(30));
-        assert!(started.elapsed() < Duration::from_secs(10), "the urgent task's wake from another thread was lost");
-        assert_eq!(orders_handed(), before, "a wake from another thread is not an order handed over here");
-        let _tx = sender.join();
+        assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+        sender.join().unwrap_or_else(|_| panic!("the sending thread panicked"))
     }
 
     #[test]
@@ -568,15 +574,7 @@ mod tests {
                 wake();
             }
         });
-        let sender = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            let _ = tx.send(());
-            tx
-        });
-        let started = std::time::Instant::now();
-        driver.run_until_woken(Duration::from_secs(30));
-        assert!(started.elapsed() < Duration::from_secs(10), "the wake from another thread did not end the spinning wait");
-        let _tx = sender.join();
+        let _tx = woken_from_another_thread(&driver, tx, "the wake from another thread did not end the spinning wait");
         let started = std::time::Instant::now();
         driver.run_until_woken(Duration::from_millis(50));
         assert!(started.elapsed() >= Duration::from_millis(50));
