@@ -36,7 +36,7 @@ fn main() {
         e2e::replay_venue("paper", "spot", r#"USDT = "1000000""#, &trades, None)
     );
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&config, &plugin, &[("counter", &file)]);
+    let mut engine = e2e::engine_unlogged(&config, &plugin, &[("counter", &file)]);
     let watched = Watched { strategies: [("counter".to_string(), file.clone())].into(), config: None };
     let _reloader = reload::spawn(watched, plugin.clone(), engine.controller(), engine.preparer()).unwrap_or_else(|e| panic!("{e}"));
     let first_hash = engine.slots()[0].hash.clone();

@@ -73,7 +73,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
         },
     );
     let plugin = plugin_host();
-    let mut engine = e2e::engine(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    let mut engine = e2e::engine_unlogged(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
 
     // The scripted maker bids on the first trade it sees; the public stream may still be
     // connecting, so the market trades until the bid rests.

@@ -132,8 +132,16 @@ pub fn parse_config(text: &str) -> Config {
     Config::parse(text, &root()).unwrap_or_else(|e| panic!("config: {e}"))
 }
 
+/// The engine for a test, set up as the binary sets it up, its log captured (see
+/// [`capture_logs`]).
 pub fn engine(config: &str, plugin: &PluginHost, files: &[(&str, &Path)]) -> Engine {
     capture_logs();
+    engine_unlogged(config, plugin, files)
+}
+
+/// As [`engine`], with no log subscriber: for the benchmarks, whose figures are the
+/// runtime's own work, not a log's formatting and writes on the engine's thread.
+pub fn engine_unlogged(config: &str, plugin: &PluginHost, files: &[(&str, &Path)]) -> Engine {
     let components = load_all(plugin, files);
     Engine::new(parse_config(config), &components, plugin.clone()).unwrap_or_else(|e| panic!("{e}"))
 }

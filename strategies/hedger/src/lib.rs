@@ -212,8 +212,8 @@ impl Hedger {
     }
 
     /// One hedge for the whole net risk, if it clears the minimums.
-    fn cycle(&mut self, host: &mut dyn Host) -> Vec<Action> {
-        if host.now_ms() < self.state.retry_after {
+    fn cycle(&mut self, now: i64, host: &mut dyn Host) -> Vec<Action> {
+        if now < self.state.retry_after {
             return Vec::new();
         }
         let risk = &self.state.risk;
@@ -318,8 +318,10 @@ impl Strategy for Hedger {
                 _ => {}
             }
         }
-        self.forget_old(host.now_ms());
-        self.cycle(host)
+        // One clock read for the call: each is a crossing of the sandbox, on the hedge's way.
+        let now = host.now_ms();
+        self.forget_old(now);
+        self.cycle(now, host)
     }
 
     fn snapshot(&self) -> Vec<u8> {
