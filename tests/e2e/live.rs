@@ -507,6 +507,41 @@ fn pushes_lost_on_live_connections_are_found_by_the_periodic_reconciliation() {
     let _ = engine.controller().send(Control::Shutdown);
 }
 
+/// The maker venue's clock jumps 20 s ahead while its pushes are lost: the fills are in
+/// its trade list only, and the reconciliation's first page is refused with -1021. The
+/// page is read again once the clock is resynced, not left for the five-minute resync
+/// (every reconciliation until then would be refused the same way, and the fills would
+/// wait for it unhedged).
+#[test]
+fn a_trade_list_page_refused_for_its_timestamp_is_read_again_after_a_resync() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let text = with_reconcile_interval(&config_text(&ex, "binance-usdm", "BTCUSDT"), 1000);
+    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    let resyncs_before = calls(&ex.account("binance-spot"), "GET /api/v3/time");
+    ex.faults("binance-spot", json!({"drop_pushes": 100_000, "clock_ms": 20_000}));
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let maker = ex.account("binance-spot");
+    assert!(calls(&maker, "GET /api/v3/time") > resyncs_before, "the maker's clock was resynced after the refused page: {maker}");
+    assert_eq!(calls(&maker, "WS userDataStream.subscribe.signature"), 1, "no reconnect: the trade list found the fills: {maker}");
+    // The runtime's own count of answers: the page was refused (400, -1021), and the
+    // resync it led to came before the reconciliation's next signed call, the open orders,
+    // which was not refused (had the page not been read again, that call would have met
+    // the same refusal and resynced instead).
+    let answers = |path: &str, status: u16| {
+        let market = engine.market().lock();
+        let metrics = market.venues.iter().find(|v| v.name() == "maker").and_then(|v| v.metrics()).unwrap_or_else(|| panic!("the maker's metrics"));
+        metrics.requests.iter().filter(|((method, endpoint, code), _)| method == "GET" && endpoint.ends_with(path) && *code == status).map(|(_, n)| *n).sum::<u64>()
+    };
+    assert!(answers("/api/v3/myTrades", 400) >= 1, "the trade list page was refused for its timestamp");
+    assert_eq!(answers("/api/v3/openOrders", 400), 0, "the refused page resynced the clock itself");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
 /// Point 2: kill -9 while a hedge is partly filled and the runtime has not heard of its
 /// fill (the hedge venue's pushes are lost; the hedge filled 0.004 of 0.01 and expired).
 /// The restart must not take the fill for someone else's: its owner comes from the
