@@ -483,6 +483,23 @@ fn with_reconcile_interval(text: &str, ms: u64) -> String {
     text.replace("[venue.connection]\n", &format!("[venue.connection]\nreconcile_interval_ms = {ms}\n"))
 }
 
+/// The runtime with the hedger on Binance USD-M, reconciling every second, its maker
+/// orders resting.
+fn reconciling_every_second(ex: &Exchange) -> Engine {
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let text = with_reconcile_interval(&config_text(ex, "binance-usdm", "BTCUSDT"), 1000);
+    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    until_maker_orders_rest(ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    engine
+}
+
+/// The market trades through every maker order: the maker sells 0.06 and buys 0.025.
+fn trade_through_the_maker_orders(ex: &Exchange) {
+    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
+    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+}
+
 /// Point 3 of the exactly-once issue: every push on both venues is lost while the
 /// connections stay up (no reconnect to trigger a reconciliation). The maker fills are
 /// found by the periodic reconciliation and hedged; the hedges' final states, answered
@@ -491,15 +508,10 @@ fn with_reconcile_interval(text: &str, ms: u64) -> String {
 #[test]
 fn pushes_lost_on_live_connections_are_found_by_the_periodic_reconciliation() {
     let ex = Exchange::start();
-    Exchange::set_credentials();
-    let plugin = plugin_host();
-    let text = with_reconcile_interval(&config_text(&ex, "binance-usdm", "BTCUSDT"), 1000);
-    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
-    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    let mut engine = reconciling_every_second(&ex);
     ex.faults("binance-spot", json!({"drop_pushes": 100_000}));
     ex.faults("binance-usdm", json!({"drop_pushes": 100_000}));
-    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
-    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+    trade_through_the_maker_orders(&ex);
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
     let maker = ex.account("binance-spot");
     assert_eq!(calls(&maker, "WS userDataStream.subscribe.signature"), 1, "no reconnect: the periodic reconciliation found the fills: {maker}");
@@ -515,15 +527,10 @@ fn pushes_lost_on_live_connections_are_found_by_the_periodic_reconciliation() {
 #[test]
 fn a_trade_list_page_refused_for_its_timestamp_is_read_again_after_a_resync() {
     let ex = Exchange::start();
-    Exchange::set_credentials();
-    let plugin = plugin_host();
-    let text = with_reconcile_interval(&config_text(&ex, "binance-usdm", "BTCUSDT"), 1000);
-    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
-    until_maker_orders_rest(&ex, |rested| run_for(&mut engine, Duration::from_secs(1), |_| rested()));
+    let mut engine = reconciling_every_second(&ex);
     let resyncs_before = calls(&ex.account("binance-spot"), "GET /api/v3/time");
     ex.faults("binance-spot", json!({"drop_pushes": 100_000, "clock_ms": 20_000}));
-    ex.print("binance-spot", "BTCUSDT", "30040", "1", "BUY");
-    ex.print("binance-spot", "BTCUSDT", "29975", "1", "SELL");
+    trade_through_the_maker_orders(&ex);
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
     let maker = ex.account("binance-spot");
     assert!(calls(&maker, "GET /api/v3/time") > resyncs_before, "the maker's clock was resynced after the refused page: {maker}");

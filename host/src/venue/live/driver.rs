@@ -459,14 +459,20 @@ mod tests {
         assert_eq!(*log.lock().unwrap_or_else(|p| p.into_inner()), ["orders", "stream"]);
     }
 
-    /// The engine hands an order over between two waits: that wake is not passed on (it
-    /// would be a system call), it is counted, and the next wait sends the order first.
-    #[test]
-    fn an_order_handed_over_between_waits_goes_at_the_next_wait() {
+    /// A driver (no busy poll) with an urgent task that logs "orders", and its channel.
+    fn with_orders_task() -> (Driver, Log, tokio::sync::mpsc::UnboundedSender<()>) {
         let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
         let log: Log = Arc::default();
         let (to_orders, orders) = logging(&log, "orders");
         driver.spawn_urgent("orders".into(), orders);
+        (driver, log, to_orders)
+    }
+
+    /// The engine hands an order over between two waits: that wake is not passed on (it
+    /// would be a system call), it is counted, and the next wait sends the order first.
+    #[test]
+    fn an_order_handed_over_between_waits_goes_at_the_next_wait() {
+        let (driver, log, to_orders) = with_orders_task();
         driver.run_ready();
         let before = orders_handed();
         let _ = to_orders.send(());
@@ -545,10 +551,7 @@ mod tests {
 
     #[test]
     fn a_panicking_urgent_task_ends_alone() {
-        let driver = Driver::new(Arc::new(Notify::new()), false).unwrap_or_else(|e| panic!("{e}"));
-        let log: Log = Arc::default();
-        let (to_orders, orders) = logging(&log, "orders");
-        driver.spawn_urgent("orders".into(), orders);
+        let (driver, log, to_orders) = with_orders_task();
         let (to_bad, mut bad) = tokio::sync::mpsc::unbounded_channel::<()>();
         driver.spawn_urgent("a bad task".into(), async move {
             if bad.recv().await.is_some() {
