@@ -549,6 +549,22 @@ fn a_trade_list_page_refused_for_its_timestamp_is_read_again_after_a_resync() {
     let _ = engine.controller().send(Control::Shutdown);
 }
 
+/// The maker venue's trade list shows a fill only 5 s after it happened, and the pushes
+/// are lost: the reconciliations that run meanwhile (every second) see nothing and move
+/// their starting point on, and the fills must still be found when they appear, by the
+/// margin each reconciliation looks back (10 s). Without it they would never be hedged.
+#[test]
+fn a_fill_that_reaches_the_trade_list_late_is_still_found() {
+    let ex = Exchange::start();
+    let mut engine = reconciling_every_second(&ex);
+    ex.faults("binance-spot", json!({"drop_pushes": 100_000, "trade_list_lag_ms": 5_000}));
+    trade_through_the_maker_orders(&ex);
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let maker = ex.account("binance-spot");
+    assert_eq!(calls(&maker, "WS userDataStream.subscribe.signature"), 1, "no reconnect: the trade list found the fills: {maker}");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
 /// Point 2: kill -9 while a hedge is partly filled and the runtime has not heard of its
 /// fill (the hedge venue's pushes are lost; the hedge filled 0.004 of 0.01 and expired).
 /// The restart must not take the fill for someone else's: its owner comes from the

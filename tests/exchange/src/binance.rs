@@ -588,9 +588,11 @@ fn handle(state: &Arc<VenueState>, method: &Method, path: &str, headers: &Header
                 return Err(error(StatusCode::BAD_REQUEST, -1128, "Combination of optional parameters invalid."));
             }
             let limit = params.get("limit").and_then(|s| s.parse().ok()).unwrap_or(500usize).clamp(1, 1000);
+            let shown_until = state.trade_list_until_ms();
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             let trades: Vec<Value> = market
                 .trades_from(symbol, number("startTime").unwrap_or(0), number("fromId"))
+                .filter(|t| t.ts_ms <= shown_until)
                 .filter(|t| number("endTime").is_none_or(|end| t.ts_ms <= end))
                 .filter(|t| number("orderId").is_none_or(|id| t.order_id == id))
                 .take(limit)

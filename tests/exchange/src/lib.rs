@@ -73,6 +73,9 @@ pub struct Faults {
     /// USD-M listen keys live this long without a keepalive instead of the documented
     /// 60 minutes: for `listenKeyExpired` in a test's time.
     pub listen_key_ttl_ms: u64,
+    /// The account's trade list shows a trade only this long after it happened: a venue's
+    /// history lags its matching engine, and a reconciliation must look back far enough.
+    pub trade_list_lag_ms: u64,
 }
 
 /// Limits enforced per venue (the documented ones by default; tests lower them).
@@ -158,6 +161,13 @@ impl VenueState {
     /// The venue's own clock, which a fault may set apart from the machine's.
     pub fn venue_now_ms(&self) -> i64 {
         Self::now_ms() + self.faults.lock().unwrap_or_else(|p| p.into_inner()).clock_ms
+    }
+
+    /// The latest trade time the account's trade list shows now (see
+    /// `Faults::trade_list_lag_ms`).
+    pub fn trade_list_until_ms(&self) -> i64 {
+        let lag = self.faults.lock().unwrap_or_else(|p| p.into_inner()).trade_list_lag_ms;
+        self.venue_now_ms().saturating_sub(i64::try_from(lag).unwrap_or(i64::MAX))
     }
 
     /// Counts a request of `weight` (and `orders` new orders) against the limits.

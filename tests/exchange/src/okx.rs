@@ -380,12 +380,14 @@ async fn serve_rest(state: Arc<VenueState>, method: Method, uri: Uri, headers: H
             let begin = number("begin").unwrap_or(0);
             // Newest first; `after` and `before` page by bill id, `limit` at most 100.
             let limit = number("limit").unwrap_or(100).clamp(1, 100) as usize;
+            let shown_until = state.trade_list_until_ms();
             let market = state.market.lock().unwrap_or_else(|p| p.into_inner());
             let cv = market.listing(&inst).map(|l| l.contract_value).unwrap_or(Decimal::ONE);
             let list: Vec<Value> = market
                 .trades_since(&inst, begin)
                 .into_iter()
                 .rev()
+                .filter(|t| t.ts_ms <= shown_until)
                 .filter(|t| number("end").is_none_or(|end| t.ts_ms <= end))
                 .filter(|t| number("after").is_none_or(|after| t.trade_id < after))
                 .filter(|t| number("before").is_none_or(|before| t.trade_id > before))
