@@ -23,8 +23,7 @@ impl RollingReturns {
 
     /// Adds a price; the return from the previous price joins the window.
     pub fn push(&mut self, price: Decimal) {
-        let step = self.last_price.and_then(|prev| simple_return(prev, price));
-        self.push_step(price, step);
+        self.push_step(price, self.next_step(price));
     }
 
     /// Adds a price whose return from this window's last price is already known: two
