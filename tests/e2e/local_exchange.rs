@@ -213,6 +213,34 @@ fn binance_order_count_headers_follow_the_docs() {
     });
 }
 
+/// Binance reads a signed request's parameters from its body only when the body is sent
+/// as a form (`application/x-www-form-urlencoded`), as the docs say: the adapter's
+/// placements travel that way, and one without the content type must not pass here.
+#[test]
+fn binance_takes_signed_parameters_from_a_form_body_only() {
+    use reqwest::Method;
+    let ex = Exchange::start();
+    block_on(async {
+        for (venue, path) in [("binance-usdm", "/fapi/v1/order"), ("binance-spot", "/api/v3/order")] {
+            let url = format!("http://{}{path}", ex.addr(venue));
+            let send = |id: &'static str, content_type: &'static str| {
+                let (url, params) = (url.clone(), format!("symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=31000&newClientOrderId={id}"));
+                async move {
+                    let body = signed_query(&HmacKey::new(&Secret::new(SECRET)), &format!("{params}&recvWindow=5000&timestamp={}", system_ms()));
+                    let request = reqwest::Client::new().post(&url).header("X-MBX-APIKEY", KEY).header("Content-Type", content_type).body(body);
+                    let response = request.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+                    let status = response.status().as_u16();
+                    (status, response.json::<Value>().await.unwrap_or_else(|e| panic!("{url}: {e}")))
+                }
+            };
+            let (s, b) = send("form1", "application/x-www-form-urlencoded").await;
+            assert_eq!((s, b["clientOrderId"].as_str()), (200, Some("form1")), "{venue}: {b}");
+            let (s, b) = send("text1", "text/plain").await;
+            assert_eq!((s, b["code"].as_i64()), (400, Some(-1102)), "{venue}: a body that is not a form is not read: {b}");
+        }
+    });
+}
+
 /// Order refusals and defaults as each venue documents them (issue #17): USD-M answers a
 /// duplicate open client id with -4116, a post-only order that would take with -5022, a
 /// fill-or-kill it cannot fill with -5021 (and keeps no record of it), and defaults

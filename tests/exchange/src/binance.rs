@@ -280,8 +280,12 @@ fn check_key(state: &VenueState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Checks key, signature (query string then body) and timestamp; returns all parameters.
+/// The body holds parameters only when sent as `application/x-www-form-urlencoded`, as the
+/// docs say; any other body is not read.
 fn signed(state: &VenueState, headers: &HeaderMap, query: &str, body: &str) -> Result<Params, ApiError> {
     check_key(state, headers)?;
+    let form = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let body = if form { body } else { "" };
     let (q, sig_q) = strip_signature(query);
     let (b, sig_b) = strip_signature(body);
     let Some(signature) = sig_q.or(sig_b) else {
