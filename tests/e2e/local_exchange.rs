@@ -218,7 +218,6 @@ fn binance_order_count_headers_follow_the_docs() {
 /// placements travel that way, and one without the content type must not pass here.
 #[test]
 fn binance_takes_signed_parameters_from_a_form_body_only() {
-    use reqwest::Method;
     let ex = Exchange::start();
     block_on(async {
         for (venue, path) in [("binance-usdm", "/fapi/v1/order"), ("binance-spot", "/api/v3/order")] {
