@@ -25,23 +25,31 @@ fn a_core_module_with_embedded_wit_is_componentized_and_runs() {
     assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 100);
 }
 
-/// Contract 0.1.2's optional `tape`: a component built with the SDK exports it and takes
-/// its trades packed (and counts every one of them, the same as through `on-events`); one
-/// built against 0.1.0 does not, and gets them through `on-events` as before.
+/// Contract 0.1.3's optional `packed`: a component built with the SDK exports it and takes
+/// every batch packed (and counts every trade, the same as through `on-events`); one built
+/// against 0.1.2 exports only `tape` and still takes its trades packed through it; one
+/// built against 0.1.0 exports neither and gets them through `on-events` as before.
 #[test]
-fn sdk_components_take_trades_packed_and_older_ones_as_events() {
+fn sdk_components_take_batches_packed_and_older_ones_as_they_were_built() {
     let plugin = plugin_host();
     let load = |name: &str| plugin.load(&guest(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert!(load("counter-v1").takes_packed_trades());
-    assert!(!load("contract-0-1-0").takes_packed_trades());
-    let config = format!("{}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n", synthetic_venue(250));
-    let mut engine = e2e::engine(&config, &plugin, &[("counter", &guest("counter-v1"))]);
+    assert!(load("counter-v1").takes_packed_batches());
+    assert!(!load("contract-0-1-2").takes_packed_batches() && load("contract-0-1-2").takes_packed_trades());
+    assert!(!load("contract-0-1-0").takes_packed_batches() && !load("contract-0-1-0").takes_packed_trades());
+    for component in ["counter-v1", "contract-0-1-2"] {
+        let config = format!("{}\n[[strategy]]\nname = \"c\"\ncomponent = \"counter\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n", synthetic_venue(250));
+        let mut engine = e2e::engine(&config, &plugin, &[("counter", &guest(component))]);
+        engine.run();
+        let state = e2e::counter_state(&mut engine, "c");
+        assert_eq!(state["count"], 250, "{component}: {state}");
+        // The synthetic feed numbers its prints from 1: every id arrived, once, in order.
+        assert_eq!(state["id_sum"], 250 * 251 / 2, "{component}: {state}");
+        assert_eq!(state["out_of_order"], 0, "{component}: {state}");
+    }
+    let config = format!("{}\n[[strategy]]\nname = \"c\"\ncomponent = \"old\"\nparams = {{ venue = \"paper\", symbol = \"BTCUSDT\" }}\n", synthetic_venue(10));
+    let mut engine = e2e::engine(&config, &plugin, &[("old", &guest("contract-0-1-2"))]);
     engine.run();
-    let state = e2e::counter_state(&mut engine, "c");
-    assert_eq!(state["count"], 250);
-    // The synthetic feed numbers its prints from 1: every id arrived, once, in order.
-    assert_eq!(state["id_sum"], 250 * 251 / 2);
-    assert_eq!(state["out_of_order"], 0);
+    assert_eq!(e2e::counter_state(&mut engine, "c")["packed"], 10, "a 0.1.2 component takes its trades through tape.on-trades");
 }
 
 #[test]
@@ -52,7 +60,7 @@ fn a_wrong_contract_version_is_refused_by_name() {
         other => panic!("expected a version error, got {other:?}"),
     }
     let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.2"), "{message}");
+    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.3"), "{message}");
 }
 
 /// The right version with an export of another signature: the strategy is refused with
@@ -63,7 +71,7 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
     let plugin = plugin_host();
     let engine = e2e::engine(&config, &plugin, &[("mismatched", &guest("wrong-signature"))]);
     let status = format!("{:?}", engine.slots()[0].status);
-    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.2's"), "{status}");
+    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.3's"), "{status}");
     assert!(!status.contains("trapped"), "{status}");
 }
 
@@ -76,7 +84,7 @@ fn a_tape_export_of_another_signature_is_named_as_a_mismatch() {
     assert!(plugin.load(&guest("wrong-tape")).is_ok_and(|loaded| loaded.takes_packed_trades()));
     let engine = e2e::engine(&config, &plugin, &[("wrongtape", &guest("wrong-tape"))]);
     let status = format!("{:?}", engine.slots()[0].status);
-    assert!(status.contains("does not match the contract: its trading:strategy/tape export is not trading:strategy@0.1.2's"), "{status}");
+    assert!(status.contains("does not match the contract: its trading:strategy/tape export is not trading:strategy@0.1.3's"), "{status}");
 }
 
 #[test]

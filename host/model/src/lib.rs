@@ -17,6 +17,9 @@ use std::fmt;
 pub use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub mod packed;
+pub mod tape;
+
 /// A venue's index in the configured venue list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct VenueId(pub u32);
@@ -351,8 +354,6 @@ pub fn validate_client_order_id(id: &str) -> Result<(), String> {
 /// quote units, a trillion base units, a notional of a quadrillion) and far below what a
 /// 96-bit decimal holds, so arithmetic on accepted values (a notional, a fee, a sum over
 /// a run) never overflows and never panics.
-pub mod tape;
-
 pub mod bounds {
     use super::Decimal;
 

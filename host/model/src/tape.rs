@@ -88,7 +88,7 @@ pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, wrap: impl Fn(PublicTrad
     let start = out.len();
     out.reserve(bytes.len() / TRADE_RECORD_BYTES);
     for (index, record) in bytes.chunks_exact(TRADE_RECORD_BYTES).enumerate() {
-        match unpack_one(record) {
+        match unpack_trade_record(record) {
             Ok(trade) => out.push(wrap(trade)),
             Err(what) => {
                 out.truncate(start);
@@ -99,7 +99,12 @@ pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, wrap: impl Fn(PublicTrad
     Ok(())
 }
 
-fn unpack_one(r: &[u8]) -> Result<PublicTrade, &'static str> {
+/// One record of exactly [`TRADE_RECORD_BYTES`] bytes (also a trade's body in a packed
+/// batch, see [`crate::packed`]).
+pub(crate) fn unpack_trade_record(r: &[u8]) -> Result<PublicTrade, &'static str> {
+    if r.len() != TRADE_RECORD_BYTES {
+        return Err("a trade record is not 48 bytes");
+    }
     let flags = r[46];
     if flags & !(PRICE_NEGATIVE | QTY_NEGATIVE) != 0 {
         return Err("unknown flag bits");

@@ -40,7 +40,7 @@ mod bindings {
 
 /// The package and version of the WIT contract in `wit/`.
 pub const CONTRACT_PACKAGE: &str = "trading:strategy";
-pub const CONTRACT_VERSION: &str = "0.1.2";
+pub const CONTRACT_VERSION: &str = "0.1.3";
 
 /// The largest snapshot a strategy may hand over: it is written at every checkpoint and
 /// given to the next version on a hot swap.
@@ -195,12 +195,19 @@ pub struct LoadedComponent {
     standing: Option<(ComponentExportIndex, ComponentExportIndex)>,
     /// `tape.on-trades`, when the component exports it.
     tape: Option<ComponentExportIndex>,
+    /// `packed.on-packed`, when the component exports it.
+    packed: Option<ComponentExportIndex>,
 }
 
 impl LoadedComponent {
     /// Whether it exports `tape` (contract 0.1.2), so batches of trades reach it packed.
     pub fn takes_packed_trades(&self) -> bool {
         self.tape.is_some()
+    }
+
+    /// Whether it exports `packed` (contract 0.1.3), so every batch reaches it packed.
+    pub fn takes_packed_batches(&self) -> bool {
+        self.packed.is_some()
     }
 }
 
@@ -271,8 +278,9 @@ impl PluginHost {
             Some((component.get_export_index(Some(&interface), "halted")?, component.get_export_index(Some(&interface), "resumed")?))
         });
         let tape = component.get_export_index(None, format!("{CONTRACT_PACKAGE}/tape@{CONTRACT_VERSION}")).and_then(|interface| component.get_export_index(Some(&interface), "on-trades"));
+        let packed = component.get_export_index(None, format!("{CONTRACT_PACKAGE}/packed@{CONTRACT_VERSION}")).and_then(|interface| component.get_export_index(Some(&interface), "on-packed"));
         let hash = hex::encode(&Sha256::digest(bytes)[..6]);
-        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre, standing, tape })
+        Ok(LoadedComponent { path: path.to_path_buf(), hash, compile_time: started.elapsed(), pre, standing, tape, packed })
     }
 
     /// Every import must be ours and every version one we speak, so a component built
@@ -349,7 +357,11 @@ impl PluginHost {
             Some(on_trades) => Some(*instance.get_typed_func::<(&[u8],), WitActions>(&mut store, on_trades).map_err(|e| mismatch("tape", e))?.func()),
             None => None,
         };
-        Ok(StrategyInstance { store, plugin, standing, tape, limits: self.limits, id: ctx.id, batch: Vec::new(), packed: Vec::new() })
+        let on_packed = match &loaded.packed {
+            Some(on_packed) => Some(*instance.get_typed_func::<(&[u8],), WitActions>(&mut store, on_packed).map_err(|e| mismatch("packed", e))?.func()),
+            None => None,
+        };
+        Ok(StrategyInstance { store, plugin, standing, tape, on_packed, limits: self.limits, id: ctx.id, batch: Vec::new(), packed: Vec::new() })
     }
 }
 
@@ -471,11 +483,13 @@ pub struct StrategyInstance {
     standing: Option<Standing>,
     /// `tape.on-trades` (contract 0.1.2), its signature checked at instantiation.
     tape: Option<Func>,
+    /// `packed.on-packed` (contract 0.1.3), likewise; preferred to both others.
+    on_packed: Option<Func>,
     limits: SandboxLimits,
     id: StrategyId,
     /// The events of a call in the contract's types, reused from call to call.
     batch: Vec<bindings::trading::strategy::types::Event>,
-    /// The trades of a `tape.on-trades` call, packed; reused likewise.
+    /// The bytes of a `tape.on-trades` or `packed.on-packed` call; reused likewise.
     packed: Vec<u8>,
 }
 
@@ -519,6 +533,10 @@ impl StrategyInstance {
     /// export is not told (its cancels and refusals say it).
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
         let mut actions = Vec::new();
+        if let Some(on_packed) = self.on_packed {
+            self.deliver_all_packed(on_packed, events, &mut actions)?;
+            return Ok(actions);
+        }
         if let Some(on_trades) = self.tape {
             if !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(_))) {
                 self.deliver_packed(on_trades, events, &mut actions)?;
@@ -552,6 +570,49 @@ impl StrategyInstance {
     fn call_standing<P: ComponentNamedList + Lower + Send + Sync>(&mut self, func: TypedFunc<P, WitActions>, args: P, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
         self.arm();
         let result = func.call(&mut self.store, args);
+        let (returned,) = self.settle(result, self.limits)?;
+        actions.extend(returned.into_iter().map(convert::action_from_wit));
+        Ok(())
+    }
+
+    /// `packed.on-packed` calls for a batch, the halts and resumes in it going to
+    /// `standing` between the events before and after them, as [`Self::on_events`] says.
+    fn deliver_all_packed(&mut self, on_packed: Func, events: &[Event], actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        self.packed.clear();
+        for event in events {
+            let receiver = self.id;
+            if crate::model::packed::pack_event(event, |owner| *owner == Some(receiver), &mut self.packed) {
+                continue;
+            }
+            self.call_packed(on_packed, actions)?;
+            match event {
+                Event::Halted(halt) => {
+                    if let Some(func) = self.standing.as_ref().map(|s| s.halted) {
+                        self.call_standing(func, (halt.reason.clone(), halt.reducing_allowed), actions)?;
+                    }
+                }
+                _ => {
+                    if let Some(func) = self.standing.as_ref().map(|s| s.resumed) {
+                        self.call_standing(func, (), actions)?;
+                    }
+                }
+            }
+        }
+        self.call_packed(on_packed, actions)
+    }
+
+    /// One `packed.on-packed` call with the events packed so far, if any.
+    fn call_packed(&mut self, on_packed: Func, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        if self.packed.is_empty() {
+            return Ok(());
+        }
+        self.arm();
+        // SAFETY: `on_packed` was type-checked as exactly this signature by
+        // `get_typed_func` when the instance started (see `PluginHost::instantiate`); only
+        // the slice's lifetime is chosen here, as wasmtime's generated bindings do.
+        let typed = unsafe { TypedFunc::<(&[u8],), WitActions>::new_unchecked(on_packed) };
+        let result = typed.call(&mut self.store, (&self.packed,));
+        self.packed.clear();
         let (returned,) = self.settle(result, self.limits)?;
         actions.extend(returned.into_iter().map(convert::action_from_wit));
         Ok(())
@@ -651,7 +712,7 @@ mod tests {
 
     /// A component that exports a (hollow) strategy interface and imports `import`.
     fn importing(import: &str) -> Vec<u8> {
-        let text = format!(r#"(component (import "{import}" (instance)) (instance $s) (export "trading:strategy/strategy@0.1.2" (instance $s)))"#);
+        let text = format!(r#"(component (import "{import}" (instance)) (instance $s) (export "trading:strategy/strategy@0.1.3" (instance $s)))"#);
         wat::parse_str(text).unwrap_or_else(|e| panic!("{e}"))
     }
 

@@ -108,7 +108,8 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
 }
 
 thread_local! {
-    /// The events of the last packed batch, kept so that a call allocates nothing for them.
+    /// The events of the last packed batch (`on-trades` or `on-packed`), kept so that a
+    /// call allocates no list for them.
     static TRADES: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -127,6 +128,27 @@ pub fn on_trades<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<w
             // The host packs what it checked; a foreign host that does not is told, and
             // its batch is not acted on.
             log::write(log::Level::Error, &format!("on-trades: {error}; the batch is ignored"));
+            return Vec::new();
+        }
+        strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
+    })
+}
+
+/// Any batch, packed (`packed.on-packed`, since 0.1.3): the strategy sees the same events
+/// `on-events` would have given it.
+pub fn on_packed<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
+    let mut slot = cell.borrow_mut();
+    let Some(strategy) = slot.as_mut() else {
+        log::write(log::Level::Error, "on-packed called before init");
+        return Vec::new();
+    };
+    TRADES.with(|events| {
+        let mut events = events.borrow_mut();
+        events.clear();
+        if let Err(error) = trading_model::packed::unpack_events(packed, &mut events) {
+            // The host packs what it checked; a foreign host that does not is told, and
+            // its batch is not acted on.
+            log::write(log::Level::Error, &format!("on-packed: {error}; the batch is ignored"));
             return Vec::new();
         }
         strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()

@@ -31,7 +31,7 @@ pub use types::*;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "plugin-with-tape",
+        world: "plugin-with-packed",
         pub_export_macro: true,
         export_macro_name: "export_bindings",
         default_bindings_module: "strategy_sdk::bindings",
@@ -39,7 +39,7 @@ pub mod bindings {
 }
 
 /// The version of the WIT contract this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.2";
+pub const CONTRACT_VERSION: &str = "0.1.3";
 
 /// A trading strategy. One value of the implementing type is one running instance.
 pub trait Strategy: Sized + 'static {
@@ -117,6 +117,12 @@ macro_rules! export_strategy {
         impl $crate::bindings::exports::trading::strategy::tape::Guest for __StrategyExport {
             fn on_trades(trades: ::std::vec::Vec<u8>) -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
                 __STRATEGY_INSTANCE.with(|cell| $crate::glue::on_trades::<$ty>(cell, &trades))
+            }
+        }
+
+        impl $crate::bindings::exports::trading::strategy::packed::Guest for __StrategyExport {
+            fn on_packed(events: ::std::vec::Vec<u8>) -> ::std::vec::Vec<$crate::bindings::trading::strategy::types::Action> {
+                __STRATEGY_INSTANCE.with(|cell| $crate::glue::on_packed::<$ty>(cell, &events))
             }
         }
 
