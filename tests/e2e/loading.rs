@@ -25,10 +25,10 @@ fn a_core_module_with_embedded_wit_is_componentized_and_runs() {
     assert_eq!(e2e::counter_state(&mut engine, "c")["count"], 100);
 }
 
-/// Contract 0.1.3's optional `packed`: a component built with the SDK exports it and takes
-/// every batch packed (and counts every trade, the same as through `on-events`); one built
-/// against 0.1.2 exports only `tape` and still takes its trades packed through it; one
-/// built against 0.1.0 exports neither and gets them through `on-events` as before.
+/// Contract 0.1.3's optional `packed`: a component built with the SDK exports it beside
+/// `tape` (and counts every trade, the same as through `on-events`); one built against
+/// 0.1.2 exports only `tape` and still takes its trades packed through it; one built
+/// against 0.1.0 exports neither and gets them through `on-events` as before.
 #[test]
 fn sdk_components_take_batches_packed_and_older_ones_as_they_were_built() {
     let plugin = plugin_host();

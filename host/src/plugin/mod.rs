@@ -483,7 +483,8 @@ pub struct StrategyInstance {
     standing: Option<Standing>,
     /// `tape.on-trades` (contract 0.1.2), its signature checked at instantiation.
     tape: Option<Func>,
-    /// `packed.on-packed` (contract 0.1.3), likewise; preferred to both others.
+    /// `packed.on-packed` (contract 0.1.3), likewise; every batch but one of trades alone
+    /// goes to it when it is there.
     on_packed: Option<Func>,
     limits: SandboxLimits,
     id: StrategyId,
@@ -533,15 +534,18 @@ impl StrategyInstance {
     /// export is not told (its cancels and refusals say it).
     pub fn on_events(&mut self, events: &[Event]) -> Result<Vec<Result<Action, UnusableAction>>, GuestTrap> {
         let mut actions = Vec::new();
-        if let Some(on_packed) = self.on_packed {
-            self.deliver_all_packed(on_packed, events, &mut actions)?;
-            return Ok(actions);
-        }
+        // Trades alone go by the tape when there is one: fixed-size records read in one
+        // pass, which measured faster than the same trades as packed events (the grid at
+        // batch 1,000: 98 against 108 ns an event, `guest_vs_native`).
         if let Some(on_trades) = self.tape {
             if !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(_))) {
                 self.deliver_packed(on_trades, events, &mut actions)?;
                 return Ok(actions);
             }
+        }
+        if let Some(on_packed) = self.on_packed {
+            self.deliver_all_packed(on_packed, events, &mut actions)?;
+            return Ok(actions);
         }
         let mut batch = std::mem::take(&mut self.batch);
         batch.clear();
