@@ -9,7 +9,7 @@
 //! the process, from the fill's frame read off the socket to the hedge's signed request
 //! handed to the HTTP client (`venue::live::latency`), and this prints the quantiles.
 //!
-//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND] [--maker-strategy] [--busy-poll]]`
+//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND] [--maker-strategy] [--busy-poll] [--store]]`
 //! (default 100,000 fills at 2,000 a second; `--busy-poll` sets `[live] busy_poll`). Both venues run with raised rate limits,
 //! the runtime told of them through `connection.rate_limits`: at the documented 300
 //! orders per 10 s a hedge a fill would queue behind the limit, which measures the limit.
@@ -34,6 +34,9 @@ fn main() {
     // first measurements).
     let maker_strategy = std::env::args().any(|a| a == "--maker-strategy");
     let busy_poll = std::env::args().any(|a| a == "--busy-poll");
+    // With `--store`, checkpoints go to an embedded store, as the binary's default config
+    // has them: each batch that sent an order is checkpointed once its orders are out.
+    let with_store = std::env::args().any(|a| a == "--store");
 
     let mut setup = local_exchange::Setup::demo(KEY, SECRET, PASSPHRASE);
     let raised = local_exchange::Limits { weight_per_minute: 50_000_000, orders_per_10s: 10_000_000, ban_after: 5 };
@@ -74,6 +77,11 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     );
     let plugin = plugin_host();
     let mut engine = e2e::engine_unlogged(&config, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    let store_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    if with_store {
+        let store = runtime::store::open(&runtime::store::Backend::Embedded { path: store_dir.path().join("runtime.redb") }).unwrap_or_else(|e| panic!("{e}"));
+        engine.attach_store(store, runtime::config::StoreConfig::default().checkpoint_every).unwrap_or_else(|e| panic!("{e}"));
+    }
 
     // The scripted maker bids on the first trade it sees; the public stream may still be
     // connecting, so the market trades until the bid rests.
@@ -153,7 +161,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
     println!("tick-to-trade, fill frame read -> hedge request handed to the HTTP client, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
     println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
-    println!("  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}");
+    println!("  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}; store = {}", if with_store { "embedded" } else { "none" });
     for slot in engine.slots() {
         println!("  calls of {}: {} mean {:.1} us", slot.name, slot.call_latency.count(), slot.call_latency.sum() / slot.call_latency.count().max(1) as f64 * 1e6);
     }
