@@ -441,20 +441,22 @@ impl Engine {
         self.market.lock().trigger = None;
         // A batch that sent orders to a live venue is checkpointed at once: a restart then
         // resumes strategies that know what they sent, and the journal covers only the
-        // moment between the send and this checkpoint. It is taken now, as the batch left
-        // everything, and written once the batch's orders are out: a store commit (or the
-        // bus's round trip) must not delay a hedge. Taken first, because a report the
-        // venues' tasks take in meanwhile must not be in it as delivered before the
-        // strategies have it (`a_killed_runtime_restarts_without_losing_or_repeating_a_hedge`
-        // catches that).
-        let taken = if self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every)) { self.take_checkpoint() } else { None };
-        if taken.is_some() || self.bus.is_some() {
+        // moment between the send and this checkpoint. The live venues' part of it is
+        // taken now, as the batch left them, because a report the venues' tasks take in
+        // meanwhile must not be in it as delivered before the strategies have it
+        // (`a_killed_runtime_restarts_without_losing_or_repeating_a_hedge` catches that).
+        // The rest (strategies' snapshots, router, serialization: O(state), 0.4 ms with
+        // 2,000 orders behind) is taken and written once the batch's orders are out, since
+        // only this thread changes it: a checkpoint must not delay a hedge.
+        let due = self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every));
+        let live = due.then(|| self.live_states());
+        if live.is_some() || self.bus.is_some() {
             self.inbox.run_ready();
         }
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
-        if let Some(taken) = taken {
+        if let Some(taken) = live.and_then(|live| self.take_checkpoint(live)) {
             self.write_checkpoint(taken);
         }
         true

@@ -172,15 +172,27 @@ impl Engine {
     /// Events still waiting for a strategy (one that keeps itself busy past
     /// [`MAX_ROUNDS`]) are saved with it, so no strategy can hold checkpoints back.
     pub(super) fn checkpoint(&mut self) {
-        if let Some(taken) = self.take_checkpoint() {
+        let live = self.live_states();
+        if let Some(taken) = self.take_checkpoint(live) {
             self.write_checkpoint(taken);
         }
     }
 
-    /// What a checkpoint holds now, serialized; written by [`Engine::write_checkpoint`],
-    /// which may come after the venues' tasks have run: what they took in meanwhile is
-    /// not in it, and is found again after a restart.
-    pub(super) fn take_checkpoint(&mut self) -> Option<TakenCheckpoint> {
+    /// The live venues' states, the part of a checkpoint that the venues' tasks change:
+    /// taken at the end of a batch, before they run, so that a report they take in
+    /// afterwards is not in it as delivered before the strategies have it.
+    pub(super) fn live_states(&self) -> Vec<(u32, LiveState)> {
+        let market = self.market.lock();
+        market.venues.iter().filter_map(|v| v.live_state().map(|s| (v.id().0, s))).collect()
+    }
+
+    /// What a checkpoint holds now, with the live venues' states taken by
+    /// [`Engine::live_states`] at the end of the batch, serialized; written by
+    /// [`Engine::write_checkpoint`]. Everything else in it changes only on the engine's
+    /// thread, between batches, so it may be taken after the venues' tasks have run (and
+    /// sent the batch's orders): what they took in meanwhile is not in it, and is found
+    /// again after a restart.
+    pub(super) fn take_checkpoint(&mut self, live: Vec<(u32, LiveState)>) -> Option<TakenCheckpoint> {
         let started = std::time::Instant::now();
         self.store.as_ref()?;
         let mut slots = Vec::new();
@@ -208,12 +220,7 @@ impl Engine {
                 halted: self.router.risk().halted(slot.id).map(str::to_string),
             });
         }
-        let (venues, live) = {
-            let market = self.market.lock();
-            let paper = market.venues.iter().filter_map(|v| v.as_paper().map(|p| p.save_state())).collect();
-            let live = market.venues.iter().filter_map(|v| v.live_state().map(|s| (v.id().0, s))).collect();
-            (paper, live)
-        };
+        let venues = self.market.lock().venues.iter().filter_map(|v| v.as_paper().map(|p| p.save_state())).collect();
         let cp = Checkpoint {
             format: checkpoint::FORMAT,
             seq: self.checkpoints + 1,
