@@ -110,45 +110,35 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
 thread_local! {
     /// The events of the last packed batch (`on-trades` or `on-packed`), kept so that a
     /// call allocates no list for them.
-    static TRADES: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+    static UNPACKED: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A batch of trades alone, packed (`tape.on-trades`): the strategy sees the same
 /// `Event::Trade`s `on-events` would have given it.
 pub fn on_trades<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
-    let mut slot = cell.borrow_mut();
-    let Some(strategy) = slot.as_mut() else {
-        log::write(log::Level::Error, "on-trades called before init");
-        return Vec::new();
-    };
-    TRADES.with(|events| {
-        let mut events = events.borrow_mut();
-        events.clear();
-        if let Err(error) = trading_model::tape::unpack_trades(packed, &mut *events, Event::Trade) {
-            // The host packs what it checked; a foreign host that does not is told, and
-            // its batch is not acted on.
-            log::write(log::Level::Error, &format!("on-trades: {error}; the batch is ignored"));
-            return Vec::new();
-        }
-        strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
-    })
+    on_unpacked(cell, "on-trades", |events| trading_model::tape::unpack_trades(packed, events, Event::Trade).map_err(|e| e.to_string()))
 }
 
 /// Any batch, packed (`packed.on-packed`, since 0.1.3): the strategy sees the same events
 /// `on-events` would have given it.
 pub fn on_packed<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
+    on_unpacked(cell, "on-packed", |events| trading_model::packed::unpack_events(packed, events).map_err(|e| e.to_string()))
+}
+
+/// The events `unpack` reads, handed to the strategy as one batch.
+fn on_unpacked<S: Strategy>(cell: &RefCell<Option<S>>, export: &str, unpack: impl FnOnce(&mut Vec<Event>) -> Result<(), String>) -> Vec<wit::Action> {
     let mut slot = cell.borrow_mut();
     let Some(strategy) = slot.as_mut() else {
-        log::write(log::Level::Error, "on-packed called before init");
+        log::write(log::Level::Error, &format!("{export} called before init"));
         return Vec::new();
     };
-    TRADES.with(|events| {
+    UNPACKED.with(|events| {
         let mut events = events.borrow_mut();
         events.clear();
-        if let Err(error) = trading_model::packed::unpack_events(packed, &mut events) {
+        if let Err(error) = unpack(&mut events) {
             // The host packs what it checked; a foreign host that does not is told, and
             // its batch is not acted on.
-            log::write(log::Level::Error, &format!("on-packed: {error}; the batch is ignored"));
+            log::write(log::Level::Error, &format!("{export}: {error}; the batch is ignored"));
             return Vec::new();
         }
         strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
