@@ -17,7 +17,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 strategies=(hedger grid cross-asset self-trade hello)
-guests=(counter-v1 counter-v2 counter-bad misbehave wrong-version wrong-signature wrong-tape scripted hostile contract-0-1-0 contract-0-1-2)
+guests=(counter-v1 counter-v2 counter-bad misbehave wrong-version wrong-signature wrong-tape wrong-packed scripted hostile contract-0-1-0 contract-0-1-2)
 target=wasm32-unknown-unknown
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 

@@ -393,9 +393,21 @@ fn a_ban_stops_all_sending_to_that_venue() {
     ex.faults("binance-usdm", json!({"ban_secs": 10}));
     maker_burst(&ex, &mut engine, || {});
     let rejected = |e: &Engine| e.slots().iter().find(|s| s.name == "hedger").map_or(0, |s| s.stats.rejected);
-    run_until(&mut engine, "the hedge to be rejected", |e| rejected(e) > 0);
+    let placements = |ex: &Exchange| {
+        let hedge = ex.account("binance-usdm");
+        calls(&hedge, "POST /fapi/v1/order") + calls(&hedge, "POST /fapi/v1/batchOrders")
+    };
+    // The hedges already on their way when the first 418 came back reach the venue (one
+    // per batch of maker fills, so at most one per fill: how the burst's frames fall into
+    // reads decides how many), each answered 418 and rejected. Once every one of them is
+    // back, nothing more may reach the venue until the ban ends: not the hedger's retries
+    // (its retry delay is 1.7 s), which the limiter refuses without sending.
+    run_until(&mut engine, "every hedge sent before the ban was known to be rejected", |e| rejected(e) > 0 && rejected(e) >= placements(&ex));
+    let on_their_way = placements(&ex);
+    assert!(on_their_way <= 5, "at most one hedge per maker fill before the 418 came back: {}", ex.account("binance-usdm"));
+    run_for(&mut engine, Duration::from_secs(3), |_| false);
     let hedge = ex.account("binance-usdm");
-    assert!(calls(&hedge, "POST /fapi/v1/order") + calls(&hedge, "POST /fapi/v1/batchOrders") <= 1, "after the 418, nothing reached the venue: {hedge}");
+    assert_eq!(placements(&ex), on_their_way, "after the 418, nothing reached the venue: {hedge}");
     assert_eq!(net(&hedge, "BTCUSDT"), Decimal::ZERO);
     assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
     // At most one hedge per maker fill can have been on its way before the hedger heard

@@ -2,7 +2,7 @@
 //! everything that must be refused with a clear reason.
 
 use e2e::{guest, guest_core, plugin_host, synthetic_venue};
-use runtime::plugin::LoadError;
+use runtime::plugin::{LoadError, PluginHost};
 
 #[test]
 fn a_component_loads_and_reports_its_version_hash() {
@@ -79,12 +79,25 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
 /// something other than bytes is refused by name when the strategy starts.
 #[test]
 fn a_tape_export_of_another_signature_is_named_as_a_mismatch() {
-    let config = format!("{}\n[[strategy]]\nname = \"t\"\ncomponent = \"wrongtape\"\nparams = {{}}\n", synthetic_venue(10));
     let plugin = plugin_host();
     assert!(plugin.load(&guest("wrong-tape")).is_ok_and(|loaded| loaded.takes_packed_trades()));
-    let engine = e2e::engine(&config, &plugin, &[("wrongtape", &guest("wrong-tape"))]);
+    assert_mismatch_named(&plugin, "wrong-tape", "trading:strategy/tape export is not trading:strategy@0.1.3's");
+}
+
+/// The same for the optional `packed` export (contract 0.1.3).
+#[test]
+fn a_packed_export_of_another_signature_is_named_as_a_mismatch() {
+    let plugin = plugin_host();
+    assert!(plugin.load(&guest("wrong-packed")).is_ok_and(|loaded| loaded.takes_packed_batches()));
+    assert_mismatch_named(&plugin, "wrong-packed", "trading:strategy/packed export is not trading:strategy@0.1.3's");
+}
+
+/// The test guest `name` is refused when its strategy starts, its status naming `what`.
+fn assert_mismatch_named(plugin: &PluginHost, name: &str, what: &str) {
+    let config = format!("{}\n[[strategy]]\nname = \"w\"\ncomponent = \"wrong\"\nparams = {{}}\n", synthetic_venue(10));
+    let engine = e2e::engine(&config, plugin, &[("wrong", &guest(name))]);
     let status = format!("{:?}", engine.slots()[0].status);
-    assert!(status.contains("does not match the contract: its trading:strategy/tape export is not trading:strategy@0.1.3's"), "{status}");
+    assert!(status.contains(&format!("does not match the contract: its {what}")), "{status}");
 }
 
 #[test]

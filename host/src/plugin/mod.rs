@@ -595,11 +595,13 @@ impl StrategyInstance {
                         self.call_standing(func, (halt.reason.clone(), halt.reducing_allowed), actions)?;
                     }
                 }
-                _ => {
+                Event::Resumed => {
                     if let Some(func) = self.standing.as_ref().map(|s| s.resumed) {
                         self.call_standing(func, (), actions)?;
                     }
                 }
+                // `pack_event` packs every other kind.
+                _ => {}
             }
         }
         self.call_packed(on_packed, actions)

@@ -1,15 +1,24 @@
-//! Test guest built against `trading:strategy@0.1.2` with a right `strategy` export and an
-//! optional `tape` export whose `on-trades` takes a `list<u32>`: the host must refuse it
-//! by name when the strategy starts, not call it with bytes it would misread.
+//! Test guests with a right `strategy` export and an optional export of the right version
+//! and the wrong signature, which the host must refuse by name when the strategy starts,
+//! not call with bytes it would misread:
+//! - `wrong-tape`, built against `trading:strategy@0.1.2`: `tape.on-trades` takes a
+//!   `list<u32>`;
+//! - `wrong-packed` (this source with its `packed` feature), built against 0.1.3:
+//!   `tape` is right and `packed.on-packed` takes a `list<u32>`.
+//!
+//! Each crate has its own copy of the contract in `wit/`, changed where it says.
 
+#[cfg(not(feature = "packed"))]
 wit_bindgen::generate!({ path: "wit", world: "plugin-with-tape" });
+#[cfg(feature = "packed")]
+wit_bindgen::generate!({ path: "wit", world: "plugin-with-packed" });
 
 use exports::trading::strategy::{standing, strategy, tape};
 use trading::strategy::types::{Action, Event, Subscriptions};
 
-struct WrongTape;
+struct Wrong;
 
-impl strategy::Guest for WrongTape {
+impl strategy::Guest for Wrong {
     fn init(_params: String) -> Result<Subscriptions, String> {
         Ok(Subscriptions { trades: Vec::new(), books: Vec::new(), account_fills: Vec::new(), timer_interval_ms: None, orders_on: Vec::new(), self_trading: false })
     }
@@ -24,7 +33,7 @@ impl strategy::Guest for WrongTape {
     }
 }
 
-impl standing::Guest for WrongTape {
+impl standing::Guest for Wrong {
     fn halted(_reason: String, _reducing_allowed: bool) -> Vec<Action> {
         Vec::new()
     }
@@ -33,11 +42,26 @@ impl standing::Guest for WrongTape {
     }
 }
 
-impl tape::Guest for WrongTape {
+#[cfg(not(feature = "packed"))]
+impl tape::Guest for Wrong {
     fn on_trades(_trades: Vec<u32>) -> Vec<Action> {
         Vec::new()
     }
 }
 
+#[cfg(feature = "packed")]
+impl tape::Guest for Wrong {
+    fn on_trades(_trades: Vec<u8>) -> Vec<Action> {
+        Vec::new()
+    }
+}
+
+#[cfg(feature = "packed")]
+impl exports::trading::strategy::packed::Guest for Wrong {
+    fn on_packed(_events: Vec<u32>) -> Vec<Action> {
+        Vec::new()
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
-export!(WrongTape);
+export!(Wrong);
