@@ -22,7 +22,7 @@
 //! 28), negative u8 (0 or 1), two zero bytes; the value is ±mantissa / 10^scale. A string is
 //! its length in bytes (u32) and its UTF-8 bytes. Sides are 0 buy, 1 sell.
 
-use crate::tape::{pack_trade, unpack_trade_record, TRADE_RECORD_BYTES};
+use crate::tape::{decimal, mantissa_parts, pack_trade, unpack_trade_record, TRADE_RECORD_BYTES};
 use crate::{BookLevel, BookSnapshot, Decimal, Event, Fill, InstrumentId, Liquidity, OrderStatus, OrderUpdate, Side, Whose};
 
 const TRADE: u8 = 0;
@@ -155,10 +155,9 @@ fn side_byte(side: Side) -> u8 {
 }
 
 fn pack_decimal(d: Decimal, out: &mut Vec<u8>) {
-    let mantissa = d.mantissa().unsigned_abs();
-    out.extend_from_slice(&(mantissa as u64).to_le_bytes());
-    // A Decimal's mantissa has 96 bits: the high part fits a u32.
-    out.extend_from_slice(&((mantissa >> 64) as u32).to_le_bytes());
+    let (lo, hi) = mantissa_parts(d);
+    out.extend_from_slice(&lo.to_le_bytes());
+    out.extend_from_slice(&hi.to_le_bytes());
     // A Decimal's scale is at most 28, so it fits a byte.
     out.extend_from_slice(&[d.scale() as u8, u8::from(d.is_sign_negative()), 0, 0]);
 }
@@ -224,14 +223,11 @@ impl<'a> Reader<'a> {
         let lo = self.u64()?;
         let hi = self.u32()?;
         let tail = self.take(4)?;
-        let (scale, negative) = (u32::from(tail[0]), tail[1]);
-        if scale > Decimal::MAX_SCALE {
-            return Err("a decimal's scale is above 28");
-        }
-        if negative > 1 || tail[2] != 0 || tail[3] != 0 {
+        let read = decimal(lo, hi, tail[1] == 1, tail[0]).ok_or("a decimal's scale is above 28")?;
+        if tail[1] > 1 || tail[2] != 0 || tail[3] != 0 {
             return Err("a decimal's sign or padding bytes are not 0 or 1, 0, 0");
         }
-        Ok(Decimal::from_parts(lo as u32, (lo >> 32) as u32, hi, negative == 1, scale))
+        Ok(read)
     }
 
     fn string(&mut self) -> Result<String, &'static str> {

@@ -119,13 +119,13 @@ pub(crate) fn unpack_trade_record(r: &[u8]) -> Result<PublicTrade, &'static str>
     Ok(PublicTrade { instrument: InstrumentId(u32_at(r, 0)), trade_id: u64_at(r, 8), price, qty, aggressor, ts_ms: u64_at(r, 16) as i64 })
 }
 
-fn mantissa_parts(d: Decimal) -> (u64, u32) {
+pub(crate) fn mantissa_parts(d: Decimal) -> (u64, u32) {
     let mantissa = d.mantissa().unsigned_abs();
     // A Decimal's mantissa has 96 bits: the high part fits a u32.
     (mantissa as u64, (mantissa >> 64) as u32)
 }
 
-fn decimal(lo: u64, hi: u32, negative: bool, scale: u8) -> Option<Decimal> {
+pub(crate) fn decimal(lo: u64, hi: u32, negative: bool, scale: u8) -> Option<Decimal> {
     (u32::from(scale) <= Decimal::MAX_SCALE).then(|| Decimal::from_parts(lo as u32, (lo >> 32) as u32, hi, negative, u32::from(scale)))
 }
 

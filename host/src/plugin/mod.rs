@@ -551,17 +551,9 @@ impl StrategyInstance {
         batch.clear();
         for event in events {
             match event {
-                Event::Halted(halt) => {
+                Event::Halted(_) | Event::Resumed => {
                     self.deliver_batch(&mut batch, &mut actions)?;
-                    if let Some(func) = self.standing.as_ref().map(|s| s.halted) {
-                        self.call_standing(func, (halt.reason.clone(), halt.reducing_allowed), &mut actions)?;
-                    }
-                }
-                Event::Resumed => {
-                    self.deliver_batch(&mut batch, &mut actions)?;
-                    if let Some(func) = self.standing.as_ref().map(|s| s.resumed) {
-                        self.call_standing(func, (), &mut actions)?;
-                    }
+                    self.tell_standing(event, &mut actions)?;
                 }
                 other => batch.extend(convert::event_to_wit(other, self.id)),
             }
@@ -583,40 +575,45 @@ impl StrategyInstance {
     /// `standing` between the events before and after them, as [`Self::on_events`] says.
     fn deliver_all_packed(&mut self, on_packed: Func, events: &[Event], actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
         self.packed.clear();
+        let receiver = self.id;
         for event in events {
-            let receiver = self.id;
-            if crate::model::packed::pack_event(event, |owner| *owner == Some(receiver), &mut self.packed) {
-                continue;
-            }
-            self.call_packed(on_packed, actions)?;
-            match event {
-                Event::Halted(halt) => {
-                    if let Some(func) = self.standing.as_ref().map(|s| s.halted) {
-                        self.call_standing(func, (halt.reason.clone(), halt.reducing_allowed), actions)?;
-                    }
-                }
-                Event::Resumed => {
-                    if let Some(func) = self.standing.as_ref().map(|s| s.resumed) {
-                        self.call_standing(func, (), actions)?;
-                    }
-                }
-                // `pack_event` packs every other kind.
-                _ => {}
+            // `pack_event` packs every kind but halts and resumes.
+            if !crate::model::packed::pack_event(event, |owner| *owner == Some(receiver), &mut self.packed) {
+                self.call_packed(on_packed, actions)?;
+                self.tell_standing(event, actions)?;
             }
         }
         self.call_packed(on_packed, actions)
     }
 
-    /// One `packed.on-packed` call with the events packed so far, if any.
-    fn call_packed(&mut self, on_packed: Func, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+    /// A halt or a resume to the `standing` export, if the component has it; any other
+    /// event is not standing's and goes nowhere here.
+    fn tell_standing(&mut self, event: &Event, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
+        let Some(standing) = self.standing.as_ref() else { return Ok(()) };
+        match event {
+            Event::Halted(halt) => {
+                let halted = standing.halted;
+                self.call_standing(halted, (halt.reason.clone(), halt.reducing_allowed), actions)
+            }
+            Event::Resumed => {
+                let resumed = standing.resumed;
+                self.call_standing(resumed, (), actions)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One call of `func` (`packed.on-packed` or `tape.on-trades`, both taking bytes) with
+    /// the bytes packed so far, if any.
+    fn call_packed(&mut self, func: Func, actions: &mut Vec<Result<Action, UnusableAction>>) -> Result<(), GuestTrap> {
         if self.packed.is_empty() {
             return Ok(());
         }
         self.arm();
-        // SAFETY: `on_packed` was type-checked as exactly this signature by
+        // SAFETY: both exports were type-checked as exactly this signature by
         // `get_typed_func` when the instance started (see `PluginHost::instantiate`); only
         // the slice's lifetime is chosen here, as wasmtime's generated bindings do.
-        let typed = unsafe { TypedFunc::<(&[u8],), WitActions>::new_unchecked(on_packed) };
+        let typed = unsafe { TypedFunc::<(&[u8],), WitActions>::new_unchecked(func) };
         let result = typed.call(&mut self.store, (&self.packed,));
         self.packed.clear();
         let (returned,) = self.settle(result, self.limits)?;
@@ -633,15 +630,7 @@ impl StrategyInstance {
                 crate::model::tape::pack_trade(trade, &mut self.packed);
             }
         }
-        self.arm();
-        // SAFETY: `on_trades` was type-checked as exactly this signature by
-        // `get_typed_func` when the instance started (see `PluginHost::instantiate`); only
-        // the slice's lifetime is chosen here, as wasmtime's generated bindings do.
-        let typed = unsafe { TypedFunc::<(&[u8],), WitActions>::new_unchecked(on_trades) };
-        let result = typed.call(&mut self.store, (&self.packed,));
-        let (returned,) = self.settle(result, self.limits)?;
-        actions.extend(returned.into_iter().map(convert::action_from_wit));
-        Ok(())
+        self.call_packed(on_trades, actions)
     }
 
     /// One `on-events` call with the events gathered so far, if any.
