@@ -143,22 +143,40 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let printer = printer.unwrap_or_else(|e| panic!("the printer thread: {e}"));
 
     let deadline = Instant::now() + Duration::from_secs(600) + Duration::from_secs(fills / rate * 4);
+    // Every 10 s, the window's figures: whether a long run gets slower as it goes.
+    let hedge_metrics = |engine: &runtime::engine::Engine| {
+        let market = engine.market().lock();
+        market.venues.iter().find(|v| v.name() == "hedge").and_then(|v| v.metrics()).unwrap_or_else(|| panic!("the hedge venue's metrics"))
+    };
+    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
+    let first = hedge_metrics(&engine);
+    let mut window_start = (Instant::now(), first.tick_to_trade, first.decided);
     while hedged(&engine) < expected {
         assert!(Instant::now() < deadline, "timed out: {} of {fills} printed, {} of {expected} BTC hedged", printed.load(Ordering::Relaxed), hedged(&engine));
         engine.step();
+        if window_start.0.elapsed() >= Duration::from_secs(10) {
+            let now = hedge_metrics(&engine);
+            let (w, d) = (now.tick_to_trade.since(&window_start.1), now.decided.since(&window_start.2));
+            println!(
+                "  window to {:>5.1} s: {:>6} hedges  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  (to the venue: p50 {:.1} us)",
+                started.elapsed().as_secs_f64(),
+                w.count(),
+                us(w.quantile(0.5)),
+                us(w.quantile(0.9)),
+                us(w.quantile(0.99)),
+                us(d.quantile(0.5))
+            );
+            window_start = (Instant::now(), now.tick_to_trade, now.decided);
+        }
     }
     let elapsed = started.elapsed();
     printer.join().unwrap_or_else(|_| panic!("the printer thread panicked"));
     assert!(done.load(Ordering::Relaxed));
 
-    let metrics = {
-        let market = engine.market().lock();
-        market.venues.iter().find(|v| v.name() == "hedge").and_then(|v| v.metrics()).unwrap_or_else(|| panic!("the hedge venue's metrics"))
-    };
+    let metrics = hedge_metrics(&engine);
     let t = &metrics.tick_to_trade;
     let hedge_account = ex.account("binance-usdm");
     let hedges_on_exchange = hedge_account["trades"].as_array().map_or(0, |t| t.iter().filter(|t| t["side"] == "SELL").count());
-    let us = |d: Duration| d.as_nanos() as f64 / 1000.0;
     println!("tick-to-trade, fill frame read -> hedge request handed to the HTTP client, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
     println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
     println!("  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}; store = {}", if with_store { "embedded" } else { "none" });

@@ -115,6 +115,18 @@ impl Latencies {
         Duration::from_nanos(self.0.max())
     }
 
+    /// The times recorded since `earlier`, a snapshot of the same recorder: how a long
+    /// run's figures move from one window to the next.
+    pub fn since(&self, earlier: &Latencies) -> Latencies {
+        let mut out = self.0.clone();
+        // A snapshot taken later holds every count of an earlier one; were it otherwise
+        // (another recorder), the whole is returned rather than a wrong difference.
+        if out.subtract(&earlier.0).is_err() {
+            return self.clone();
+        }
+        Latencies(out)
+    }
+
     /// As a fixed-bucket histogram (bounds in seconds), for `/metrics`.
     pub fn buckets(&self, bounds: &'static [f64]) -> crate::stats::Histogram {
         let mut out = crate::stats::Histogram::new(bounds);
@@ -177,6 +189,13 @@ mod tests {
         let b = l.buckets(crate::stats::CALL_BUCKETS);
         assert_eq!(b.count(), 1002);
         assert_eq!(Latencies::default().quantile(0.99), Duration::ZERO);
+        // The window after the snapshot holds only what came after it.
+        for _ in 0..10 {
+            t.observe(start, start + Duration::from_millis(5));
+        }
+        let window = t.snapshot().since(&l);
+        assert_eq!(window.count(), 10);
+        assert!(window.quantile(0.0) >= Duration::from_micros(4990) && window.max() <= Duration::from_micros(5010), "{:?}", window.quantile(0.0));
     }
 }
 
