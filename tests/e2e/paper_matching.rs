@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use runtime::model::{
-    Decimal, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce,
+    BookLevel, Decimal, Fill, InstrumentId, InstrumentInfo, Liquidity, OrderRequest, OrderStatus, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce,
     VenueId,
 };
 use runtime::venue::paper::book::Account;
-use runtime::venue::paper::{MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
+use runtime::venue::paper::{LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
 use runtime::venue::{Venue, VenueEvent};
 
 const INST: InstrumentId = InstrumentId(0);
@@ -25,6 +25,16 @@ fn venue(settlement: Settlement, balances: &[(&str, &str)]) -> PaperVenue {
 }
 
 fn venue_with(settlement: Settlement, balances: &[(&str, &str)], fees_in_received: bool) -> PaperVenue {
+    venue_liquid(settlement, balances, fees_in_received, None)
+}
+
+/// The background liquidity of the tests that have one: three levels a side, 2 apart,
+/// 0.3 each (smaller than most orders, so they walk through it).
+fn ladder() -> LiquidityProfile {
+    LiquidityProfile { levels: 3, step: d("2"), qty: d("0.3") }
+}
+
+fn venue_liquid(settlement: Settlement, balances: &[(&str, &str)], fees_in_received: bool, liquidity: Option<LiquidityProfile>) -> PaperVenue {
     let mut v = PaperVenue::new(PaperVenueConfig {
         id: VenueId(0),
         name: "p".into(),
@@ -49,7 +59,7 @@ fn venue_with(settlement: Settlement, balances: &[(&str, &str)], fees_in_receive
             min_notional: Decimal::ZERO,
             paper: true,
         },
-        None,
+        liquidity,
     );
     v
 }
@@ -114,6 +124,8 @@ struct Model {
     seq: u64,
     last_price: Option<Decimal>,
     seen: Vec<Seen>,
+    /// The venue's background liquidity, quoted again around every print.
+    liquidity: Option<LiquidityProfile>,
 }
 
 impl Model {
@@ -230,8 +242,51 @@ impl Model {
     }
 
     fn print(&mut self, aggressor: Side, price: Decimal, qty: Decimal) {
+        // The background quoted at the last print is withdrawn first.
+        self.orders.retain(|o| o.account == Account::Main);
         self.walk("", Account::Market, aggressor, Some(price), qty, SelfTradePrevention::ExpireTaker);
         self.last_price = Some(price);
+        let Some(ladder) = self.liquidity.clone() else { return };
+        for k in 1..=ladder.levels {
+            let offset = ladder.step * Decimal::from(k);
+            for (side, at) in [(Side::Buy, price - offset), (Side::Sell, price + offset)] {
+                if at <= Decimal::ZERO {
+                    continue;
+                }
+                let (remaining, _) = self.walk("", Account::Market, side, Some(at), ladder.qty, SelfTradePrevention::ExpireTaker);
+                if remaining > Decimal::ZERO {
+                    self.seq += 1;
+                    self.orders.push(RefOrder { id: String::new(), account: Account::Market, side, price: at, remaining, seq: self.seq });
+                }
+            }
+        }
+    }
+
+    /// Every resting order as the book lists them: bids then asks, best price first, then
+    /// by arrival.
+    fn book(&self) -> Vec<(Account, Side, Decimal, Decimal)> {
+        let mut sorted: Vec<&RefOrder> = self.orders.iter().collect();
+        sorted.sort_by(|a, b| {
+            let by_side = (a.side == Side::Sell).cmp(&(b.side == Side::Sell));
+            let by_price = if a.side == Side::Buy { b.price.cmp(&a.price) } else { a.price.cmp(&b.price) };
+            by_side.then(by_price).then(a.seq.cmp(&b.seq))
+        });
+        sorted.into_iter().map(|o| (o.account, o.side, o.price, o.remaining)).collect()
+    }
+
+    /// The book's aggregated levels on `side`, best first.
+    fn depth(&self, side: Side) -> Vec<BookLevel> {
+        let mut out: Vec<BookLevel> = Vec::new();
+        for (_, s, price, remaining) in self.book() {
+            if s != side {
+                continue;
+            }
+            match out.last_mut() {
+                Some(level) if level.price == price => level.qty += remaining,
+                _ => out.push(BookLevel { price, qty: remaining }),
+            }
+        }
+        out
     }
 }
 
@@ -300,6 +355,60 @@ fn check_conservation(v: &PaperVenue, initial: &BTreeMap<String, Decimal>) -> Re
     Ok(())
 }
 
+fn matches_the_model(ops: &[Op], liquidity: Option<LiquidityProfile>) -> Result<(), TestCaseError> {
+    let mut v = venue_liquid(Settlement::Perpetual, &[], false, liquidity.clone());
+    let mut model = Model { liquidity, ..Model::default() };
+    let mut ids = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        let placed = apply(&mut v, op, n, &ids);
+        match op {
+            Op::Submit { side, price, lots, tif, stp, .. } => model.submit(&format!("o{n}"), *side, Decimal::from(*price), qty(*lots), *tif, *stp),
+            Op::Cancel { nth } => {
+                if let Some(id) = ids.get(nth % ids.len().max(1)) {
+                    model.cancel(id);
+                }
+            }
+            Op::Print { aggressor, price, lots } => model.print(*aggressor, Decimal::from(*price), qty(*lots)),
+        }
+        ids.extend(placed);
+        let seen = observe(&mut v);
+        prop_assert_eq!(&seen, &model.seen, "after op {} {:?}", n, op);
+        model.seen.clear();
+        // Post-only never takes; IOC, FOK and market never rest.
+        for s in &seen {
+            if let Seen::Fill { id, liquidity: Liquidity::Taker, .. } = s {
+                let taker = id.trim_start_matches('o').parse::<usize>().ok().and_then(|i| ops.get(i));
+                prop_assert!(!matches!(taker, Some(Op::Submit { tif: Some(TimeInForce::PostOnly), .. })), "post-only order {} took liquidity", id);
+            }
+        }
+        let book = v.order_book(INST).ok_or_else(|| TestCaseError::fail("no book"))?;
+        let mut resting: Vec<(String, Side, Decimal, Decimal)> = book.orders().filter(|o| o.account == Account::Main).map(|o| (o.client_order_id.clone(), o.side, o.price, o.remaining)).collect();
+        let mut expected: Vec<(String, Side, Decimal, Decimal)> = model.orders.iter().filter(|o| o.account == Account::Main).map(|o| (o.id.clone(), o.side, o.price, o.remaining)).collect();
+        resting.sort_by(|a, b| a.0.cmp(&b.0));
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        prop_assert_eq!(&resting, &expected);
+        for (id, ..) in &resting {
+            let i = id.trim_start_matches('o').parse::<usize>().unwrap_or(usize::MAX);
+            prop_assert!(matches!(ops.get(i), Some(Op::Submit { tif: Some(TimeInForce::Gtc | TimeInForce::PostOnly), .. })), "{} rests but is not GTC or post-only", id);
+        }
+        let whole: Vec<(Account, Side, Decimal, Decimal)> = book.orders().map(|o| (o.account, o.side, o.price, o.remaining)).collect();
+        prop_assert_eq!(&whole, &model.book(), "the whole book, background included, in book order");
+        let depth = v.book(INST, 100).ok_or_else(|| TestCaseError::fail("no book"))?;
+        prop_assert_eq!(&depth.bids, &model.depth(Side::Buy));
+        prop_assert_eq!(&depth.asks, &model.depth(Side::Sell));
+        // A checkpoint restores the same book, the background in its place among ours.
+        let mut restored = venue_liquid(Settlement::Perpetual, &[], false, model.liquidity.clone());
+        restored.load_state(v.save_state());
+        prop_assert_eq!(restored.save_state(), v.save_state());
+        let again: Vec<(Account, Side, Decimal, Decimal)> = restored.order_book(INST).map(|b| b.orders().map(|o| (o.account, o.side, o.price, o.remaining)).collect()).unwrap_or_default();
+        prop_assert_eq!(&again, &whole);
+        check_book(&v)?;
+        check_conservation(&v, &BTreeMap::new())?;
+    }
+    Ok(())
+}
+
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
@@ -307,44 +416,14 @@ proptest! {
     /// produce exactly the model's events, and the resting book equals the model's.
     #[test]
     fn matches_the_reference_model(ops in proptest::collection::vec(op(), 1..80)) {
-        let mut v = venue(Settlement::Perpetual, &[]);
-        let mut model = Model::default();
-        let mut ids = Vec::new();
-        for (n, op) in ops.iter().enumerate() {
-            let placed = apply(&mut v, op, n, &ids);
-            match op {
-                Op::Submit { side, price, lots, tif, stp, .. } => model.submit(&format!("o{n}"), *side, Decimal::from(*price), qty(*lots), *tif, *stp),
-                Op::Cancel { nth } => {
-                    if let Some(id) = ids.get(nth % ids.len().max(1)) {
-                        model.cancel(id);
-                    }
-                }
-                Op::Print { aggressor, price, lots } => model.print(*aggressor, Decimal::from(*price), qty(*lots)),
-            }
-            ids.extend(placed);
-            let seen = observe(&mut v);
-            prop_assert_eq!(&seen, &model.seen, "after op {} {:?}", n, op);
-            model.seen.clear();
-            // Post-only never takes; IOC, FOK and market never rest.
-            for s in &seen {
-                if let Seen::Fill { id, liquidity: Liquidity::Taker, .. } = s {
-                    let taker = id.trim_start_matches('o').parse::<usize>().ok().and_then(|i| ops.get(i));
-                    prop_assert!(!matches!(taker, Some(Op::Submit { tif: Some(TimeInForce::PostOnly), .. })), "post-only order {} took liquidity", id);
-                }
-            }
-            let book = v.order_book(INST).ok_or_else(|| TestCaseError::fail("no book"))?;
-            let mut resting: Vec<(String, Side, Decimal, Decimal)> = book.orders().filter(|o| o.account == Account::Main).map(|o| (o.client_order_id.clone(), o.side, o.price, o.remaining)).collect();
-            let mut expected: Vec<(String, Side, Decimal, Decimal)> = model.orders.iter().filter(|o| o.account == Account::Main).map(|o| (o.id.clone(), o.side, o.price, o.remaining)).collect();
-            resting.sort_by(|a, b| a.0.cmp(&b.0));
-            expected.sort_by(|a, b| a.0.cmp(&b.0));
-            prop_assert_eq!(&resting, &expected);
-            for (id, ..) in &resting {
-                let i = id.trim_start_matches('o').parse::<usize>().unwrap_or(usize::MAX);
-                prop_assert!(matches!(ops.get(i), Some(Op::Submit { tif: Some(TimeInForce::Gtc | TimeInForce::PostOnly), .. })), "{} rests but is not GTC or post-only", id);
-            }
-            check_book(&v)?;
-            check_conservation(&v, &BTreeMap::new())?;
-        }
+        matches_the_model(&ops, None)?;
+    }
+
+    /// The same with background liquidity quoted around every print: our orders meet it
+    /// and it meets ours in price-time priority with them, as one book.
+    #[test]
+    fn matches_the_reference_model_with_background_liquidity(ops in proptest::collection::vec(op(), 1..80)) {
+        matches_the_model(&ops, Some(ladder()))?;
     }
 
     /// On a spot venue the account never spends what it does not have: funds held for

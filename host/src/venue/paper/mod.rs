@@ -124,9 +124,6 @@ struct Instrument {
     book: OrderBook,
     liquidity: Option<LiquidityProfile>,
     last_price: Option<Decimal>,
-    /// The background orders quoted at the last print (id, side, price), some perhaps
-    /// taken since: withdrawn at the next print without scanning the book.
-    background: Vec<(u64, Side, Decimal)>,
     /// A buyer pays its fee in the base asset (see [`PaperVenueConfig::fees_in_received`]).
     fees_in_received: bool,
 }
@@ -153,7 +150,8 @@ pub struct PaperVenue {
     instruments: FxHashMap<InstrumentId, Instrument>,
     balances: BTreeMap<(Account, String), Balance>,
     fees_collected: BTreeMap<String, Decimal>,
-    /// Resting orders by id, to find them in their book (the venue's own ids, so Fx).
+    /// The main account's resting orders by id, to find them in their book (the venue's
+    /// own ids, so Fx). The background is not here: it is withdrawn whole.
     resting: FxHashMap<u64, (InstrumentId, Side, Decimal)>,
     /// Open orders of the main account by client order id.
     by_client_id: HashMap<String, u64>,
@@ -207,7 +205,7 @@ impl PaperVenue {
     /// each print (none: only our own orders and the prints trade).
     pub fn add_instrument(&mut self, info: InstrumentInfo, liquidity: Option<LiquidityProfile>) {
         let fees_in_received = self.config.fees_in_received && self.config.settlement == Settlement::Spot;
-        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None, background: Vec::new(), fees_in_received });
+        self.instruments.insert(info.id, Instrument { info, book: OrderBook::default(), liquidity, last_price: None, fees_in_received });
     }
 
     /// A trade id from the venue's own sequence, for a trade made outside it (an
@@ -250,17 +248,16 @@ impl PaperVenue {
         for inst in self.instruments.values_mut() {
             inst.book = OrderBook::default();
             inst.last_price = None;
-            inst.background.clear();
         }
         for (id, orders, last_price) in state.books {
             let Some(inst) = self.instruments.get_mut(&id) else { continue };
             inst.last_price = last_price;
             for order in orders {
-                self.resting.insert(order.order_id, (id, order.side, order.price));
+                // The background is the book's own (withdrawn whole at the next print):
+                // only the main account's orders are found by id.
                 if order.account == Account::Main {
+                    self.resting.insert(order.order_id, (id, order.side, order.price));
                     self.by_client_id.insert(order.client_order_id.clone(), order.order_id);
-                } else {
-                    inst.background.push((order.order_id, order.side, order.price));
                 }
                 inst.book.rest(order);
             }
@@ -308,13 +305,8 @@ impl PaperVenue {
             return;
         }
         let Some(inst) = self.instruments.get_mut(&instrument) else { return };
-        // The old background goes first, so the print only meets orders of ours. (One our
-        // orders took in full is gone already; removing it again does nothing.)
-        let mut background = std::mem::take(&mut inst.background);
-        for (order_id, side, price) in background.drain(..) {
-            inst.book.remove(side, price, order_id);
-            self.resting.remove(&order_id);
-        }
+        // The old background goes first, so the print only meets orders of ours.
+        inst.book.clear_background();
         let mut taker = self.market_taker(print.aggressor, print.price, print.qty, false);
         self.walk(instrument, &mut taker, print.ts_ms);
         self.events.push(VenueEvent::Trade(PublicTrade {
@@ -329,10 +321,12 @@ impl PaperVenue {
         inst.last_price = Some(print.price);
         let (tick, profile) = (inst.info.tick_size, inst.liquidity.clone());
         if let Some(profile) = profile {
+            let ticks = LadderTicks::of(print.price, profile.step, tick);
             for k in 1..=profile.levels {
-                let offset = profile.step * Decimal::from(k);
-                let bid = round_to_tick(print.price - offset, tick, false);
-                let ask = round_to_tick(print.price + offset, tick, true);
+                let (bid, ask) = match &ticks {
+                    Some(t) => t.level(k, tick).unwrap_or_else(|| quote(print.price, profile.step, tick, k)),
+                    None => quote(print.price, profile.step, tick, k),
+                };
                 for (side, price) in [(Side::Buy, bid), (Side::Sell, ask)] {
                     if price <= Decimal::ZERO {
                         continue;
@@ -340,14 +334,10 @@ impl PaperVenue {
                     let mut order = self.market_taker(side, price, profile.qty, true);
                     self.walk(instrument, &mut order, print.ts_ms);
                     if order.remaining > Decimal::ZERO {
-                        background.push((order.order_id, side, price));
                         self.rest(instrument, order);
                     }
                 }
             }
-        }
-        if let Some(inst) = self.instruments.get_mut(&instrument) {
-            inst.background = background;
         }
     }
 
@@ -523,8 +513,8 @@ impl PaperVenue {
                 if let Some(inst) = self.instruments.get_mut(&instrument) {
                     inst.book.pop_front(taker.side);
                 }
-                self.resting.remove(&maker_snapshot.order_id);
                 if maker_snapshot.account == Account::Main {
+                    self.resting.remove(&maker_snapshot.order_id);
                     self.by_client_id.remove(&maker_snapshot.client_order_id);
                     self.update(instrument, maker_snapshot.owner, &maker_snapshot.client_order_id, OrderStatus::Filled, maker_snapshot.original_qty, Decimal::ZERO, None, ts_ms);
                 }
@@ -564,10 +554,11 @@ impl PaperVenue {
 
     fn rest(&mut self, instrument: InstrumentId, taker: Taker) {
         let Some(price) = taker.limit else { return };
+        // Only the main account's orders are found by id: the background is withdrawn whole.
         if taker.account == Account::Main {
             self.by_client_id.insert(taker.client_order_id.clone(), taker.order_id);
+            self.resting.insert(taker.order_id, (instrument, taker.side, price));
         }
-        self.resting.insert(taker.order_id, (instrument, taker.side, price));
         if let Some(inst) = self.instruments.get_mut(&instrument) {
             inst.book.rest(RestingOrder {
                 order_id: taker.order_id,
@@ -612,6 +603,40 @@ impl PaperVenue {
             return Err(reasons::INSUFFICIENT);
         }
         Ok((per_unit, protect))
+    }
+}
+
+/// The background's `k`-th bid and ask around `price`: `k` steps away, rounded onto the
+/// tick grid away from the print.
+fn quote(price: Decimal, step: Decimal, tick: Decimal, k: u32) -> (Decimal, Decimal) {
+    let offset = step * Decimal::from(k);
+    (round_to_tick(price - offset, tick, false), round_to_tick(price + offset, tick, true))
+}
+
+/// A print on the tick grid and a step of whole ticks, counted in ticks: then every quote
+/// of the ladder is whole ticks away from the print and needs no rounding, which spares
+/// two divisions a level at every print. The quotes are the same decimals, scale
+/// included, as [`quote`] makes (a property test holds them to it).
+struct LadderTicks {
+    /// The print's price in ticks, and the step's: integers of scale 0.
+    print: Decimal,
+    step: Decimal,
+}
+
+impl LadderTicks {
+    fn of(price: Decimal, step: Decimal, tick: Decimal) -> Option<LadderTicks> {
+        if tick <= Decimal::ZERO {
+            return None;
+        }
+        let whole = |d: Decimal| d.fract().is_zero().then(|| d.trunc());
+        Some(LadderTicks { print: whole(price.checked_div(tick)?)?, step: whole(step.checked_div(tick)?)? })
+    }
+
+    /// The `k`-th bid and ask; none when the arithmetic would overflow (then [`quote`]
+    /// answers as before).
+    fn level(&self, k: u32, tick: Decimal) -> Option<(Decimal, Decimal)> {
+        let offset = self.step.checked_mul(Decimal::from(k))?;
+        Some((self.print.checked_sub(offset)?.checked_mul(tick)?, self.print.checked_add(offset)?.checked_mul(tick)?))
     }
 }
 
@@ -747,5 +772,51 @@ impl Venue for PaperVenue {
 
     fn metrics(&self) -> Option<crate::venue::VenueMetrics> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decimal(mantissa: i64, scale: u32) -> Decimal {
+        Decimal::new(mantissa, scale)
+    }
+
+    proptest! {
+        /// The ladder counted in ticks quotes the very decimals the rounding does: the same
+        /// values and the same scales (a fill's price is written with its scale).
+        #[test]
+        fn ladder_in_ticks_quotes_as_rounding_does(
+            tick in (1i64..1_000, 0u32..6),
+            ticks in (1i64..1_000_000_000, 0i64..100_000),
+            extra_scale in (0u32..4, 0u32..4),
+            k in 1u32..20,
+        ) {
+            // A print and a step on the grid, written with more digits than the tick's at
+            // times (a recorded "9600.10" on a tick of 0.01).
+            let tick = decimal(tick.0, tick.1);
+            let (mut price, mut step) = (tick * Decimal::from(ticks.0), tick * Decimal::from(ticks.1));
+            price.rescale(price.scale() + extra_scale.0);
+            step.rescale(step.scale() + extra_scale.1);
+            let expected = quote(price, step, tick, k);
+            let fast = LadderTicks::of(price, step, tick).and_then(|t| t.level(k, tick));
+            prop_assert!(fast.is_some(), "on the grid, {price} and {step} on {tick} are counted in ticks");
+            let fast = fast.unwrap_or_default();
+            prop_assert_eq!(fast.0.serialize(), expected.0.serialize(), "bid {} against {}", fast.0, expected.0);
+            prop_assert_eq!(fast.1.serialize(), expected.1.serialize(), "ask {} against {}", fast.1, expected.1);
+        }
+    }
+
+    #[test]
+    fn ladder_in_ticks_is_taken_only_on_the_grid() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+        assert!(LadderTicks::of(d("9600.12"), d("0.5"), d("0.01")).is_some());
+        assert!(LadderTicks::of(d("9600.125"), d("0.5"), d("0.01")).is_none(), "a print off the grid is rounded");
+        assert!(LadderTicks::of(d("9600.12"), d("0.005"), d("0.01")).is_none(), "a step of part of a tick is rounded");
+        assert!(LadderTicks::of(d("9600.12"), d("0.5"), d("0")).is_none());
+        let t = LadderTicks::of(d("9600.12"), d("0.5"), d("0.01")).unwrap_or_else(|| unreachable!());
+        assert_eq!(t.level(2, d("0.01")).map(|(b, a)| (b.to_string(), a.to_string())), Some(("9599.12".into(), "9601.12".into())));
     }
 }
