@@ -344,7 +344,9 @@ impl Strategy for Grid {
         let peak = *self.state.peak_equity.get_or_insert(equity);
         let peak = peak.max(equity);
         self.state.peak_equity = Some(peak);
-        if peak > Decimal::ZERO && (peak - equity) / peak >= self.params.max_drawdown {
+        // The loss from the peak against max_drawdown of the peak: the fraction's test
+        // without a division on every batch (the peak is positive here).
+        if peak > Decimal::ZERO && peak - equity >= self.params.max_drawdown * peak {
             let reason = format!("drawdown {} from peak {peak} reached max_drawdown {}", (peak - equity).round_dp(4), self.params.max_drawdown);
             host.log(LogLevel::Error, &format!("grid halted: {reason}"));
             self.state.halted = Some(reason);
@@ -353,8 +355,16 @@ impl Strategy for Grid {
         }
         let s = &self.state.book;
         if !s.qty.is_zero() && !s.avg_entry.is_zero() {
-            let adverse = if s.qty > Decimal::ZERO { (s.avg_entry - last) / s.avg_entry } else { (last - s.avg_entry) / s.avg_entry };
-            if adverse * Decimal::ONE_HUNDRED >= self.params.stop_loss_pct {
+            let against = if s.qty > Decimal::ZERO { s.avg_entry - last } else { last - s.avg_entry };
+            // `against / avg_entry` in percent reaching stop_loss_pct, tested without a
+            // division on every batch where the entry is positive (a price always is).
+            let stopped = if s.avg_entry > Decimal::ZERO {
+                against * Decimal::ONE_HUNDRED >= self.params.stop_loss_pct * s.avg_entry
+            } else {
+                against / s.avg_entry * Decimal::ONE_HUNDRED >= self.params.stop_loss_pct
+            };
+            if stopped {
+                let adverse = against / s.avg_entry;
                 host.log(LogLevel::Warn, &format!("stop loss: price {last} is {}% against the entry {}", (adverse * Decimal::ONE_HUNDRED).round_dp(2), s.avg_entry));
                 let side = if s.qty > Decimal::ZERO { Side::Sell } else { Side::Buy };
                 let qty = s.qty.abs();
@@ -500,6 +510,28 @@ mod tests {
         h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "f1", Side::Buy, d("99"), d("1"), 1)]);
         let actions = h.feed(vec![trade(InstrumentId(0), 2, d("94"), d("1"), Side::Sell, 2)]);
         assert!(matches!(actions.last(), Some(Action::Place(o)) if o.side == Side::Sell && o.qty == d("1") && o.limit_price().is_none()), "{actions:?}");
+    }
+
+    /// Both limits are reached at their bound exactly ("reaches", not "passes"), long and
+    /// short: the tests without divisions decide as the fractions do.
+    #[test]
+    fn the_stop_and_the_drawdown_are_reached_at_their_bounds_exactly() {
+        let stop_sells = |actions: &[Action]| matches!(actions.last(), Some(Action::Place(o)) if o.limit_price().is_none());
+        for (side, short_of_it, at_it) in [(Side::Buy, "95.01", "95"), (Side::Sell, "104.99", "105")] {
+            let mut h = harness(r#","max_drawdown":"0.9","stop_loss_pct":"5""#);
+            h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
+            h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "f1", side, d("100"), d("1"), 1)]);
+            assert!(!stop_sells(&h.feed(vec![trade(InstrumentId(0), 2, d(short_of_it), d("1"), Side::Sell, 2)])), "{side:?}: 4.99% against is not the stop");
+            assert!(stop_sells(&h.feed(vec![trade(InstrumentId(0), 3, d(at_it), d("1"), Side::Sell, 3)])), "{side:?}: 5% against is the stop");
+        }
+        // Capital 1000, max_drawdown 0.01: long 1 from 100, the peak stays 1000.
+        let mut h = harness("");
+        h.feed(vec![trade(InstrumentId(0), 1, d("100"), d("1"), Side::Buy, 0)]);
+        h.feed(vec![fill(InstrumentId(0), "x", Whose::Mine, "f1", Side::Buy, d("100"), d("1"), 1)]);
+        h.feed(vec![trade(InstrumentId(0), 2, d("90.01"), d("1"), Side::Sell, 2)]);
+        assert!(h.strategy.state.halted.is_none(), "9.99 under a peak of 1000 is short of 1%");
+        assert_eq!(h.feed(vec![trade(InstrumentId(0), 3, d("90"), d("1"), Side::Sell, 3)]), vec![Action::CancelAll(Some(InstrumentId(0)))]);
+        assert!(h.strategy.state.halted.is_some(), "10 under a peak of 1000 is 1%");
     }
 
     #[test]
