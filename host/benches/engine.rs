@@ -21,7 +21,7 @@ use runtime::config::Config;
 use runtime::engine::{Control, Engine};
 use runtime::model::{Decimal, InstrumentId, InstrumentInfo, OrderRequest, OrderType, SelfTradePrevention, Side, StrategyId, TimeInForce, VenueId};
 use runtime::plugin::{PluginHost, SandboxLimits};
-use runtime::venue::paper::{PaperVenue, PaperVenueConfig, Settlement};
+use runtime::venue::paper::{LiquidityProfile, MarketPrint, PaperVenue, PaperVenueConfig, Settlement};
 use runtime::venue::Venue;
 
 fn root() -> PathBuf {
@@ -94,7 +94,7 @@ fn paper(c: &mut Criterion) {
         fees_in_received: false,
         faults: Default::default(),
     });
-    venue.add_instrument(info, None);
+    venue.add_instrument(info.clone(), None);
     let mut n = 0u64;
     let mut events = Vec::new();
     c.bench_function("paper/match (rest + take)", |b| {
@@ -111,6 +111,35 @@ fn paper(c: &mut Criterion) {
             venue.submit(StrategyId(1), &order(n + 1, Side::Buy), SelfTradePrevention::None, 0, None);
             events.clear();
             venue.drain_events(&mut events);
+        })
+    });
+
+    // A print on a venue with background liquidity (5 levels a side, as the demo's), with
+    // 20 orders of ours resting away from the market, as a grid's would: the ladder is
+    // withdrawn and quoted again around every print.
+    let mut liquid = PaperVenue::new(PaperVenueConfig { name: "l".into(), ..venue.config().clone() });
+    liquid.add_instrument(info, Some(LiquidityProfile { levels: 5, step: Decimal::new(5, 1), qty: Decimal::from(2) }));
+    for k in 1..=10i64 {
+        for (side, price) in [(Side::Buy, 9_000 - 10 * k), (Side::Sell, 11_000 + 10 * k)] {
+            let request = OrderRequest {
+                client_order_id: format!("g{k}{side:?}"),
+                instrument: InstrumentId(0),
+                side,
+                order_type: OrderType::Limit { price: Decimal::from(price), time_in_force: TimeInForce::Gtc },
+                qty: Decimal::new(1, 3),
+            };
+            liquid.submit(StrategyId(0), &request, SelfTradePrevention::None, 0, None);
+        }
+    }
+    let mut cents = 1_000_000i64;
+    c.bench_function("paper/print with a 5-level ladder", |b| {
+        b.iter(|| {
+            n += 1;
+            cents += [30, -20, 10, -30, 20, -10][(n % 6) as usize];
+            let print = MarketPrint { trade_id: n, price: Decimal::new(cents, 2), qty: Decimal::new(5, 3), aggressor: if n % 2 == 0 { Side::Buy } else { Side::Sell }, ts_ms: 1_600_000_000_000 + n as i64 };
+            liquid.replay_print(InstrumentId(0), &print);
+            events.clear();
+            liquid.drain_events(&mut events);
         })
     });
 }

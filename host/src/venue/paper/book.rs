@@ -162,6 +162,11 @@ impl OrderBook {
         }
     }
 
+    /// Whether an incoming `taker_side` order limited at `limit` would meet anything.
+    pub fn would_trade(&self, taker_side: Side, limit: Decimal) -> bool {
+        self.best(taker_side).is_some_and(|(_, price)| crosses(taker_side, Some(limit), price))
+    }
+
     /// The best resting order an incoming `taker_side` order with `limit` could trade with.
     pub fn front(&mut self, taker_side: Side, limit: Option<Decimal>) -> Front<'_> {
         let Some((source, price)) = self.best(taker_side) else { return Front::Empty };

@@ -144,6 +144,24 @@ struct Taker {
     publish: bool,
 }
 
+impl Taker {
+    /// What rests of it at `price`, its limit.
+    fn resting(self, price: Decimal) -> RestingOrder {
+        RestingOrder {
+            order_id: self.order_id,
+            account: self.account,
+            owner: self.owner,
+            client_order_id: self.client_order_id,
+            side: self.side,
+            price,
+            original_qty: self.original_qty,
+            remaining: self.remaining,
+            stp: self.stp,
+            lock_per_unit: self.lock_per_unit,
+        }
+    }
+}
+
 pub struct PaperVenue {
     config: PaperVenueConfig,
     /// By the host's own ids, hashed with Fx: looked up several times per print.
@@ -332,6 +350,12 @@ impl PaperVenue {
                         continue;
                     }
                     let mut order = self.market_taker(side, price, profile.qty, true);
+                    // Most quotes meet nothing of ours: they join the background at once.
+                    let Some(inst) = self.instruments.get_mut(&instrument) else { return };
+                    if !inst.book.would_trade(side, price) {
+                        inst.book.rest(order.resting(price));
+                        continue;
+                    }
                     self.walk(instrument, &mut order, print.ts_ms);
                     if order.remaining > Decimal::ZERO {
                         self.rest(instrument, order);
@@ -560,18 +584,7 @@ impl PaperVenue {
             self.resting.insert(taker.order_id, (instrument, taker.side, price));
         }
         if let Some(inst) = self.instruments.get_mut(&instrument) {
-            inst.book.rest(RestingOrder {
-                order_id: taker.order_id,
-                account: taker.account,
-                owner: taker.owner,
-                client_order_id: taker.client_order_id,
-                side: taker.side,
-                price,
-                original_qty: taker.original_qty,
-                remaining: taker.remaining,
-                stp: taker.stp,
-                lock_per_unit: taker.lock_per_unit,
-            });
+            inst.book.rest(taker.resting(price));
         }
     }
 
