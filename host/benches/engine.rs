@@ -136,7 +136,7 @@ fn paper(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             cents += [30, -20, 10, -30, 20, -10][(n % 6) as usize];
-            let print = MarketPrint { trade_id: n, price: Decimal::new(cents, 2), qty: Decimal::new(5, 3), aggressor: if n % 2 == 0 { Side::Buy } else { Side::Sell }, ts_ms: 1_600_000_000_000 + n as i64 };
+            let print = MarketPrint { trade_id: n, price: Decimal::new(cents, 2), qty: Decimal::new(5, 3), aggressor: if n.is_multiple_of(2) { Side::Buy } else { Side::Sell }, ts_ms: 1_600_000_000_000 + n as i64 };
             liquid.replay_print(InstrumentId(0), &print);
             events.clear();
             liquid.drain_events(&mut events);
