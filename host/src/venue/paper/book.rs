@@ -106,19 +106,14 @@ pub enum Front<'a> {
 }
 
 impl OrderBook {
+    /// The best bid, what an incoming sell meets first, of the levels and the background.
     pub fn best_bid(&self) -> Option<Decimal> {
-        let level = self.bids.keys().next().map(|p| p.0);
-        let background = self.background_bids.front().map(|o| o.price);
-        level.max(background)
+        self.best(Side::Sell).map(|(_, price)| price)
     }
 
+    /// The best ask, what an incoming buy meets first, of the levels and the background.
     pub fn best_ask(&self) -> Option<Decimal> {
-        let level = self.asks.keys().next().copied();
-        let background = self.background_asks.front().map(|o| o.price);
-        match (level, background) {
-            (Some(l), Some(b)) => Some(l.min(b)),
-            (l, b) => l.or(b),
-        }
+        self.best(Side::Buy).map(|(_, price)| price)
     }
 
     /// Appends an order at the back of its price level; the market account's orders join

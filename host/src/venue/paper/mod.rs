@@ -341,10 +341,7 @@ impl PaperVenue {
         if let Some(profile) = profile {
             let ticks = LadderTicks::of(print.price, profile.step, tick);
             for k in 1..=profile.levels {
-                let (bid, ask) = match &ticks {
-                    Some(t) => t.level(k, tick).unwrap_or_else(|| quote(print.price, profile.step, tick, k)),
-                    None => quote(print.price, profile.step, tick, k),
-                };
+                let (bid, ask) = ticks.as_ref().and_then(|t| t.level(k, tick)).unwrap_or_else(|| quote(print.price, profile.step, tick, k));
                 for (side, price) in [(Side::Buy, bid), (Side::Sell, ask)] {
                     if price <= Decimal::ZERO {
                         continue;
