@@ -9,6 +9,7 @@ use super::inbox::Inbox;
 use super::{next_good_print, Engine, Feed, Slot, StartError};
 use crate::venue::live::driver::Driver;
 use crate::config::{Config, FeedConfig, InstrumentConfig, SettlementConfig, VenueConfig, VenueKind};
+use crate::feed::ahead::ReadAhead;
 use crate::feed::bus::BusFeed;
 use crate::feed::derived::Derived;
 use crate::feed::replay::CsvReplay;
@@ -276,19 +277,21 @@ fn paper_venue(config: &Config, venue_id: VenueId, vc: &VenueConfig, first: u32,
 /// The market data source an instrument's config names, opened; none for `feed = none`.
 fn feed_source(config: &Config, vc: &VenueConfig, ic: &InstrumentConfig) -> Result<Option<Box<dyn MarketDataSource>>, StartError> {
     let feed_error = |reason: String| StartError::Feed { venue: vc.name.to_string(), symbol: ic.symbol.clone(), reason };
-    Ok(match &ic.feed {
-        FeedConfig::None => None,
-        FeedConfig::Replay { file } => Some(Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?)),
+    let source: Box<dyn MarketDataSource> = match &ic.feed {
+        FeedConfig::None => return Ok(None),
+        FeedConfig::Replay { file } => Box::new(CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?),
         FeedConfig::Bus { venue, symbol, idle_timeout_ms } => {
             let url = config.bus.redis_url().map_err(feed_error)?;
             let key = crate::bus::trades_key(&config.bus.prefix, venue, symbol);
-            Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?))
+            // Read as it comes: a bus feed waits on the publisher, and its idle timeout
+            // must be the engine's to see.
+            return Ok(Some(Box::new(BusFeed::connect(&url, key, Duration::from_millis(*idle_timeout_ms)).map_err(|e| feed_error(e.to_string()))?)));
         }
         FeedConfig::Derived { file, ratio, noise_ticks, seed } => {
             let source = CsvReplay::open(file).map_err(|e| feed_error(e.to_string()))?;
-            Some(Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed)))
+            Box::new(Derived::new(source, *ratio, ic.tick_size, ic.lot_size, *noise_ticks, *seed))
         }
-        FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => Some(Box::new(Synthetic::new(SyntheticConfig {
+        FeedConfig::Synthetic { seed, start_price, max_step_ticks, max_lots, start_ms, interval_ms, count } => Box::new(Synthetic::new(SyntheticConfig {
             seed: *seed,
             start_price: *start_price,
             tick_size: ic.tick_size,
@@ -298,8 +301,11 @@ fn feed_source(config: &Config, vc: &VenueConfig, ic: &InstrumentConfig) -> Resu
             start_ms: *start_ms,
             interval_ms: *interval_ms,
             count: *count,
-        }))),
-    })
+        })),
+    };
+    // Files and generators are read ahead on a thread of their own (see `feed::ahead`).
+    let ahead = ReadAhead::start(source, &format!("{}/{}", vc.name, ic.symbol)).map_err(|e| feed_error(format!("starting its reader thread: {e}")))?;
+    Ok(Some(Box::new(ahead)))
 }
 
 /// Entries a strategy may list in one field of its subscriptions.

@@ -5,6 +5,7 @@
 //! the caller reports it and carries on with the next record, so one corrupt line neither
 //! stops a replay nor disappears without a word.
 
+pub mod ahead;
 pub mod bus;
 pub mod derived;
 pub mod replay;
