@@ -186,6 +186,10 @@ impl Engine {
             events.clear();
             slot.pending = events;
         }
+        if actions.is_empty() {
+            // Most calls decide nothing: the market's lock is not taken for them.
+            return;
+        }
         let owner = slot.id;
         let mut market = self.market.lock();
         for action in actions {
