@@ -125,6 +125,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let done = Arc::new(AtomicBool::new(false));
     let (printed_by, done_by) = (printed.clone(), done.clone());
     let started = Instant::now();
+    let preempted_before = preempted();
     let printer = std::thread::Builder::new().name("printer".into()).spawn(move || {
         let every = Duration::from_nanos(1_000_000_000 / rate);
         for n in 0..fills {
@@ -180,6 +181,14 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     println!("tick-to-trade, fill frame read -> hedge request handed to the HTTP client, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
     println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
     println!("  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}; store = {}", if with_store { "embedded" } else { "none" });
+    // The tail against the times the kernel took the engine's thread off its core for
+    // another (the exchange and its printer share this machine's cores).
+    println!(
+        "  hedges over 1 ms: {}, over 10 ms: {}; the engine's thread was preempted {} times in the run",
+        t.over(Duration::from_millis(1)),
+        t.over(Duration::from_millis(10)),
+        preempted().saturating_sub(preempted_before)
+    );
     for slot in engine.slots() {
         println!("  calls of {}: {} mean {:.1} us", slot.name, slot.call_latency.count(), slot.call_latency.sum() / slot.call_latency.count().max(1) as f64 * 1e6);
     }
@@ -206,4 +215,10 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     // The first fill's hedge, before the measured ones, is timed too.
     println!("  fills hedged together in a batch: {}", (fills + 1).saturating_sub(t.count()));
     assert!(t.count() > 0 && t.count() <= fills + 1, "each hedge timed once: {} for {fills} fills and the first", t.count());
+}
+
+/// Involuntary context switches of the calling thread so far (Linux; 0 elsewhere).
+fn preempted() -> u64 {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }

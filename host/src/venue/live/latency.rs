@@ -115,6 +115,12 @@ impl Latencies {
         Duration::from_nanos(self.0.max())
     }
 
+    /// How many took longer than `limit`: the tail counted, not only placed.
+    pub fn over(&self, limit: Duration) -> u64 {
+        let above = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX).saturating_add(1);
+        self.0.count_between(above, u64::MAX)
+    }
+
     /// The times recorded since `earlier`, a snapshot of the same recorder: how a long
     /// run's figures move from one window to the next.
     pub fn since(&self, earlier: &Latencies) -> Latencies {
@@ -186,6 +192,10 @@ mod tests {
         let p50 = l.quantile(0.5).as_nanos() as f64;
         assert!((p50 - 500_000.0).abs() / 500_000.0 < 0.002, "p50 {p50} ns");
         assert!(l.max() >= Duration::from_secs(59) && l.max() <= Duration::from_secs(61), "clamped at 60 s: {:?}", l.max());
+        // 901 to 1000 µs and the one clamped at 60 s; none at or under the limit.
+        assert_eq!(l.over(Duration::from_nanos(900_500)), 101);
+        assert_eq!(l.over(Duration::from_secs(61)), 0);
+        assert_eq!(l.over(Duration::ZERO), 1002);
         let b = l.buckets(crate::stats::CALL_BUCKETS);
         assert_eq!(b.count(), 1002);
         assert_eq!(Latencies::default().quantile(0.99), Duration::ZERO);
