@@ -43,6 +43,7 @@ impl ReadAhead {
 
 /// The reader's loop: fill a chunk, hand it over, until the source ends or nobody takes.
 fn read(mut source: Box<dyn MarketDataSource>, tx: SyncSender<VecDeque<Record>>, returned: Receiver<VecDeque<Record>>) {
+    let describe = source.describe();
     loop {
         let mut chunk = match returned.try_recv() {
             Ok(chunk) => chunk,
@@ -50,9 +51,17 @@ fn read(mut source: Box<dyn MarketDataSource>, tx: SyncSender<VecDeque<Record>>,
         };
         let mut ended = false;
         while chunk.len() < CHUNK {
-            match source.next_print() {
-                Some(record) => chunk.push_back(record),
-                None => {
+            // A bug in a source must not end its feed without a word, as a thread that
+            // died would: it is the feed's last record, an error the engine reports.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| source.next_print())) {
+                Ok(Some(record)) => chunk.push_back(record),
+                Ok(None) => {
+                    ended = true;
+                    break;
+                }
+                Err(panic) => {
+                    let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                    chunk.push_back(Err(FeedError::Io { path: describe.clone(), reason: format!("its reader stopped on a bug ({why}); the feed ends here") }));
                     ended = true;
                     break;
                 }
@@ -139,6 +148,35 @@ mod tests {
             assert_eq!(ahead.next_print(), None, "the end stays the end");
             assert_eq!(ahead.describe(), "numbers");
         }
+    }
+
+    /// Yields `good` prints, then panics.
+    struct Buggy {
+        good: u64,
+    }
+
+    impl MarketDataSource for Buggy {
+        fn next_print(&mut self) -> Option<Result<MarketPrint, FeedError>> {
+            if self.good == 0 {
+                panic!("a bug in a source");
+            }
+            self.good -= 1;
+            Some(Ok(MarketPrint { trade_id: self.good, price: Decimal::ONE, qty: Decimal::ONE, aggressor: Side::Sell, ts_ms: 1 }))
+        }
+
+        fn describe(&self) -> String {
+            "buggy".into()
+        }
+    }
+
+    #[test]
+    fn a_source_that_panics_ends_its_feed_with_an_error_saying_so() {
+        let mut ahead = ReadAhead::start(Box::new(Buggy { good: CHUNK as u64 + 3 }), "test").unwrap_or_else(|e| panic!("{e}"));
+        let all: Vec<_> = std::iter::from_fn(|| ahead.next_print()).collect();
+        assert_eq!(all.len(), CHUNK + 4);
+        assert!(all[..CHUNK + 3].iter().all(|r| r.is_ok()));
+        let last = all.last().cloned().map(|r| r.err().map(|e| e.to_string()).unwrap_or_default()).unwrap_or_default();
+        assert!(last.contains("buggy") && last.contains("a bug in a source") && last.contains("ends here"), "{last}");
     }
 
     #[test]
