@@ -51,22 +51,13 @@ impl Engine {
         let mut events = std::mem::take(&mut self.venue_events);
         {
             let mut market = self.market.lock();
-            let m = &mut *market;
-            for venue in m.venues.iter_mut() {
-                if let Some(at) = venue.drain_events(&mut events) {
-                    m.trigger = Some(m.trigger.map_or(at, |earlier| earlier.min(at)));
-                }
-            }
-            for event in &events {
-                self.router.on_venue_event(&market, event);
-                if let VenueEvent::Trade(trade) = event {
-                    market.record_trade(trade);
-                    if let Some(bus) = self.bus.as_mut() {
-                        bus.on_trade(trade);
-                    }
-                }
-            }
+            gather_venue_events(&mut market, &mut self.router, &mut self.bus, &mut events);
         }
+        self.dispatch_all(events);
+    }
+
+    /// Dispatches what [`gather_venue_events`] took, in order.
+    pub(super) fn dispatch_all(&mut self, mut events: Vec<VenueEvent>) {
         for event in events.drain(..) {
             self.dispatch(event);
         }
@@ -148,8 +139,9 @@ impl Engine {
                     continue;
                 }
                 any = true;
-                self.call_strategy(index);
-                self.collect_venue_events();
+                if self.call_strategy(index) {
+                    self.collect_venue_events();
+                }
             }
             if !any {
                 break;
@@ -157,7 +149,11 @@ impl Engine {
         }
     }
 
-    pub(super) fn call_strategy(&mut self, index: usize) {
+    /// Calls the strategy with its queued events and routes what it decides. True when it
+    /// decided something, so the venues may have news: a call that decides nothing cannot
+    /// have changed them (its imports only read), and their events are not collected again
+    /// for it.
+    pub(super) fn call_strategy(&mut self, index: usize) -> bool {
         let now = self.clock.now_ms();
         let slot = &mut self.slots[index];
         let events = std::mem::take(&mut slot.pending);
@@ -169,7 +165,7 @@ impl Engine {
                 probation.events.extend(events.iter().cloned());
             }
         }
-        let Some(instance) = slot.instance.as_mut() else { return };
+        let Some(instance) = slot.instance.as_mut() else { return false };
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
         let called = Instant::now();
@@ -178,7 +174,11 @@ impl Engine {
         slot.stats.log_dropped += instance.take_log_dropped();
         let actions = match result {
             Ok(actions) => actions,
-            Err(trap) => return self.fail(index, trap),
+            Err(trap) => {
+                // A failure collects the cancels' events itself.
+                self.fail(index, trap);
+                return false;
+            }
         };
         // The queue's buffer goes back to the slot, so the next batch does not allocate one.
         if slot.pending.is_empty() {
@@ -188,7 +188,7 @@ impl Engine {
         }
         if actions.is_empty() {
             // Most calls decide nothing: the market's lock is not taken for them.
-            return;
+            return false;
         }
         let owner = slot.id;
         let mut market = self.market.lock();
@@ -240,6 +240,7 @@ impl Engine {
                 }
             }
         }
+        true
     }
 
     /// Stops a strategy that trapped, cancels its orders and tells the operator.
@@ -296,5 +297,25 @@ impl Engine {
         let to = self.slots[index].hash.clone();
         tracing::warn!(strategy = %name, from = %from, to = %to, "rolled back: the previous version runs again from its handed-over state");
         self.notify(Notice::RolledBack { strategy: name, from, to, reason: trap.to_string() });
+    }
+}
+
+/// Takes what the venues reported into `events`, and books it where it is booked before
+/// any strategy hears of it (the router's orders, the recent-trades tape, the bus), under
+/// the market's lock the caller holds: the replay takes it once for its prints and this.
+pub(super) fn gather_venue_events(market: &mut crate::market::Market, router: &mut crate::router::Router, bus: &mut Option<crate::bus::Publisher>, events: &mut Vec<VenueEvent>) {
+    for venue in market.venues.iter_mut() {
+        if let Some(at) = venue.drain_events(events) {
+            market.trigger = Some(market.trigger.map_or(at, |earlier| earlier.min(at)));
+        }
+    }
+    for event in events.iter() {
+        router.on_venue_event(market, event);
+        if let VenueEvent::Trade(trade) = event {
+            market.record_trade(trade);
+            if let Some(bus) = bus.as_mut() {
+                bus.on_trade(trade);
+            }
+        }
     }
 }

@@ -13,6 +13,14 @@ impl Engine {
     /// breach it. An instrument with no public trade yet is marked at the strategy's own
     /// average fill price there.
     pub(super) fn check_losses(&mut self) {
+        let limited = |engine: &Engine, index: usize| {
+            let (max_loss, max_drawdown) = engine.router.risk().loss_limits(engine.slots[index].id);
+            max_loss.is_some() || max_drawdown.is_some()
+        };
+        if !(0..self.slots.len()).any(|index| limited(self, index)) {
+            // Nothing to mark: the market's lock is not taken for nothing every batch.
+            return;
+        }
         let mut breaches = Vec::new();
         {
             let market = self.market.lock();

@@ -369,6 +369,7 @@ impl Engine {
         let mut touched = std::mem::take(&mut self.touched);
         touched.clear();
         let mut ended = Vec::new();
+        let mut events = std::mem::take(&mut self.venue_events);
         {
             let mut market = self.market.lock();
             for feed in &mut self.feeds {
@@ -387,8 +388,10 @@ impl Engine {
                     }
                 }
             }
+            // What the prints caused, under the same lock.
+            deliver::gather_venue_events(&mut market, &mut self.router, &mut self.bus, &mut events);
         }
-        self.collect_venue_events();
+        self.dispatch_all(events);
         // After this batch's trades: a reader stops at the end marker.
         if let Some(bus) = self.bus.as_mut() {
             for instrument in ended {
