@@ -180,6 +180,14 @@ mod tests {
     }
 
     #[test]
+    fn a_feed_holds_at_most_about_a_mebibyte_ahead() {
+        // Chunks: two waiting, one being read, one being filled, and up to three spent.
+        let chunks = CHUNKS_IN_FLIGHT + 1 + 1 + (CHUNKS_IN_FLIGHT + 1);
+        let bytes = chunks * CHUNK * std::mem::size_of::<Record>();
+        assert!(bytes <= 1 << 20, "{bytes} bytes a feed (README: about 0.9 MiB)");
+    }
+
+    #[test]
     fn the_reader_stops_when_its_reader_side_is_dropped() {
         let (tx, rx) = channel();
         let source = Numbers { dropped: Some(tx), ..numbers(u64::MAX, u64::MAX) };
