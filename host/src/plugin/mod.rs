@@ -361,7 +361,8 @@ impl PluginHost {
             Some(on_packed) => Some(*instance.get_typed_func::<(&[u8],), WitActions>(&mut store, on_packed).map_err(|e| mismatch("packed", e))?.func()),
             None => None,
         };
-        Ok(StrategyInstance { store, plugin, standing, tape, on_packed, limits: self.limits, id: ctx.id, batch: Vec::new(), packed: Vec::new() })
+        let log_dropped = store.data().log_budget.lock().unwrap_or_else(|p| p.into_inner()).dropped_since_taken.clone();
+        Ok(StrategyInstance { store, plugin, standing, tape, on_packed, limits: self.limits, id: ctx.id, batch: Vec::new(), packed: Vec::new(), log_dropped })
     }
 }
 
@@ -492,6 +493,8 @@ pub struct StrategyInstance {
     batch: Vec<bindings::trading::strategy::types::Event>,
     /// The bytes of a `tape.on-trades` or `packed.on-packed` call; reused likewise.
     packed: Vec<u8>,
+    /// The log budget's count of lines dropped since last taken.
+    log_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 type WitActions = (Vec<bindings::trading::strategy::types::Action>,);
@@ -656,7 +659,13 @@ impl StrategyInstance {
     /// Log lines dropped over the budget since the last call: the slot adds them to its
     /// stats, so the count survives a hot swap to a new instance.
     pub fn take_log_dropped(&mut self) -> u64 {
-        std::mem::take(&mut self.store.data().log_budget.lock().unwrap_or_else(|p| p.into_inner()).dropped_since_taken)
+        let dropped = &self.log_dropped;
+        // Read first: after nearly every call there is nothing to take, and a read is
+        // cheaper than the exchange.
+        if dropped.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        dropped.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where the instance's random stream is, so a resumed instance continues it rather

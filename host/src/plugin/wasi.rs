@@ -115,7 +115,8 @@ impl Wasi {
 
     /// Forgets the stderr lines of earlier calls: a trap reports only its own call's.
     pub fn clear_tail(&self) {
-        if self.console.0.written_since_clear.swap(false, Ordering::AcqRel) {
+        // A read before the exchange: nearly every call writes nothing.
+        if self.console.0.written_since_clear.load(Ordering::Acquire) && self.console.0.written_since_clear.swap(false, Ordering::AcqRel) {
             self.console.lock().tail.clear();
         }
     }
@@ -278,7 +279,7 @@ impl Console {
     }
 
     fn flush(&self) {
-        if !self.0.written_since_flush.swap(false, Ordering::AcqRel) {
+        if !(self.0.written_since_flush.load(Ordering::Acquire) && self.0.written_since_flush.swap(false, Ordering::AcqRel)) {
             return;
         }
         let mut lines = self.lock();
