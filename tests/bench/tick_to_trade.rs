@@ -125,7 +125,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let done = Arc::new(AtomicBool::new(false));
     let (printed_by, done_by) = (printed.clone(), done.clone());
     let started = Instant::now();
-    let preempted_before = preempted();
+    let (preempted_before, blocked_before) = (preempted(), blocked());
     let printer = std::thread::Builder::new().name("printer".into()).spawn(move || {
         let every = Duration::from_nanos(1_000_000_000 / rate);
         for n in 0..fills {
@@ -184,10 +184,11 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     // The tail against the times the kernel took the engine's thread off its core for
     // another (the exchange and its printer share this machine's cores).
     println!(
-        "  hedges over 1 ms: {}, over 10 ms: {}; the engine's thread was preempted {} times in the run",
+        "  hedges over 1 ms: {}, over 10 ms: {}; the engine's thread was preempted {} times in the run, and blocked {} times (waiting in the kernel: a lock or a sleep)",
         t.over(Duration::from_millis(1)),
         t.over(Duration::from_millis(10)),
-        preempted().saturating_sub(preempted_before)
+        preempted().saturating_sub(preempted_before),
+        blocked().saturating_sub(blocked_before)
     );
     for slot in engine.slots() {
         println!("  calls of {}: {} mean {:.1} us", slot.name, slot.call_latency.count(), slot.call_latency.sum() / slot.call_latency.count().max(1) as f64 * 1e6);
@@ -219,6 +220,15 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
 
 /// Involuntary context switches of the calling thread so far (Linux; 0 elsewhere).
 fn preempted() -> u64 {
+    context_switches("nonvoluntary_ctxt_switches:")
+}
+
+/// Voluntary context switches of the calling thread so far: each a wait in the kernel.
+fn blocked() -> u64 {
+    context_switches("voluntary_ctxt_switches:")
+}
+
+fn context_switches(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("nonvoluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    status.lines().find_map(|l| l.strip_prefix(field)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
