@@ -13,11 +13,7 @@ impl Engine {
     /// breach it. An instrument with no public trade yet is marked at the strategy's own
     /// average fill price there.
     pub(super) fn check_losses(&mut self) {
-        let limited = |engine: &Engine, index: usize| {
-            let (max_loss, max_drawdown) = engine.router.risk().loss_limits(engine.slots[index].id);
-            max_loss.is_some() || max_drawdown.is_some()
-        };
-        if !(0..self.slots.len()).any(|index| limited(self, index)) {
+        if !(0..self.slots.len()).any(|index| self.limits_to_mark(index).is_some()) {
             // Nothing to mark: the market's lock is not taken for nothing every batch.
             return;
         }
@@ -25,14 +21,7 @@ impl Engine {
         {
             let market = self.market.lock();
             for index in 0..self.slots.len() {
-                let id = self.slots[index].id;
-                if self.slots[index].status != SlotStatus::Running || self.router.risk().halted(id).is_some() {
-                    continue;
-                }
-                let (max_loss, max_drawdown) = self.router.risk().loss_limits(id);
-                if max_loss.is_none() && max_drawdown.is_none() {
-                    continue;
-                }
+                let Some((max_loss, max_drawdown)) = self.limits_to_mark(index) else { continue };
                 let stats = &mut self.slots[index].stats;
                 let pnl = stats.pnl(|instrument| market.last_price(instrument));
                 let peak = stats.peak_pnl.map_or(pnl, |peak| peak.max(pnl)).max(Decimal::ZERO);
@@ -47,6 +36,17 @@ impl Engine {
         for (index, reason) in breaches {
             self.halt(index, reason);
         }
+    }
+
+    /// The loss and drawdown limits of a strategy that is running, not halted, and has at
+    /// least one of them: one to mark after the batch.
+    fn limits_to_mark(&self, index: usize) -> Option<(Option<Decimal>, Option<Decimal>)> {
+        let slot = &self.slots[index];
+        if slot.status != SlotStatus::Running || self.router.risk().halted(slot.id).is_some() {
+            return None;
+        }
+        let (max_loss, max_drawdown) = self.router.risk().loss_limits(slot.id);
+        (max_loss.is_some() || max_drawdown.is_some()).then_some((max_loss, max_drawdown))
     }
 
     /// Halts a strategy: no new exposure from now on, its resting orders cancelled.

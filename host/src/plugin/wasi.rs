@@ -115,8 +115,7 @@ impl Wasi {
 
     /// Forgets the stderr lines of earlier calls: a trap reports only its own call's.
     pub fn clear_tail(&self) {
-        // A read before the exchange: nearly every call writes nothing.
-        if self.console.0.written_since_clear.load(Ordering::Acquire) && self.console.0.written_since_clear.swap(false, Ordering::AcqRel) {
+        if taken(&self.console.0.written_since_clear) {
             self.console.lock().tail.clear();
         }
     }
@@ -279,7 +278,7 @@ impl Console {
     }
 
     fn flush(&self) {
-        if !(self.0.written_since_flush.load(Ordering::Acquire) && self.0.written_since_flush.swap(false, Ordering::AcqRel)) {
+        if !taken(&self.0.written_since_flush) {
             return;
         }
         let mut lines = self.lock();
@@ -294,6 +293,12 @@ impl Console {
             }
         }
     }
+}
+
+/// Whether `flag` was set, clearing it. Read before the exchange: after nearly every call
+/// the guest wrote nothing, and a read is cheaper than an exchange.
+fn taken(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Acquire) && flag.swap(false, Ordering::AcqRel)
 }
 
 fn emit(strategy: &str, budget: &SharedLogBudget, tail: &mut VecDeque<String>, stream: Stream, line: &[u8]) {
