@@ -10,8 +10,8 @@
 //   scale. Never turn a price into a Number.
 // - State lives in module-level variables, which persist between export calls.
 
-import { write } from "trading:strategy/log@0.1.3";
-import { lookup } from "trading:strategy/market@0.1.3";
+import { write } from "trading:strategy/log@0.1.4";
+import { lookup } from "trading:strategy/market@0.1.4";
 
 /** An exact decimal: `m / 10^s`, with `m` a BigInt. */
 class Dec {

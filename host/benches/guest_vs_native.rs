@@ -6,7 +6,9 @@
 //! both sides: natively through the SDK's `Strategy` trait with the SDK's in-memory host;
 //! in the sandbox through `StrategyInstance::on_events`, which is the engine's call (the
 //! conversion to the contract's types, the component call, the guest's decoding and the
-//! actions' way back). Neither side matches orders: this is the strategy's own cost.
+//! actions' way back). Neither side matches orders: this is the strategy's own cost. The
+//! grid does not tell a quiet band here (`hold_quiet_trades` false): every batch takes its
+//! whole decision path, as before contract 0.1.4, so the figures compare across windows.
 //!
 //! `cargo bench -p runtime --bench guest_vs_native` prints one table: medians of 5 runs of
 //! 200,000 events each, in ns per event.
@@ -31,7 +33,7 @@ const RUNS: usize = 5;
 const PARAMS: &str = r#"{"venue":"spot","symbol":"BTCUSDT","order_qty":"0.01","grid_spacing_pct":"0.01","num_levels":10,
   "min_price_distance":"0.01","max_position_size":"100","capital":"100000000","max_drawdown":"0.5","stop_loss_pct":"50",
   "var_limit":"100000000","var_window":200,"max_active_orders":20,"rebalance_interval":600000,
-  "volatility_reference_pct":"0.01","volatility_window":50}"#;
+  "volatility_reference_pct":"0.01","volatility_window":50,"hold_quiet_trades":false}"#;
 
 fn info() -> InstrumentInfo {
     instrument(0, "spot")
@@ -123,7 +125,7 @@ fn sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedComponent, tra
         if let Some(Event::Trade(t)) = chunk.last() {
             clock.advance_to(t.ts_ms);
         }
-        actions += instance.on_events(chunk).unwrap_or_else(|e| panic!("on_events: {e}")).len();
+        actions += instance.on_events(chunk, &[]).unwrap_or_else(|e| panic!("on_events: {e}")).len();
     }
     let elapsed = started.elapsed();
     assert!(actions > 0, "the grid placed nothing in the sandbox: the benchmark would measure nothing");
@@ -213,12 +215,12 @@ fn hedger_sandboxed(plugin: &PluginHost, loaded: &runtime::plugin::LoadedCompone
         clock.advance_to(1_600_000_000_000 + i as i64);
         let fill = Event::Fill(maker_fill(i, None));
         let started = Instant::now();
-        let actions = instance.on_events(&[fill]).unwrap_or_else(|e| panic!("on_events: {e}"));
+        let actions = instance.on_events(&[fill], &[]).unwrap_or_else(|e| panic!("on_events: {e}"));
         on_fill += started.elapsed();
         let Some(Ok(Action::Place(placed))) = actions.first() else { panic!("fill {i} was not hedged in the sandbox: {actions:?}") };
         let (fill, update) = hedge_done(i, placed, Some(StrategyId(0)));
         let started = Instant::now();
-        instance.on_events(&[Event::Fill(fill), Event::Order(update)]).unwrap_or_else(|e| panic!("on_events: {e}"));
+        instance.on_events(&[Event::Fill(fill), Event::Order(update)], &[]).unwrap_or_else(|e| panic!("on_events: {e}"));
         on_done += started.elapsed();
     }
     (on_fill.as_nanos() as f64 / fills as f64, on_done.as_nanos() as f64 / fills as f64, instance)

@@ -23,6 +23,7 @@ fn hostile(attack: &str) -> String {
 
 const ATTACKS: &[&str] = &[
     "none", "huge-order", "long-id", "dup-id", "log-flood", "subscribe-flood", "subscribe-unknown", "big-snapshot", "snapshot-trap", "busy", "stack-overflow", "state-flood",
+    "quiet-flood", "quiet-bad-bound", "quiet-liar",
 ];
 
 /// Runs a config to its end with an embedded store checkpointing every 100 batches;
@@ -106,13 +107,25 @@ fn every_attack_is_contained_and_the_healthy_strategy_sees_a_clean_run() {
     // 17. The trap's cause, not wasmtime's header line.
     assert!(failed("stack-overflow").contains("call stack exhausted"), "{}", failed("stack-overflow"));
     assert!(failed("state-flood").contains("more than 10000 keys"), "{}", failed("state-flood"));
+    // Quiet bands (contract 0.1.4): a band on a 65th instrument, a bound that is no decimal.
+    assert!(failed("quiet-flood").contains("quiet.set: a band on a 65th instrument; the limit is 64"), "{}", failed("quiet-flood"));
+    assert!(failed("quiet-bad-bound").contains("quiet.set: the low bound of instrument 0 is not a decimal"), "{}", failed("quiet-bad-bound"));
+    // A strategy that breaks its promise to ignore trades: its trades were held and handed
+    // over in far fewer calls, every one of them, and every order it placed went out.
+    assert_eq!(status(&attacked, "quiet-liar"), SlotStatus::Running);
+    assert_eq!(seen(&mut attacked, "quiet-liar")["trades"], PRINTS);
+    let liar = stats(&attacked, "quiet-liar");
+    assert_eq!((liar.placed, liar.canceled), (PRINTS / 500, PRINTS / 500 - 1), "{liar:?}");
+    // Its trades, and its orders' updates: each accepted, all but the last canceled.
+    assert_eq!(liar.events, PRINTS + liar.placed + liar.canceled, "{liar:?}");
+    assert!(liar.calls < PRINTS / 10, "{liar:?}");
     // Each stopped strategy trapped once, and the metrics say so; the healthy one none.
     let (reply, answer) = std::sync::mpsc::channel();
     let _ = attacked.controller().send(runtime::engine::Control::Query { what: runtime::engine::Query::Metrics, reply });
     attacked.step();
     let metrics = answer.recv_timeout(std::time::Duration::from_secs(5)).unwrap_or_default();
     let metrics = metrics.as_str().unwrap_or_default();
-    for name in ["big-snapshot", "snapshot-trap", "stack-overflow", "state-flood", "healthy"] {
+    for name in ["big-snapshot", "snapshot-trap", "stack-overflow", "state-flood", "quiet-flood", "quiet-bad-bound", "healthy"] {
         let traps = u64::from(matches!(status(&attacked, name), SlotStatus::Failed(_)));
         assert_eq!(stats(&attacked, name).traps, traps, "{name}");
         assert!(metrics.contains(&format!("runtime_strategy_traps_total{{strategy=\"{name}\"}} {traps}\n")), "{name}: {metrics}");

@@ -60,7 +60,7 @@ fn a_wrong_contract_version_is_refused_by_name() {
         other => panic!("expected a version error, got {other:?}"),
     }
     let message = plugin_host().load(&guest_core("wrong-version")).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.3"), "{message}");
+    assert!(message.contains("built against contract trading:strategy@0.9.0; this runtime speaks trading:strategy@0.1.4"), "{message}");
 }
 
 /// The right version with an export of another signature: the strategy is refused with
@@ -71,7 +71,7 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
     let plugin = plugin_host();
     let engine = e2e::engine(&config, &plugin, &[("mismatched", &guest("wrong-signature"))]);
     let status = format!("{:?}", engine.slots()[0].status);
-    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.3's"), "{status}");
+    assert!(status.contains("does not match the contract: its trading:strategy/strategy export is not trading:strategy@0.1.4's"), "{status}");
     assert!(!status.contains("trapped"), "{status}");
 }
 
@@ -81,7 +81,7 @@ fn an_export_of_another_signature_is_named_as_a_mismatch() {
 fn a_tape_export_of_another_signature_is_named_as_a_mismatch() {
     let plugin = plugin_host();
     assert!(plugin.load(&guest("wrong-tape")).is_ok_and(|loaded| loaded.takes_packed_trades()));
-    assert_mismatch_named(&plugin, "wrong-tape", "trading:strategy/tape export is not trading:strategy@0.1.3's");
+    assert_mismatch_named(&plugin, "wrong-tape", "trading:strategy/tape export is not trading:strategy@0.1.4's");
 }
 
 /// The same for the optional `packed` export (contract 0.1.3).
@@ -89,7 +89,7 @@ fn a_tape_export_of_another_signature_is_named_as_a_mismatch() {
 fn a_packed_export_of_another_signature_is_named_as_a_mismatch() {
     let plugin = plugin_host();
     assert!(plugin.load(&guest("wrong-packed")).is_ok_and(|loaded| loaded.takes_packed_batches()));
-    assert_mismatch_named(&plugin, "wrong-packed", "trading:strategy/packed export is not trading:strategy@0.1.3's");
+    assert_mismatch_named(&plugin, "wrong-packed", "trading:strategy/packed export is not trading:strategy@0.1.4's");
 }
 
 /// The test guest `name` is refused when its strategy starts, its status naming `what`.

@@ -121,18 +121,25 @@ impl std::fmt::Display for PackedError {
 impl std::error::Error for PackedError {}
 
 /// Reads every record of `bytes` into `out`, in order, as a strategy sees them (an order
-/// update is always the reader's own). Nothing is appended unless all of them are valid: a
-/// record cut short, an unknown kind or code, a scale above 28, a string that is not UTF-8
-/// is an error naming the record.
-pub fn unpack_events(bytes: &[u8], out: &mut Vec<Event<Whose>>) -> Result<(), PackedError> {
-    let start = out.len();
+/// update is always the reader's own), and pushes to `held_ends` the length of `out` after
+/// each trade marked as ending a held batch (see [`crate::tape::mark_held_end`]). Nothing
+/// is appended unless all of them are valid: a record cut short, an unknown kind or code, a
+/// scale above 28, a string that is not UTF-8 is an error naming the record.
+pub fn unpack_events(bytes: &[u8], out: &mut Vec<Event<Whose>>, held_ends: &mut Vec<usize>) -> Result<(), PackedError> {
+    let (start, ends_start) = (out.len(), held_ends.len());
     let mut reader = Reader { bytes, at: 0 };
     let mut record = 0;
     while reader.at < bytes.len() {
         match reader.event() {
-            Ok(event) => out.push(event),
+            Ok((event, held_end)) => {
+                out.push(event);
+                if held_end {
+                    held_ends.push(out.len());
+                }
+            }
             Err(what) => {
                 out.truncate(start);
+                held_ends.truncate(ends_start);
                 return Err(PackedError { record, what });
             }
         }
@@ -245,9 +252,18 @@ impl<'a> Reader<'a> {
         (0..n).map(|_| Ok(BookLevel { price: self.decimal()?, qty: self.decimal()? })).collect()
     }
 
-    fn event(&mut self) -> Result<Event<Whose>, &'static str> {
+    /// The next event, and whether it is a trade that ended a held batch.
+    fn event(&mut self) -> Result<(Event<Whose>, bool), &'static str> {
+        if self.bytes.get(self.at) == Some(&TRADE) {
+            self.at += 1;
+            let (trade, held_end) = unpack_trade_record(self.take(TRADE_RECORD_BYTES)?)?;
+            return Ok((Event::Trade(trade), held_end));
+        }
+        Ok((self.other_event()?, false))
+    }
+
+    fn other_event(&mut self) -> Result<Event<Whose>, &'static str> {
         Ok(match self.u8()? {
-            TRADE => Event::Trade(unpack_trade_record(self.take(TRADE_RECORD_BYTES)?)?),
             BOOK => {
                 let instrument = InstrumentId(self.u32()?);
                 let ts_ms = self.i64()?;
@@ -421,7 +437,7 @@ mod tests {
         fn batches_survive_packing(events in proptest::collection::vec(event(), 0..12)) {
             let bytes = pack_all(&events);
             let mut back = Vec::new();
-            prop_assert_eq!(unpack_events(&bytes, &mut back), Ok(()));
+            prop_assert_eq!(unpack_events(&bytes, &mut back, &mut Vec::new()), Ok(()));
             let expected: Vec<Event<Whose>> = events.iter().map(as_read).collect();
             prop_assert_eq!(&back, &expected);
             for (a, b) in back.iter().zip(&expected) {
@@ -434,7 +450,7 @@ mod tests {
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let mut out = vec![Event::Timer(1)];
-            if unpack_events(&bytes, &mut out).is_err() {
+            if unpack_events(&bytes, &mut out, &mut Vec::new()).is_err() {
                 prop_assert_eq!(out, vec![Event::Timer(1)]);
             }
         }
@@ -445,7 +461,7 @@ mod tests {
             let bytes = pack_all(&events);
             let cut = cut.index(bytes.len());
             let mut out = Vec::new();
-            let read = unpack_events(&bytes[..cut], &mut out);
+            let read = unpack_events(&bytes[..cut], &mut out, &mut Vec::new());
             // A cut on a record's boundary is a shorter valid batch; anywhere else, an error.
             prop_assert!(read.is_err() || out.len() < events.len());
         }
@@ -463,18 +479,18 @@ mod tests {
         let mut bytes = pack_all(&[Event::Timer(5), Event::Params("{}".into())]);
         let mut out = Vec::new();
         bytes.push(9);
-        assert_eq!(unpack_events(&bytes, &mut out), Err(PackedError { record: 2, what: "an unknown kind of event" }));
+        assert_eq!(unpack_events(&bytes, &mut out, &mut Vec::new()), Err(PackedError { record: 2, what: "an unknown kind of event" }));
         assert!(out.is_empty());
         // A book claiming four billion levels in a few bytes is refused before any allocation.
         let mut book = vec![BOOK];
         book.extend_from_slice(&[0; 12]);
         book.extend_from_slice(&u32::MAX.to_le_bytes());
         book.extend_from_slice(&0u32.to_le_bytes());
-        assert_eq!(unpack_events(&book, &mut out), Err(PackedError { record: 0, what: "the record is cut short" }));
+        assert_eq!(unpack_events(&book, &mut out, &mut Vec::new()), Err(PackedError { record: 0, what: "the record is cut short" }));
         // A string that is not UTF-8.
         let mut params = vec![PARAMS];
         params.extend_from_slice(&2u32.to_le_bytes());
         params.extend_from_slice(&[0xC3, 0x28]);
-        assert_eq!(unpack_events(&params, &mut out), Err(PackedError { record: 0, what: "a string is not UTF-8" }));
+        assert_eq!(unpack_events(&params, &mut out, &mut Vec::new()), Err(PackedError { record: 0, what: "a string is not UTF-8" }));
     }
 }

@@ -18,7 +18,7 @@
 //! | 40 | 4 | qty mantissa, bits 64 to 95 |
 //! | 44 | 1 | price scale, 0 to 28 |
 //! | 45 | 1 | qty scale, 0 to 28 |
-//! | 46 | 1 | flags: bit 0 the price is negative, bit 1 the qty is; the others zero |
+//! | 46 | 1 | flags: bit 0 the price is negative, bit 1 the qty is, bit 2 a held trade that ended its batch (since 0.1.4, see [`mark_held_end`]); the others zero |
 //! | 47 | 1 | aggressor: 0 buy, 1 sell |
 //!
 //! A decimal is ±mantissa / 10^scale, as in the contract's `decimal` record.
@@ -30,6 +30,18 @@ pub const TRADE_RECORD_BYTES: usize = 48;
 
 const PRICE_NEGATIVE: u8 = 1;
 const QTY_NEGATIVE: u8 = 2;
+const HELD_END: u8 = 4;
+
+/// Marks the record just appended to `out` (by [`pack_trade`], or as the last part of a
+/// packed event) as a held trade that ended a batch of its own (contract 0.1.4's `quiet`):
+/// the host held it back, and would have called the strategy after it. The reader splits
+/// what it reads there, so that a strategy sees the batches it would have seen without
+/// the hold. Does nothing when `out` is shorter than a record.
+pub fn mark_held_end(out: &mut [u8]) {
+    if let Some(start) = out.len().checked_sub(TRADE_RECORD_BYTES) {
+        out[start + 46] |= HELD_END;
+    }
+}
 
 /// Appends `trade` to `out` as one record.
 pub fn pack_trade(trade: &PublicTrade, out: &mut Vec<u8>) {
@@ -78,20 +90,27 @@ impl std::fmt::Display for TapeError {
 impl std::error::Error for TapeError {}
 
 /// Reads every record of `bytes` into `out`, in order, each as `wrap` makes it (the SDK
-/// makes events of them, with no list of trades in between). Nothing is appended unless
-/// all of them are valid: a length that is not a whole number of records, a scale above
-/// 28, an unknown flag or aggressor is an error naming the record.
-pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, wrap: impl Fn(PublicTrade) -> T) -> Result<(), TapeError> {
+/// makes events of them, with no list of trades in between), and pushes to `held_ends`
+/// the length of `out` after each record marked as ending a held batch. Nothing is
+/// appended unless all of them are valid: a length that is not a whole number of records,
+/// a scale above 28, an unknown flag or aggressor is an error naming the record.
+pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, held_ends: &mut Vec<usize>, wrap: impl Fn(PublicTrade) -> T) -> Result<(), TapeError> {
     if !bytes.chunks_exact(TRADE_RECORD_BYTES).remainder().is_empty() {
         return Err(TapeError { record: bytes.len() / TRADE_RECORD_BYTES, what: "the bytes are not a whole number of records" });
     }
-    let start = out.len();
+    let (start, ends_start) = (out.len(), held_ends.len());
     out.reserve(bytes.len() / TRADE_RECORD_BYTES);
     for (index, record) in bytes.chunks_exact(TRADE_RECORD_BYTES).enumerate() {
         match unpack_trade_record(record) {
-            Ok(trade) => out.push(wrap(trade)),
+            Ok((trade, held_end)) => {
+                out.push(wrap(trade));
+                if held_end {
+                    held_ends.push(out.len());
+                }
+            }
             Err(what) => {
                 out.truncate(start);
+                held_ends.truncate(ends_start);
                 return Err(TapeError { record: index, what });
             }
         }
@@ -100,13 +119,13 @@ pub fn unpack_trades<T>(bytes: &[u8], out: &mut Vec<T>, wrap: impl Fn(PublicTrad
 }
 
 /// One record of exactly [`TRADE_RECORD_BYTES`] bytes (also a trade's body in a packed
-/// batch, see [`crate::packed`]).
-pub(crate) fn unpack_trade_record(r: &[u8]) -> Result<PublicTrade, &'static str> {
+/// batch, see [`crate::packed`]), and whether it ends a held batch.
+pub(crate) fn unpack_trade_record(r: &[u8]) -> Result<(PublicTrade, bool), &'static str> {
     if r.len() != TRADE_RECORD_BYTES {
         return Err("a trade record is not 48 bytes");
     }
     let flags = r[46];
-    if flags & !(PRICE_NEGATIVE | QTY_NEGATIVE) != 0 {
+    if flags & !(PRICE_NEGATIVE | QTY_NEGATIVE | HELD_END) != 0 {
         return Err("unknown flag bits");
     }
     let aggressor = match r[47] {
@@ -116,7 +135,8 @@ pub(crate) fn unpack_trade_record(r: &[u8]) -> Result<PublicTrade, &'static str>
     };
     let price = decimal(u64_at(r, 24), u32_at(r, 4), flags & PRICE_NEGATIVE != 0, r[44]).ok_or("the price's scale is above 28")?;
     let qty = decimal(u64_at(r, 32), u32_at(r, 40), flags & QTY_NEGATIVE != 0, r[45]).ok_or("the qty's scale is above 28")?;
-    Ok(PublicTrade { instrument: InstrumentId(u32_at(r, 0)), trade_id: u64_at(r, 8), price, qty, aggressor, ts_ms: u64_at(r, 16) as i64 })
+    let trade = PublicTrade { instrument: InstrumentId(u32_at(r, 0)), trade_id: u64_at(r, 8), price, qty, aggressor, ts_ms: u64_at(r, 16) as i64 };
+    Ok((trade, flags & HELD_END != 0))
 }
 
 pub(crate) fn mantissa_parts(d: Decimal) -> (u64, u32) {
@@ -172,7 +192,7 @@ mod tests {
             }
             prop_assert_eq!(bytes.len(), trades.len() * TRADE_RECORD_BYTES);
             let mut back = Vec::new();
-            prop_assert_eq!(unpack_trades(&bytes, &mut back, |t| t), Ok(()));
+            prop_assert_eq!(unpack_trades(&bytes, &mut back, &mut Vec::new(), |t| t), Ok(()));
             prop_assert_eq!(back.len(), trades.len());
             for (a, b) in trades.iter().zip(&back) {
                 prop_assert_eq!(a, b);
@@ -185,7 +205,7 @@ mod tests {
         #[test]
         fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut out = Vec::new();
-            match unpack_trades(&bytes, &mut out, |t| t) {
+            match unpack_trades(&bytes, &mut out, &mut Vec::new(), |t| t) {
                 Ok(()) => prop_assert_eq!(out.len(), bytes.len() / TRADE_RECORD_BYTES),
                 Err(_) => prop_assert!(out.is_empty()),
             }
@@ -219,26 +239,50 @@ mod tests {
         assert_eq!(bytes[44..48], [2, 3, QTY_NEGATIVE, 1]);
     }
 
+    /// A held trade that ended its batch is read back as the end of a batch, its fields
+    /// untouched; a refused record leaves neither trades nor ends behind.
+    #[test]
+    fn held_batch_ends_are_read_where_they_were_marked() {
+        let mut bytes = Vec::new();
+        for n in 0..5 {
+            bytes.extend(one_record());
+            if n == 1 || n == 2 {
+                mark_held_end(&mut bytes);
+            }
+        }
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        assert_eq!(unpack_trades(&bytes, &mut out, &mut ends, |t| t), Ok(()));
+        assert_eq!(ends, vec![2, 3]);
+        assert!(out.iter().all(|t| *t == unpack_trade_record(&one_record()).unwrap().0));
+        bytes[4 * TRADE_RECORD_BYTES + 47] = 9;
+        let (mut out, mut ends) = (Vec::new(), Vec::new());
+        assert!(unpack_trades(&bytes, &mut out, &mut ends, |t| t).is_err());
+        assert!(out.is_empty() && ends.is_empty());
+        let mut short = vec![0u8; 10];
+        mark_held_end(&mut short);
+        assert_eq!(short, vec![0u8; 10]);
+    }
+
     #[test]
     fn bad_records_are_named() {
         let mut out = Vec::new();
         let mut two = one_record();
         two.extend(one_record());
-        assert_eq!(unpack_trades(&two[..60], &mut out, |t| t), Err(TapeError { record: 1, what: "the bytes are not a whole number of records" }));
+        assert_eq!(unpack_trades(&two[..60], &mut out, &mut Vec::new(), |t| t), Err(TapeError { record: 1, what: "the bytes are not a whole number of records" }));
         let mut bad = two.clone();
         bad[TRADE_RECORD_BYTES + 44] = 29;
-        assert_eq!(unpack_trades(&bad, &mut out, |t| t), Err(TapeError { record: 1, what: "the price's scale is above 28" }));
+        assert_eq!(unpack_trades(&bad, &mut out, &mut Vec::new(), |t| t), Err(TapeError { record: 1, what: "the price's scale is above 28" }));
         let mut bad = two.clone();
         bad[45] = 200;
-        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.what), Err("the qty's scale is above 28"));
+        assert_eq!(unpack_trades(&bad, &mut out, &mut Vec::new(), |t| t).map_err(|e| e.what), Err("the qty's scale is above 28"));
         let mut bad = two.clone();
-        bad[46] = 4;
-        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.what), Err("unknown flag bits"));
+        bad[46] = 8;
+        assert_eq!(unpack_trades(&bad, &mut out, &mut Vec::new(), |t| t).map_err(|e| e.what), Err("unknown flag bits"));
         let mut bad = two.clone();
         bad[47] = 2;
-        assert_eq!(unpack_trades(&bad, &mut out, |t| t).map_err(|e| e.to_string()), Err("packed trade 0: the aggressor is neither 0 (buy) nor 1 (sell)".to_string()));
+        assert_eq!(unpack_trades(&bad, &mut out, &mut Vec::new(), |t| t).map_err(|e| e.to_string()), Err("packed trade 0: the aggressor is neither 0 (buy) nor 1 (sell)".to_string()));
         assert!(out.is_empty(), "nothing is kept from refused bytes");
-        assert_eq!(unpack_trades(&two, &mut out, |t| t), Ok(()));
+        assert_eq!(unpack_trades(&two, &mut out, &mut Vec::new(), |t| t), Ok(()));
         assert_eq!(out.len(), 2);
     }
 }

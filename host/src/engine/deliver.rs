@@ -77,7 +77,7 @@ impl Engine {
             VenueEvent::Trade(trade) => {
                 for slot in &mut self.slots {
                     if slot.status == SlotStatus::Running && slot.subscriptions.trades.contains(&trade.instrument) {
-                        slot.pending.push(Event::Trade(trade.clone()));
+                        slot.queue_trade(&trade);
                     }
                 }
             }
@@ -125,8 +125,17 @@ impl Engine {
     }
 
     /// Calls every strategy that has events, routes what they decide, and repeats while
-    /// their decisions cause new events, up to [`MAX_ROUNDS`].
+    /// their decisions cause new events, up to [`MAX_ROUNDS`]. A strategy whose events are
+    /// all trades held under its quiet bands is not called (see [`super::MAX_HELD`]).
     pub(super) fn deliver(&mut self) {
+        self.deliver_releasing(false);
+    }
+
+    /// As [`Engine::deliver`], with `release` calling the strategies with their held trades
+    /// too: before their state is taken (a checkpoint, a snapshot) and at the end of the
+    /// market data, so no trade is left behind.
+    pub(super) fn deliver_releasing(&mut self, release: bool) {
+        let now = self.clock.now_ms();
         for _ in 0..MAX_ROUNDS {
             let mut any = false;
             for index in 0..self.slots.len() {
@@ -135,7 +144,10 @@ impl Engine {
                 }
                 if self.slots[index].status != SlotStatus::Running {
                     // A stopped strategy's events are dropped, not hoarded.
-                    self.slots[index].pending.clear();
+                    self.slots[index].clear_pending();
+                    continue;
+                }
+                if !release && self.slots[index].holding(now) {
                     continue;
                 }
                 any = true;
@@ -157,6 +169,8 @@ impl Engine {
         let now = self.clock.now_ms();
         let slot = &mut self.slots[index];
         let events = std::mem::take(&mut slot.pending);
+        let held_ends = std::mem::take(&mut slot.held_ends);
+        slot.release_held();
         if let Some(probation) = slot.probation.as_mut() {
             if Instant::now() >= probation.until || probation.events.len() + events.len() > PROBATION_EVENTS {
                 tracing::info!(strategy = %slot.name, version = %slot.hash, "hot swap probation over: the new version is kept");
@@ -169,7 +183,7 @@ impl Engine {
         slot.stats.events += events.len() as u64;
         slot.stats.calls += 1;
         let called = Instant::now();
-        let result = instance.on_events(&events);
+        let result = instance.on_events(&events, &held_ends);
         slot.call_latency.observe(called.elapsed().as_secs_f64());
         slot.stats.log_dropped += instance.take_log_dropped();
         let actions = match result {
@@ -180,11 +194,16 @@ impl Engine {
                 return false;
             }
         };
-        // The queue's buffer goes back to the slot, so the next batch does not allocate one.
+        // The queue's buffers go back to the slot, so the next batch does not allocate them.
         if slot.pending.is_empty() {
             let mut events = events;
             events.clear();
             slot.pending = events;
+        }
+        if slot.held_ends.is_empty() {
+            let mut held_ends = held_ends;
+            held_ends.clear();
+            slot.held_ends = held_ends;
         }
         if actions.is_empty() {
             // Most calls decide nothing: the market's lock is not taken for them.
@@ -252,7 +271,7 @@ impl Engine {
         let now = self.clock.now_ms();
         let slot = &mut self.slots[index];
         slot.instance = None;
-        slot.pending.clear();
+        slot.clear_pending();
         slot.status = SlotStatus::Failed(trap.to_string());
         let (id, name) = (slot.id, slot.name.clone());
         tracing::error!(strategy = %name, "strategy stopped: it {trap}; cancelling its orders, the others keep running");
@@ -287,6 +306,7 @@ impl Engine {
         };
         let slot = &mut self.slots[index];
         slot.install(instance, subscriptions, probation.previous);
+        slot.clear_pending();
         slot.pending = probation.events;
         self.router.set_permissions(id, &self.slots[index].subscriptions.clone());
         {

@@ -126,7 +126,7 @@ impl Engine {
         let slot = &mut self.slots[index];
         slot.status = SlotStatus::Stopped(format!("stopped by the operator: {reason}"));
         slot.instance = None;
-        slot.pending.clear();
+        slot.clear_pending();
         let id = slot.id;
         tracing::warn!(strategy, "strategy stopped by the operator ({reason}); cancelling its orders");
         {

@@ -44,7 +44,7 @@ impl Engine {
             if slot.status == SlotStatus::Running {
                 slot.status = SlotStatus::Stopped(format!("kill switch: {why}"));
                 slot.instance = None;
-                slot.pending.clear();
+                slot.clear_pending();
                 report.stopped.push(slot.name.clone());
             }
         }

@@ -152,6 +152,58 @@ pub struct Slot {
     next_timer: Option<i64>,
     kv: GuestState,
     pending: Vec<Event>,
+    /// How many of `pending`, from its start, are trades held under the strategy's quiet
+    /// bands (contract 0.1.4): while all of it is, the strategy is not called.
+    held: usize,
+    /// Where in `pending` each held batch ended, for the strategy to see them apart.
+    held_ends: Vec<usize>,
+    /// The event time of the first held trade.
+    held_since: Option<i64>,
+}
+
+/// The most trades held for a strategy before it is called with them: a bound on the
+/// queue's memory (about 80 KiB) and on what one call hands over.
+pub const MAX_HELD: usize = 1024;
+/// The longest a trade is held, on the event clock: a strategy that promised to ignore a
+/// quiet market still sees it within a second.
+pub const MAX_HELD_MS: i64 = 1000;
+
+impl Slot {
+    /// Empties the queue, held trades included.
+    fn clear_pending(&mut self) {
+        self.pending.clear();
+        self.release_held();
+        self.held_ends.clear();
+    }
+
+    /// The held trades are no longer held: the next delivery calls the strategy with them
+    /// (a new version made no promise). Where their batches ended stays known.
+    fn release_held(&mut self) {
+        self.held = 0;
+        self.held_since = None;
+    }
+
+    /// Queues a trade, held when everything queued before it is held and it is inside the
+    /// strategy's quiet band.
+    fn queue_trade(&mut self, trade: &crate::model::PublicTrade) {
+        if self.held == self.pending.len() && self.instance.as_ref().is_some_and(|i| i.holds(trade)) {
+            self.held += 1;
+            self.held_since.get_or_insert(trade.ts_ms);
+        }
+        self.pending.push(Event::Trade(trade.clone()));
+    }
+
+    /// Whether the strategy need not be called now: everything queued is held, within the
+    /// bounds of [`MAX_HELD`] and [`MAX_HELD_MS`]. Marks where the batch ends.
+    fn holding(&mut self, now: i64) -> bool {
+        if self.held < self.pending.len() || self.held >= MAX_HELD || self.held_since.is_some_and(|since| now.saturating_sub(since) >= MAX_HELD_MS) {
+            return false;
+        }
+        if self.held_ends.last() != Some(&self.pending.len()) {
+            self.held_ends.push(self.pending.len());
+        }
+        true
+    }
 }
 
 /// A new version on probation: if it traps before `until`, the previous version takes
@@ -308,6 +360,8 @@ impl Engine {
 
     /// The strategy's current state, as its `snapshot` export returns it.
     pub fn snapshot_strategy(&mut self, name: &str) -> Option<Result<Vec<u8>, GuestTrap>> {
+        // It is taken with every trade the strategy has been sent, held ones included.
+        self.deliver_releasing(true);
         let slot = self.slots.iter_mut().find(|s| s.name == name)?;
         Some(slot.instance.as_mut()?.snapshot())
     }
@@ -325,6 +379,8 @@ impl Engine {
         while self.step() {
             observe(self);
         }
+        // Nothing held is left behind: not in the checkpoint, not at the end.
+        self.deliver_releasing(true);
         if self.stopping {
             self.checkpoint();
         } else if let Some(store) = self.store.as_mut() {
@@ -353,8 +409,9 @@ impl Engine {
             if self.inbox.is_live() {
                 return self.live_step();
             }
-            // No more market data, but the strategies may still have work queued.
-            self.deliver();
+            // No more market data, but the strategies may still have work queued, held
+            // trades included.
+            self.deliver_releasing(true);
             return false;
         };
         self.wait_for(ts);
@@ -401,7 +458,9 @@ impl Engine {
         self.publish_books(&touched, ts);
         self.touched = touched;
         self.check_losses();
-        self.deliver();
+        // A checkpoint takes the strategies' state: held trades go to them first.
+        let checkpoint_due = self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every);
+        self.deliver_releasing(checkpoint_due);
         if self.inbox.is_live() {
             // Live venues beside replayed ones: their frames trigger this batch only.
             self.market.lock().trigger = None;
@@ -409,7 +468,7 @@ impl Engine {
         if let Some(bus) = self.bus.as_mut() {
             bus.flush();
         }
-        if self.store.is_some() && self.stats.batches.is_multiple_of(self.checkpoint_every) {
+        if checkpoint_due {
             self.checkpoint();
         }
         true
@@ -439,7 +498,12 @@ impl Engine {
         self.publish_books(&touched, now);
         self.confirm_halts();
         self.check_losses();
-        self.deliver();
+        // A checkpoint takes the strategies' state: held trades go to them first, before
+        // the batch's orders are out and the venues' states are taken. (One that this
+        // batch's orders make due keeps what is still held in its queues, to be delivered
+        // after a restart: nothing is lost.)
+        let release = self.store.is_some() && (self.journalled > 0 || self.stats.batches.is_multiple_of(self.checkpoint_every));
+        self.deliver_releasing(release);
         // The batch is handled: what comes next is triggered by what arrives next.
         self.market.lock().trigger = None;
         // A batch that sent orders to a live venue is checkpointed at once: a restart then

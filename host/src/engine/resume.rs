@@ -137,6 +137,9 @@ impl Engine {
             slot.next_timer = saved.next_timer;
             slot.params = saved.params;
             slot.status = saved.status;
+            // What was held when the checkpoint was taken comes back as events to deliver:
+            // nothing is lost, though the marks of its batches are.
+            slot.clear_pending();
             slot.pending = saved.pending;
             slot.instance = None;
             // The risk engine's positions are the statistics' (checkpointed once, here).

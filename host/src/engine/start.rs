@@ -133,6 +133,9 @@ impl Engine {
                 next_timer: None,
                 kv: GuestState::default(),
                 pending: Vec::new(),
+                held: 0,
+                held_ends: Vec::new(),
+                held_since: None,
             };
             self.router.risk_mut().set_own(slot.id, sc.risk.clone());
             let grant = resolve_grant(&self.market.lock(), &sc.trade_on).map_err(|reason| StartError::Grant { strategy: sc.name.to_string(), reason })?;
@@ -212,6 +215,8 @@ impl Slot {
             self.next_timer = None;
         }
         self.instance = Some(instance);
+        // What was held, the previous version promised to ignore; this one did not.
+        self.release_held();
         self.subscriptions = subscriptions;
         self.hash = loaded.hash.clone();
         std::mem::replace(&mut self.loaded, loaded)

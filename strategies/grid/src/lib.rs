@@ -18,6 +18,12 @@
 //! - `max_active_orders`;
 //! - on perpetuals, `funding_rate` above `funding_threshold` shifts the grid against the
 //!   side that pays funding.
+//!
+//! Between its decisions the grid tells the runtime which prices cannot make it act (the
+//! contract's `quiet`): inside its range, short of its stop, and where no equity the band
+//! allows could reach the drawdown. The runtime then holds those trades and hands them
+//! over together, batch by batch as they were, so the grid decides exactly as if called
+//! for each, without a call for each (`hold_quiet_trades`, on by default).
 
 use std::collections::BTreeMap;
 
@@ -83,6 +89,14 @@ pub struct Params {
     pub funding_threshold: Decimal,
     #[serde(default = "default_prefix")]
     pub id_prefix: String,
+    /// Tell the runtime which trades cannot make the grid act, so it holds them (see the
+    /// module's doc); false: every trade is its own call, as before contract 0.1.4.
+    #[serde(default = "default_true")]
+    pub hold_quiet_trades: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_var_window() -> usize {
@@ -142,6 +156,18 @@ pub struct Grid {
     params: Params,
     info: InstrumentInfo,
     pub state: State,
+    /// The quiet band told to the runtime last (low, high); none when none is. Not part
+    /// of the state: a new version's runtime side starts without a band.
+    declared: Option<(Decimal, Decimal)>,
+    /// The lowest and highest prices of the batches inside the band since the peak was
+    /// last brought up to date (see [`Grid::fold_peak`]).
+    unfolded: Option<(Decimal, Decimal)>,
+}
+
+/// Equity at `price`: as [`Grid::equity`], at another price.
+fn equity_at(capital: Decimal, book: &Position, price: Decimal) -> Option<Decimal> {
+    let unrealized = book.qty.checked_mul(price.checked_sub(book.avg_entry)?)?;
+    capital.checked_add(book.realized)?.checked_add(unrealized)?.checked_sub(book.fees)
 }
 
 impl Grid {
@@ -262,6 +288,80 @@ impl Grid {
         let reach = self.state.spacing * Decimal::from(self.params.num_levels);
         Some((center - reach, center + reach))
     }
+
+    /// The prices strictly between which a batch of trades alone cannot make the grid act,
+    /// as its state stands after a batch; none when there are none to promise (no grid, a
+    /// position with no positive entry, arithmetic past a decimal's range, or a drawdown
+    /// the band's own prices could reach). Each bound is that of a test `decide` makes on
+    /// every batch, so a price inside passes all of them:
+    /// - the range: outside it the grid re-centres;
+    /// - the stop: long, a price at or below `entry − entry·stop/100` stops; short, at or
+    ///   above `entry + entry·stop/100` (taken only when that division is exact);
+    /// - the drawdown: the peak can rise to the best equity inside the band, and the test
+    ///   must still fail at the worst, which for a position's linear equity are the bounds.
+    ///
+    /// A halted grid (its own halt or the host's) acts on nothing but params and resumes,
+    /// so it is quiet at every price: the whole range of a decimal, told as no bounds.
+    fn quiet_band(&self) -> Option<(Decimal, Decimal)> {
+        if !self.params.hold_quiet_trades {
+            return None;
+        }
+        self.state.last_price?;
+        if self.state.halted.is_some() || self.state.host_halted {
+            return Some((Decimal::MIN, Decimal::MAX));
+        }
+        let (mut low, mut high) = self.grid_range()?;
+        let book = &self.state.book;
+        if !book.qty.is_zero() && !book.avg_entry.is_zero() {
+            if book.avg_entry < Decimal::ZERO {
+                return None;
+            }
+            let product = book.avg_entry.checked_mul(self.params.stop_loss_pct)?;
+            let reach = product.checked_div(Decimal::ONE_HUNDRED)?;
+            if reach.checked_mul(Decimal::ONE_HUNDRED)? != product {
+                return None;
+            }
+            if book.qty > Decimal::ZERO {
+                low = low.max(book.avg_entry.checked_sub(reach)?);
+            } else {
+                high = high.min(book.avg_entry.checked_add(reach)?);
+            }
+        }
+        if low >= high {
+            return None;
+        }
+        let peak = self.state.peak_equity?;
+        let (at_low, at_high) = (equity_at(self.params.capital, book, low)?, equity_at(self.params.capital, book, high)?);
+        let best = peak.max(at_low).max(at_high);
+        let worst = at_low.min(at_high);
+        if best > Decimal::ZERO && best.checked_sub(worst)? >= self.params.max_drawdown.checked_mul(best)? {
+            return None;
+        }
+        Some((low, high))
+    }
+
+    /// Tells the runtime the band when it changed.
+    fn declare(&mut self, host: &mut dyn Host) {
+        let band = self.quiet_band();
+        if band == self.declared {
+            return;
+        }
+        match band {
+            Some((low, high)) => {
+                let bound = |d: Decimal, edge: Decimal| (d != edge).then_some(d);
+                host.set_quiet(self.info.id, bound(low, Decimal::MIN), bound(high, Decimal::MAX));
+            }
+            None => host.clear_quiet(self.info.id),
+        }
+        self.declared = band;
+    }
+
+    /// Whether every event of the batch is a trade inside the band told to the runtime:
+    /// a batch it held, or one it would have.
+    fn inside_band(&self, events: &[Event]) -> bool {
+        let Some((low, high)) = self.declared else { return false };
+        !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(t) if t.instrument == self.info.id && t.price > low && t.price < high))
+    }
 }
 
 impl Strategy for Grid {
@@ -284,22 +384,90 @@ impl Strategy for Grid {
             timer_interval_ms: (params.rebalance_interval > 0).then_some(params.rebalance_interval),
             ..Default::default()
         };
-        Ok((Grid { params, info, state }, subscriptions))
+        Ok((Grid { params, info, state, declared: None, unfolded: None }, subscriptions))
     }
 
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
+        // A batch inside the band changes nothing the band was drawn from but the peak,
+        // which the band allowed for: it stands, and the batch takes the short way.
+        if self.inside_band(events) {
+            self.follow(events);
+            return Vec::new();
+        }
+        self.fold_peak();
+        let actions = self.decide(events, host);
+        self.declare(host);
+        actions
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        if self.unfolded.is_some() {
+            let mut state = self.state.clone();
+            if let Some(peak) = self.folded_peak() {
+                state.peak_equity = Some(peak);
+            }
+            return serde_json::to_vec(&state).unwrap_or_default();
+        }
+        serde_json::to_vec(&self.state).unwrap_or_default()
+    }
+
+    fn restore(&mut self, state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
+        self.state = serde_json::from_slice(state).map_err(|e| format!("unreadable grid state: {e}"))?;
+        Ok(())
+    }
+}
+
+impl Grid {
+    /// A batch inside the band: what `decide` would do with it, which is to follow the
+    /// prices and raise the peak, and nothing else (the band's promise). The peak is
+    /// raised later, from the batches' lowest and highest prices: the position does not
+    /// change between them, so equity is a straight line in the price and its highest
+    /// point over them is at one of the two (when halted, `decide` leaves the peak alone).
+    fn follow(&mut self, events: &[Event]) {
+        for event in events {
+            if let Event::Trade(t) = event {
+                self.follow_trade(t.price);
+                if self.state.halted.is_none() && !self.state.host_halted {
+                    let (low, high) = self.unfolded.get_or_insert((t.price, t.price));
+                    *low = (*low).min(t.price);
+                    *high = (*high).max(t.price);
+                }
+            }
+        }
+    }
+
+    fn follow_trade(&mut self, price: Decimal) {
+        self.state.last_price = Some(price);
+        // Both windows follow the same prices: one division serves both.
+        let step = self.state.vol_returns.next_step(price);
+        let var_step = if self.state.var_returns.last_price() == self.state.vol_returns.last_price() { step } else { self.state.var_returns.next_step(price) };
+        self.state.vol_returns.push_step(price, step);
+        self.state.var_returns.push_step(price, var_step);
+    }
+
+    /// The peak as `decide` would have left it after each of the batches inside the band.
+    fn folded_peak(&self) -> Option<Decimal> {
+        let (low, high) = self.unfolded?;
+        let equity = |price: Decimal| self.params.capital + self.state.book.total_pnl(price);
+        let peak = self.state.peak_equity?;
+        Some(peak.max(equity(low)).max(equity(high)))
+    }
+
+    /// Brings the peak up to date before anything can change the position.
+    fn fold_peak(&mut self) {
+        if let Some(peak) = self.folded_peak() {
+            self.state.peak_equity = Some(peak);
+        }
+        self.unfolded = None;
+    }
+
+    /// What a batch makes the grid do: everything but the band.
+    fn decide(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
         let mut actions = Vec::new();
         let mut rebalance_due = false;
         for event in events {
             match event {
-                Event::Trade(t) if t.instrument == self.info.id => {
-                    self.state.last_price = Some(t.price);
-                    // Both windows follow the same prices: one division serves both.
-                    let step = self.state.vol_returns.next_step(t.price);
-                    let var_step = if self.state.var_returns.last_price() == self.state.vol_returns.last_price() { step } else { self.state.var_returns.next_step(t.price) };
-                    self.state.vol_returns.push_step(t.price, step);
-                    self.state.var_returns.push_step(t.price, var_step);
-                }
+                Event::Trade(t) if t.instrument == self.info.id => self.follow_trade(t.price),
                 Event::Fill(fill) if fill.is_mine() && fill.instrument == self.info.id => {
                     self.on_fill(fill);
                     let answered = self.state.orders.get(&fill.client_order_id).cloned();
@@ -386,15 +554,6 @@ impl Strategy for Grid {
         }
         actions
     }
-
-    fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.state).unwrap_or_default()
-    }
-
-    fn restore(&mut self, state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
-        self.state = serde_json::from_slice(state).map_err(|e| format!("unreadable grid state: {e}"))?;
-        Ok(())
-    }
 }
 
 export_strategy!(Grid);
@@ -402,8 +561,8 @@ export_strategy!(Grid);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strategy_sdk::harness::{fill, trade, Harness, TestHost};
-    use strategy_sdk::{InstrumentId, Whose};
+    use strategy_sdk::harness::{fill, order_update, trade, Harness, TestHost};
+    use strategy_sdk::{InstrumentId, OrderStatus, Whose};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
@@ -425,6 +584,81 @@ mod tests {
         let mut host = TestHost::new();
         host.add_instrument("p", "BTCUSDT", "BTC", "USDT", d("1"), d("0.1"), d("0.1"), d("1"));
         Harness::init(host, &params(extra)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The grid's promise to the runtime, checked by the harness at every batch: a batch
+    /// of trades alone inside the band it told makes it do nothing. And its short way
+    /// through such batches decides exactly as the long one: a twin without bands
+    /// (`hold_quiet_trades` false) takes the same actions at every batch and ends with
+    /// the same state, peak included. A random walk through a small matcher (the grid's
+    /// resting orders fill when the price crosses them, its market orders at once) drives
+    /// them through fills, re-centres, stops and drawdown halts, with bands that are wide,
+    /// cut by the stop, or withdrawn near the drawdown.
+    #[test]
+    fn no_trade_inside_the_quiet_band_makes_the_grid_act() {
+        let cases = [
+            ("", 1u64),
+            (r#","max_drawdown":"0.3","stop_loss_pct":"1.5""#, 2),
+            (r#","max_drawdown":"0.002","max_position_size":"50""#, 3),
+            (r#","grid_spacing_pct":"0.3","num_levels":4,"stop_loss_pct":"0.7","max_position_size":"50""#, 4),
+        ];
+        let (mut held, mut fills, mut stops, mut halts) = (0, 0, 0, 0);
+        for (extra, seed) in cases {
+            let mut h = harness(extra);
+            let mut twin = harness(&format!(r#"{extra},"hold_quiet_trades":false"#));
+            let mut resting: Vec<(String, Side, Decimal, Decimal)> = Vec::new();
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut price = d("100");
+            for n in 1..=3000u64 {
+                rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let step = Decimal::from((rng >> 33) % 21) / Decimal::from(10) - Decimal::ONE;
+                price = (price + step).max(d("10"));
+                let print = trade(InstrumentId(0), n, price, d("1"), Side::Buy, n as i64);
+                let Event::Trade(t) = &print else { unreachable!() };
+                if h.host.holds(t) {
+                    held += 1;
+                }
+                let mut batch = vec![print];
+                resting.retain(|(id, side, at, qty)| {
+                    let crossed = match side {
+                        Side::Buy => price <= *at,
+                        Side::Sell => price >= *at,
+                    };
+                    if crossed {
+                        batch.push(fill(InstrumentId(0), id, Whose::Mine, &format!("t{n}{id}"), *side, *at, *qty, n as i64));
+                        batch.push(order_update(InstrumentId(0), id, OrderStatus::Filled, *qty, Decimal::ZERO, None, n as i64));
+                        fills += 1;
+                    }
+                    !crossed
+                });
+                let actions = h.feed(batch.clone());
+                assert_eq!(actions, twin.feed(batch), "batch {n} of case {seed}");
+                for action in actions {
+                    match action {
+                        Action::CancelAll(_) => resting.clear(),
+                        Action::Place(o) => match o.limit_price() {
+                            Some(at) => resting.push((o.client_order_id.clone(), o.side, at, o.qty)),
+                            None => {
+                                stops += 1;
+                                let id = o.client_order_id.clone();
+                                let done = vec![fill(InstrumentId(0), &id, Whose::Mine, &format!("m{n}"), o.side, price, o.qty, n as i64), order_update(InstrumentId(0), &id, OrderStatus::Filled, o.qty, Decimal::ZERO, None, n as i64)];
+                                assert_eq!(h.feed(done.clone()), twin.feed(done));
+                            }
+                        },
+                        Action::Cancel { client_order_id, .. } => resting.retain(|(id, ..)| *id != client_order_id),
+                    }
+                }
+                if h.strategy.state.halted.is_some() {
+                    halts += 1;
+                    assert_eq!(h.feed(vec![Event::Params("{}".into())]), twin.feed(vec![Event::Params("{}".into())]));
+                }
+                if n % 500 == 0 {
+                    assert_eq!(String::from_utf8_lossy(&h.strategy.snapshot()), String::from_utf8_lossy(&twin.strategy.snapshot()), "batch {n} of case {seed}");
+                }
+            }
+            assert!(twin.host.quiet.is_empty());
+        }
+        assert!(held > 3000 && fills > 100 && stops > 0 && halts > 0, "the walk did not reach every case: {held} held, {fills} fills, {stops} stops, {halts} halts");
     }
 
     fn places(actions: &[Action]) -> Vec<(Side, Decimal)> {

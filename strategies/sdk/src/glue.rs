@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use rust_decimal::Decimal;
 
-use crate::bindings::trading::strategy::{account, clock, log, market, random, state, types as wit};
+use crate::bindings::trading::strategy::{account, clock, log, market, quiet, random, state, types as wit};
 use crate::types::*;
 use crate::{Host, Strategy};
 
@@ -55,6 +55,12 @@ impl Host for WasmHost {
     }
     fn position(&mut self, instrument: InstrumentId) -> Option<Decimal> {
         account::position(instrument.0).map(decimal_from_wit)
+    }
+    fn set_quiet(&mut self, instrument: InstrumentId, low: Option<Decimal>, high: Option<Decimal>) {
+        quiet::set(instrument.0, low.map(decimal_to_wit), high.map(decimal_to_wit))
+    }
+    fn clear_quiet(&mut self, instrument: InstrumentId) {
+        quiet::clear(instrument.0)
     }
     fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder> {
         account::open_orders(instrument.map(|i| i.0))
@@ -108,40 +114,53 @@ pub fn on_events<S: Strategy>(cell: &RefCell<Option<S>>, events: Vec<wit::Event>
 }
 
 thread_local! {
-    /// The events of the last packed batch (`on-trades` or `on-packed`), kept so that a
-    /// call allocates no list for them.
-    static UNPACKED: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+    /// The events of the last packed batch (`on-trades` or `on-packed`) and where its held
+    /// batches end, kept so that a call allocates no list for them.
+    static UNPACKED: RefCell<(Vec<Event>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// A batch of trades alone, packed (`tape.on-trades`): the strategy sees the same
 /// `Event::Trade`s `on-events` would have given it.
 pub fn on_trades<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
-    on_unpacked(cell, "on-trades", |events| trading_model::tape::unpack_trades(packed, events, Event::Trade).map_err(|e| e.to_string()))
+    on_unpacked(cell, "on-trades", |events, ends| trading_model::tape::unpack_trades(packed, events, ends, Event::Trade).map_err(|e| e.to_string()))
 }
 
 /// Any batch, packed (`packed.on-packed`, since 0.1.3): the strategy sees the same events
 /// `on-events` would have given it.
 pub fn on_packed<S: Strategy>(cell: &RefCell<Option<S>>, packed: &[u8]) -> Vec<wit::Action> {
-    on_unpacked(cell, "on-packed", |events| trading_model::packed::unpack_events(packed, events).map_err(|e| e.to_string()))
+    on_unpacked(cell, "on-packed", |events, ends| trading_model::packed::unpack_events(packed, events, ends).map_err(|e| e.to_string()))
 }
 
-/// The events `unpack` reads, handed to the strategy as one batch.
-fn on_unpacked<S: Strategy>(cell: &RefCell<Option<S>>, export: &str, unpack: impl FnOnce(&mut Vec<Event>) -> Result<(), String>) -> Vec<wit::Action> {
+/// The events `unpack` reads, handed to the strategy as the batches they were: each batch
+/// the host held (contract 0.1.4's `quiet`) on its own, then the rest as one.
+fn on_unpacked<S: Strategy>(cell: &RefCell<Option<S>>, export: &str, unpack: impl FnOnce(&mut Vec<Event>, &mut Vec<usize>) -> Result<(), String>) -> Vec<wit::Action> {
     let mut slot = cell.borrow_mut();
     let Some(strategy) = slot.as_mut() else {
         log::write(log::Level::Error, &format!("{export} called before init"));
         return Vec::new();
     };
-    UNPACKED.with(|events| {
-        let mut events = events.borrow_mut();
+    UNPACKED.with(|unpacked| {
+        let (events, ends) = &mut *unpacked.borrow_mut();
         events.clear();
-        if let Err(error) = unpack(&mut events) {
+        ends.clear();
+        if let Err(error) = unpack(events, ends) {
             // The host packs what it checked; a foreign host that does not is told, and
             // its batch is not acted on.
             log::write(log::Level::Error, &format!("{export}: {error}; the batch is ignored"));
             return Vec::new();
         }
-        strategy.on_events(&events, &mut WasmHost).into_iter().map(action_to_wit).collect()
+        if ends.is_empty() {
+            return strategy.on_events(events, &mut WasmHost).into_iter().map(action_to_wit).collect();
+        }
+        let mut actions = Vec::new();
+        let mut start = 0;
+        for end in ends.iter().copied().chain(std::iter::once(events.len())) {
+            if end > start && end <= events.len() {
+                actions.extend(strategy.on_events(&events[start..end], &mut WasmHost));
+                start = end;
+            }
+        }
+        actions.into_iter().map(action_to_wit).collect()
     })
 }
 

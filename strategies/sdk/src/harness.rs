@@ -25,6 +25,8 @@ pub struct TestHost {
     pub balances: HashMap<VenueId, Vec<AssetBalance>>,
     pub positions: HashMap<InstrumentId, Decimal>,
     pub open_orders: Vec<RestingOrder>,
+    /// The bands the strategy declared with [`Host::set_quiet`]: instrument, low, high.
+    pub quiet: Vec<(InstrumentId, Option<Decimal>, Option<Decimal>)>,
     rng: u64,
 }
 
@@ -122,6 +124,20 @@ impl Host for TestHost {
     fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder> {
         self.open_orders.iter().filter(|o| instrument.is_none_or(|i| o.instrument == i)).cloned().collect()
     }
+    fn set_quiet(&mut self, instrument: InstrumentId, low: Option<Decimal>, high: Option<Decimal>) {
+        self.quiet.retain(|(i, _, _)| *i != instrument);
+        self.quiet.push((instrument, low, high));
+    }
+    fn clear_quiet(&mut self, instrument: InstrumentId) {
+        self.quiet.retain(|(i, _, _)| *i != instrument);
+    }
+}
+
+impl TestHost {
+    /// Whether the runtime would hold `trade` under the strategy's declared bands.
+    pub fn holds(&self, trade: &PublicTrade) -> bool {
+        self.quiet.iter().any(|(i, low, high)| *i == trade.instrument && low.is_none_or(|l| trade.price > l) && high.is_none_or(|h| trade.price < h))
+    }
 }
 
 /// A strategy instance and its test host.
@@ -139,8 +155,11 @@ impl<S: Strategy> Harness<S> {
     }
 
     /// Delivers one batch; public trades are also recorded for `recent_trades`, and the
-    /// clock moves to the latest event time.
+    /// clock moves to the latest event time. A batch made only of trades inside the
+    /// strategy's quiet bands ([`Host::set_quiet`]) that makes it act fails the test: the
+    /// runtime would have held those trades and handed the actions over late.
     pub fn feed(&mut self, events: Vec<Event>) -> Vec<Action> {
+        let quiet = !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(t) if self.host.holds(t)));
         for event in &events {
             let ts = match event {
                 Event::Trade(t) => {
@@ -160,7 +179,9 @@ impl<S: Strategy> Harness<S> {
                 self.host.now_ms = self.host.now_ms.max(ts);
             }
         }
-        self.strategy.on_events(&events, &mut self.host)
+        let actions = self.strategy.on_events(&events, &mut self.host);
+        assert!(!quiet || actions.is_empty(), "the strategy acted on trades inside its own quiet band (its promise to the runtime): {actions:?} after {events:?}");
+        actions
     }
 
     /// Plays a recorded trades file (Binance's public-data layout: `id,price,qty,

@@ -29,6 +29,17 @@ pub trait Host {
     fn position(&mut self, instrument: InstrumentId) -> Option<Decimal>;
     /// This strategy's open orders as the host knows them, on one instrument or all.
     fn open_orders(&mut self, instrument: Option<InstrumentId>) -> Vec<RestingOrder>;
+    /// Promises that a batch of trades on `instrument` priced strictly between `low` and
+    /// `high` (None: unbounded on that side) would make the strategy decide nothing and
+    /// change nothing but its own state (contract 0.1.4's `quiet`). The runtime then holds
+    /// such trades and hands them over later, together, at the start of the next call,
+    /// split back into the batches they were (see [`crate::Strategy::on_events`]), so the
+    /// strategy decides exactly as it would have. Replaces the instrument's band; at most
+    /// 64 instruments have one. Under [`crate::harness`] a strategy that acts on a batch
+    /// inside its band fails the test.
+    fn set_quiet(&mut self, instrument: InstrumentId, low: Option<Decimal>, high: Option<Decimal>);
+    /// Withdraws the promise of [`Host::set_quiet`] for `instrument`.
+    fn clear_quiet(&mut self, instrument: InstrumentId);
 
     /// A uniform integer in `0..bound` (0 when `bound` is 0), without modulo bias.
     fn random_below(&mut self, bound: u64) -> u64 {

@@ -39,7 +39,7 @@ pub mod bindings {
 }
 
 /// The version of the WIT contract this SDK was generated from.
-pub const CONTRACT_VERSION: &str = "0.1.3";
+pub const CONTRACT_VERSION: &str = "0.1.4";
 
 /// A trading strategy. One value of the implementing type is one running instance.
 pub trait Strategy: Sized + 'static {

@@ -20,6 +20,9 @@ struct State {
     /// a swap to it is refused or rolled back, it must not be.
     #[serde(default)]
     foreign_key_seen: bool,
+    /// Batches handed to `on_events`: with trades held (quiet), still one per print.
+    #[serde(default)]
+    batches: u64,
 }
 
 #[derive(Deserialize)]
@@ -28,10 +31,15 @@ struct Params {
     symbol: String,
     #[serde(default)]
     timer_ms: Option<u64>,
+    /// Promise the runtime that no trade makes it act (contract 0.1.4's `quiet`), so the
+    /// trades are held and handed over together: a count must come out the same.
+    #[serde(default)]
+    quiet: bool,
 }
 
 struct Counter {
     state: State,
+    quiet: bool,
 }
 
 impl Strategy for Counter {
@@ -42,14 +50,21 @@ impl Strategy for Counter {
         if env!("CARGO_PKG_NAME") == "counter-bad" {
             host.state_set("counter-bad", b"was here");
         }
-        Ok((Counter { state }, Subscriptions { trades: vec![info.id], timer_interval_ms: p.timer_ms, ..Default::default() }))
+        if p.quiet {
+            host.set_quiet(info.id, None, None);
+        }
+        Ok((Counter { state, quiet: p.quiet }, Subscriptions { trades: vec![info.id], timer_interval_ms: p.timer_ms, ..Default::default() }))
     }
 
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
         if env!("CARGO_PKG_NAME") == "counter-bad" && events.iter().any(|e| matches!(e, Event::Trade(_))) {
             panic!("counter-bad: a bug that shows only on live events");
         }
-        self.state.foreign_key_seen |= host.state_get("counter-bad").is_some();
+        self.state.batches += 1;
+        // Quiet, it ignores trades as it promised: a batch of trades alone only counts.
+        if !self.quiet || !events.iter().all(|e| matches!(e, Event::Trade(_))) {
+            self.state.foreign_key_seen |= host.state_get("counter-bad").is_some();
+        }
         for event in events {
             match event {
                 Event::Trade(t) => {

@@ -3,9 +3,9 @@
 // to stdout and stderr, records the clocks and a random draw, and with
 // `"raise_on_trade": true` throws at its first trade, as a buggy strategy would. What it
 // found is its snapshot, as JSON.
-import { write } from "trading:strategy/log@0.1.3";
-import { lookup } from "trading:strategy/market@0.1.3";
-import { nowMs } from "trading:strategy/clock@0.1.3";
+import { write } from "trading:strategy/log@0.1.4";
+import { lookup } from "trading:strategy/market@0.1.4";
+import { nowMs } from "trading:strategy/clock@0.1.4";
 const found = {};
 let setup = {};
 export const strategy = {

@@ -1,5 +1,5 @@
 //! The host capabilities strategies import, one module each: log, clock, random, state,
-//! market and account. Each implements the generated `Host` trait of its WIT interface for the
+//! market, account and quiet. Each implements the generated `Host` trait of its WIT interface for the
 //! store's [`super::HostState`]; `add_to_linker` in the parent wires them all at once.
 
 mod account;
@@ -7,6 +7,7 @@ mod clock;
 mod log;
 pub use log::{LogBudget, SharedLogBudget, MAX_MESSAGE_CHARS};
 mod market;
+pub mod quiet;
 mod random;
 mod state;
 

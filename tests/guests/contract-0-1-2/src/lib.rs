@@ -79,7 +79,7 @@ impl standing::Guest for Contract012 {
 impl tape::Guest for Contract012 {
     fn on_trades(trades: Vec<u8>) -> Vec<Action> {
         let mut read = Vec::new();
-        if trading_model::tape::unpack_trades(&trades, &mut read, |t| t).is_ok() {
+        if trading_model::tape::unpack_trades(&trades, &mut read, &mut Vec::new(), |t| t).is_ok() {
             COUNTS.with(|counts| {
                 let mut counts = counts.borrow_mut();
                 for trade in read {

@@ -16,6 +16,11 @@
 //! - `state-flood`: more state keys than the host keeps.
 //! - `id-flood`: five new client order ids on every print, cancelled on the next, for
 //!   as long as the market runs: the router's memory of ids must stay bounded.
+//! - `quiet-flood`: quiet bands (contract 0.1.4) on 65 instruments, one more than kept.
+//! - `quiet-bad-bound`: a quiet band whose bound has a scale of 29: not a decimal.
+//! - `quiet-liar`: promises at init that no trade makes it act, then places an order on
+//!   every 500th trade anyway (and cancels it on the next): its orders go out late, when
+//!   the host hands over what it held, but none is lost.
 //! - `none`: behaves, counting trades.
 //!
 //! Whatever the attack, it records what it saw: trades counted, order updates received.
@@ -45,6 +50,7 @@ struct Hostile {
 
 const ATTACKS: &[&str] = &[
     "none", "huge-order", "long-id", "dup-id", "log-flood", "subscribe-flood", "subscribe-unknown", "big-snapshot", "snapshot-trap", "busy", "stack-overflow", "state-flood", "id-flood",
+    "quiet-flood", "quiet-bad-bound", "quiet-liar",
 ];
 
 fn dec(s: &str) -> Decimal {
@@ -72,7 +78,13 @@ impl Strategy for Hostile {
             "subscribe-unknown" => vec![info.id, InstrumentId(987_654)],
             _ => vec![info.id],
         };
-        let subs = Subscriptions { trades, books: vec![(info.id, u32::MAX)], ..Default::default() };
+        // The liar subscribes trades alone, so that nothing but its promise decides when it
+        // is called.
+        if p.attack == "quiet-liar" {
+            host.set_quiet(info.id, None, None);
+        }
+        let books = if p.attack == "quiet-liar" { Vec::new() } else { vec![(info.id, u32::MAX)] };
+        let subs = Subscriptions { trades, books, ..Default::default() };
         Ok((Hostile { attack: p.attack, info, seen: Seen::default() }, subs))
     }
 
@@ -85,6 +97,13 @@ impl Strategy for Hostile {
                 Event::Trade(_) => {
                     self.seen.trades += 1;
                     first |= self.seen.trades == 1;
+                    let n = self.seen.trades;
+                    if self.attack == "quiet-liar" && n % 500 == 1 && n > 1 {
+                        actions.push(Action::Cancel { instrument: self.info.id, client_order_id: format!("liar-{}", n - 1) });
+                    }
+                    if self.attack == "quiet-liar" && n % 500 == 0 {
+                        actions.push(Action::Place(OrderRequest::limit(format!("liar-{n}"), self.info.id, Side::Buy, dec("1000"), dec("0.01"), TimeInForce::Gtc)));
+                    }
                 }
                 Event::Order(update) if update.status == OrderStatus::Rejected => {
                     self.seen.rejected.push(update.reason.clone().unwrap_or_default());
@@ -128,6 +147,15 @@ impl Strategy for Hostile {
                     let n = self.seen.calls * 5 + k;
                     actions.push(Action::Place(OrderRequest::limit(format!("f{n}"), id, Side::Buy, dec("1000"), dec("0.005"), TimeInForce::Gtc)));
                 }
+            }
+            "quiet-flood" if first => {
+                for k in 0..65 {
+                    host.set_quiet(InstrumentId(k), Some(dec("1")), None);
+                }
+            }
+            "quiet-bad-bound" if first => {
+                use strategy_sdk::bindings::trading::strategy::{quiet, types};
+                quiet::set(id.0, Some(types::Decimal { lo: 1, hi: 0, negative: false, scale: 29 }), None);
             }
             "state-flood" if first => {
                 for k in 0..20_000u32 {
