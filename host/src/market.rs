@@ -81,14 +81,26 @@ impl SharedMarket {
 /// The time of the events being processed: the recorded clock in a replay, the wall
 /// clock live. Strategies read it through the `clock` import.
 #[derive(Clone, Default)]
-pub struct EventClock(Arc<AtomicI64>);
+pub struct EventClock(Arc<Padded>);
+
+/// The clock's own cache lines: read at every batch and every call, it must not share a
+/// line with what another thread writes (the profile of a replay put 80% of a hot
+/// function's time on this one load before it had them).
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(AtomicI64);
 
 impl EventClock {
     pub fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+        self.0 .0.load(Ordering::Relaxed)
     }
-    /// Moves the clock forward; it never goes back.
+    /// Moves the clock forward; it never goes back. Only the engine's thread moves it (the
+    /// instances read it), so a load and a store do what an atomic maximum would, without
+    /// its locked instruction at every batch (a sixth of a replay step's own time here).
     pub fn advance_to(&self, ts_ms: i64) {
-        self.0.fetch_max(ts_ms, Ordering::Relaxed);
+        let clock = &self.0 .0;
+        if ts_ms > clock.load(Ordering::Relaxed) {
+            clock.store(ts_ms, Ordering::Relaxed);
+        }
     }
 }

@@ -162,7 +162,7 @@ pub struct Slot {
 }
 
 /// The most trades held for a strategy before it is called with them: a bound on the
-/// queue's memory (about 80 KiB) and on what one call hands over.
+/// queue's memory and on what one call hands over.
 pub const MAX_HELD: usize = 1024;
 /// The longest a trade is held, on the event clock: a strategy that promised to ignore a
 /// quiet market still sees it within a second.
