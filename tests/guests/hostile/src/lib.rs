@@ -101,7 +101,7 @@ impl Strategy for Hostile {
                     if self.attack == "quiet-liar" && n % 500 == 1 && n > 1 {
                         actions.push(Action::Cancel { instrument: self.info.id, client_order_id: format!("liar-{}", n - 1) });
                     }
-                    if self.attack == "quiet-liar" && n % 500 == 0 {
+                    if self.attack == "quiet-liar" && n.checked_rem(500) == Some(0) {
                         actions.push(Action::Place(OrderRequest::limit(format!("liar-{n}"), self.info.id, Side::Buy, dec("1000"), dec("0.01"), TimeInForce::Gtc)));
                     }
                 }
