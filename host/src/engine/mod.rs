@@ -360,9 +360,14 @@ impl Engine {
 
     /// The strategy's current state, as its `snapshot` export returns it.
     pub fn snapshot_strategy(&mut self, name: &str) -> Option<Result<Vec<u8>, GuestTrap>> {
-        // It is taken with every trade the strategy has been sent, held ones included.
-        self.deliver_releasing(true);
-        let slot = self.slots.iter_mut().find(|s| s.name == name)?;
+        let index = self.slots.iter().position(|s| s.name == name)?;
+        // It is taken with every trade the strategy has been sent: held ones go to it
+        // first. (A strategy that holds nothing is not called: what is queued for it after
+        // the last batch, such as the cancels at the end of a run, stays queued.)
+        if self.slots[index].held > 0 && self.slots[index].status == SlotStatus::Running && self.call_strategy(index) {
+            self.collect_venue_events();
+        }
+        let slot = &mut self.slots[index];
         Some(slot.instance.as_mut()?.snapshot())
     }
 
