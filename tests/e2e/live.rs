@@ -557,6 +557,11 @@ fn pushes_lost_on_live_connections_are_found_by_the_periodic_reconciliation() {
 fn a_trade_list_page_refused_for_its_timestamp_is_read_again_after_a_resync() {
     let ex = Exchange::start();
     let mut engine = reconciling_every_second(&ex);
+    // The clock moves just after a reconciliation ends, so the first signed call to meet it
+    // is the next one's trade list page (a second later), not a call of one under way.
+    let reconciliations = |engine: &Engine| engine.market().lock().venues.iter().find(|v| v.name() == "maker").and_then(|v| v.metrics()).map_or(0, |m| m.reconciliations);
+    let before = reconciliations(&engine);
+    assert!(run_for(&mut engine, Duration::from_secs(10), |e| reconciliations(e) > before), "a reconciliation of the maker ended");
     let resyncs_before = calls(&ex.account("binance-spot"), "GET /api/v3/time");
     ex.faults("binance-spot", json!({"drop_pushes": 100_000, "clock_ms": 20_000}));
     trade_through_the_maker_orders(&ex);

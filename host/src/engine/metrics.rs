@@ -175,6 +175,8 @@ impl Engine {
         registry.register("venue_rate_limit_max", "The maximum of each rate-limit window", max.clone());
         let reconnects = Family::<Vec<(&'static str, String)>, Counter>::default();
         registry.register("venue_reconnects", "Stream reconnections (private, public and book streams)", reconnects.clone());
+        let reconciliations = Family::<Vec<(&'static str, String)>, Counter>::default();
+        registry.register("venue_reconciliations", "Complete reconciliations of orders and fills with the venue", reconciliations.clone());
         let limited = Family::<Vec<(&'static str, String)>, Counter>::default();
         registry.register("venue_rate_limited", "Requests the venue refused as over its rate limit", limited.clone());
         let (mut private, mut public, mut round_trip, mut tick_to_trade) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -194,6 +196,7 @@ impl Engine {
                 max.get_or_create(&labels).set(i64::from(limit));
             }
             reconnects.get_or_create(&vec![("venue", name.clone())]).inc_by(m.reconnects);
+            reconciliations.get_or_create(&vec![("venue", name.clone())]).inc_by(m.reconciliations);
             limited.get_or_create(&vec![("venue", name.clone())]).inc_by(m.rate_limited);
             private.push((vec![("venue", name.clone())], m.private_lag));
             public.push((vec![("venue", name.clone())], m.public_lag));

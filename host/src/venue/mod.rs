@@ -77,6 +77,8 @@ pub struct VenueMetrics {
     /// Each rate-limit window: what it counts, its span in seconds, used now, its maximum.
     pub rate_limits: Vec<(live::limits::Counted, u64, u32, u32)>,
     pub reconnects: u64,
+    /// Complete reconciliations: after each connect, each restore and each period.
+    pub reconciliations: u64,
     /// Requests the venue refused as over its rate limit (429).
     pub rate_limited: u64,
     pub private_lag: crate::stats::Histogram,

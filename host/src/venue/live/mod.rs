@@ -792,6 +792,7 @@ impl Venue for LiveVenue {
             requests,
             rate_limits: windows.into_iter().map(|(w, used)| (w.counted, w.span.as_secs(), used, w.max)).collect(),
             reconnects: stats.reconnects.load(Ordering::Relaxed),
+            reconciliations: stats.reconciliations.load(Ordering::Relaxed),
             rate_limited: stats.rate_limited.load(Ordering::Relaxed),
             private_lag: histogram(&stats.private_lag),
             public_lag: histogram(&stats.public_lag),
