@@ -234,6 +234,26 @@ pub struct PublicTrade {
     pub ts_ms: i64,
 }
 
+/// A strategy's quiet band on one instrument (contract 0.1.4 `quiet`): trades priced
+/// strictly between the bounds are ones it promised would make it decide nothing. One
+/// definition for the engine that holds trades, the test harness that checks the promise
+/// and a strategy that tells its band, so the three cannot read a bound differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietBand {
+    pub instrument: InstrumentId,
+    /// None: no bound below.
+    pub low: Option<Decimal>,
+    /// None: no bound above.
+    pub high: Option<Decimal>,
+}
+
+impl QuietBand {
+    /// Whether the band holds `trade`: its instrument, priced strictly inside.
+    pub fn holds(&self, trade: &PublicTrade) -> bool {
+        trade.instrument == self.instrument && self.low.is_none_or(|l| trade.price > l) && self.high.is_none_or(|h| trade.price < h)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookLevel {
     pub price: Decimal,

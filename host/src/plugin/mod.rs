@@ -594,8 +594,8 @@ impl StrategyInstance {
             if !crate::model::packed::pack_event(event, |owner| *owner == Some(receiver), &mut self.packed) {
                 self.call_packed(on_packed, actions)?;
                 self.tell_standing(event, actions)?;
-            } else if ends.next_if(|end| **end == index + 1).is_some() && matches!(event, Event::Trade(_)) {
-                crate::model::tape::mark_held_end(&mut self.packed);
+            } else if matches!(event, Event::Trade(_)) {
+                mark_held_end(&mut ends, index, &mut self.packed);
             }
         }
         self.call_packed(on_packed, actions)
@@ -644,9 +644,7 @@ impl StrategyInstance {
         for (index, event) in trades.iter().enumerate() {
             if let Event::Trade(trade) = event {
                 crate::model::tape::pack_trade(trade, &mut self.packed);
-                if ends.next_if(|end| **end == index + 1).is_some() {
-                    crate::model::tape::mark_held_end(&mut self.packed);
-                }
+                mark_held_end(&mut ends, index, &mut self.packed);
             }
         }
         self.call_packed(on_trades, actions)
@@ -719,6 +717,15 @@ impl StrategyInstance {
         let limits = self.limits;
         let result = self.plugin.trading_strategy_strategy().call_restore(&mut self.store, state);
         self.settle(result, limits)
+    }
+}
+
+/// Marks the trade just packed, the `index`th event of a delivery, as the last of a held
+/// batch if one ended there (`held_ends` are batch lengths, in order; the engine ends a held
+/// batch only after a trade).
+fn mark_held_end(ends: &mut std::iter::Peekable<std::slice::Iter<'_, usize>>, index: usize, packed: &mut Vec<u8>) {
+    if ends.next_if(|end| **end == index + 1).is_some() {
+        crate::model::tape::mark_held_end(packed);
     }
 }
 

@@ -25,14 +25,14 @@
 //! over together, batch by batch as they were, so the grid decides exactly as if called
 //! for each, without a call for each (`hold_quiet_trades`, on by default).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use strategy_sdk::decimal::{round_step, Rounding};
 use strategy_sdk::position::Position;
 use strategy_sdk::stats::{value_at_risk, RollingReturns, VarMethod};
 use strategy_sdk::{
-    export_strategy, ids, Action, Decimal, Event, Fill, Host, InstrumentInfo, LogLevel, OrderRequest, Side, Strategy, Subscriptions, TimeInForce,
+    export_strategy, ids, Action, Decimal, Event, Fill, Host, InstrumentInfo, LogLevel, OrderRequest, QuietBand, Side, Strategy, Subscriptions, TimeInForce,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -152,28 +152,38 @@ pub struct State {
     pub var_blocks: u64,
 }
 
+#[derive(Clone)]
 pub struct Grid {
     params: Params,
     info: InstrumentInfo,
     pub state: State,
-    /// The quiet band told to the runtime last (low, high); none when none is. Not part
-    /// of the state: a new version's runtime side starts without a band.
-    declared: Option<(Decimal, Decimal)>,
+    /// The quiet band told to the runtime last; none when none is. Not part of the
+    /// state: a new version's runtime side starts without a band.
+    declared: Option<QuietBand>,
     /// The lowest and highest prices of the batches inside the band since the peak was
     /// last brought up to date (see [`Grid::fold_peak`]).
     unfolded: Option<(Decimal, Decimal)>,
-}
-
-/// Equity at `price`: as [`Grid::equity`], at another price.
-fn equity_at(capital: Decimal, book: &Position, price: Decimal) -> Option<Decimal> {
-    let unrealized = book.qty.checked_mul(price.checked_sub(book.avg_entry)?)?;
-    capital.checked_add(book.realized)?.checked_add(unrealized)?.checked_sub(book.fees)
+    /// The prices of the batches inside the band that the returns windows have not taken
+    /// yet (see [`Grid::take_prices`]), none of them zero; at most one more than the
+    /// longer window keeps, since older ones' returns would have left both windows.
+    untaken: VecDeque<Decimal>,
+    /// Whether prices were dropped from the front of `untaken`.
+    untaken_cut: bool,
 }
 
 impl Grid {
-    pub fn equity(&self) -> Decimal {
-        let last = self.state.last_price.unwrap_or(self.state.book.avg_entry);
-        self.params.capital + self.state.book.total_pnl(last)
+    /// Capital plus realised and unrealised PnL less fees, at the last price; none when
+    /// it does not fit a decimal, which halts the grid (its risk can no longer be told).
+    pub fn equity(&self) -> Option<Decimal> {
+        self.equity_at(self.state.last_price.unwrap_or(self.state.book.avg_entry))
+    }
+
+    /// Equity with the position marked at `price`: the one sum the drawdown test, the
+    /// quiet band and the folded peak all take, so they cannot disagree.
+    fn equity_at(&self, price: Decimal) -> Option<Decimal> {
+        let book = &self.state.book;
+        let unrealized = book.qty.checked_mul(price.checked_sub(book.avg_entry)?)?;
+        self.params.capital.checked_add(book.realized.checked_add(unrealized)?.checked_sub(book.fees)?)
     }
 
     fn on_fill(&mut self, fill: &Fill) {
@@ -331,7 +341,7 @@ impl Grid {
             return None;
         }
         let peak = self.state.peak_equity?;
-        let (at_low, at_high) = (equity_at(self.params.capital, book, low)?, equity_at(self.params.capital, book, high)?);
+        let (at_low, at_high) = (self.equity_at(low)?, self.equity_at(high)?);
         let best = peak.max(at_low).max(at_high);
         let worst = at_low.min(at_high);
         if best > Decimal::ZERO && best.checked_sub(worst)? >= self.params.max_drawdown.checked_mul(best)? {
@@ -342,15 +352,13 @@ impl Grid {
 
     /// Tells the runtime the band when it changed.
     fn declare(&mut self, host: &mut dyn Host) {
-        let band = self.quiet_band();
+        let bound = |d: Decimal, edge: Decimal| (d != edge).then_some(d);
+        let band = self.quiet_band().map(|(low, high)| QuietBand { instrument: self.info.id, low: bound(low, Decimal::MIN), high: bound(high, Decimal::MAX) });
         if band == self.declared {
             return;
         }
         match band {
-            Some((low, high)) => {
-                let bound = |d: Decimal, edge: Decimal| (d != edge).then_some(d);
-                host.set_quiet(self.info.id, bound(low, Decimal::MIN), bound(high, Decimal::MAX));
-            }
+            Some(b) => host.set_quiet(b.instrument, b.low, b.high),
             None => host.clear_quiet(self.info.id),
         }
         self.declared = band;
@@ -359,8 +367,8 @@ impl Grid {
     /// Whether every event of the batch is a trade inside the band told to the runtime:
     /// a batch it held, or one it would have.
     fn inside_band(&self, events: &[Event]) -> bool {
-        let Some((low, high)) = self.declared else { return false };
-        !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(t) if t.instrument == self.info.id && t.price > low && t.price < high))
+        let Some(band) = &self.declared else { return false };
+        !events.is_empty() && events.iter().all(|e| matches!(e, Event::Trade(t) if band.holds(t)))
     }
 }
 
@@ -384,7 +392,7 @@ impl Strategy for Grid {
             timer_interval_ms: (params.rebalance_interval > 0).then_some(params.rebalance_interval),
             ..Default::default()
         };
-        Ok((Grid { params, info, state, declared: None, unfolded: None }, subscriptions))
+        Ok((Grid { params, info, state, declared: None, unfolded: None, untaken: VecDeque::new(), untaken_cut: false }, subscriptions))
     }
 
     fn on_events(&mut self, events: &[Event], host: &mut dyn Host) -> Vec<Action> {
@@ -395,38 +403,59 @@ impl Strategy for Grid {
             return Vec::new();
         }
         self.fold_peak();
+        self.take_prices();
         let actions = self.decide(events, host);
         self.declare(host);
         actions
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        if self.unfolded.is_some() {
-            let mut state = self.state.clone();
-            if let Some(peak) = self.folded_peak() {
-                state.peak_equity = Some(peak);
-            }
-            return serde_json::to_vec(&state).unwrap_or_default();
+        if self.unfolded.is_some() || !self.untaken.is_empty() {
+            let mut grid = self.clone();
+            grid.fold_peak();
+            grid.take_prices();
+            return serde_json::to_vec(&grid.state).unwrap_or_default();
         }
         serde_json::to_vec(&self.state).unwrap_or_default()
     }
 
     fn restore(&mut self, state: &[u8], _host: &mut dyn Host) -> Result<(), String> {
         self.state = serde_json::from_slice(state).map_err(|e| format!("unreadable grid state: {e}"))?;
+        // What was followed short of the state belonged to the state replaced.
+        self.unfolded = None;
+        self.untaken.clear();
+        self.untaken_cut = false;
         Ok(())
     }
 }
 
 impl Grid {
     /// A batch inside the band: what `decide` would do with it, which is to follow the
-    /// prices and raise the peak, and nothing else (the band's promise). The peak is
-    /// raised later, from the batches' lowest and highest prices: the position does not
-    /// change between them, so equity is a straight line in the price and its highest
-    /// point over them is at one of the two (when halted, `decide` leaves the peak alone).
+    /// prices and raise the peak, and nothing else (the band's promise). Both are done
+    /// later, when something reads them:
+    /// - the peak from the batches' lowest and highest prices: the position does not
+    ///   change between them, so equity is a straight line in the price and its highest
+    ///   point over them is at one of the two (when halted, `decide` leaves the peak alone);
+    /// - the returns from the prices kept in `untaken`: a return's division is most of
+    ///   what following a price costs, and a long quiet stretch needs only the last
+    ///   window's worth of them.
     fn follow(&mut self, events: &[Event]) {
+        let keep = self.state.vol_returns.capacity().max(self.state.var_returns.capacity()).saturating_add(1);
         for event in events {
             if let Event::Trade(t) = event {
-                self.follow_trade(t.price);
+                self.state.last_price = Some(t.price);
+                if t.price.is_zero() {
+                    // No return is taken from a zero price, so one would change which
+                    // prices the windows need: it goes in at once, after those before it.
+                    self.take_prices();
+                    self.follow_trade(t.price);
+                } else {
+                    if self.untaken.len() >= keep {
+                        self.untaken.pop_front();
+                        self.untaken_cut = true;
+                    }
+                    self.untaken.push_back(t.price);
+                }
                 if self.state.halted.is_none() && !self.state.host_halted {
                     let (low, high) = self.unfolded.get_or_insert((t.price, t.price));
                     *low = (*low).min(t.price);
@@ -445,12 +474,32 @@ impl Grid {
         self.state.var_returns.push_step(price, var_step);
     }
 
+    /// Hands the prices followed inside the band to the returns windows, as `decide`
+    /// would have one by one. When the oldest were dropped, every return the windows hold
+    /// now would have left them: the windows start again from the first price kept, and
+    /// the `keep - 1` returns after it (none from a zero price: there are none) fill both.
+    fn take_prices(&mut self) {
+        if self.untaken.is_empty() {
+            return;
+        }
+        let mut prices = std::mem::take(&mut self.untaken);
+        if std::mem::take(&mut self.untaken_cut) {
+            if let Some(first) = prices.pop_front() {
+                self.state.vol_returns.push_step(first, None);
+                self.state.var_returns.push_step(first, None);
+            }
+        }
+        for price in prices.drain(..) {
+            self.follow_trade(price);
+        }
+        self.untaken = prices;
+    }
+
     /// The peak as `decide` would have left it after each of the batches inside the band.
     fn folded_peak(&self) -> Option<Decimal> {
         let (low, high) = self.unfolded?;
-        let equity = |price: Decimal| self.params.capital + self.state.book.total_pnl(price);
         let peak = self.state.peak_equity?;
-        Some(peak.max(equity(low)).max(equity(high)))
+        Some(peak.max(self.equity_at(low)?).max(self.equity_at(high)?))
     }
 
     /// Brings the peak up to date before anything can change the position.
@@ -508,7 +557,13 @@ impl Grid {
         if self.state.halted.is_some() || self.state.host_halted {
             return actions;
         }
-        let equity = self.equity();
+        let Some(equity) = self.equity() else {
+            let reason = "equity does not fit a decimal".to_string();
+            host.log(LogLevel::Error, &format!("grid halted: {reason}"));
+            self.state.halted = Some(reason);
+            self.state.orders.clear();
+            return vec![Action::CancelAll(Some(self.info.id))];
+        };
         let peak = *self.state.peak_equity.get_or_insert(equity);
         let peak = peak.max(equity);
         self.state.peak_equity = Some(peak);
@@ -601,8 +656,9 @@ mod tests {
             (r#","max_drawdown":"0.3","stop_loss_pct":"1.5""#, 2),
             (r#","max_drawdown":"0.002","max_position_size":"50""#, 3),
             (r#","grid_spacing_pct":"0.3","num_levels":4,"stop_loss_pct":"0.7","max_position_size":"50""#, 4),
+            (r#","volatility_window":3,"var_window":5,"var_limit":"8","volatility_reference_pct":"0.5","max_position_size":"50""#, 5),
         ];
-        let (mut held, mut fills, mut stops, mut halts) = (0, 0, 0, 0);
+        let (mut held, mut fills, mut stops, mut halts, mut cut) = (0, 0, 0, 0, 0);
         for (extra, seed) in cases {
             let mut h = harness(extra);
             let mut twin = harness(&format!(r#"{extra},"hold_quiet_trades":false"#));
@@ -633,6 +689,9 @@ mod tests {
                 });
                 let actions = h.feed(batch.clone());
                 assert_eq!(actions, twin.feed(batch), "batch {n} of case {seed}");
+                if h.strategy.untaken_cut {
+                    cut += 1;
+                }
                 for action in actions {
                     match action {
                         Action::CancelAll(_) => resting.clear(),
@@ -658,7 +717,7 @@ mod tests {
             }
             assert!(twin.host.quiet.is_empty());
         }
-        assert!(held > 3000 && fills > 100 && stops > 0 && halts > 0, "the walk did not reach every case: {held} held, {fills} fills, {stops} stops, {halts} halts");
+        assert!(held > 3000 && fills > 100 && stops > 0 && halts > 0 && cut > 0, "the walk did not reach every case: {held} held, {fills} fills, {stops} stops, {halts} halts, {cut} quiet stretches longer than the windows");
     }
 
     fn places(actions: &[Action]) -> Vec<(Side, Decimal)> {

@@ -25,8 +25,8 @@ pub struct TestHost {
     pub balances: HashMap<VenueId, Vec<AssetBalance>>,
     pub positions: HashMap<InstrumentId, Decimal>,
     pub open_orders: Vec<RestingOrder>,
-    /// The bands the strategy declared with [`Host::set_quiet`]: instrument, low, high.
-    pub quiet: Vec<(InstrumentId, Option<Decimal>, Option<Decimal>)>,
+    /// The bands the strategy declared with [`Host::set_quiet`].
+    pub quiet: Vec<QuietBand>,
     rng: u64,
 }
 
@@ -125,18 +125,18 @@ impl Host for TestHost {
         self.open_orders.iter().filter(|o| instrument.is_none_or(|i| o.instrument == i)).cloned().collect()
     }
     fn set_quiet(&mut self, instrument: InstrumentId, low: Option<Decimal>, high: Option<Decimal>) {
-        self.quiet.retain(|(i, _, _)| *i != instrument);
-        self.quiet.push((instrument, low, high));
+        self.quiet.retain(|b| b.instrument != instrument);
+        self.quiet.push(QuietBand { instrument, low, high });
     }
     fn clear_quiet(&mut self, instrument: InstrumentId) {
-        self.quiet.retain(|(i, _, _)| *i != instrument);
+        self.quiet.retain(|b| b.instrument != instrument);
     }
 }
 
 impl TestHost {
     /// Whether the runtime would hold `trade` under the strategy's declared bands.
     pub fn holds(&self, trade: &PublicTrade) -> bool {
-        self.quiet.iter().any(|(i, low, high)| *i == trade.instrument && low.is_none_or(|l| trade.price > l) && high.is_none_or(|h| trade.price < h))
+        self.quiet.iter().any(|b| b.holds(trade))
     }
 }
 

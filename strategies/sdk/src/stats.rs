@@ -56,6 +56,11 @@ impl RollingReturns {
         self.returns.len() == self.capacity
     }
 
+    /// How many returns the window keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn returns(&self) -> impl Iterator<Item = &Decimal> {
         self.returns.iter()
     }

@@ -3,7 +3,7 @@
 //! placed an order ([`Whose`]), never which other strategy did.
 
 pub use trading_model::{
-    validate_client_order_id, Action, AssetBalance, BookLevel, BookSnapshot, Halt, InstrumentId, InstrumentInfo, Liquidity, OrderStatus, OrderRequest, OrderType, PublicTrade, RestingOrder, Side,
+    validate_client_order_id, Action, AssetBalance, BookLevel, BookSnapshot, Halt, InstrumentId, InstrumentInfo, Liquidity, OrderStatus, OrderRequest, OrderType, PublicTrade, QuietBand, RestingOrder, Side,
     Subscriptions, TimeInForce, VenueId, Whose,
 };
 

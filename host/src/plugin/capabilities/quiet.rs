@@ -4,7 +4,7 @@
 //! a bound that is not a decimal is a limit breach that traps the guest, as a bad state
 //! write does.
 
-use crate::model::{Decimal, InstrumentId, PublicTrade};
+use crate::model::{InstrumentId, PublicTrade, QuietBand as Band};
 use crate::plugin::bindings::trading::strategy::quiet::Host;
 use crate::plugin::bindings::trading::strategy::types::Decimal as WitDecimal;
 use crate::plugin::convert::decimal_from_wit;
@@ -14,14 +14,6 @@ use crate::plugin::HostState;
 /// enough that the engine's look-up at each trade stays a short scan.
 pub const MAX_BANDS: usize = 64;
 
-/// One instrument's band: trades priced strictly between the bounds are held.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Band {
-    instrument: InstrumentId,
-    low: Option<Decimal>,
-    high: Option<Decimal>,
-}
-
 /// A strategy instance's bands. They belong to the instance: a new version (a hot swap)
 /// starts without any, since the promise was the old version's.
 #[derive(Debug, Default)]
@@ -30,7 +22,7 @@ pub struct QuietBands(Vec<Band>);
 impl QuietBands {
     /// Whether `trade` is inside its instrument's band.
     pub fn holds(&self, trade: &PublicTrade) -> bool {
-        self.0.iter().any(|b| b.instrument == trade.instrument && b.low.is_none_or(|l| trade.price > l) && b.high.is_none_or(|h| trade.price < h))
+        self.0.iter().any(|b| b.holds(trade))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -62,7 +54,7 @@ impl Host for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Side;
+    use crate::model::{Decimal, Side};
 
     fn trade(instrument: u32, price: Decimal) -> PublicTrade {
         PublicTrade { instrument: InstrumentId(instrument), trade_id: 1, price, qty: Decimal::ONE, aggressor: Side::Buy, ts_ms: 0 }
