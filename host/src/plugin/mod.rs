@@ -723,7 +723,7 @@ impl StrategyInstance {
 /// Marks the trade just packed, the `index`th event of a delivery, as the last of a held
 /// batch if one ended there (`held_ends` are batch lengths, in order; the engine ends a held
 /// batch only after a trade).
-fn mark_held_end(ends: &mut std::iter::Peekable<std::slice::Iter<'_, usize>>, index: usize, packed: &mut Vec<u8>) {
+fn mark_held_end(ends: &mut std::iter::Peekable<std::slice::Iter<'_, usize>>, index: usize, packed: &mut [u8]) {
     if ends.next_if(|end| **end == index + 1).is_some() {
         crate::model::tape::mark_held_end(packed);
     }
