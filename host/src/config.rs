@@ -187,6 +187,12 @@ pub struct LiveConfig {
     /// tick-to-trade). No effect without a live venue.
     #[serde(default)]
     pub busy_poll: bool,
+    /// A core for the engine's thread alone: it is pinned there, and the process's other
+    /// threads kept on the other cores, so none takes its core (preempting a busy-polling
+    /// engine costs the tick-to-trade tail a scheduler slice; BENCHMARKS.md). In any mode.
+    /// The machine's own processes are the operator's to keep away (`isolcpus`).
+    #[serde(default)]
+    pub engine_core: Option<usize>,
 }
 
 /// A strategy's own limits (`[strategy.risk]`), each overriding `[risk]`'s.
@@ -941,12 +947,17 @@ mod tests {
     }
 
     #[test]
-    fn busy_polling_is_off_unless_asked_for() {
+    fn live_options_are_off_unless_asked_for() {
         assert!(!Config::parse(MINIMAL, Path::new(".")).unwrap_or_else(|e| panic!("{e}")).live.busy_poll);
         let on = Config::parse(&format!("{MINIMAL}\n[live]\nbusy_poll = true\n"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
         assert!(on.live.busy_poll);
         let err = Config::parse(&format!("{MINIMAL}\n[live]\nbusy_pol = true\n"), Path::new(".")).err().unwrap_or_default();
         assert!(err.contains("unknown field `busy_pol`"), "{err}");
+        assert_eq!(on.live.engine_core, None);
+        let pinned = Config::parse(&format!("{MINIMAL}\n[live]\nengine_core = 1\n"), Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pinned.live.engine_core, Some(1));
+        let err = Config::parse(&format!("{MINIMAL}\n[live]\nengine_core = -1\n"), Path::new(".")).err().unwrap_or_default();
+        assert!(err.contains("engine_core"), "{err}");
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn start(listen: SocketAddr, token: Option<Secret>, wiring: Wiring) -> Resul
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("control")
+        .on_thread_start(crate::affinity::keep_off_engine_core)
         .enable_all()
         .build()
         .map_err(|e| ControlError::Listen { addr: listen, reason: e.to_string() })?;

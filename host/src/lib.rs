@@ -12,6 +12,7 @@
 //! Imports go one way, down: `tests/structure.rs` fails on any two modules that use each
 //! other.
 
+pub mod affinity;
 pub mod backtest;
 pub mod bus;
 pub mod checkpoint;

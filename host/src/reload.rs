@@ -39,6 +39,11 @@ pub struct Reloader {
 
 /// Starts watching. Fails when a folder cannot be watched.
 pub fn spawn(watched: Watched, plugin: PluginHost, control: Controller, preparer: Preparer) -> notify::Result<Reloader> {
+    // The watcher's thread is notify's: it starts off the engine's core from the outset.
+    crate::affinity::off_engine_core(|| watch(watched, plugin, control, preparer))
+}
+
+fn watch(watched: Watched, plugin: PluginHost, control: Controller, preparer: Preparer) -> notify::Result<Reloader> {
     let (tx, rx) = channel();
     let mut watcher = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);

@@ -9,8 +9,9 @@
 //! the process, from the fill's frame read off the socket to the hedge's signed request
 //! handed to the HTTP client (`venue::live::latency`), and this prints the quantiles.
 //!
-//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND] [--maker-strategy] [--busy-poll] [--store]]`
-//! (default 100,000 fills at 2,000 a second; `--busy-poll` sets `[live] busy_poll`). Both venues run with raised rate limits,
+//! `cargo bench -p e2e --bench tick_to_trade [-- FILLS [FILLS_PER_SECOND] [--maker-strategy] [--busy-poll] [--pin[=N]] [--store]]`
+//! (default 100,000 fills at 2,000 a second; `--busy-poll` sets `[live] busy_poll`, `--pin`
+//! `[live] engine_core` to the last core). Both venues run with raised rate limits,
 //! the runtime told of them through `connection.rate_limits`: at the documented 300
 //! orders per 10 s a hedge a fill would queue behind the limit, which measures the limit.
 
@@ -34,6 +35,14 @@ fn main() {
     // first measurements).
     let maker_strategy = std::env::args().any(|a| a == "--maker-strategy");
     let busy_poll = std::env::args().any(|a| a == "--busy-poll");
+    // With `--pin` (`--pin=N`), `[live] engine_core` gives the engine's thread (this one)
+    // the last core (core N) to itself; the local exchange, which stands in for a venue on
+    // another machine, and the printer run on the others.
+    let pin = std::env::args().find_map(|a| match a.strip_prefix("--pin") {
+        Some("") => runtime::affinity::allowed_cores().last().copied(),
+        Some(core) => core.strip_prefix('=').and_then(|c| c.parse().ok()),
+        None => None,
+    });
     // With `--store`, checkpoints go to an embedded store, as the binary's default config
     // has them: each batch that sent an order is checkpointed once its orders are out.
     let with_store = std::env::args().any(|a| a == "--store");
@@ -58,6 +67,7 @@ fn main() {
 mode = "live"
 [live]
 busy_poll = {busy_poll}
+{}
 [risk]
 max_order_notional = "100000000"
 {}{}
@@ -67,6 +77,7 @@ name = "hedger"
 component = "hedger"
 params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Exchange" = "hedge", "Hedge Symbol" = "BTCUSDT", "Slippage" = "0.001", "Min Amt" = "10", "Min Qty" = "0.001" }}
 "#,
+        pin.map(|core| format!("engine_core = {core}")).unwrap_or_default(),
         ex.venue_section("maker", "binance-spot", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
         ex.venue_section("hedge", "binance-usdm", "BTCUSDT", "BTC").replace("[venue.connection]\n", limits),
         if maker_strategy {
@@ -127,6 +138,7 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let started = Instant::now();
     let (preempted_before, blocked_before) = (preempted(), blocked());
     let printer = std::thread::Builder::new().name("printer".into()).spawn(move || {
+        runtime::affinity::keep_off_engine_core();
         let every = Duration::from_nanos(1_000_000_000 / rate);
         for n in 0..fills {
             let due = started + every * n as u32;
@@ -180,7 +192,11 @@ params = {{ "Maker Exchange" = "maker", "Maker Symbol" = "BTCUSDT", "Hedge Excha
     let hedges_on_exchange = hedge_account["trades"].as_array().map_or(0, |t| t.iter().filter(|t| t["side"] == "SELL").count());
     println!("tick-to-trade, fill frame read -> hedge request handed to the HTTP client, {} hedges of {fills} fills in {:.1} s ({:.0} fills/s asked, {:.0} achieved):", t.count(), elapsed.as_secs_f64(), rate, fills as f64 / elapsed.as_secs_f64());
     println!("  p50 {:.1} us  p90 {:.1} us  p99 {:.1} us  p99.9 {:.1} us  max {:.1} us", us(t.quantile(0.5)), us(t.quantile(0.9)), us(t.quantile(0.99)), us(t.quantile(0.999)), us(t.max()));
-    println!("  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}; store = {}", if with_store { "embedded" } else { "none" });
+    println!(
+        "  targets (#12): p50 <= 20 us, p99 <= 100 us; busy_poll = {busy_poll}; engine_core = {}; store = {}",
+        pin.map_or("none".to_string(), |c| c.to_string()),
+        if with_store { "embedded" } else { "none" }
+    );
     // The tail against the times the kernel took the engine's thread off its core for
     // another (the exchange and its printer share this machine's cores).
     println!(

@@ -321,6 +321,60 @@ fn the_runtime_binary_trades_live_and_never_logs_a_secret() {
     assert_eq!(ex.account("binance-spot")["openOrders"], json!([]), "open orders cancelled at shutdown");
 }
 
+/// `[live] engine_core`: the binary's engine, on its main thread, runs on that core alone,
+/// and every other thread of the process (the epoch ticker, the control server, the
+/// output readers...) on the other cores. A core the process may not use stops the start
+/// with one error naming it.
+#[test]
+fn the_engine_has_its_core_to_itself_and_a_core_it_may_not_use_is_refused() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    let state = dir.path().join("state.redb");
+    let pinned = |core: usize| config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", &format!("mode = \"live\"\n[live]\nengine_core = {core}"));
+    std::fs::write(&config, pinned(100_000)).unwrap_or_else(|e| panic!("{e}"));
+    let (exit, all) = Process::spawn(&config, &state).exit();
+    assert!(!exit.success() && all.contains("[live] engine_core = 100000: this process may only run on cores"), "{exit:?}\n{all}");
+    let allowed = runtime::affinity::allowed_cores();
+    let core = *allowed.last().unwrap_or_else(|| panic!("no core allowed"));
+    std::fs::write(&config, pinned(core)).unwrap_or_else(|e| panic!("{e}"));
+    let mut runtime = Process::spawn(&config, &state);
+    if allowed.len() < 2 {
+        let (exit, all) = runtime.exit();
+        assert!(!exit.success() && all.contains("it is the only core this process may run on"), "{exit:?}\n{all}");
+        return;
+    }
+    runtime.connected();
+    let pid = runtime.child.id();
+    let mut others = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap_or_else(|e| panic!("{e}")).flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default();
+        let cores = cpu_list(&field("Cpus_allowed_list:"));
+        if task.file_name().to_str() == Some(&pid.to_string()) {
+            assert_eq!(cores, vec![core], "the engine's thread");
+        } else {
+            assert!(!cores.is_empty() && !cores.contains(&core), "thread {:?} may run on {cores:?}, the engine's core {core} among them", field("Name:"));
+            others += 1;
+        }
+    }
+    assert!(others >= 3, "the runtime's other threads: {others}");
+    let all = runtime.signal("-INT");
+    assert!(all.contains(&format!("the engine's thread has core {core} to itself")), "{all}");
+}
+
+/// A kernel CPU list ("0-2,4") as the cores in it.
+fn cpu_list(list: &str) -> Vec<usize> {
+    list.split(',')
+        .filter(|r| !r.is_empty())
+        .flat_map(|range| {
+            let (low, high) = range.split_once('-').unwrap_or((range, range));
+            let (low, high) = (low.trim().parse().unwrap_or(usize::MAX), high.trim().parse().unwrap_or(0));
+            low..=high
+        })
+        .collect()
+}
+
 /// The binary hedging on USD-M: connected, the maker orders resting, the market buys
 /// through the maker's sells (0.06) and the hedge is on the exchange's books.
 fn first_run_hedges_a_buy(ex: &Exchange, config: &std::path::Path, state: &std::path::Path) -> Process {

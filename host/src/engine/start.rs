@@ -34,6 +34,10 @@ impl Engine {
         // Instruments whose trades go on the market data bus, with their stream names.
         let mut published = HashMap::new();
         let (controller, control_rx, woken) = super::inbox::inbox();
+        if let Some(core) = config.live.engine_core {
+            crate::affinity::pin_engine(core).map_err(|e| StartError::Live(e.to_string()))?;
+            tracing::info!(core, "the engine's thread has core {core} to itself");
+        }
         let mut live: Option<Driver> = None;
         for (v, vc) in config.venues.iter().enumerate() {
             let venue_id = VenueId(v as u32);

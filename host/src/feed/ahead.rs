@@ -43,6 +43,7 @@ impl ReadAhead {
 
 /// The reader's loop: fill a chunk, hand it over, until the source ends or nobody takes.
 fn read(mut source: Box<dyn MarketDataSource>, tx: SyncSender<VecDeque<Record>>, returned: Receiver<VecDeque<Record>>) {
+    crate::affinity::keep_off_engine_core();
     let describe = source.describe();
     loop {
         let mut chunk = match returned.try_recv() {

@@ -241,11 +241,14 @@ impl PluginHost {
         bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         wasi::add_to_linker(&mut linker)?;
         let weak = engine.weak();
-        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            crate::affinity::keep_off_engine_core();
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
             }
         })?;
         Ok(PluginHost { engine, linker: Arc::new(linker), limits })

@@ -177,6 +177,9 @@ impl Driver {
                 }
             })
             .thread_name("venues")
+            // Its blocking threads (a name's resolution) are started from the engine's
+            // thread, and would otherwise share its core (`[live] engine_core`).
+            .on_thread_start(crate::affinity::keep_off_engine_core)
             .build()?;
         Ok(Driver { urgent: Arc::default(), runtime: Arc::new(runtime), woken, busy_poll, idle })
     }
