@@ -279,7 +279,9 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let control = engine.controller();
     // A second Ctrl-C (or SIGTERM) within a few seconds of the first is the kill switch.
     let first_signal = std::sync::Mutex::new(None::<Instant>);
-    ctrlc::set_handler(move || {
+    // The handler's thread is ctrlc's, started here on the engine's thread: it starts off
+    // the engine's core (`[live] engine_core`).
+    runtime::affinity::off_engine_core(|| ctrlc::set_handler(move || {
         let mut first = first_signal.lock().unwrap_or_else(|p| p.into_inner());
         if first.is_some_and(|at| at.elapsed() < KILL_WINDOW) {
             let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), account: None, reply: None });
@@ -288,7 +290,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         *first = Some(Instant::now());
         tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders (again within {} s: kill switch)", KILL_WINDOW.as_secs());
         let _ = control.send(runtime::engine::Control::Shutdown);
-    })
+    }))
     .context("installing the signal handler")?;
     let control_api = match cli.control.or(control_config.listen) {
         Some(listen) => Some(start_control(listen, &control_config, &cli.config, engine.controller(), plugin.clone())?),

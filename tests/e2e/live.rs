@@ -346,6 +346,12 @@ fn the_engine_has_its_core_to_itself_and_a_core_it_may_not_use_is_refused() {
     }
     runtime.connected();
     let pid = runtime.child.id();
+    // The Ctrl-C handler's thread, the last the binary starts before it runs, is started
+    // from the engine's thread: it too must be off the core.
+    let named = |name: &str| {
+        std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|n| n.trim() == name))
+    };
+    assert!(runtime.wait_for(Duration::from_secs(30), "the ctrl-c thread", |_| named("ctrl-c")), "no ctrl-c thread");
     let mut others = 0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap_or_else(|e| panic!("{e}")).flatten() {
         let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();

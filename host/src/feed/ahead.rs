@@ -36,7 +36,7 @@ impl ReadAhead {
         let (tx, chunks) = sync_channel(CHUNKS_IN_FLIGHT);
         let (spent, returned) = sync_channel(CHUNKS_IN_FLIGHT + 1);
         // A name from config may hold a NUL, which a thread's name may not.
-        std::thread::Builder::new().name(format!("feed {}", name.replace('\0', ""))).spawn(move || read(source, tx, returned))?;
+        crate::affinity::off_engine_core(|| std::thread::Builder::new().name(format!("feed {}", name.replace('\0', ""))).spawn(move || read(source, tx, returned)))?;
         Ok(ReadAhead { describe, chunks, spent, current: VecDeque::new() })
     }
 }

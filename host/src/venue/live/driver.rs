@@ -279,7 +279,9 @@ pub fn contained(what: impl FnOnce() -> String, task: impl Future<Output = ()>) 
 /// would hold every fill that arrives meanwhile. A panic in `work` ends it alone and
 /// comes back as an error naming `what`.
 pub async fn off_thread<T: Send + 'static>(what: &'static str, work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| if e.is_panic() { format!("{what} panicked") } else { format!("{what} was cancelled") })
+    // A blocking thread is started by this call, on the engine's thread: off its core from
+    // the outset (`[live] engine_core`), not from its first instruction on.
+    crate::affinity::off_engine_core(|| tokio::task::spawn_blocking(work)).await.map_err(|e| if e.is_panic() { format!("{what} panicked") } else { format!("{what} was cancelled") })
 }
 
 /// The longest [`Driver::run_ready`] runs tasks that keep becoming ready.
