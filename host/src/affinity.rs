@@ -41,12 +41,16 @@ mod linux {
         (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect()
     }
 
+    fn current_set() -> Result<CpuSet, AffinityError> {
+        sched_getaffinity(Pid::from_raw(0)).map_err(|e| AffinityError::System(format!("reading this thread's cores: {e}")))
+    }
+
     pub fn allowed() -> Result<Vec<usize>, AffinityError> {
-        sched_getaffinity(Pid::from_raw(0)).map(|set| cores(&set)).map_err(|e| AffinityError::System(format!("reading this thread's cores: {e}")))
+        current_set().map(|set| cores(&set))
     }
 
     pub fn pin_engine(core: usize) -> Result<(), AffinityError> {
-        let allowed = sched_getaffinity(Pid::from_raw(0)).map_err(|e| AffinityError::System(format!("reading this thread's cores: {e}")))?;
+        let allowed = current_set()?;
         if !allowed.is_set(core).unwrap_or(false) {
             let list = cores(&allowed).iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
             return Err(AffinityError::NotAllowed { core, allowed: list });
@@ -82,7 +86,7 @@ mod linux {
 
     pub fn off_engine_core<T>(f: impl FnOnce() -> T) -> T {
         let Some(others) = OTHERS.get() else { return f() };
-        let Ok(mine) = sched_getaffinity(Pid::from_raw(0)) else { return f() };
+        let Ok(mine) = current_set() else { return f() };
         let _ = sched_setaffinity(Pid::from_raw(0), others);
         let made = f();
         if let Err(e) = sched_setaffinity(Pid::from_raw(0), &mine) {

@@ -210,6 +210,12 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     if let Some(speed) = cli.speed {
         config.replay.speed = speed;
     }
+    // Installed before anything slow (compiling components, connecting to venues), so an
+    // operator's Ctrl-C there is answered too; its thread is started before the engine
+    // pins its own, and moved off that core with the others (`[live] engine_core`).
+    let interrupts = Arc::new(std::sync::Mutex::new(Interrupts::default()));
+    let handler = interrupts.clone();
+    ctrlc::set_handler(move || handler.lock().unwrap_or_else(|p| p.into_inner()).interrupted()).context("installing the signal handler")?;
     let plugin = PluginHost::new(SandboxLimits {
         call_timeout: Duration::from_millis(config.sandbox.call_timeout_ms),
         memory_bytes: (config.sandbox.memory_limit_mb as usize) << 20,
@@ -250,6 +256,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
     let store_config = config.store.clone();
     let control_config = config.control.clone();
     let mut engine = Engine::new(config, &components, plugin.clone())?;
+    interrupts.lock().unwrap_or_else(|p| p.into_inner()).engine_started(engine.controller());
     let slots = engine.slots();
     if !slots.is_empty() && slots.iter().all(|s| s.status != runtime::stats::SlotStatus::Running) {
         let reasons: Vec<String> = slots
@@ -276,22 +283,6 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             tracing::info!("no saved state: starting from the beginning");
         }
     }
-    let control = engine.controller();
-    // A second Ctrl-C (or SIGTERM) within a few seconds of the first is the kill switch.
-    let first_signal = std::sync::Mutex::new(None::<Instant>);
-    // The handler's thread is ctrlc's, started here on the engine's thread: it starts off
-    // the engine's core (`[live] engine_core`).
-    runtime::affinity::off_engine_core(|| ctrlc::set_handler(move || {
-        let mut first = first_signal.lock().unwrap_or_else(|p| p.into_inner());
-        if first.is_some_and(|at| at.elapsed() < KILL_WINDOW) {
-            let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), account: None, reply: None });
-            return;
-        }
-        *first = Some(Instant::now());
-        tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders (again within {} s: kill switch)", KILL_WINDOW.as_secs());
-        let _ = control.send(runtime::engine::Control::Shutdown);
-    }))
-    .context("installing the signal handler")?;
     let control_api = match cli.control.or(control_config.listen) {
         Some(listen) => Some(start_control(listen, &control_config, &cli.config, engine.controller(), plugin.clone())?),
         None => None,
@@ -375,6 +366,41 @@ impl Progress {
 
 /// How soon after a first interrupt a second one is the kill switch.
 const KILL_WINDOW: Duration = Duration::from_secs(5);
+
+/// What Ctrl-C (or SIGTERM) does: before the engine has started, it ends the process at
+/// once, since no strategy has been handed an event and so no order has been sent; once
+/// it has, it asks the engine to shut down, and a second within [`KILL_WINDOW`] is the
+/// kill switch.
+#[derive(Default)]
+struct Interrupts {
+    engine: Option<runtime::engine::Controller>,
+    first: Option<Instant>,
+}
+
+impl Interrupts {
+    fn interrupted(&mut self) {
+        let Some(control) = &self.engine else {
+            tracing::warn!("interrupted while starting: exiting now; no strategy has been handed an event, so no order was sent");
+            std::process::exit(INTERRUPTED_WHILE_STARTING);
+        };
+        if self.first.is_some_and(|at| at.elapsed() < KILL_WINDOW) {
+            let _ = control.send(runtime::engine::Control::Kill { why: "second interrupt".into(), account: None, reply: None });
+            return;
+        }
+        self.first = Some(Instant::now());
+        tracing::warn!("shutdown requested: finishing the batch, writing a checkpoint, cancelling orders (again within {} s: kill switch)", KILL_WINDOW.as_secs());
+        let _ = control.send(runtime::engine::Control::Shutdown);
+    }
+
+    /// From here an interrupt shuts the engine down: one that comes before it runs is
+    /// answered as soon as it does.
+    fn engine_started(&mut self, control: runtime::engine::Controller) {
+        self.engine = Some(control);
+    }
+}
+
+/// The shell's code for a process ended by SIGINT (128 + 2).
+const INTERRUPTED_WHILE_STARTING: i32 = 130;
 
 /// Starts the control API. The token comes from `RUNTIME_CONTROL_TOKEN`, else the
 /// configured file; a loopback listener with neither makes one and writes it beside the

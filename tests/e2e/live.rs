@@ -365,10 +365,41 @@ fn the_engine_has_its_core_to_itself_and_a_core_it_may_not_use_is_refused() {
         }
     }
     assert!(others >= 3, "the runtime's other threads: {others}");
-    // Killed, not interrupted: its Ctrl-C handler is installed once the engine has started,
-    // and this may come before; how it shuts down is the other tests'.
-    let all = runtime.signal("-KILL");
+    let all = runtime.signal("-INT");
     assert!(all.contains(&format!("the engine's thread has core {core} to itself")), "{all}");
+}
+
+/// Ctrl-C while the runtime is still connecting (here to a venue whose REST server
+/// accepts the connection and never answers) ends it at once, saying why, with the
+/// shell's code for an interrupt, instead of the signal's default death without a word.
+#[test]
+fn an_interrupt_while_connecting_ends_the_runtime_at_once_and_says_so() {
+    let ex = Exchange::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let silent_addr = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Held open, unanswered, until the test ends.
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    let text = config_text(&ex, "binance-usdm", "BTCUSDT");
+    let hedge_rest = format!("rest_url = \"http://{}\"", ex.addr("binance-usdm"));
+    assert_eq!(text.matches(&hedge_rest).count(), 1, "{text}");
+    std::fs::write(&config, text.replace(&hedge_rest, &format!("rest_url = \"http://{silent_addr}\""))).unwrap_or_else(|e| panic!("{e}"));
+    let mut runtime = Process::spawn(&config, &dir.path().join("state.redb"));
+    accepted.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|e| panic!("the runtime never called the silent venue: {e}"));
+    let pid = runtime.child.id().to_string();
+    let status = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success());
+    let (exit, all) = runtime.exit();
+    assert_eq!(exit.code(), Some(130), "{exit:?}\n{all}");
+    assert!(all.contains("interrupted while starting: exiting now; no strategy has been handed an event, so no order was sent"), "{all}");
 }
 
 /// A kernel CPU list ("0-2,4") as the cores in it.
