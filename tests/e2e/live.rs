@@ -819,6 +819,59 @@ fn bad_credentials_stop_the_start_with_the_venues_code() {
     assert!(!all.contains(wrong) && !all.contains(e2e::SECRET), "a secret was printed: {all}");
 }
 
+/// An API key that cannot travel in an HTTP header (here pasted in two lines) would fail
+/// every request: the start stops at once, naming the venue and the
+/// key, not its text, on both venue families.
+#[test]
+fn a_key_that_cannot_be_a_header_stops_the_start() {
+    let ex = Exchange::start();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("live.toml");
+    for (hedge_kind, hedge_symbol, variable) in [("binance-usdm", "BTCUSDT", "E2E_LIVE_KEY"), ("okx", "BTC-USDT-SWAP", "E2E_LIVE_PASSPHRASE")] {
+        // The maker (Binance spot) takes the key as it is; the OKX hedge gets the broken
+        // passphrase only, so its check is the one that speaks.
+        let two_lines = |text: &str| format!("{}\n{}", &text[..text.len() / 2], &text[text.len() / 2..]);
+        let maker_key = if variable == "E2E_LIVE_KEY" { two_lines(e2e::KEY) } else { e2e::KEY.to_string() };
+        let passphrase = if variable == "E2E_LIVE_PASSPHRASE" { two_lines(e2e::PASSPHRASE) } else { e2e::PASSPHRASE.to_string() };
+        std::fs::write(&config, config_text(&ex, hedge_kind, hedge_symbol)).unwrap_or_else(|e| panic!("{e}"));
+        let out = std::process::Command::new(e2e::runtime_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--state")
+            .arg(dir.path().join("state.redb"))
+            .arg("--strategies")
+            .arg(strategy("hedger"))
+            .arg(guest("scripted"))
+            .args(["--no-watch"])
+            .env("RUNTIME_LOG", "trace")
+            .env("E2E_LIVE_KEY", &maker_key)
+            .env("E2E_LIVE_SECRET", e2e::SECRET)
+            .env("E2E_LIVE_PASSPHRASE", &passphrase)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Bounded: a runtime that started anyway is a failure, not a hang.
+        let pid = out.id().to_string();
+        let (done, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(out.wait_with_output()));
+        let out = ended.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("{hedge_kind}: the runtime started with a key that cannot be a header")
+        });
+        let out = out.unwrap_or_else(|e| panic!("{e}"));
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{all}");
+        let what = if variable == "E2E_LIVE_KEY" { "the API key cannot be sent in an HTTP header" } else { "the passphrase cannot be sent in an HTTP header" };
+        assert!(all.contains(what), "{hedge_kind}: {all}");
+        // The passphrase's second half ("ssphrase") is in the message's own words.
+        for printed in [e2e::KEY, &e2e::KEY[..32], &e2e::KEY[32..], e2e::PASSPHRASE, &e2e::PASSPHRASE[..8]] {
+            assert!(!all.contains(printed), "{hedge_kind}: a secret was printed: {all}");
+        }
+        assert!(!all.contains("strategy started"), "{hedge_kind}: {all}");
+    }
+}
+
 /// Point 6: a hedge held by the venue past our request timeout, then executed late. The
 /// client times out (10 s), the query finds no order, the hedge is sent again with the
 /// same id and fills; the late original must then be refused by the venue (its receive

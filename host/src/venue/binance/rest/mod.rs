@@ -20,7 +20,7 @@ use crate::venue::live::driver::off_thread;
 use crate::venue::live::book::{Applied, Diff, LocalBook, Sequencing};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::live::protocol::{Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
-use crate::venue::live::http::RequestCounts;
+use crate::venue::live::http::{credential_header, ParsedUrls, RequestCounts};
 use crate::venue::live::ws;
 use crate::venue::report::{decimal_field, decimal_text, id_field, int_field, str_field, Execution, JsonInt, OrderReport, ParseError};
 use crate::secrets::{HmacKey, Secret};
@@ -60,11 +60,16 @@ impl Endpoints {
     }
 }
 
+/// The header the API key travels in (names are sent in lower case).
+const API_KEY_HEADER: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("x-mbx-apikey");
+
 pub struct Binance {
     flavor: Flavor,
     endpoints: Endpoints,
     http: reqwest::Client,
     api_key: Secret,
+    /// `X-MBX-APIKEY`'s value, built once.
+    api_key_header: reqwest::header::HeaderValue,
     /// The API secret, keyed once for every signature.
     key: HmacKey,
     recv_window: u64,
@@ -74,6 +79,7 @@ pub struct Binance {
     /// Shared with the reading of those lists, off the engine's thread.
     client_ids: Arc<Mutex<ClientIds>>,
     requests: RequestCounts,
+    urls: ParsedUrls,
 }
 
 /// The client ids of the latest orders placed, by venue order id: at most [`CLIENT_IDS`],
@@ -139,7 +145,20 @@ impl Binance {
                 Window { counted: Counted::Orders, span: Duration::from_secs(60), max: 1200 },
             ],
         };
-        Ok(Binance { flavor, endpoints, http, api_key, key: HmacKey::new(&secret), recv_window, clock: VenueClock::default(), limiter: RateLimiter::new(&windows), client_ids: Arc::new(Mutex::new(ClientIds::default())), requests: RequestCounts::default() })
+        Ok(Binance {
+            flavor,
+            endpoints,
+            http,
+            api_key_header: credential_header("API key", api_key.expose())?,
+            api_key,
+            key: HmacKey::new(&secret),
+            recv_window,
+            clock: VenueClock::default(),
+            limiter: RateLimiter::new(&windows),
+            client_ids: Arc::new(Mutex::new(ClientIds::default())),
+            requests: RequestCounts::default(),
+            urls: ParsedUrls::default(),
+        })
     }
 
     /// Paces requests by these windows instead of the documented ones (an account whose
@@ -217,7 +236,7 @@ impl Binance {
             Query::Signed(params) => (self.signed(params), None),
         };
         let full = if query.is_empty() { url } else { format!("{url}?{query}") };
-        let mut request = self.http.request(method.clone(), &full).header("X-MBX-APIKEY", self.api_key.expose());
+        let mut request = self.urls.request(&self.http, method.clone(), &full).header(API_KEY_HEADER, self.api_key_header.clone());
         if let Some(body) = body {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
         }

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::model::{Decimal, Liquidity, OrderStatus, Side};
 use crate::venue::live::clock::{system_ms, VenueClock};
 use crate::venue::live::book::{okx_checksum, Applied, Diff, LocalBook, Sequencing};
+use crate::venue::live::http::{credential_header, ParsedUrls};
 use crate::venue::live::limits::{Counted, RateLimiter, Window};
 use crate::venue::AccountView;
 use crate::venue::live::protocol::{json_push, Exchange, NewOrder, RestError, Rules, StreamEnd, StreamSink, TapeTrade};
@@ -41,6 +43,11 @@ impl Default for Endpoints {
     }
 }
 
+const ACCESS_KEY: HeaderName = HeaderName::from_static("ok-access-key");
+const ACCESS_SIGN: HeaderName = HeaderName::from_static("ok-access-sign");
+const ACCESS_TIMESTAMP: HeaderName = HeaderName::from_static("ok-access-timestamp");
+const ACCESS_PASSPHRASE: HeaderName = HeaderName::from_static("ok-access-passphrase");
+
 pub struct Credentials {
     pub api_key: Secret,
     pub secret: Secret,
@@ -59,6 +66,10 @@ pub struct Okx {
     limiter: RateLimiter,
     contract_values: Mutex<HashMap<String, Decimal>>,
     requests: crate::venue::live::http::RequestCounts,
+    urls: ParsedUrls,
+    /// `OK-ACCESS-KEY` and `OK-ACCESS-PASSPHRASE`'s values, built once.
+    key_header: HeaderValue,
+    passphrase_header: HeaderValue,
 }
 
 /// How long after sending a placement OKX may still process it (`expTime`): well inside
@@ -84,12 +95,15 @@ impl Okx {
             endpoints,
             http,
             key: HmacKey::new(&credentials.secret),
+            key_header: credential_header("API key", credentials.api_key.expose())?,
+            passphrase_header: credential_header("passphrase", credentials.passphrase.expose())?,
             credentials,
             trade_mode: trade_mode.to_string(),
             clock: VenueClock::default(),
             limiter: RateLimiter::new(&windows),
             contract_values: Mutex::new(HashMap::new()),
             requests: Default::default(),
+            urls: ParsedUrls::default(),
         })
     }
 
@@ -114,14 +128,14 @@ impl Okx {
         self.limiter.acquire(1, orders).await?;
         let body_text = body.map(|b| b.to_string()).unwrap_or_default();
         let url = format!("{}{path}", self.endpoints.rest.trim_end_matches('/'));
-        let mut request = self.http.request(method.clone(), &url).header("Content-Type", "application/json");
+        let mut request = self.urls.request(&self.http, method.clone(), &url).header(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if signed {
             let ts = self.timestamp();
             request = request
-                .header("OK-ACCESS-KEY", self.credentials.api_key.expose())
-                .header("OK-ACCESS-SIGN", sign(&self.key, &ts, method.as_str(), path, &body_text))
-                .header("OK-ACCESS-TIMESTAMP", ts)
-                .header("OK-ACCESS-PASSPHRASE", self.credentials.passphrase.expose());
+                .header(ACCESS_KEY, self.key_header.clone())
+                .header(ACCESS_SIGN, sign(&self.key, &ts, method.as_str(), path, &body_text))
+                .header(ACCESS_TIMESTAMP, ts)
+                .header(ACCESS_PASSPHRASE, self.passphrase_header.clone());
         }
         if mutating && orders > 0 {
             // A placement the venue processes after this is not processed at all: once
