@@ -189,6 +189,23 @@ fn every_fill_is_hedged_once_through_faults() {
     let _ = engine.controller().send(Control::Shutdown);
 }
 
+/// `[live] busy_poll`, the way the tick-to-trade figures are taken: the engine's wait spins
+/// on the sockets and reads its deadline between rounds. The same faults as above, every
+/// fill hedged once, and the engine's waits between the steps still end when due.
+#[test]
+fn every_fill_is_hedged_once_with_busy_polling() {
+    let ex = Exchange::start();
+    Exchange::set_credentials();
+    let plugin = plugin_host();
+    let text = config_text(&ex, "binance-usdm", "BTCUSDT").replace("mode = \"live\"", "mode = \"live\"\n[live]\nbusy_poll = true");
+    let mut engine = e2e::engine(&text, &plugin, &[("scripted", &guest("scripted")), ("hedger", &strategy("hedger"))]);
+    ex.faults("binance-usdm", json!({"rate_limit": 1, "fail_orders": 1, "unknown_orders": 1}));
+    ex.faults("binance-spot", json!({"duplicate_pushes": true}));
+    maker_burst(&ex, &mut engine, || {});
+    assert_hedged_once(&ex, &mut engine, "binance-usdm", "BTCUSDT");
+    let _ = engine.controller().send(Control::Shutdown);
+}
+
 #[test]
 fn hedger_hedges_spot_fills_on_okx_swaps() {
     let ex = Exchange::start();

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, MathematicalOps};
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +15,34 @@ pub struct RollingReturns {
     capacity: usize,
     last_price: Option<Decimal>,
     returns: VecDeque<Decimal>,
+    #[serde(skip)]
+    sorted: Sorted,
 }
+
+/// The returns sorted, made at the first quantile read after they changed: a strategy that
+/// checks several orders in one decision (a grid's levels against its VaR limit) sorts the
+/// window once, not once an order; the sort was most of a fine grid's decision. Not part
+/// of the window's value: compared, serialized and cloned without it.
+#[derive(Debug, Default)]
+struct Sorted(std::cell::RefCell<Option<Vec<Decimal>>>);
+
+impl Clone for Sorted {
+    fn clone(&self) -> Self {
+        Sorted::default()
+    }
+}
+
+impl PartialEq for Sorted {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Sorted {}
 
 impl RollingReturns {
     pub fn new(capacity: usize) -> Self {
-        RollingReturns { capacity: capacity.max(1), last_price: None, returns: VecDeque::new() }
+        RollingReturns { capacity: capacity.max(1), last_price: None, returns: VecDeque::new(), sorted: Sorted::default() }
     }
 
     /// Adds a price; the return from the previous price joins the window.
@@ -31,6 +55,7 @@ impl RollingReturns {
     /// per price between them, not once each. The division is most of a push.
     pub fn push_step(&mut self, price: Decimal, step: Option<Decimal>) {
         if let Some(r) = step {
+            *self.sorted.0.get_mut() = None;
             if self.returns.len() == self.capacity {
                 self.returns.pop_front();
             }
@@ -73,6 +98,17 @@ impl RollingReturns {
     pub fn stdev(&self) -> Option<Decimal> {
         stdev(self.returns.iter().copied())
     }
+
+    /// The `q` quantile of the returns, as [`quantile`] reads it.
+    pub fn quantile(&self, q: Decimal) -> Option<Decimal> {
+        let mut sorted = self.sorted.0.borrow_mut();
+        let sorted = sorted.get_or_insert_with(|| {
+            let mut all: Vec<Decimal> = self.returns.iter().copied().collect();
+            all.sort();
+            all
+        });
+        nearest_rank(sorted, q)
+    }
 }
 
 /// The simple return from `prev` to `price`; none from a zero price.
@@ -99,13 +135,19 @@ pub fn stdev(values: impl Iterator<Item = Decimal> + Clone) -> Option<Decimal> {
 /// The `q` quantile (0..=1) by the nearest-rank method on a sorted copy.
 pub fn quantile(values: impl Iterator<Item = Decimal>, q: Decimal) -> Option<Decimal> {
     let mut sorted: Vec<Decimal> = values.collect();
+    sorted.sort();
+    nearest_rank(&sorted, q)
+}
+
+/// The `q` quantile of values already sorted, by the nearest-rank method. A rank past
+/// what a decimal can hold (a `q` far outside 0..=1) reads as the first.
+fn nearest_rank(sorted: &[Decimal], q: Decimal) -> Option<Decimal> {
     if sorted.is_empty() {
         return None;
     }
-    sorted.sort();
     let n = Decimal::from(sorted.len() as u64);
-    let rank = (q * n).ceil().max(Decimal::ONE);
-    let index = rank.to_string().parse::<usize>().unwrap_or(1).min(sorted.len()) - 1;
+    let rank = q.checked_mul(n).map_or(Decimal::ONE, |r| r.ceil().max(Decimal::ONE));
+    let index = rank.to_usize().unwrap_or(1).min(sorted.len()) - 1;
     sorted.get(index).copied()
 }
 
@@ -139,9 +181,9 @@ pub fn value_at_risk(returns: &RollingReturns, exposure: Decimal, confidence: De
         VarMethod::Historical => {
             // A long loses on the low returns, a short on the high ones.
             if exposure >= Decimal::ZERO {
-                -quantile(returns.returns().copied(), Decimal::ONE - confidence)?
+                -returns.quantile(Decimal::ONE - confidence)?
             } else {
-                quantile(returns.returns().copied(), confidence)?
+                returns.quantile(confidence)?
             }
         }
     };
@@ -205,6 +247,30 @@ mod tests {
         // From a zero price there is no return: 0 -> 5 adds none.
         assert_eq!(own.len(), 4);
         assert_eq!(own.returns().copied().collect::<Vec<_>>(), vec![d("18.8"), d("0.1"), d("0"), d("-0.1092745638200183654729109275")]);
+    }
+
+    /// The window's quantile, read from its sorted copy, is the free function's over its
+    /// returns after every push, read once or many times between pushes; the copy is no
+    /// part of the window's value, its snapshot or its clone.
+    #[test]
+    fn the_windows_quantile_follows_every_push() {
+        let mut window = RollingReturns::new(7);
+        let mut price = d("100");
+        for step in 0..60u32 {
+            price += Decimal::from((step * 37 % 11) as i64 - 5) / d("10");
+            window.push(price);
+            for q in [d("0"), d("0.05"), d("0.5"), d("0.95"), d("1"), d("1000"), Decimal::MAX] {
+                let free = quantile(window.returns().copied(), q);
+                assert_eq!(window.quantile(q), free, "step {step}, q {q}");
+                assert_eq!(window.quantile(q), free, "read again, step {step}, q {q}");
+            }
+        }
+        let read = window.clone();
+        assert_eq!(read, window);
+        let text = serde_json::to_string(&window).unwrap_or_default();
+        assert!(!text.contains("sorted"), "{text}");
+        let back: RollingReturns = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((back.quantile(d("0.05")), back), (window.quantile(d("0.05")), window));
     }
 
     #[test]
