@@ -232,21 +232,11 @@ impl Process {
 
     fn spawn_with(config: &std::path::Path, state: &std::path::Path, extra: &[&str], log: &str) -> Process {
         use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
-        let mut child = Command::new(e2e::runtime_binary())
-            .arg("--config")
-            .arg(config)
-            .arg("--state")
-            .arg(state)
-            .arg("--strategies")
-            .arg(strategy("hedger"))
-            .arg(guest("scripted"))
-            .args(["--no-watch", "--log-format", "json"])
+        use std::process::Stdio;
+        let mut child = runtime_with_credentials(config, state, e2e::KEY, e2e::SECRET, e2e::PASSPHRASE)
+            .args(["--log-format", "json"])
             .args(extra)
             .env("RUNTIME_LOG", log)
-            .env("E2E_LIVE_KEY", e2e::KEY)
-            .env("E2E_LIVE_SECRET", e2e::SECRET)
-            .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
             .env("RUNTIME_CONTROL_TOKEN", e2e::control::TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -814,19 +804,7 @@ fn bad_credentials_stop_the_start_with_the_venues_code() {
     let config = dir.path().join("live.toml");
     std::fs::write(&config, config_text(&ex, "binance-usdm", "BTCUSDT")).unwrap_or_else(|e| panic!("{e}"));
     let wrong = "WrongSecretWrongSecretWrongSecretWrongSecretWrongSecretWrongSec";
-    let out = std::process::Command::new(e2e::runtime_binary())
-        .arg("--config")
-        .arg(&config)
-        .arg("--state")
-        .arg(dir.path().join("state.redb"))
-        .arg("--strategies")
-        .arg(strategy("hedger"))
-        .arg(guest("scripted"))
-        .args(["--no-watch"])
-        .env("RUNTIME_LOG", "trace")
-        .env("E2E_LIVE_KEY", e2e::KEY)
-        .env("E2E_LIVE_SECRET", wrong)
-        .env("E2E_LIVE_PASSPHRASE", e2e::PASSPHRASE)
+    let out = runtime_with_credentials(&config, &dir.path().join("state.redb"), e2e::KEY, wrong, e2e::PASSPHRASE)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -834,6 +812,26 @@ fn bad_credentials_stop_the_start_with_the_venues_code() {
     assert!(all.contains("credentials refused by the venue") && all.contains("-1022"), "the venue's code is named: {all}");
     assert!(!all.contains("strategy started"), "{all}");
     assert!(!all.contains(wrong) && !all.contains(e2e::SECRET), "a secret was printed: {all}");
+}
+
+/// The binary on `config`, every log at trace (unless the caller says otherwise), with
+/// these credentials in the variables the config names.
+fn runtime_with_credentials(config: &std::path::Path, state: &std::path::Path, key: &str, secret: &str, passphrase: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(e2e::runtime_binary());
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--state")
+        .arg(state)
+        .arg("--strategies")
+        .arg(strategy("hedger"))
+        .arg(guest("scripted"))
+        .args(["--no-watch"])
+        .env("RUNTIME_LOG", "trace")
+        .env("E2E_LIVE_KEY", key)
+        .env("E2E_LIVE_SECRET", secret)
+        .env("E2E_LIVE_PASSPHRASE", passphrase);
+    command
 }
 
 /// An API key that cannot travel in an HTTP header (here pasted in two lines) would fail
@@ -851,19 +849,7 @@ fn a_key_that_cannot_be_a_header_stops_the_start() {
         let maker_key = if variable == "E2E_LIVE_KEY" { two_lines(e2e::KEY) } else { e2e::KEY.to_string() };
         let passphrase = if variable == "E2E_LIVE_PASSPHRASE" { two_lines(e2e::PASSPHRASE) } else { e2e::PASSPHRASE.to_string() };
         std::fs::write(&config, config_text(&ex, hedge_kind, hedge_symbol)).unwrap_or_else(|e| panic!("{e}"));
-        let out = std::process::Command::new(e2e::runtime_binary())
-            .arg("--config")
-            .arg(&config)
-            .arg("--state")
-            .arg(dir.path().join("state.redb"))
-            .arg("--strategies")
-            .arg(strategy("hedger"))
-            .arg(guest("scripted"))
-            .args(["--no-watch"])
-            .env("RUNTIME_LOG", "trace")
-            .env("E2E_LIVE_KEY", &maker_key)
-            .env("E2E_LIVE_SECRET", e2e::SECRET)
-            .env("E2E_LIVE_PASSPHRASE", &passphrase)
+        let out = runtime_with_credentials(&config, &dir.path().join("state.redb"), &maker_key, e2e::SECRET, &passphrase)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
