@@ -359,19 +359,34 @@ fn the_engine_has_its_core_to_itself_and_a_core_it_may_not_use_is_refused() {
         std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten().any(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|n| n.trim() == name))
     };
     assert!(runtime.wait_for(Duration::from_secs(30), "the ctrl-c thread", |_| named("ctrl-c")), "no ctrl-c thread");
-    let mut others = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap_or_else(|e| panic!("{e}")).flatten() {
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default();
-        let cores = cpu_list(&field("Cpus_allowed_list:"));
-        if task.file_name().to_str() == Some(&pid.to_string()) {
-            assert_eq!(cores, vec![core], "the engine's thread");
-        } else {
-            assert!(!cores.is_empty() && !cores.contains(&core), "thread {:?} may run on {cores:?}, the engine's core {core} among them", field("Name:"));
-            others += 1;
+    // The engine's thread leaves its core for the instant it starts a thread, so that the
+    // new one starts elsewhere (a reconciliation's first page read off the thread, right
+    // after connecting): the masks are read until they hold, for at most 30 s. One that
+    // stays wrong fails, with what was read.
+    let masks = || -> Result<usize, String> {
+        let mut others = 0;
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
+        for task in tasks.flatten() {
+            let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default();
+            let cores = cpu_list(&field("Cpus_allowed_list:"));
+            if task.file_name().to_str() == Some(&pid.to_string()) {
+                if cores != vec![core] {
+                    return Err(format!("the engine's thread may run on {cores:?}, not on core {core} alone"));
+                }
+            } else if cores.is_empty() || cores.contains(&core) {
+                return Err(format!("thread {:?} may run on {cores:?}, the engine's core {core} among them", field("Name:")));
+            } else {
+                others += 1;
+            }
         }
-    }
-    assert!(others >= 3, "the runtime's other threads: {others}");
+        if others < 3 {
+            return Err(format!("the runtime's other threads: {others}"));
+        }
+        Ok(others)
+    };
+    let held = runtime.wait_for(Duration::from_secs(30), "every thread on its cores", |_| masks().is_ok());
+    assert!(held, "{:?}", masks());
     let all = runtime.signal("-INT");
     assert!(all.contains(&format!("the engine's thread has core {core} to itself")), "{all}");
 }
