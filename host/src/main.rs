@@ -392,8 +392,8 @@ impl Interrupts {
         let _ = control.send(runtime::engine::Control::Shutdown);
     }
 
-    /// From here an interrupt shuts the engine down: one that comes before it runs is
-    /// answered as soon as it does.
+    /// From here an interrupt shuts the engine down instead of ending the process: one
+    /// that comes before the engine runs is queued, and answered as soon as it does.
     fn engine_started(&mut self, control: runtime::engine::Controller) {
         self.engine = Some(control);
     }
