@@ -221,51 +221,30 @@ impl Driver {
     /// right after the task that woke it. A wake already waiting when the wait begins (a
     /// control message) ends it only once nothing is left to run: a caller woken at every
     /// wait must not starve the tasks.
+    ///
+    /// With busy polling, the deadline is read between two rounds of the sockets rather
+    /// than set as a timer: a timer is entered in the runtime's wheel when the wait begins
+    /// and taken out when it ends, and both were on every fill's way to its hedge (#12).
     pub fn run_until_woken(&self, within: Duration) {
-        if self.busy_poll {
-            if let Some(deadline) = std::time::Instant::now().checked_add(within) {
-                return self.spin_until_woken(within, deadline);
-            }
-        }
-        self.run_until(within, async {
-            let mut woken = std::pin::pin!(self.woken.notified());
-            if woken.as_mut().enable() {
-                return UntilIdle::new(&self.idle).await;
-            }
-            if !self.busy_poll {
-                return woken.await;
-            }
-            // A yield puts the wait behind the sockets: the runtime checks them without
-            // sleeping, runs what they woke, and polls the wait again.
-            loop {
-                tokio::select! {
-                    biased;
-                    () = &mut woken => return,
-                    () = tokio::task::yield_now() => {}
-                }
-            }
-        });
-    }
-
-    /// [`Driver::run_until_woken`] with busy polling. The deadline is read between two
-    /// rounds of the sockets rather than set as a timer: a timer is entered in the
-    /// runtime's wheel when the wait begins and taken out when it ends, and both were on
-    /// every fill's way to its hedge (#12).
-    fn spin_until_woken(&self, within: Duration, deadline: std::time::Instant) {
+        // None only if `within` overflows the clock: then the wait ends when woken.
+        let deadline = std::time::Instant::now().checked_add(within);
         self.block_on(async {
             let mut woken = std::pin::pin!(self.woken.notified());
             if woken.as_mut().enable() {
-                // Rare (a control message was waiting): bounded by a timer as before.
                 let _ = tokio::time::timeout(within, UntilIdle::new(&self.idle)).await;
-                return;
-            }
-            loop {
-                tokio::select! {
-                    biased;
-                    () = &mut woken => return,
-                    () = tokio::task::yield_now() => {
-                        if std::time::Instant::now() >= deadline {
-                            return;
+            } else if !self.busy_poll {
+                let _ = tokio::time::timeout(within, woken).await;
+            } else {
+                // A yield puts the wait behind the sockets: the runtime checks them without
+                // sleeping, runs what they woke, and polls the wait again.
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = &mut woken => return,
+                        () = tokio::task::yield_now() => {
+                            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                                return;
+                            }
                         }
                     }
                 }
