@@ -23,6 +23,9 @@ pub struct RollingReturns {
 /// checks several orders in one decision (a grid's levels against its VaR limit) sorts the
 /// window once, not once an order; the sort was most of a fine grid's decision. Not part
 /// of the window's value: compared, serialized and cloned without it.
+///
+/// Reads come far apart in pushes (a fine grid's are mostly more than a window apart:
+/// measured, #12), so the copy is sorted afresh rather than kept up to date push by push.
 #[derive(Debug, Default)]
 struct Sorted(std::cell::RefCell<Option<Vec<Decimal>>>);
 
@@ -102,13 +105,36 @@ impl RollingReturns {
     /// The `q` quantile of the returns, as [`quantile`] reads it.
     pub fn quantile(&self, q: Decimal) -> Option<Decimal> {
         let mut sorted = self.sorted.0.borrow_mut();
-        let sorted = sorted.get_or_insert_with(|| {
-            let mut all: Vec<Decimal> = self.returns.iter().copied().collect();
-            all.sort();
-            all
-        });
+        let sorted = sorted.get_or_insert_with(|| sorted_stably(&self.returns));
         nearest_rank(sorted, q)
     }
+}
+
+/// `values` in ascending order, equal ones in the order given, as a stable sort leaves them
+/// (so a quantile reads the same one of 0.1 and 0.10 either way). Sorted by exact integer
+/// keys when every value has one: a decimal's comparison aligns the scales of the two
+/// each time, and those comparisons were most of the sort (#12).
+fn sorted_stably(values: &VecDeque<Decimal>) -> Vec<Decimal> {
+    let keyed: Option<Vec<(i128, usize)>> = values.iter().enumerate().map(|(at, v)| Some((fixed_point(*v)?, at))).collect();
+    match keyed {
+        Some(mut keyed) => {
+            // Equal keys are equal values, ordered by position: stable in the values.
+            keyed.sort_unstable();
+            keyed.iter().filter_map(|&(_, at)| values.get(at).copied()).collect()
+        }
+        None => {
+            let mut all: Vec<Decimal> = values.iter().copied().collect();
+            all.sort();
+            all
+        }
+    }
+}
+
+/// `value` in units of 10^-28, exactly, if that fits an i128: any value under about 10^10
+/// in size (a return of a million percent), whatever its scale.
+fn fixed_point(value: Decimal) -> Option<i128> {
+    let widen = 10i128.checked_pow(Decimal::MAX_SCALE.checked_sub(value.scale())?)?;
+    value.mantissa().checked_mul(widen)
 }
 
 /// The simple return from `prev` to `price`; none from a zero price.
@@ -271,6 +297,50 @@ mod tests {
         assert!(!text.contains("sorted"), "{text}");
         let back: RollingReturns = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((back.quantile(d("0.05")), back), (window.quantile(d("0.05")), window));
+    }
+
+    /// Reads after gaps of 0 to 40 pushes (past the bound on catching up), with equal
+    /// returns written at different scales: the window's quantile is the free function's,
+    /// down to the representation (a stable sort's choice among equals).
+    #[test]
+    fn the_windows_quantile_catches_up_after_any_gap() {
+        let steps = [d("0.1"), d("0.10"), d("-0.2"), d("0.100"), d("0"), d("-0.20"), d("0.3"), d("0.1000"), d("0.00")];
+        let mut window = RollingReturns::new(9);
+        let mut pushed = 0usize;
+        for gap in (0..=40usize).chain([1, 2, 3]) {
+            for _ in 0..gap {
+                window.push_step(d("1"), Some(steps[pushed * 5 % steps.len()]));
+                pushed += 1;
+            }
+            for tenth in 0..=10 {
+                let q = Decimal::new(tenth, 1);
+                let free = quantile(window.returns().copied(), q).map(|v| v.to_string());
+                assert_eq!(window.quantile(q).map(|v| v.to_string()), free, "gap {gap}, q {q}");
+            }
+        }
+        assert!(pushed > 800, "the window turned over many times");
+    }
+
+    /// Returns too large for an integer key (and the smallest a decimal holds) are sorted
+    /// all the same, by the decimals' own order.
+    #[test]
+    fn returns_past_the_integer_keys_are_sorted_too() {
+        let huge = [Decimal::MAX, Decimal::MIN, d("0.0000000000000000000000000001"), d("-1"), d("17000000000.5"), d("-0.0000000000000000000000000001"), d("1.0"), d("1")];
+        assert_eq!(fixed_point(Decimal::MAX), None);
+        assert_eq!(fixed_point(d("-0.0000000000000000000000000001")), Some(-1));
+        let mut window = RollingReturns::new(huge.len());
+        for (n, r) in huge.iter().enumerate() {
+            window.push_step(d("1"), Some(*r));
+            for tenth in 0..=10 {
+                let q = Decimal::new(tenth, 1);
+                let free = quantile(window.returns().copied(), q).map(|v| v.to_string());
+                assert_eq!(window.quantile(q).map(|v| v.to_string()), free, "after {n}, q {q}");
+            }
+        }
+        let sorted: Vec<String> = sorted_stably(&window.returns).iter().map(|v| v.to_string()).collect();
+        assert_eq!(sorted.first().map(String::as_str), Some("-79228162514264337593543950335"));
+        assert_eq!(sorted.last().map(String::as_str), Some("79228162514264337593543950335"));
+        assert_eq!(sorted[4..6], ["1.0".to_string(), "1".to_string()], "equal values in the order pushed");
     }
 
     #[test]
