@@ -1291,9 +1291,13 @@ async fn reconcile<E: Exchange>(exchange: &E, shared: &Arc<Shared>, why: Why) {
             }
         }
     }
+    // Counted whether or not the saved state was restored yet (one after connecting can
+    // come first), as the metric says: every complete one.
+    if complete {
+        shared.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
+    }
     if complete && restored {
         shared.reconciled_ms.fetch_max(started_ms, Ordering::Relaxed);
-        shared.stats.reconciliations.fetch_add(1, Ordering::Relaxed);
         shared.expire_held();
     }
     if found > 0 {
